@@ -1,0 +1,70 @@
+//! Small building blocks shared by pages.
+use crate::api::error::AppError;
+use leptos::prelude::*;
+
+/// A labelled form input with its validation message underneath.
+#[component]
+pub fn Field(
+    label: &'static str,
+    name: &'static str,
+    #[prop(optional)] value: String,
+    #[prop(optional)] placeholder: &'static str,
+    #[prop(optional)] hint: &'static str,
+    #[prop(into)] error: Signal<Option<String>>,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let error_id = format!("{id}-error");
+    view! {
+        <div class="field" class:invalid=move || error.get().is_some()>
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                name=name
+                value=value
+                placeholder=placeholder
+                aria-describedby=error_id.clone()
+                aria-invalid=move || if error.get().is_some() { "true" } else { "false" }
+            />
+            <small class="hint">{hint}</small>
+            <small class="field-error" id=error_id role="alert">{move || error.get()}</small>
+        </div>
+    }
+}
+
+/// A message for an error that is not about one field.
+#[component]
+pub fn ErrorNote(#[prop(into)] error: Signal<Option<AppError>>) -> impl IntoView {
+    move || {
+        error
+            .get()
+            .map(|err| view! { <p class="error-note" role="alert">{err.to_string()}</p> })
+    }
+}
+
+/// The field message of `field` in the latest result of a form action, if any.
+pub fn field_error<T: Send + Sync + 'static>(
+    result: Signal<Option<Result<T, AppError>>>,
+    field: &'static str,
+) -> Signal<Option<String>> {
+    Signal::derive(move || {
+        result.with(|r| match r {
+            Some(Err(err)) => err
+                .field_errors()
+                .and_then(|f| f.get(field))
+                .map(str::to_owned),
+            _ => None,
+        })
+    })
+}
+
+/// The latest error of a form action unless it belongs to a field.
+pub fn form_error<T: Send + Sync + 'static>(
+    result: Signal<Option<Result<T, AppError>>>,
+) -> Signal<Option<AppError>> {
+    Signal::derive(move || {
+        result.with(|r| match r {
+            Some(Err(err)) if err.field_errors().is_none() => Some(err.clone()),
+            _ => None,
+        })
+    })
+}

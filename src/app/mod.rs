@@ -1,0 +1,91 @@
+//! The Leptos UI: the HTML shell, navigation and routes.
+mod components;
+mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::path;
+use pages::{
+    admin::AdminPage,
+    fleet::{EditTargetPage, FleetPage},
+    planned::PlannedPage,
+    wall::WallPage,
+};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="color-scheme" content="dark" />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+/// The sections every page links to, in the order an operator reaches for them.
+const SECTIONS: [(&str, &str); 8] = [
+    ("/wall", "Wall"),
+    ("/fleet", "Fleet"),
+    ("/alerts", "Alerts"),
+    ("/incidents", "Incidents"),
+    ("/runbooks", "Runbooks"),
+    ("/audit", "Audit"),
+    ("/capacity", "Capacity"),
+    ("/admin", "Admin"),
+];
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/mcpops.css" />
+        <Title formatter=|page: String| if page.is_empty() { "mcpops".to_owned() } else { format!("{page} · mcpops") } />
+        <Router>
+            <header class="topbar">
+                <A href="/wall" attr:class="brand">"mcpops"</A>
+                <nav aria-label="Sections">
+                    {SECTIONS
+                        .iter()
+                        .map(|(href, label)| view! { <A href=*href>{*label}</A> })
+                        .collect_view()}
+                </nav>
+            </header>
+            <main>
+                <Routes fallback=|| view! { <NotFound /> }>
+                    <Route path=path!("/") view=WallPage />
+                    <Route path=path!("/wall") view=WallPage />
+                    <Route path=path!("/fleet") view=FleetPage />
+                    <Route path=path!("/fleet/:id/edit") view=EditTargetPage />
+                    <Route path=path!("/alerts") view=|| view! { <PlannedPage title="Alerts" what="Firing, pending and acknowledged alerts, with links to their runbooks." /> } />
+                    <Route path=path!("/incidents") view=|| view! { <PlannedPage title="Incidents" what="Open incidents, guided checklists with phase timers, and their timelines." /> } />
+                    <Route path=path!("/runbooks") view=|| view! { <PlannedPage title="Runbooks" what="The runbook library: search, read and start a guided incident." /> } />
+                    <Route path=path!("/audit") view=|| view! { <PlannedPage title="Audit" what="Who did what, when and from where: searchable, exportable and hash-chained." /> } />
+                    <Route path=path!("/capacity") view=|| view! { <PlannedPage title="Capacity" what="Required cores, memory and instances from measured load, with a forecast." /> } />
+                    <Route path=path!("/admin") view=AdminPage />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found" />
+        <h1>"Not found"</h1>
+        <p>"There is no page here. Pick a section above."</p>
+    }
+}

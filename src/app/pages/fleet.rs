@@ -1,0 +1,168 @@
+//! The Fleet page: every target, and adding, editing and removing the ones made here.
+use crate::api::targets::{AddTarget, RemoveTarget, UpdateTarget, get_target, list_targets};
+use crate::app::components::{ErrorNote, Field, field_error, form_error};
+use crate::domain::target::{Target, TargetSource};
+use leptos::html;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+#[component]
+pub fn FleetPage() -> impl IntoView {
+    let add = ServerAction::<AddTarget>::new();
+    let remove = ServerAction::<RemoveTarget>::new();
+    let targets = Resource::new(
+        move || (add.version().get(), remove.version().get()),
+        |_| list_targets(),
+    );
+    let added: Signal<_> = add.value().into();
+    let form = NodeRef::<html::Form>::new();
+    // A saved target leaves an empty form for the next one; a refused one keeps what was typed.
+    Effect::new(move |_| {
+        if matches!(add.value().get(), Some(Ok(_)))
+            && let Some(form) = form.get()
+        {
+            form.reset();
+        }
+    });
+
+    view! {
+        <Title text="Fleet" />
+        <h1>"Fleet"</h1>
+        <section class="panel">
+            <h2>"Add a target"</h2>
+            <ActionForm action=add node_ref=form attr:class="target-form" attr:aria-label="Add a target">
+                <Field label="Name" name="name" placeholder="search-api-1" error=field_error(added, "name") />
+                <Field label="Base URL" name="base_url" placeholder="https://mcp.example.com" error=field_error(added, "base_url") />
+                <Field label="Interval (s)" name="interval_secs" placeholder="10" error=field_error(added, "interval_secs") />
+                <Field label="Tags" name="tags" placeholder="prod, region:eu" hint="comma-separated" error=field_error(added, "tags") />
+                <button type="submit" class="primary" disabled=move || add.pending().get()>"Add target"</button>
+            </ActionForm>
+            <ErrorNote error=form_error(added) />
+            {move || match add.value().get() {
+                Some(Ok(target)) => Some(view! { <p class="ok-note" role="status">"Added " {target.name} "."</p> }),
+                _ => None,
+            }}
+        </section>
+        <ErrorNote error=form_error(remove.value().into()) />
+        <Transition fallback=|| view! { <p class="muted">"Loading targets…"</p> }>
+            {move || Suspend::new(async move {
+                match targets.await {
+                    Ok(list) => view! { <TargetTable targets=list remove /> }.into_any(),
+                    Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn TargetTable(targets: Vec<Target>, remove: ServerAction<RemoveTarget>) -> impl IntoView {
+    if targets.is_empty() {
+        return view! { <p class="panel empty-state">"No targets yet. Add one above, or start mcpops with the demo fleet."</p> }
+            .into_any();
+    }
+    let count = targets.len();
+    view! {
+        <table class="targets">
+            <caption>{format!("{count} targets")}</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"Name"</th>
+                    <th scope="col">"Status"</th>
+                    <th scope="col">"Base URL"</th>
+                    <th scope="col">"Every"</th>
+                    <th scope="col">"Tags"</th>
+                    <th scope="col">"Source"</th>
+                    <th scope="col"><span class="visually-hidden">"Actions"</span></th>
+                </tr>
+            </thead>
+            <tbody>
+                {targets
+                    .into_iter()
+                    .map(|target| view! { <TargetRow target remove /> })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+#[component]
+fn TargetRow(target: Target, remove: ServerAction<RemoveTarget>) -> impl IntoView {
+    let editable = target.source == TargetSource::Ui;
+    let edit_href = format!("/fleet/{}/edit", target.id);
+    let id = target.id.to_string();
+    let label = format!("Remove {}", target.name);
+    view! {
+        <tr data-target=target.name.clone()>
+            <th scope="row">{target.name.clone()}</th>
+            <td><span class="status status-unknown">"unknown"</span></td>
+            <td class="url">{target.base_url.clone()}</td>
+            <td>{format!("{} s", target.interval_secs)}</td>
+            <td>{target.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}</td>
+            <td>{target.source.as_str()}</td>
+            <td class="actions">
+                {editable.then(|| view! {
+                    <A href=edit_href>"Edit"</A>
+                    <ActionForm action=remove attr:class="inline">
+                        <input type="hidden" name="id" value=id />
+                        <button type="submit" class="danger" aria-label=label>"Remove"</button>
+                    </ActionForm>
+                })}
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+pub fn EditTargetPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|raw| raw.parse::<i64>().ok())
+    };
+    let target = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => get_target(id).await,
+            None => Err(crate::api::error::AppError::NotFound),
+        }
+    });
+    let update = ServerAction::<UpdateTarget>::new();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if matches!(update.value().get(), Some(Ok(_))) {
+            navigate("/fleet", Default::default());
+        }
+    });
+    let updated: Signal<_> = update.value().into();
+
+    view! {
+        <Title text="Edit target" />
+        <p><A href="/fleet">"← Fleet"</A></p>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match target.await {
+                    Ok(target) => view! {
+                        <h1>"Edit " {target.name.clone()}</h1>
+                        <section class="panel">
+                            <ActionForm action=update attr:class="target-form" attr:aria-label="Edit target">
+                                <input type="hidden" name="id" value=target.id.to_string() />
+                                <Field label="Name" name="name" value=target.name.clone() error=field_error(updated, "name") />
+                                <Field label="Base URL" name="base_url" value=target.base_url.clone() error=field_error(updated, "base_url") />
+                                <Field label="Interval (s)" name="interval_secs" value=target.interval_secs.to_string() error=field_error(updated, "interval_secs") />
+                                <Field label="Tags" name="tags" value=target.tags.join(", ") hint="comma-separated" error=field_error(updated, "tags") />
+                                <button type="submit" class="primary">"Save"</button>
+                            </ActionForm>
+                            <ErrorNote error=form_error(updated) />
+                        </section>
+                    }.into_any(),
+                    Err(err) => view! { <h1>"Edit target"</h1><p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}

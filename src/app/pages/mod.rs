@@ -1,0 +1,5 @@
+//! One module per page.
+pub mod admin;
+pub mod fleet;
+pub mod planned;
+pub mod wall;

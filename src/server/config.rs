@@ -1,0 +1,210 @@
+//! Typed configuration: defaults, then a TOML file, then `MCPOPS__SECTION__KEY` variables.
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub demo: DemoConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Where cargo-leptos put the compiled site (`pkg/`, CSS, assets).
+    pub site_root: PathBuf,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://user:password@host/db`; may hold a password.
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(self.url.expose_secret()))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A tracing filter such as `info` or `mcpops=debug,info`.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoConfig {
+    /// How many simulated MCP servers `mcpops demo` starts.
+    pub servers: usize,
+}
+
+/// Defaults as a serialisable tree, so figment can layer the file and env on top.
+#[derive(Serialize)]
+struct Defaults {
+    server: ServerConfig,
+    database: DefaultDatabase,
+    log: LogConfig,
+    demo: DemoConfig,
+}
+
+#[derive(Serialize)]
+struct DefaultDatabase {
+    url: &'static str,
+    max_connections: u32,
+}
+
+fn defaults() -> Defaults {
+    Defaults {
+        server: ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            site_root: PathBuf::from("target/site"),
+            request_timeout_secs: 30,
+            body_limit_bytes: 1024 * 1024,
+        },
+        database: DefaultDatabase {
+            url: "sqlite://data/mcpops.db",
+            max_connections: 10,
+        },
+        log: LogConfig {
+            format: LogFormat::Json,
+            level: "info".into(),
+        },
+        demo: DemoConfig { servers: 12 },
+    }
+}
+
+/// A configuration problem, phrased as one line that names the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// Loads defaults, then `file` (which must exist when given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(defaults()));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!(
+                    "config file {} not found",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("MCPOPS__").split("__"));
+        let config: Config = figment.extract().map_err(|e| ConfigError(one_line(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return Err(ConfigError(format!(
+                "key database.url: '{}' must start with sqlite:// or postgres://",
+                redact_url(url)
+            )));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError(
+                "key database.max_connections: must be at least 1".into(),
+            ));
+        }
+        if self.server.request_timeout_secs == 0 {
+            return Err(ConfigError(
+                "key server.request_timeout_secs: must be at least 1".into(),
+            ));
+        }
+        if self.demo.servers == 0 || self.demo.servers > 10_000 {
+            return Err(ConfigError(
+                "key demo.servers: must be between 1 and 10000".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Figment's error names the key and where the value came from; keep it on one line.
+fn one_line(err: &figment::Error) -> String {
+    err.clone()
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let origin = e
+                .metadata
+                .as_ref()
+                .map(|m| m.name.to_string())
+                .unwrap_or_default();
+            let origin = if origin.is_empty() {
+                String::new()
+            } else {
+                format!(" (from {origin})")
+            };
+            format!("key {key}: {}{origin}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Hides the password in a connection URL, for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Setting a password only fails for URLs that cannot have one.
+            let _ = parsed.set_password(Some("*****"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_database_password() {
+        let config = DatabaseConfig {
+            url: SecretString::from("postgres://mcpops:hunter2@db:5432/mcpops"),
+            max_connections: 5,
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("*****"), "{shown}");
+    }
+
+    #[test]
+    fn redact_leaves_sqlite_urls_alone() {
+        assert_eq!(redact_url("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+}

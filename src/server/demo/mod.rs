@@ -1,0 +1,215 @@
+//! A simulated MCP fleet: real HTTP servers on 127.0.0.1 with Prometheus metrics,
+//! health endpoints, a small MCP Streamable HTTP endpoint, and fault injection.
+mod endpoints;
+mod simulation;
+
+use crate::api::demo::{DemoFault, DemoServerView};
+use crate::domain::target::{Interval, TargetName, TargetSource, TargetSpec, TargetUrl};
+use crate::server::store::{Store, StoreResult};
+use simulation::Simulation;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("no demo server named '{0}'")]
+    UnknownServer(String),
+    #[error("could not bind a demo server: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// One simulated server. Its address stays the same across a "down" fault.
+pub struct DemoServer {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub tags: Vec<String>,
+    sim: Mutex<Simulation>,
+    faults: Mutex<HashSet<DemoFault>>,
+    sessions: Mutex<endpoints::Sessions>,
+    /// Cancelling it stops accepting connections and closes idle ones.
+    running: Mutex<Option<CancellationToken>>,
+}
+
+impl DemoServer {
+    pub fn has_fault(&self, fault: DemoFault) -> bool {
+        lock(&self.faults).contains(&fault)
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// The running fleet; dropping it does not stop the servers, `shutdown` does.
+pub struct DemoFleet {
+    servers: Vec<Arc<DemoServer>>,
+    ticker: JoinHandle<()>,
+}
+
+const TICK: Duration = Duration::from_secs(1);
+
+impl DemoFleet {
+    /// Starts `count` servers named demo-01, demo-02, … on ephemeral loopback ports.
+    pub async fn start(count: usize) -> Result<Self, DemoError> {
+        let mut servers = Vec::with_capacity(count);
+        let width = count.to_string().len().max(2);
+        for index in 0..count {
+            let listener = TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+            let server = Arc::new(DemoServer {
+                name: format!("demo-{:0width$}", index + 1),
+                addr: listener.local_addr()?,
+                tags: demo_tags(index),
+                sim: Mutex::new(Simulation::new(index as u64)),
+                faults: Mutex::new(HashSet::new()),
+                sessions: Mutex::new(endpoints::Sessions::default()),
+                running: Mutex::new(None),
+            });
+            serve(&server, listener);
+            servers.push(server);
+        }
+        let ticking = servers.clone();
+        let ticker = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(TICK);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                let now = chrono::Utc::now();
+                for server in &ticking {
+                    let faults = lock(&server.faults).clone();
+                    lock(&server.sim).advance(TICK.as_secs_f64(), now, &faults);
+                }
+            }
+        });
+        Ok(Self { servers, ticker })
+    }
+
+    pub fn servers(&self) -> &[Arc<DemoServer>] {
+        &self.servers
+    }
+
+    /// Records every demo server as a target, replacing the addresses of an earlier run.
+    pub async fn register(&self, store: &dyn Store) -> StoreResult<()> {
+        for server in &self.servers {
+            let spec = TargetSpec {
+                name: TargetName::parse(&server.name)
+                    .map_err(crate::server::store::StoreError::Corrupt)?,
+                base_url: TargetUrl::parse(&server.url())
+                    .map_err(crate::server::store::StoreError::Corrupt)?,
+                interval: Interval::default(),
+                tags: server.tags.clone(),
+            };
+            store.upsert_target(&spec, TargetSource::Demo).await?;
+        }
+        Ok(())
+    }
+
+    pub fn views(&self) -> Vec<DemoServerView> {
+        self.servers
+            .iter()
+            .map(|s| {
+                let mut faults: Vec<DemoFault> = lock(&s.faults).iter().copied().collect();
+                faults.sort_by_key(|f| f.as_str());
+                DemoServerView {
+                    name: s.name.clone(),
+                    url: s.url(),
+                    faults,
+                }
+            })
+            .collect()
+    }
+
+    /// Turns a fault on or off; "down" closes the listener, and clearing it listens again.
+    pub async fn set_fault(&self, name: &str, fault: DemoFault, on: bool) -> Result<(), DemoError> {
+        let server = self
+            .servers
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| DemoError::UnknownServer(name.to_owned()))?;
+        let changed = {
+            let mut faults = lock(&server.faults);
+            if on {
+                faults.insert(fault)
+            } else {
+                faults.remove(&fault)
+            }
+        };
+        if changed && fault == DemoFault::Down {
+            if on {
+                if let Some(token) = lock(&server.running).take() {
+                    token.cancel();
+                }
+            } else {
+                let listener = bind_again(server.addr).await?;
+                serve(server, listener);
+            }
+        }
+        if changed && fault == DemoFault::ToolDrift {
+            lock(&server.sim).tools_changed();
+        }
+        tracing::info!(server = %server.name, %fault, on, "demo fault changed");
+        Ok(())
+    }
+
+    pub fn shutdown(&self) {
+        self.ticker.abort();
+        for server in &self.servers {
+            if let Some(token) = lock(&server.running).take() {
+                token.cancel();
+            }
+        }
+    }
+}
+
+/// The port was ours a moment ago; a new listener may need a few tries while the old one closes.
+async fn bind_again(addr: SocketAddr) -> Result<TcpListener, DemoError> {
+    let mut last_error = None;
+    for _ in 0..50 {
+        match TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(err) => {
+                last_error = Some(err);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    Err(DemoError::Bind(
+        last_error.unwrap_or_else(|| std::io::Error::other("bind failed")),
+    ))
+}
+
+fn serve(server: &Arc<DemoServer>, listener: TcpListener) {
+    let token = CancellationToken::new();
+    *lock(&server.running) = Some(token.clone());
+    let app = endpoints::router(server.clone());
+    tokio::spawn(async move {
+        let shutdown = token.cancelled_owned();
+        if let Err(err) = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!(error = %err, "demo server stopped");
+        }
+    });
+}
+
+fn demo_tags(index: usize) -> Vec<String> {
+    let region = if index.is_multiple_of(2) {
+        "region:eu"
+    } else {
+        "region:us"
+    };
+    let team = ["team:search", "team:payments", "team:support"][index % 3];
+    vec!["demo".into(), region.into(), team.into()]
+}
+
+/// A poisoned lock only means another task panicked mid-update; the simulated data is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,10 @@
+//! Server-only code: configuration, HTTP, storage and the demo fleet.
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod telemetry;

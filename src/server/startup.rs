@@ -1,0 +1,123 @@
+//! Wires configuration, storage and the router into a running server.
+use super::config::Config;
+use super::demo::{DemoError, DemoFleet};
+use super::http;
+use super::metrics::HttpMetrics;
+use super::state::{AppState, AppStateInner};
+use super::store::{self, StoreError, StoreOptions};
+use leptos::prelude::LeptosOptions;
+use secrecy::ExposeSecret;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the demo fleet")]
+    Demo(#[from] DemoError),
+    #[error("cannot register metrics")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A bound, not yet serving, application.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    pub state: AppState,
+}
+
+impl Application {
+    /// Opens the store (running migrations), starts the demo fleet when asked, and binds.
+    pub async fn build(
+        config: &Config,
+        demo: Option<Arc<DemoFleet>>,
+    ) -> Result<Self, StartupError> {
+        let store = open_store(config).await?;
+        if let Some(fleet) = &demo {
+            fleet.register(store.as_ref()).await?;
+        }
+        let addr = config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let leptos_options = LeptosOptions::builder()
+            .output_name("mcpops")
+            .site_root(config.server.site_root.to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .build();
+        let state = AppState::new(AppStateInner {
+            leptos_options,
+            store,
+            metrics: HttpMetrics::new()?,
+            demo,
+        });
+        let router = http::app(state.clone(), &config.server);
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn serve(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+pub async fn open_store(config: &Config) -> Result<Arc<dyn store::Store>, StoreError> {
+    let options = StoreOptions {
+        max_connections: config.database.max_connections,
+        ..StoreOptions::default()
+    };
+    store::open(config.database.url.expose_secret(), &options).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

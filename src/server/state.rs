@@ -1,0 +1,37 @@
+//! Shared application state, cheap to clone into every handler.
+use super::demo::DemoFleet;
+use super::metrics::HttpMetrics;
+use super::store::Store;
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use std::ops::Deref;
+use std::sync::Arc;
+
+#[derive(Clone)]
+pub struct AppState(Arc<AppStateInner>);
+
+pub struct AppStateInner {
+    pub leptos_options: LeptosOptions,
+    pub store: Arc<dyn Store>,
+    pub metrics: HttpMetrics,
+    pub demo: Option<Arc<DemoFleet>>,
+}
+
+impl AppState {
+    pub fn new(inner: AppStateInner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

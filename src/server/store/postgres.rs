@@ -1,0 +1,59 @@
+//! PostgreSQL backend, for fleets that outgrow one machine.
+use super::{Store, StoreError, StoreOptions, StoreResult, TargetQueries};
+use crate::domain::target::{Target, TargetSource, TargetSpec};
+use async_trait::async_trait;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str, options: &StoreOptions) -> StoreResult<Self> {
+        let connect = PgConnectOptions::from_str(url)
+            .map_err(StoreError::Database)?
+            .application_name("mcpops");
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            // A connection that died with the server must not be handed out again.
+            .test_before_acquire(true)
+            .connect_with(connect)
+            .await?;
+        sqlx::migrate!("migrations/postgres").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    fn targets(&self) -> TargetQueries<'_, sqlx::Postgres> {
+        TargetQueries(&self.pool)
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn list_targets(&self) -> StoreResult<Vec<Target>> {
+        self.targets().list().await
+    }
+    async fn get_target(&self, id: i64) -> StoreResult<Target> {
+        self.targets().get(id).await
+    }
+    async fn insert_target(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target> {
+        self.targets().insert(spec, source).await
+    }
+    async fn update_target(&self, id: i64, spec: &TargetSpec) -> StoreResult<Target> {
+        self.targets().update(id, spec).await
+    }
+    async fn upsert_target(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target> {
+        self.targets().upsert(spec, source).await
+    }
+    async fn delete_target(&self, id: i64) -> StoreResult<()> {
+        self.targets().delete(id).await
+    }
+}

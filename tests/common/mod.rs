@@ -1,0 +1,166 @@
+//! Test helpers: fresh databases on both backends, and the app on a port-0 listener.
+#![allow(dead_code)] // each test binary uses its own subset of these helpers
+
+use mcpops::server::config::Config;
+use mcpops::server::demo::DemoFleet;
+use mcpops::server::startup::Application;
+use mcpops::server::state::AppState;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Where the test role can create databases; `scripts/test.sh` sets the role up.
+pub fn postgres_admin_url() -> String {
+    std::env::var("MCPOPS_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://mcpops_test:mcpops_test@127.0.0.1:5432/postgres".into())
+}
+
+/// A database that exists for one test and is dropped afterwards, even when the test panics.
+pub enum TestDb {
+    Sqlite {
+        url: String,
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        url: String,
+        name: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::sqlite(),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("mcpops.db").display());
+        Self::Sqlite { url, _dir: dir }
+    }
+
+    pub async fn postgres() -> Self {
+        let name = format!("mcpops_t_{}", uuid::Uuid::new_v4().simple());
+        let admin = postgres_admin_url();
+        let mut conn = sqlx_connect(&admin).await;
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .expect("create test database");
+        let url = replace_db(&admin, &name);
+        Self::Postgres { url, name }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+}
+
+async fn sqlx_connect(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url).await.unwrap_or_else(|err| {
+        panic!(
+            "cannot reach the test PostgreSQL at {} ({err}); run scripts/test.sh, which starts it",
+            mcpops::server::config::redact_url(url)
+        )
+    })
+}
+
+pub fn replace_db(url: &str, db: &str) -> String {
+    let mut parsed = url::Url::parse(url).expect("postgres url");
+    parsed.set_path(db);
+    parsed.to_string()
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres { name, .. } = self {
+            let name = name.clone();
+            // Drop runs inside the test's runtime, so the cleanup gets a runtime of its own.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async {
+                        let mut conn = sqlx_connect(&postgres_admin_url()).await;
+                        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                        let _ = sqlx::Executor::execute(&mut conn, sql.as_str()).await;
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+/// Configuration for a test server: port 0, the given database, quiet logs unless TEST_LOG is set.
+pub fn test_config(database_url: &str) -> Config {
+    let mut config = Config::load(None).expect("default config");
+    config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.database.url = database_url.to_owned().into();
+    config
+}
+
+pub fn init_test_log() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let config = mcpops::server::config::LogConfig {
+            format: mcpops::server::config::LogFormat::Pretty,
+            level: "debug".into(),
+        };
+        mcpops::server::telemetry::init(&config);
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts the app on 127.0.0.1:0 and returns once it accepts connections.
+pub async fn spawn_app(database_url: &str, demo: Option<Arc<DemoFleet>>) -> TestApp {
+    init_test_log();
+    let config = test_config(database_url);
+    let app = Application::build(&config, demo).await.expect("app builds");
+    let addr = app.local_addr().expect("bound");
+    let state = app.state.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.serve(async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        state,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        shutdown: Some(tx),
+    }
+}

@@ -1,0 +1,184 @@
+//! The same storage cases, run against SQLite and PostgreSQL.
+mod common;
+
+use common::{BACKENDS, Backend, TestDb};
+use mcpops::domain::target::{TargetSource, TargetSpec};
+use mcpops::server::store::{self, Store, StoreError, StoreOptions};
+use std::sync::Arc;
+
+fn spec(name: &str, url: &str) -> TargetSpec {
+    TargetSpec::from_form(name, url, "15", "prod, region:eu").expect("valid spec")
+}
+
+async fn open(db: &TestDb) -> Arc<dyn Store> {
+    store::open(db.url(), &StoreOptions::default())
+        .await
+        .expect("store opens")
+}
+
+async fn targets_round_trip(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    store.ping().await.expect("ping");
+    assert!(store.list_targets().await.expect("list").is_empty());
+
+    let created = store
+        .insert_target(&spec("b-server", "http://127.0.0.1:9001"), TargetSource::Ui)
+        .await
+        .expect("insert");
+    store
+        .insert_target(
+            &spec("a-server", "http://127.0.0.1:9002"),
+            TargetSource::Demo,
+        )
+        .await
+        .expect("insert");
+    assert_eq!(created.name, "b-server");
+    assert_eq!(created.interval_secs, 15);
+    assert_eq!(created.tags, vec!["prod", "region:eu"]);
+    assert_eq!(created.source, TargetSource::Ui);
+
+    let names: Vec<String> = store
+        .list_targets()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["a-server", "b-server"],
+        "{backend:?}: listed by name"
+    );
+
+    let updated = store
+        .update_target(created.id, &spec("b-renamed", "https://mcp.example.com"))
+        .await
+        .expect("update");
+    assert_eq!(updated.name, "b-renamed");
+    assert_eq!(updated.base_url, "https://mcp.example.com");
+    assert!(updated.updated_at >= created.updated_at);
+    assert_eq!(updated.created_at, created.created_at);
+
+    store.delete_target(created.id).await.expect("delete");
+    assert!(matches!(
+        store.get_target(created.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_target(created.id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .update_target(created.id, &spec("x", "http://x"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn duplicate_name_is_a_conflict(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    store
+        .insert_target(&spec("same", "http://127.0.0.1:1"), TargetSource::Ui)
+        .await
+        .expect("first");
+    let second = store
+        .insert_target(&spec("same", "http://127.0.0.1:2"), TargetSource::Ui)
+        .await;
+    assert!(
+        matches!(second, Err(StoreError::Conflict(_))),
+        "{backend:?}: {second:?}"
+    );
+    assert_eq!(store.list_targets().await.expect("list").len(), 1);
+}
+
+async fn upsert_replaces_the_address_and_keeps_the_id(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    let first = store
+        .upsert_target(
+            &spec("demo-01", "http://127.0.0.1:4000"),
+            TargetSource::Demo,
+        )
+        .await
+        .expect("upsert");
+    let second = store
+        .upsert_target(
+            &spec("demo-01", "http://127.0.0.1:5000"),
+            TargetSource::Demo,
+        )
+        .await
+        .expect("upsert");
+    assert_eq!(first.id, second.id);
+    assert_eq!(second.base_url, "http://127.0.0.1:5000");
+    assert_eq!(store.list_targets().await.expect("list").len(), 1);
+}
+
+async fn data_survives_reopening(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    {
+        let store = open(&db).await;
+        store
+            .insert_target(&spec("kept", "http://127.0.0.1:7"), TargetSource::Ui)
+            .await
+            .expect("insert");
+    }
+    // Opening again runs the migrations again; they must be idempotent.
+    let store = open(&db).await;
+    let targets = store.list_targets().await.expect("list");
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0].name, "kept");
+}
+
+#[tokio::test]
+async fn conformance_targets_round_trip() {
+    for backend in BACKENDS {
+        targets_round_trip(backend).await;
+    }
+}
+
+#[tokio::test]
+async fn conformance_duplicate_name_is_a_conflict() {
+    for backend in BACKENDS {
+        duplicate_name_is_a_conflict(backend).await;
+    }
+}
+
+#[tokio::test]
+async fn conformance_upsert_replaces_the_address_and_keeps_the_id() {
+    for backend in BACKENDS {
+        upsert_replaces_the_address_and_keeps_the_id(backend).await;
+    }
+}
+
+#[tokio::test]
+async fn conformance_data_survives_reopening() {
+    for backend in BACKENDS {
+        data_survives_reopening(backend).await;
+    }
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_in_wal_mode() {
+    let db = TestDb::sqlite();
+    let _store = open(&db).await;
+    let path = db.url().trim_start_matches("sqlite://").to_owned();
+    assert!(std::path::Path::new(&path).exists());
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(db.url())
+        .await
+        .expect("connect");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut conn)
+        .await
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn unknown_url_scheme_is_refused() {
+    let result = store::open("mysql://localhost/x", &StoreOptions::default()).await;
+    assert!(matches!(result, Err(StoreError::UnsupportedUrl(scheme)) if scheme == "mysql"));
+}

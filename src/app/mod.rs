@@ -46,6 +46,12 @@ const SECTIONS: [(&str, &str); 8] = [
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Effects only run in the browser, after hydration: end-to-end tests wait for this mark.
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
     view! {
         <Stylesheet id="leptos" href="/pkg/mcpops.css" />
         <Title formatter=|page: String| if page.is_empty() { "mcpops".to_owned() } else { format!("{page} · mcpops") } />

@@ -1,2 +1,4 @@
 //! Pure types and rules shared by the server and the browser: no I/O here.
+pub mod exposition;
+pub mod signals;
 pub mod target;

@@ -1,0 +1,14 @@
+import { test, expect } from '@playwright/test';
+import { startMcpops } from './support/server';
+
+test('the fleet page is rendered on the server when JavaScript is off', async ({ page }) => {
+  const mcpops = await startMcpops({ demoServers: 3 });
+  await page.goto(`${mcpops.url}/fleet`);
+  await expect(page.getByRole('heading', { level: 1, name: 'Fleet' })).toBeVisible();
+  await expect(page.locator('tr[data-target]')).toHaveCount(3);
+  await expect(page.locator('tr[data-target="demo-01"]')).toContainText('unknown');
+  await expect(page.getByRole('form', { name: 'Add a target' })).toBeVisible();
+  await page.goto(`${mcpops.url}/wall`);
+  await expect(page.locator('.tile')).toHaveCount(3);
+  await mcpops.stop();
+});

@@ -1,0 +1,73 @@
+import { test, expect, Page } from '@playwright/test';
+import { startMcpops, waitForHydration, watchForErrors } from './support/server';
+
+async function openFleet(page: Page, url: string) {
+  await page.goto(`${url}/fleet`);
+  await waitForHydration(page);
+}
+
+test('a bad URL is refused next to its field, then a good target survives a restart', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  let mcpops = await startMcpops({ demoServers: 2 });
+  await openFleet(page, mcpops.url);
+  const form = page.getByRole('form', { name: 'Add a target' });
+
+  await form.getByLabel('Name').fill('payments-mcp');
+  await form.getByLabel('Base URL').fill('localhost:9000');
+  await form.getByLabel('Interval (s)').fill('15');
+  await form.getByLabel('Tags').fill('prod, team:payments');
+  await form.getByRole('button', { name: 'Add target' }).click();
+
+  await expect(form.locator('#field-base_url-error')).toContainText('http');
+  await expect(form.getByLabel('Base URL')).toHaveAttribute('aria-invalid', 'true');
+  // Nothing was saved, and nothing typed was lost.
+  await expect(page.locator('tr[data-target="payments-mcp"]')).toHaveCount(0);
+  await expect(form.getByLabel('Name')).toHaveValue('payments-mcp');
+
+  await form.getByLabel('Base URL').fill('http://127.0.0.1:9000');
+  await form.getByRole('button', { name: 'Add target' }).click();
+  const row = page.locator('tr[data-target="payments-mcp"]');
+  await expect(row).toBeVisible();
+  await expect(row).toContainText('15 s');
+  await expect(row).toContainText('team:payments');
+  await expect(form.getByLabel('Name')).toHaveValue('');
+  await expect(form.locator('#field-base_url-error')).toBeEmpty();
+
+  await mcpops.stop();
+  mcpops = await startMcpops({ demoServers: 2, dataDir: mcpops.dataDir });
+  await openFleet(page, mcpops.url);
+  await expect(page.locator('tr[data-target="payments-mcp"]')).toContainText('http://127.0.0.1:9000');
+  await expect(page.locator('tr[data-target]')).toHaveCount(3);
+  await mcpops.stop();
+  noErrors();
+});
+
+test('a target is edited and removed; demo targets are not editable', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  const mcpops = await startMcpops({ demoServers: 1 });
+  await openFleet(page, mcpops.url);
+  const form = page.getByRole('form', { name: 'Add a target' });
+  await form.getByLabel('Name').fill('edit-me');
+  await form.getByLabel('Base URL').fill('https://mcp.example.com');
+  await form.getByRole('button', { name: 'Add target' }).click();
+  const row = page.locator('tr[data-target="edit-me"]');
+  await expect(row).toBeVisible();
+  await expect(page.locator('tr[data-target="demo-1"], tr[data-target="demo-01"]').getByRole('link', { name: 'Edit' })).toHaveCount(0);
+
+  await row.getByRole('link', { name: 'Edit' }).click();
+  const edit = page.getByRole('form', { name: 'Edit target' });
+  await edit.getByLabel('Interval (s)').fill('99999');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await expect(edit.locator('#field-interval_secs-error')).toContainText('between 1 and 3600');
+  await edit.getByLabel('Name').fill('edited');
+  await edit.getByLabel('Interval (s)').fill('60');
+  await edit.getByRole('button', { name: 'Save' }).click();
+  await expect(page).toHaveURL(/\/fleet$/);
+  const edited = page.locator('tr[data-target="edited"]');
+  await expect(edited).toContainText('60 s');
+
+  await edited.getByRole('button', { name: 'Remove edited' }).click();
+  await expect(page.locator('tr[data-target="edited"]')).toHaveCount(0);
+  await mcpops.stop();
+  noErrors();
+});

@@ -1,0 +1,93 @@
+// Starts a real mcpops (the release build) on a free port with its own SQLite file.
+import { spawn, ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { expect, Page } from '@playwright/test';
+
+const repo = resolve(__dirname, '..', '..', '..');
+const binary = process.env.MCPOPS_BIN ?? join(repo, 'target', 'release', 'mcpops');
+
+export interface Running {
+  url: string;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitReady(url: string, child: ChildProcess, output: () => string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`mcpops exited with ${child.exitCode}:\n${output()}`);
+    }
+    try {
+      const response = await fetch(`${url}/health/ready`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`mcpops did not become ready:\n${output()}`);
+}
+
+/** Starts `mcpops demo` (or `serve` when demoServers is 0) on an existing or fresh data dir. */
+export async function startMcpops(options: { demoServers?: number; dataDir?: string } = {}): Promise<Running> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mcpops-e2e-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const demoServers = options.demoServers ?? 4;
+  const args = demoServers > 0 ? ['demo', '--servers', String(demoServers)] : ['serve'];
+  const child = spawn(binary, args, {
+    env: {
+      ...process.env,
+      MCPOPS__SERVER__LISTEN: `127.0.0.1:${port}`,
+      MCPOPS__SERVER__SITE_ROOT: join(repo, 'target', 'site'),
+      MCPOPS__DATABASE__URL: `sqlite://${join(dataDir, 'mcpops.db')}`,
+      MCPOPS__LOG__LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout?.on('data', (chunk) => (log += chunk));
+  child.stderr?.on('data', (chunk) => (log += chunk));
+  await waitReady(url, child, () => log);
+  return {
+    url,
+    dataDir,
+    stop: () =>
+      new Promise((done) => {
+        if (child.exitCode !== null) return done();
+        child.once('exit', () => done());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Fails the test on any console error or uncaught exception, such as a hydration panic. */
+export function watchForErrors(page: Page): () => void {
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(message.text());
+  });
+  page.on('pageerror', (error) => errors.push(String(error)));
+  return () => expect(errors, 'browser errors').toEqual([]);
+}
+
+/** Resolves once the WASM bundle has hydrated the page. */
+export async function waitForHydration(page: Page): Promise<void> {
+  await page.waitForFunction(() => document.body.dataset.hydrated === 'true');
+}

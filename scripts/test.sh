@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs what the tests need, then runs every check: format, lints (server and WASM),
+# unit and integration tests on SQLite and PostgreSQL, the release build, and the browser tests.
+source "$(dirname "$0")/lib.sh"
+
+PG_ROLE=mcpops_test
+PG_PASSWORD=mcpops_test
+export MCPOPS_TEST_POSTGRES="postgres://$PG_ROLE:$PG_PASSWORD@127.0.0.1:5432/postgres"
+
+ensure_postgres() {
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    local cluster
+    cluster="$(pg_lsclusters --no-header | awk 'NR == 1 { print $1, $2 }')"
+    step "starting PostgreSQL $cluster"
+    # shellcheck disable=SC2086 # "version name" are two arguments
+    as_root pg_ctlcluster --skip-systemctl-redirect $cluster start
+    for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+  fi
+  as_root su postgres -c "psql -q -v ON_ERROR_STOP=1" <<SQL
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_ROLE') THEN
+    CREATE ROLE $PG_ROLE LOGIN CREATEDB PASSWORD '$PG_PASSWORD';
+  END IF;
+END \$\$;
+SQL
+  # Databases left behind by a test run that was killed.
+  local stale
+  stale="$(as_root su postgres -c "psql -Atqc \"SELECT datname FROM pg_database WHERE datname LIKE 'mcpops_t_%'\"")"
+  for db in $stale; do
+    as_root su postgres -c "psql -qc 'DROP DATABASE IF EXISTS $db WITH (FORCE)'"
+  done
+}
+
+ensure_browser() {
+  command -v chromium >/dev/null || apt_install chromium
+  ensure_node
+  if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+    step "installing the end2end npm packages"
+    # The browser is Debian's Chromium; Playwright must not try to download its own.
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+  fi
+}
+
+ensure_build_tools
+ensure_postgres
+ensure_browser
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "clippy (server)"
+cargo clippy --features ssr --all-targets -- -D warnings
+
+step "clippy (browser, wasm32)"
+cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+
+step "unit and integration tests (SQLite and PostgreSQL)"
+cargo test --features ssr
+
+build_release
+
+step "end-to-end tests in headless Chromium (release build)"
+(cd end2end && npx playwright test)

@@ -1,6 +1,7 @@
 //! Server functions, one file per area: validate, call the store or a service, return a DTO.
 pub mod demo;
 pub mod error;
+pub mod fleet;
 pub mod targets;
 
 #[cfg(feature = "ssr")]

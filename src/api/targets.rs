@@ -33,6 +33,9 @@ pub async fn add_target(
             .map_err(AppError::from),
         Err(fields) => Err(AppError::Invalid(fields)),
     };
+    if result.is_ok() {
+        state.targets_changed();
+    }
     super::ssr::respond(result)
 }
 
@@ -57,6 +60,9 @@ pub async fn update_target(
         },
         Err(fields) => Err(AppError::Invalid(fields)),
     };
+    if result.is_ok() {
+        state.targets_changed();
+    }
     super::ssr::respond(result)
 }
 
@@ -67,6 +73,9 @@ pub async fn remove_target(id: i64) -> Result<(), AppError> {
         Ok(()) => state.store.delete_target(id).await.map_err(AppError::from),
         Err(err) => Err(err),
     };
+    if result.is_ok() {
+        state.targets_changed();
+    }
     super::ssr::respond(result)
 }
 

@@ -5,7 +5,7 @@ mod pages;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 use pages::{
     admin::AdminPage,
     fleet::{EditTargetPage, FleetPage},
@@ -21,6 +21,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="color-scheme" content="dark" />
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
                 <HydrationScripts options />
                 <MetaTags />
             </head>
@@ -65,18 +66,20 @@ pub fn App() -> impl IntoView {
                         .collect_view()}
                 </nav>
             </header>
+            // Data pages render complete on the server (SsrMode::Async), so they read
+            // the same with JavaScript off.
             <main>
                 <Routes fallback=|| view! { <NotFound /> }>
-                    <Route path=path!("/") view=WallPage />
-                    <Route path=path!("/wall") view=WallPage />
-                    <Route path=path!("/fleet") view=FleetPage />
-                    <Route path=path!("/fleet/:id/edit") view=EditTargetPage />
+                    <Route path=path!("/") view=WallPage ssr=SsrMode::Async />
+                    <Route path=path!("/wall") view=WallPage ssr=SsrMode::Async />
+                    <Route path=path!("/fleet") view=FleetPage ssr=SsrMode::Async />
+                    <Route path=path!("/fleet/:id/edit") view=EditTargetPage ssr=SsrMode::Async />
                     <Route path=path!("/alerts") view=|| view! { <PlannedPage title="Alerts" what="Firing, pending and acknowledged alerts, with links to their runbooks." /> } />
                     <Route path=path!("/incidents") view=|| view! { <PlannedPage title="Incidents" what="Open incidents, guided checklists with phase timers, and their timelines." /> } />
                     <Route path=path!("/runbooks") view=|| view! { <PlannedPage title="Runbooks" what="The runbook library: search, read and start a guided incident." /> } />
                     <Route path=path!("/audit") view=|| view! { <PlannedPage title="Audit" what="Who did what, when and from where: searchable, exportable and hash-chained." /> } />
                     <Route path=path!("/capacity") view=|| view! { <PlannedPage title="Capacity" what="Required cores, memory and instances from measured load, with a forecast." /> } />
-                    <Route path=path!("/admin") view=AdminPage />
+                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

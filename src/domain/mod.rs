@@ -1,4 +1,5 @@
 //! Pure types and rules shared by the server and the browser: no I/O here.
 pub mod exposition;
+pub mod observation;
 pub mod signals;
 pub mod target;

@@ -1,4 +1,5 @@
 //! Typed configuration: defaults, then a TOML file, then `MCPOPS__SECTION__KEY` variables.
+use super::collector::CollectorConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -14,6 +15,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub log: LogConfig,
     pub demo: DemoConfig,
+    pub collector: CollectorConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,6 +65,8 @@ pub struct LogConfig {
 pub struct DemoConfig {
     /// How many simulated MCP servers `mcpops demo` starts.
     pub servers: usize,
+    /// The polling interval the demo's targets are registered with.
+    pub interval_secs: u32,
 }
 
 /// Defaults as a serialisable tree, so figment can layer the file and env on top.
@@ -72,6 +76,7 @@ struct Defaults {
     database: DefaultDatabase,
     log: LogConfig,
     demo: DemoConfig,
+    collector: CollectorConfig,
 }
 
 #[derive(Serialize)]
@@ -96,7 +101,11 @@ fn defaults() -> Defaults {
             format: LogFormat::Json,
             level: "info".into(),
         },
-        demo: DemoConfig { servers: 12 },
+        demo: DemoConfig {
+            servers: 12,
+            interval_secs: 10,
+        },
+        collector: CollectorConfig::default(),
     }
 }
 
@@ -143,6 +152,18 @@ impl Config {
         if self.server.request_timeout_secs == 0 {
             return Err(ConfigError(
                 "key server.request_timeout_secs: must be at least 1".into(),
+            ));
+        }
+        let collector = &self.collector;
+        if collector.concurrency == 0 || collector.timeout_ms == 0 || collector.max_body_bytes == 0
+        {
+            return Err(ConfigError(
+                "keys collector.concurrency, collector.timeout_ms and collector.max_body_bytes must be at least 1".into(),
+            ));
+        }
+        if crate::domain::target::Interval::try_from(self.demo.interval_secs).is_err() {
+            return Err(ConfigError(
+                "key demo.interval_secs: must be between 1 and 3600".into(),
             ));
         }
         if self.demo.servers == 0 || self.demo.servers > 10_000 {

@@ -29,6 +29,7 @@ pub fn app(state: AppState, config: &ServerConfig) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/events", get(events))
         .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
@@ -101,6 +102,47 @@ async fn ready(State(state): State<AppState>) -> Response {
         )
             .into_response()
     }
+}
+
+#[derive(serde::Deserialize)]
+struct EventFilter {
+    /// Comma-separated target ids; all targets when absent.
+    targets: Option<String>,
+}
+
+/// Server-sent events: one `update` event per poll. A client that falls too far behind is
+/// disconnected (its EventSource reconnects) rather than slowing the hub for everyone.
+async fn events(
+    State(state): State<AppState>,
+    axum::extract::Query(filter): axum::extract::Query<EventFilter>,
+) -> axum::response::sse::Sse<
+    impl tokio_stream::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio_stream::StreamExt;
+    let wanted: Option<std::collections::HashSet<i64>> = filter.targets.map(|raw| {
+        raw.split(',')
+            .take(10_000)
+            .filter_map(|id| id.trim().parse().ok())
+            .collect()
+    });
+    let updates = tokio_stream::wrappers::BroadcastStream::new(state.hub.subscribe())
+        .take_while(Result::is_ok)
+        .filter_map(move |update| {
+            let update = update.ok()?;
+            if wanted
+                .as_ref()
+                .is_some_and(|ids| !ids.contains(&update.target_id))
+            {
+                return None;
+            }
+            Event::default()
+                .event("update")
+                .json_data(&update)
+                .ok()
+                .map(Ok)
+        });
+    Sse::new(updates).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -1,10 +1,13 @@
 //! Wires configuration, storage and the router into a running server.
+use super::collector::Collector;
+use super::collector::hub::LiveHub;
 use super::config::Config;
 use super::demo::{DemoError, DemoFleet};
 use super::http;
 use super::metrics::HttpMetrics;
 use super::state::{AppState, AppStateInner};
 use super::store::{self, StoreError, StoreOptions};
+use crate::domain::target::Interval;
 use leptos::prelude::LeptosOptions;
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
@@ -24,6 +27,8 @@ pub enum StartupError {
     Demo(#[from] DemoError),
     #[error("cannot register metrics")]
     Metrics(#[from] prometheus::Error),
+    #[error("cannot build the HTTP client for probes")]
+    Collector(#[from] reqwest::Error),
 }
 
 /// A bound, not yet serving, application.
@@ -41,7 +46,8 @@ impl Application {
     ) -> Result<Self, StartupError> {
         let store = open_store(config).await?;
         if let Some(fleet) = &demo {
-            fleet.register(store.as_ref()).await?;
+            let interval = Interval::try_from(config.demo.interval_secs).unwrap_or_default();
+            fleet.register(store.as_ref(), interval).await?;
         }
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
@@ -53,11 +59,23 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
+        let hub = LiveHub::default();
+        let collector = if config.collector.enabled {
+            Some(Collector::start(
+                config.collector.clone(),
+                store.clone(),
+                hub.clone(),
+            )?)
+        } else {
+            None
+        };
         let state = AppState::new(AppStateInner {
             leptos_options,
             store,
             metrics: HttpMetrics::new()?,
             demo,
+            hub,
+            collector,
         });
         let router = http::app(state.clone(), &config.server);
         Ok(Self {

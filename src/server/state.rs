@@ -1,4 +1,6 @@
 //! Shared application state, cheap to clone into every handler.
+use super::collector::Collector;
+use super::collector::hub::LiveHub;
 use super::demo::DemoFleet;
 use super::metrics::HttpMetrics;
 use super::store::Store;
@@ -15,6 +17,18 @@ pub struct AppStateInner {
     pub store: Arc<dyn Store>,
     pub metrics: HttpMetrics,
     pub demo: Option<Arc<DemoFleet>>,
+    pub hub: LiveHub,
+    /// `None` when polling is switched off (`collector.enabled = false`).
+    pub collector: Option<Collector>,
+}
+
+impl AppStateInner {
+    /// Tells the collector the target list changed.
+    pub fn targets_changed(&self) {
+        if let Some(collector) = &self.collector {
+            collector.reload();
+        }
+    }
 }
 
 impl AppState {

@@ -104,6 +104,25 @@ impl Drop for TestDb {
     }
 }
 
+/// Polls `check` every 50 ms until it returns `Some`, or fails after `within`.
+pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Configuration for a test server: port 0, the given database, quiet logs unless TEST_LOG is set.
 pub fn test_config(database_url: &str) -> Config {
     let mut config = Config::load(None).expect("default config");
@@ -145,8 +164,18 @@ impl Drop for TestApp {
 
 /// Starts the app on 127.0.0.1:0 and returns once it accepts connections.
 pub async fn spawn_app(database_url: &str, demo: Option<Arc<DemoFleet>>) -> TestApp {
+    spawn_app_with(database_url, demo, |_| {}).await
+}
+
+/// Like `spawn_app`, with a chance to change the configuration first.
+pub async fn spawn_app_with(
+    database_url: &str,
+    demo: Option<Arc<DemoFleet>>,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
     init_test_log();
-    let config = test_config(database_url);
+    let mut config = test_config(database_url);
+    adjust(&mut config);
     let app = Application::build(&config, demo).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
     let state = app.state.clone();

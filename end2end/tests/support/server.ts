@@ -77,11 +77,14 @@ export async function startMcpops(options: { demoServers?: number; dataDir?: str
   };
 }
 
+// Chromium logs every non-2xx fetch; refused form input (422) and conflicts (409) are expected answers.
+const EXPECTED_REFUSALS = /Failed to load resource: .* status of (409|422) /;
+
 /** Fails the test on any console error or uncaught exception, such as a hydration panic. */
 export function watchForErrors(page: Page): () => void {
   const errors: string[] = [];
   page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(message.text());
+    if (message.type() === 'error' && !EXPECTED_REFUSALS.test(message.text())) errors.push(message.text());
   });
   page.on('pageerror', (error) => errors.push(String(error)));
   return () => expect(errors, 'browser errors').toEqual([]);

@@ -93,14 +93,14 @@ impl DemoFleet {
     }
 
     /// Records every demo server as a target, replacing the addresses of an earlier run.
-    pub async fn register(&self, store: &dyn Store) -> StoreResult<()> {
+    pub async fn register(&self, store: &dyn Store, interval: Interval) -> StoreResult<()> {
         for server in &self.servers {
             let spec = TargetSpec {
                 name: TargetName::parse(&server.name)
                     .map_err(crate::server::store::StoreError::Corrupt)?,
                 base_url: TargetUrl::parse(&server.url())
                     .map_err(crate::server::store::StoreError::Corrupt)?,
-                interval: Interval::default(),
+                interval,
                 tags: server.tags.clone(),
             };
             store.upsert_target(&spec, TargetSource::Demo).await?;

@@ -1,12 +1,16 @@
 //! Storage: one `Store` trait, implemented for SQLite and PostgreSQL.
+mod polls;
 mod postgres;
 mod sqlite;
 
+use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use polls::ToolCatalog;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -56,6 +60,20 @@ pub trait Store: Send + Sync + 'static {
     /// Creates or replaces the target with this name (used by generated fleets such as the demo).
     async fn upsert_target(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target>;
     async fn delete_target(&self, id: i64) -> StoreResult<()>;
+
+    /// Stores a batch of polls (samples, latest status, changed tool lists) in one transaction.
+    async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()>;
+    /// The latest status of every target that has been polled.
+    async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>>;
+    /// Samples of one target in `[from, to)`, oldest first.
+    async fn samples(
+        &self,
+        target_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<SampleRow>>;
+    /// The newest `limit` tool lists of a target, newest first.
+    async fn tool_catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>>;
 }
 
 /// Settings for opening a store.

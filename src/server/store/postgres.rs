@@ -1,7 +1,10 @@
 //! PostgreSQL backend, for fleets that outgrow one machine.
-use super::{Store, StoreError, StoreOptions, StoreResult, TargetQueries};
+use super::polls::PollQueries;
+use super::{Store, StoreError, StoreOptions, StoreResult, TargetQueries, ToolCatalog};
+use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use std::str::FromStr;
@@ -29,6 +32,10 @@ impl PostgresStore {
     fn targets(&self) -> TargetQueries<'_, sqlx::Postgres> {
         TargetQueries(&self.pool)
     }
+
+    fn polls(&self) -> PollQueries<'_, sqlx::Postgres> {
+        PollQueries(&self.pool)
+    }
 }
 
 #[async_trait]
@@ -55,5 +62,22 @@ impl Store for PostgresStore {
     }
     async fn delete_target(&self, id: i64) -> StoreResult<()> {
         self.targets().delete(id).await
+    }
+    async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()> {
+        self.polls().record(batch).await
+    }
+    async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>> {
+        self.polls().statuses().await
+    }
+    async fn samples(
+        &self,
+        target_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<SampleRow>> {
+        self.polls().samples(target_id, from, to).await
+    }
+    async fn tool_catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>> {
+        self.polls().catalogs(target_id, limit).await
     }
 }

@@ -1,7 +1,10 @@
 //! SQLite backend: one file, WAL journal, created if missing.
-use super::{Store, StoreError, StoreOptions, StoreResult, TargetQueries};
+use super::polls::PollQueries;
+use super::{Store, StoreError, StoreOptions, StoreResult, TargetQueries, ToolCatalog};
+use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::str::FromStr;
@@ -40,6 +43,10 @@ impl SqliteStore {
     fn targets(&self) -> TargetQueries<'_, sqlx::Sqlite> {
         TargetQueries(&self.pool)
     }
+
+    fn polls(&self) -> PollQueries<'_, sqlx::Sqlite> {
+        PollQueries(&self.pool)
+    }
 }
 
 #[async_trait]
@@ -66,5 +73,22 @@ impl Store for SqliteStore {
     }
     async fn delete_target(&self, id: i64) -> StoreResult<()> {
         self.targets().delete(id).await
+    }
+    async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()> {
+        self.polls().record(batch).await
+    }
+    async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>> {
+        self.polls().statuses().await
+    }
+    async fn samples(
+        &self,
+        target_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<SampleRow>> {
+        self.polls().samples(target_id, from, to).await
+    }
+    async fn tool_catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>> {
+        self.polls().catalogs(target_id, limit).await
     }
 }

@@ -1,0 +1,395 @@
+//! What one poll of a target saw: each probe's result, timings, and a typed reason on failure.
+use super::signals::{BucketDeltas, IntervalSignals};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Why a probe failed, specific enough to act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
+pub enum ProbeError {
+    Timeout { after_ms: u64 },
+    Refused,
+    Tls(String),
+    Connect(String),
+    HttpStatus(u16),
+    TooManyRedirects,
+    BodyTooLarge { limit_bytes: u64 },
+    WrongContentType(String),
+    InvalidUtf8 { line: usize },
+    Parse { line: usize, reason: String },
+    TooManySamples { limit: usize },
+    Histogram(String),
+    Protocol(String),
+    JsonRpc { code: i64, message: String },
+    Io(String),
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout { after_ms } => write!(f, "timed out after {after_ms} ms"),
+            Self::Refused => write!(f, "connection refused"),
+            Self::Tls(detail) => write!(f, "TLS error: {detail}"),
+            Self::Connect(detail) => write!(f, "cannot connect: {detail}"),
+            Self::HttpStatus(code) => write!(f, "HTTP status {code}"),
+            Self::TooManyRedirects => write!(f, "too many redirects"),
+            Self::BodyTooLarge { limit_bytes } => write!(f, "body larger than {limit_bytes} bytes"),
+            Self::WrongContentType(found) => write!(f, "unexpected content type '{found}'"),
+            Self::InvalidUtf8 { line } => write!(f, "invalid UTF-8 at line {line}"),
+            Self::Parse { line, reason } => write!(f, "parse error at line {line}: {reason}"),
+            Self::TooManySamples { limit } => write!(f, "more than {limit} samples"),
+            Self::Histogram(detail) => write!(f, "{detail}"),
+            Self::Protocol(detail) => write!(f, "MCP protocol error: {detail}"),
+            Self::JsonRpc { code, message } => write!(f, "JSON-RPC error {code}: {message}"),
+            Self::Io(detail) => write!(f, "I/O error: {detail}"),
+        }
+    }
+}
+
+/// The readiness endpoint's verdict and the checks that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub checks: Vec<(String, bool)>,
+}
+
+impl Readiness {
+    pub fn failing(&self) -> Vec<&str> {
+        self.checks
+            .iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(name, _)| name.as_str())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    /// The input schema as canonical JSON text, so a schema change is a text change.
+    pub schema: String,
+}
+
+/// What the MCP probe learned on this poll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct McpReport {
+    pub protocol_version: String,
+    pub server_name: String,
+    pub server_version: String,
+    /// Each protocol step and how long it took, in order.
+    pub steps: Vec<(String, f64)>,
+    /// Present when this poll listed the tools (first contact and every few minutes).
+    pub tools: Option<Vec<Tool>>,
+}
+
+/// The state a target is shown in, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetState {
+    Down,
+    NotReady,
+    Degraded,
+    Up,
+    Unknown,
+}
+
+impl TargetState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Down => "down",
+            Self::NotReady => "not_ready",
+            Self::Degraded => "degraded",
+            Self::Up => "up",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Down => "down",
+            Self::NotReady => "not ready",
+            Self::Degraded => "degraded",
+            Self::Up => "up",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Self {
+        match raw {
+            "down" => Self::Down,
+            "not_ready" => Self::NotReady,
+            "degraded" => Self::Degraded,
+            "up" => Self::Up,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// One poll of one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub target_id: i64,
+    pub at: DateTime<Utc>,
+    /// Liveness round trip in milliseconds, or why it failed.
+    pub live: Result<f64, ProbeError>,
+    pub ready: Result<Readiness, ProbeError>,
+    /// `None` when this target has no metrics endpoint configured.
+    pub metrics: Option<Result<Option<IntervalSignals>, ProbeError>>,
+    pub mcp: Option<Result<McpReport, ProbeError>>,
+}
+
+impl Observation {
+    pub fn state(&self) -> TargetState {
+        if self.live.is_err() {
+            return TargetState::Down;
+        }
+        match &self.ready {
+            Ok(readiness) if !readiness.ready => return TargetState::NotReady,
+            Err(_) => return TargetState::NotReady,
+            Ok(_) => {}
+        }
+        let probe_failed = matches!(self.metrics, Some(Err(_))) || matches!(self.mcp, Some(Err(_)));
+        if probe_failed {
+            TargetState::Degraded
+        } else {
+            TargetState::Up
+        }
+    }
+
+    /// Every probe that failed, with its reason, most severe first.
+    pub fn failures(&self) -> Vec<ProbeFailure> {
+        let failures = [
+            ("liveness", self.live.as_ref().err()),
+            ("readiness", self.ready.as_ref().err()),
+            (
+                "metrics",
+                self.metrics.as_ref().and_then(|m| m.as_ref().err()),
+            ),
+            ("mcp", self.mcp.as_ref().and_then(|m| m.as_ref().err())),
+        ];
+        failures
+            .into_iter()
+            .filter_map(|(probe, err)| {
+                err.map(|e| ProbeFailure {
+                    probe: probe.to_owned(),
+                    reason: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A probe that failed on a poll, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeFailure {
+    pub probe: String,
+    pub reason: String,
+}
+
+/// One stored poll: the flat signals charts read, plus the bucket deltas that quantiles
+/// over longer windows are merged from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SampleRow {
+    pub target_id: i64,
+    pub at: DateTime<Utc>,
+    pub state: TargetState,
+    pub live_ms: Option<f64>,
+    pub mcp_ms: Option<f64>,
+    pub seconds: Option<f64>,
+    pub requests: Option<f64>,
+    pub errors: Option<f64>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub active_connections: Option<f64>,
+    pub cpu_cores: Option<f64>,
+    pub memory_bytes: Option<f64>,
+    pub tools_executed: Option<f64>,
+    pub resources_accessed: Option<f64>,
+    pub sessions_active: Option<f64>,
+    pub quota_remaining: Option<f64>,
+    pub buckets: Option<BucketDeltas>,
+}
+
+impl SampleRow {
+    pub fn rps(&self) -> Option<f64> {
+        match (self.requests, self.seconds) {
+            (Some(r), Some(s)) if s > 0.0 => Some(r / s),
+            _ => None,
+        }
+    }
+
+    pub fn error_ratio(&self) -> Option<f64> {
+        match (self.errors, self.requests) {
+            (Some(e), Some(r)) if r > 0.0 => Some((e / r).min(1.0)),
+            _ => None,
+        }
+    }
+}
+
+/// The latest poll of a target, as fleet-wide pages show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetStatus {
+    pub target_id: i64,
+    pub at: DateTime<Utc>,
+    pub state: TargetState,
+    /// Every probe that failed on the latest poll, most severe first.
+    pub failures: Vec<ProbeFailure>,
+    pub readiness: Option<Readiness>,
+    /// The MCP report without its tool list (tools are versioned separately).
+    pub mcp: Option<McpReport>,
+    pub p95: Option<f64>,
+    pub error_ratio: Option<f64>,
+    pub rps: Option<f64>,
+}
+
+/// The compact per-target message live pages receive after every poll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveUpdate {
+    pub target_id: i64,
+    pub at_ms: i64,
+    pub state: TargetState,
+    pub p95_ms: Option<f64>,
+    pub error_ratio: Option<f64>,
+    pub rps: Option<f64>,
+    pub error: Option<String>,
+}
+
+impl From<&TargetStatus> for LiveUpdate {
+    fn from(status: &TargetStatus) -> Self {
+        Self {
+            target_id: status.target_id,
+            at_ms: status.at.timestamp_millis(),
+            state: status.state,
+            p95_ms: status.p95.map(|s| s * 1000.0),
+            error_ratio: status.error_ratio,
+            rps: status.rps,
+            error: status
+                .failures
+                .first()
+                .map(|f| format!("{}: {}", f.probe, f.reason)),
+        }
+    }
+}
+
+/// What ingest stores for one observation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollRecord {
+    pub sample: SampleRow,
+    pub status: TargetStatus,
+    pub tools: Option<Vec<Tool>>,
+}
+
+impl PollRecord {
+    pub fn from_observation(obs: &Observation) -> Self {
+        let signals = match &obs.metrics {
+            Some(Ok(Some(signals))) => Some(signals),
+            _ => None,
+        };
+        let pick = |f: fn(&IntervalSignals) -> Option<f64>| signals.and_then(f);
+        let (mcp, tools, mcp_ms) = match &obs.mcp {
+            Some(Ok(report)) => {
+                let total: f64 = report.steps.iter().map(|(_, ms)| ms).sum();
+                (
+                    Some(McpReport {
+                        tools: None,
+                        ..report.clone()
+                    }),
+                    report.tools.clone(),
+                    Some(total),
+                )
+            }
+            _ => (None, None, None),
+        };
+        let sample = SampleRow {
+            target_id: obs.target_id,
+            at: obs.at,
+            state: obs.state(),
+            live_ms: obs.live.as_ref().ok().copied(),
+            mcp_ms,
+            seconds: signals.map(|s| s.seconds),
+            requests: pick(|s| s.requests),
+            errors: pick(|s| s.errors),
+            p50: pick(|s| s.latency_quantile(0.5)),
+            p95: pick(|s| s.latency_quantile(0.95)),
+            p99: pick(|s| s.latency_quantile(0.99)),
+            active_connections: pick(|s| s.active_connections),
+            cpu_cores: pick(|s| s.cpu_cores),
+            memory_bytes: pick(|s| s.memory_bytes),
+            tools_executed: pick(|s| s.tools_executed),
+            resources_accessed: pick(|s| s.resources_accessed),
+            sessions_active: pick(|s| s.sessions_active),
+            quota_remaining: pick(|s| s.quota_remaining),
+            buckets: signals.and_then(|s| s.buckets.clone()),
+        };
+        let status = TargetStatus {
+            target_id: obs.target_id,
+            at: obs.at,
+            state: sample.state,
+            failures: obs.failures(),
+            readiness: obs.ready.as_ref().ok().cloned(),
+            mcp,
+            p95: sample.p95,
+            error_ratio: sample.error_ratio(),
+            rps: sample.rps(),
+        };
+        Self {
+            sample,
+            status,
+            tools,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observation() -> Observation {
+        Observation {
+            target_id: 1,
+            at: Utc::now(),
+            live: Ok(2.0),
+            ready: Ok(Readiness {
+                ready: true,
+                checks: vec![("database".into(), true)],
+            }),
+            metrics: Some(Ok(None)),
+            mcp: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_liveness_probe_means_down_whatever_else_happened() {
+        let mut obs = observation();
+        obs.live = Err(ProbeError::Refused);
+        assert_eq!(obs.state(), TargetState::Down);
+        assert_eq!(obs.failures()[0].probe, "liveness");
+    }
+
+    #[test]
+    fn readiness_503_means_not_ready_and_names_the_failing_checks() {
+        let mut obs = observation();
+        obs.ready = Ok(Readiness {
+            ready: false,
+            checks: vec![("database".into(), false), ("cache".into(), true)],
+        });
+        assert_eq!(obs.state(), TargetState::NotReady);
+        assert_eq!(
+            obs.ready.as_ref().map(Readiness::failing).unwrap(),
+            vec!["database"]
+        );
+    }
+
+    #[test]
+    fn a_failing_mcp_probe_degrades_a_live_target() {
+        let mut obs = observation();
+        obs.mcp = Some(Err(ProbeError::JsonRpc {
+            code: -32601,
+            message: "nope".into(),
+        }));
+        assert_eq!(obs.state(), TargetState::Degraded);
+        assert_eq!(obs.failures()[0].reason, "JSON-RPC error -32601: nope");
+    }
+}

@@ -1,0 +1,120 @@
+//! HTTP for probes: one shared client, typed failures, and bodies read with a hard cap.
+use crate::domain::observation::ProbeError;
+use std::error::Error as _;
+use std::time::Duration;
+
+/// Limits every probe request obeys.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchLimits {
+    pub timeout: Duration,
+    pub max_body_bytes: usize,
+}
+
+/// The client all probes share: keep-alive, a connect timeout and a redirect limit.
+pub fn shared_client(
+    connect_timeout: Duration,
+    max_redirects: usize,
+) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::limited(max_redirects))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(4)
+        .tcp_nodelay(true)
+        .user_agent(concat!("mcpops/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Turns a reqwest failure into the reason an operator can act on.
+pub fn classify(err: &reqwest::Error, limits: FetchLimits) -> ProbeError {
+    if err.is_timeout() {
+        return ProbeError::Timeout {
+            after_ms: limits.timeout.as_millis() as u64,
+        };
+    }
+    if err.is_redirect() {
+        return ProbeError::TooManyRedirects;
+    }
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => return ProbeError::Refused,
+                std::io::ErrorKind::TimedOut => {
+                    return ProbeError::Timeout {
+                        after_ms: limits.timeout.as_millis() as u64,
+                    };
+                }
+                _ => {}
+            }
+        }
+        let text = cause.to_string();
+        if text.contains("certificate") || text.contains("tls") || text.contains("TLS") {
+            return ProbeError::Tls(text);
+        }
+        source = cause.source();
+    }
+    if err.is_connect() {
+        return ProbeError::Connect(root_cause(err));
+    }
+    ProbeError::Io(root_cause(err))
+}
+
+fn root_cause(err: &reqwest::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message = cause.to_string();
+        source = cause.source();
+    }
+    message
+}
+
+/// Reads the body chunk by chunk and stops at the cap, so a huge or endless body costs
+/// at most `max_body_bytes` of memory.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limits: FetchLimits,
+) -> Result<Vec<u8>, ProbeError> {
+    let cap = limits.max_body_bytes;
+    if response
+        .content_length()
+        .is_some_and(|len| len > cap as u64)
+    {
+        return Err(ProbeError::BodyTooLarge {
+            limit_bytes: cap as u64,
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e, limits))? {
+        if body.len() + chunk.len() > cap {
+            return Err(ProbeError::BodyTooLarge {
+                limit_bytes: cap as u64,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Sends a request under the probe's total deadline, which also covers a server that
+/// trickles its answer byte by byte.
+pub async fn send(
+    request: reqwest::RequestBuilder,
+    limits: FetchLimits,
+) -> Result<reqwest::Response, ProbeError> {
+    request
+        .timeout(limits.timeout)
+        .send()
+        .await
+        .map_err(|e| classify(&e, limits))
+}
+
+pub fn content_type(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}

@@ -1,0 +1,527 @@
+//! The MCP probe. It tries the stateless 2026-07-28 revision (`server/discover`) first, then
+//! Streamable HTTP with a session (initialize → initialized → ping → tools/list). A session is
+//! kept between polls so a routine poll costs one `ping`; the full handshake and tool listing
+//! run on first contact, every few minutes, and after any session error. A replaced or failed
+//! session is always closed with DELETE.
+use super::fetch::{self, FetchLimits};
+use crate::domain::observation::{McpReport, ProbeError, Tool};
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+const STATELESS_VERSION: &str = "2026-07-28";
+const SESSION_VERSION: &str = "2025-11-25";
+const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+const MAX_TOOL_PAGES: usize = 20;
+const MAX_TOOLS: usize = 2000;
+
+/// What the probe remembers about one target between polls.
+#[derive(Debug, Default)]
+pub struct McpMemory {
+    transport: Option<Transport>,
+    session: Option<Session>,
+    last_full: Option<Instant>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Stateless,
+    Sessions,
+}
+
+#[derive(Debug, Clone)]
+struct Session {
+    id: Option<String>,
+    protocol_version: String,
+    server_name: String,
+    server_version: String,
+}
+
+pub struct McpProbe<'a> {
+    pub client: &'a reqwest::Client,
+    pub url: &'a str,
+    pub limits: FetchLimits,
+    /// How often the full handshake and `tools/list` run on a healthy session.
+    pub full_every: Duration,
+}
+
+/// Step timings, in order, as the report shows them.
+#[derive(Default)]
+struct Steps(Vec<(String, f64)>);
+
+impl Steps {
+    async fn time<T>(
+        &mut self,
+        name: &str,
+        step: impl Future<Output = Result<T, ProbeError>>,
+    ) -> Result<T, ProbeError> {
+        let started = Instant::now();
+        let result = step.await;
+        self.0
+            .push((name.to_owned(), started.elapsed().as_secs_f64() * 1000.0));
+        result
+    }
+}
+
+impl McpProbe<'_> {
+    pub async fn run(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
+        let due_for_full = memory
+            .last_full
+            .is_none_or(|at| at.elapsed() >= self.full_every);
+        match memory.transport {
+            Some(Transport::Stateless) => self.stateless(memory, due_for_full).await,
+            Some(Transport::Sessions) if !due_for_full && memory.session.is_some() => {
+                match self.ping_session(memory).await {
+                    Ok(report) => Ok(report),
+                    // A lost session (404) or any session error: start over with a new one.
+                    Err(_) => self.handshake(memory).await,
+                }
+            }
+            Some(Transport::Sessions) => self.handshake(memory).await,
+            None => match self.stateless(memory, true).await {
+                Ok(report) => Ok(report),
+                Err(_) => self.handshake(memory).await,
+            },
+        }
+    }
+
+    /// Closes the held session, if any; used when a target is removed or mcpops stops.
+    pub async fn close(&self, memory: &mut McpMemory) {
+        if let Some(session) = memory.session.take() {
+            self.delete_session(&session).await;
+        }
+    }
+
+    async fn stateless(
+        &self,
+        memory: &mut McpMemory,
+        list_tools: bool,
+    ) -> Result<McpReport, ProbeError> {
+        let mut steps = Steps::default();
+        let discovered = steps
+            .time(
+                "server/discover",
+                self.call(None, STATELESS_VERSION, 1, "server/discover", json!({})),
+            )
+            .await?;
+        let (server_name, server_version) = server_info(&discovered);
+        let tools = if list_tools {
+            Some(
+                steps
+                    .time("tools/list", self.list_tools(None, STATELESS_VERSION))
+                    .await?,
+            )
+        } else {
+            None
+        };
+        memory.transport = Some(Transport::Stateless);
+        if list_tools {
+            memory.last_full = Some(Instant::now());
+        }
+        Ok(McpReport {
+            protocol_version: STATELESS_VERSION.into(),
+            server_name,
+            server_version,
+            steps: steps.0,
+            tools,
+        })
+    }
+
+    async fn handshake(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
+        if let Some(old) = memory.session.take() {
+            self.delete_session(&old).await;
+        }
+        let mut steps = Steps::default();
+        let params = json!({
+            "protocolVersion": SESSION_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "mcpops", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let (result, session_id) = steps
+            .time("initialize", self.post(None, None, 1, "initialize", params))
+            .await?;
+        let (server_name, server_version) = server_info(&result);
+        let session = Session {
+            id: session_id,
+            protocol_version: result
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or(SESSION_VERSION)
+                .chars()
+                .take(32)
+                .collect(),
+            server_name,
+            server_version,
+        };
+        let outcome = self.after_initialize(&session, &mut steps).await;
+        match outcome {
+            Ok(tools) => {
+                memory.transport = Some(Transport::Sessions);
+                memory.last_full = Some(Instant::now());
+                let report = McpReport {
+                    protocol_version: session.protocol_version.clone(),
+                    server_name: session.server_name.clone(),
+                    server_version: session.server_version.clone(),
+                    steps: steps.0,
+                    tools: Some(tools),
+                };
+                memory.session = Some(session);
+                Ok(report)
+            }
+            Err(err) => {
+                self.delete_session(&session).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn after_initialize(
+        &self,
+        session: &Session,
+        steps: &mut Steps,
+    ) -> Result<Vec<Tool>, ProbeError> {
+        steps
+            .time(
+                "notifications/initialized",
+                self.notify_initialized(session),
+            )
+            .await?;
+        steps
+            .time(
+                "ping",
+                self.call(
+                    Some(session),
+                    &session.protocol_version,
+                    2,
+                    "ping",
+                    json!({}),
+                ),
+            )
+            .await?;
+        steps
+            .time(
+                "tools/list",
+                self.list_tools(Some(session), &session.protocol_version),
+            )
+            .await
+    }
+
+    async fn ping_session(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
+        let Some(session) = memory.session.clone() else {
+            return Err(ProbeError::Protocol("no session".into()));
+        };
+        let mut steps = Steps::default();
+        let result = steps
+            .time(
+                "ping",
+                self.call(
+                    Some(&session),
+                    &session.protocol_version,
+                    2,
+                    "ping",
+                    json!({}),
+                ),
+            )
+            .await;
+        match result {
+            Ok(_) => Ok(McpReport {
+                protocol_version: session.protocol_version,
+                server_name: session.server_name,
+                server_version: session.server_version,
+                steps: steps.0,
+                tools: None,
+            }),
+            Err(err) => {
+                memory.session = None;
+                self.delete_session(&session).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        session: Option<&Session>,
+        version: &str,
+    ) -> Result<Vec<Tool>, ProbeError> {
+        let mut tools = Vec::new();
+        let mut cursor: Option<String> = None;
+        for page in 0..MAX_TOOL_PAGES {
+            let params = match &cursor {
+                Some(c) => json!({"cursor": c}),
+                None => json!({}),
+            };
+            let result = self
+                .call(session, version, 10 + page as i64, "tools/list", params)
+                .await?;
+            let listed = result
+                .get("tools")
+                .and_then(Value::as_array)
+                .ok_or_else(|| {
+                    ProbeError::Protocol("tools/list result has no tools array".into())
+                })?;
+            for tool in listed.iter().take(MAX_TOOLS.saturating_sub(tools.len())) {
+                let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
+                let schema = tool
+                    .get("inputSchema")
+                    .map(canonical_json)
+                    .unwrap_or_default();
+                tools.push(Tool {
+                    name: name.chars().take(128).collect(),
+                    schema,
+                });
+            }
+            cursor = result
+                .get("nextCursor")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            if cursor.is_none() || tools.len() >= MAX_TOOLS {
+                break;
+            }
+        }
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(tools)
+    }
+
+    async fn call(
+        &self,
+        session: Option<&Session>,
+        version: &str,
+        id: i64,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, ProbeError> {
+        self.post(session, Some(version), id, method, params)
+            .await
+            .map(|(result, _)| result)
+    }
+
+    /// One JSON-RPC request; the answer may be JSON or an SSE stream carrying it.
+    async fn post(
+        &self,
+        session: Option<&Session>,
+        version: Option<&str>,
+        id: i64,
+        method: &str,
+        mut params: Value,
+    ) -> Result<(Value, Option<String>), ProbeError> {
+        let mut headers = self.headers(session, version);
+        if version == Some(STATELESS_VERSION) {
+            headers.insert(
+                "mcp-method",
+                HeaderValue::from_str(method).map_err(|e| ProbeError::Protocol(e.to_string()))?,
+            );
+            params["_meta"] = json!({
+                "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "mcpops", "version": env!("CARGO_PKG_VERSION")},
+            });
+        }
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let response = fetch::send(
+            self.client.post(self.url).headers(headers).json(&body),
+            self.limits,
+        )
+        .await?;
+        let status = response.status().as_u16();
+        let session_id = response
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect());
+        if !(200..300).contains(&status) {
+            let text = fetch::read_capped(response, self.limits)
+                .await
+                .unwrap_or_default();
+            if let Some(err) = rpc_error(&serde_json::from_slice(&text).unwrap_or(Value::Null)) {
+                return Err(err);
+            }
+            return Err(ProbeError::Protocol(format!(
+                "{method} answered HTTP {status}"
+            )));
+        }
+        let message = if fetch::content_type(&response).starts_with("text/event-stream") {
+            read_sse_response(response, id, self.limits).await?
+        } else {
+            let bytes = fetch::read_capped(response, self.limits).await?;
+            serde_json::from_slice::<Value>(&bytes)
+                .map_err(|e| ProbeError::Protocol(format!("{method} answer is not JSON: {e}")))?
+        };
+        if let Some(err) = rpc_error(&message) {
+            return Err(err);
+        }
+        if message.get("id") != Some(&json!(id)) {
+            return Err(ProbeError::Protocol(format!(
+                "{method} answer has the wrong id"
+            )));
+        }
+        let result = message
+            .get("result")
+            .cloned()
+            .ok_or_else(|| ProbeError::Protocol(format!("{method} answer has no result")))?;
+        Ok((result, session_id))
+    }
+
+    async fn notify_initialized(&self, session: &Session) -> Result<(), ProbeError> {
+        let headers = self.headers(Some(session), Some(&session.protocol_version));
+        let body = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let response = fetch::send(
+            self.client.post(self.url).headers(headers).json(&body),
+            self.limits,
+        )
+        .await?;
+        let status = response.status().as_u16();
+        fetch::read_capped(response, self.limits).await?;
+        if (200..300).contains(&status) {
+            Ok(())
+        } else {
+            Err(ProbeError::Protocol(format!(
+                "notifications/initialized answered HTTP {status}"
+            )))
+        }
+    }
+
+    async fn delete_session(&self, session: &Session) {
+        if session.id.is_none() {
+            return;
+        }
+        let headers = self.headers(Some(session), Some(&session.protocol_version));
+        // Best effort: a server that forgot the session already is fine.
+        let _ = fetch::send(self.client.delete(self.url).headers(headers), self.limits).await;
+    }
+
+    fn headers(&self, session: Option<&Session>, version: Option<&str>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_BOTH));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(value) = version.and_then(|v| HeaderValue::from_str(v).ok()) {
+            headers.insert("mcp-protocol-version", value);
+        }
+        if let Some(value) = session
+            .and_then(|s| s.id.as_deref())
+            .and_then(|id| HeaderValue::from_str(id).ok())
+        {
+            headers.insert("mcp-session-id", value);
+        }
+        headers
+    }
+}
+
+fn server_info(result: &Value) -> (String, String) {
+    let info = result
+        .get("serverInfo")
+        .or_else(|| result.pointer("/server/info"));
+    let field = |name: &str| {
+        info.and_then(|i| i.get(name))
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .chars()
+            .take(128)
+            .collect::<String>()
+    };
+    (field("name"), field("version"))
+}
+
+fn rpc_error(message: &Value) -> Option<ProbeError> {
+    let error = message.get("error")?;
+    Some(ProbeError::JsonRpc {
+        code: error.get("code").and_then(Value::as_i64).unwrap_or(0),
+        message: error
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .chars()
+            .take(200)
+            .collect(),
+    })
+}
+
+/// Reads SSE events until the one answering `id` arrives; the stream may stay open after it.
+async fn read_sse_response(
+    mut response: reqwest::Response,
+    id: i64,
+    limits: FetchLimits,
+) -> Result<Value, ProbeError> {
+    let mut buffer = String::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| fetch::classify(&e, limits))?
+    {
+        seen += chunk.len();
+        if seen > limits.max_body_bytes {
+            return Err(ProbeError::BodyTooLarge {
+                limit_bytes: limits.max_body_bytes as u64,
+            });
+        }
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = find_event_end(&buffer) {
+            let event: String = buffer.drain(..end).collect();
+            let data: Vec<&str> = event
+                .lines()
+                .filter_map(|line| line.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if data.is_empty() {
+                continue;
+            }
+            if let Ok(message) = serde_json::from_str::<Value>(&data.join("\n"))
+                && message.get("id") == Some(&json!(id))
+            {
+                return Ok(message);
+            }
+        }
+    }
+    Err(ProbeError::Protocol(
+        "the event stream ended without the response".into(),
+    ))
+}
+
+/// The byte offset just past the blank line that ends the first complete event.
+fn find_event_end(buffer: &str) -> Option<usize> {
+    ["\r\n\r\n", "\n\n", "\r\r"]
+        .iter()
+        .filter_map(|sep| buffer.find(sep).map(|i| i + sep.len()))
+        .min()
+}
+
+/// JSON with sorted keys, so two equal schemas are equal text.
+fn canonical_json(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sorted(v)))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_events_end_at_the_first_blank_line() {
+        assert_eq!(find_event_end("data: 1\n\ndata: 2\n\n"), Some(9));
+        assert_eq!(find_event_end("data: 1\r\n\r\n"), Some(11));
+        assert_eq!(find_event_end("data: partial"), None);
+    }
+
+    #[test]
+    fn canonical_json_ignores_key_order() {
+        let a: Value = serde_json::from_str(r#"{"b":1,"a":{"d":2,"c":3}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":{"c":3,"d":2},"b":1}"#).unwrap();
+        assert_eq!(canonical_json(&a), canonical_json(&b));
+    }
+}

@@ -1,0 +1,253 @@
+//! Poll results: samples, the latest status per target, and versioned tool lists. The SQL is
+//! shared by both dialects; times are Unix milliseconds.
+use super::{StoreError, StoreResult};
+use crate::domain::observation::{PollRecord, SampleRow, TargetState, TargetStatus, Tool};
+use chrono::{DateTime, Utc};
+use sqlx::{Database, Executor, IntoArguments, Pool};
+
+/// A stored tool list and when it was first seen.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ToolCatalog {
+    pub at: DateTime<Utc>,
+    pub tools: Vec<Tool>,
+}
+
+pub(super) struct PollQueries<'p, DB: Database>(pub &'p Pool<DB>);
+
+const INSERT_SAMPLE: &str = "INSERT INTO samples (target_id, at, state, live_ms, mcp_ms, seconds, \
+    requests, errors, p50, p95, p99, active_connections, cpu_cores, memory_bytes, tools_executed, \
+    resources_accessed, sessions_active, quota_remaining, buckets) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+    ON CONFLICT (target_id, at) DO NOTHING";
+const UPSERT_STATUS: &str = "INSERT INTO target_status (target_id, at, state, failures, \
+    readiness, mcp, p95, error_ratio, rps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+    ON CONFLICT (target_id) DO UPDATE SET at = excluded.at, state = excluded.state, \
+    failures = excluded.failures, readiness = excluded.readiness, \
+    mcp = excluded.mcp, p95 = excluded.p95, error_ratio = excluded.error_ratio, rps = excluded.rps \
+    WHERE target_status.at <= excluded.at";
+const LATEST_TOOLS: &str =
+    "SELECT tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
+const INSERT_TOOLS: &str = "INSERT INTO tool_catalogs (target_id, at, tools) VALUES ($1, $2, $3)";
+const SELECT_STATUS: &str = "SELECT target_id, at, state, failures, readiness, mcp, p95, \
+    error_ratio, rps FROM target_status";
+const SELECT_SAMPLES: &str = "SELECT target_id, at, state, live_ms, mcp_ms, seconds, requests, errors, \
+    p50, p95, p99, active_connections, cpu_cores, memory_bytes, tools_executed, resources_accessed, \
+    sessions_active, quota_remaining, buckets FROM samples \
+    WHERE target_id = $1 AND at >= $2 AND at < $3 ORDER BY at";
+const SELECT_CATALOGS: &str =
+    "SELECT at, tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT $2";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct StatusRow {
+    target_id: i64,
+    at: i64,
+    state: String,
+    failures: String,
+    readiness: Option<String>,
+    mcp: Option<String>,
+    p95: Option<f64>,
+    error_ratio: Option<f64>,
+    rps: Option<f64>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SampleDbRow {
+    target_id: i64,
+    at: i64,
+    state: String,
+    live_ms: Option<f64>,
+    mcp_ms: Option<f64>,
+    seconds: Option<f64>,
+    requests: Option<f64>,
+    errors: Option<f64>,
+    p50: Option<f64>,
+    p95: Option<f64>,
+    p99: Option<f64>,
+    active_connections: Option<f64>,
+    cpu_cores: Option<f64>,
+    memory_bytes: Option<f64>,
+    tools_executed: Option<f64>,
+    resources_accessed: Option<f64>,
+    sessions_active: Option<f64>,
+    quota_remaining: Option<f64>,
+    buckets: Option<String>,
+}
+
+pub(super) fn to_millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+pub(super) fn from_millis(ms: i64) -> StoreResult<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(ms)
+        .ok_or_else(|| StoreError::Corrupt(format!("time {ms} out of range")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl TryFrom<StatusRow> for TargetStatus {
+    type Error = StoreError;
+    fn try_from(row: StatusRow) -> StoreResult<Self> {
+        Ok(TargetStatus {
+            target_id: row.target_id,
+            at: from_millis(row.at)?,
+            state: TargetState::parse(&row.state),
+            failures: from_json(&row.failures)?,
+            readiness: row.readiness.as_deref().map(from_json).transpose()?,
+            mcp: row.mcp.as_deref().map(from_json).transpose()?,
+            p95: row.p95,
+            error_ratio: row.error_ratio,
+            rps: row.rps,
+        })
+    }
+}
+
+impl TryFrom<SampleDbRow> for SampleRow {
+    type Error = StoreError;
+    fn try_from(row: SampleDbRow) -> StoreResult<Self> {
+        Ok(SampleRow {
+            target_id: row.target_id,
+            at: from_millis(row.at)?,
+            state: TargetState::parse(&row.state),
+            live_ms: row.live_ms,
+            mcp_ms: row.mcp_ms,
+            seconds: row.seconds,
+            requests: row.requests,
+            errors: row.errors,
+            p50: row.p50,
+            p95: row.p95,
+            p99: row.p99,
+            active_connections: row.active_connections,
+            cpu_cores: row.cpu_cores,
+            memory_bytes: row.memory_bytes,
+            tools_executed: row.tools_executed,
+            resources_accessed: row.resources_accessed,
+            sessions_active: row.sessions_active,
+            quota_remaining: row.quota_remaining,
+            buckets: row.buckets.as_deref().map(from_json).transpose()?,
+        })
+    }
+}
+
+impl<DB> PollQueries<'_, DB>
+where
+    DB: Database,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<f64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'r> StatusRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> SampleDbRow: sqlx::FromRow<'r, DB::Row>,
+    for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
+{
+    /// Stores a batch of polls in one transaction.
+    pub async fn record(&self, batch: &[PollRecord]) -> StoreResult<()> {
+        let mut tx = self.0.begin().await?;
+        for record in batch {
+            let s = &record.sample;
+            sqlx::query::<DB>(INSERT_SAMPLE)
+                .bind(s.target_id)
+                .bind(to_millis(s.at))
+                .bind(s.state.as_str().to_owned())
+                .bind(s.live_ms)
+                .bind(s.mcp_ms)
+                .bind(s.seconds)
+                .bind(s.requests)
+                .bind(s.errors)
+                .bind(s.p50)
+                .bind(s.p95)
+                .bind(s.p99)
+                .bind(s.active_connections)
+                .bind(s.cpu_cores)
+                .bind(s.memory_bytes)
+                .bind(s.tools_executed)
+                .bind(s.resources_accessed)
+                .bind(s.sessions_active)
+                .bind(s.quota_remaining)
+                .bind(s.buckets.as_ref().map(to_json).transpose()?)
+                .execute(&mut *tx)
+                .await?;
+            let st = &record.status;
+            sqlx::query::<DB>(UPSERT_STATUS)
+                .bind(st.target_id)
+                .bind(to_millis(st.at))
+                .bind(st.state.as_str().to_owned())
+                .bind(to_json(&st.failures)?)
+                .bind(st.readiness.as_ref().map(to_json).transpose()?)
+                .bind(st.mcp.as_ref().map(to_json).transpose()?)
+                .bind(st.p95)
+                .bind(st.error_ratio)
+                .bind(st.rps)
+                .execute(&mut *tx)
+                .await?;
+            if let Some(tools) = &record.tools {
+                let text = to_json(tools)?;
+                let latest: Option<(String,)> = sqlx::query_as::<DB, (String,)>(LATEST_TOOLS)
+                    .bind(s.target_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if latest.is_none_or(|(previous,)| previous != text) {
+                    sqlx::query::<DB>(INSERT_TOOLS)
+                        .bind(s.target_id)
+                        .bind(to_millis(s.at))
+                        .bind(text)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn statuses(&self) -> StoreResult<Vec<TargetStatus>> {
+        sqlx::query_as::<DB, StatusRow>(SELECT_STATUS)
+            .fetch_all(self.0)
+            .await?
+            .into_iter()
+            .map(TargetStatus::try_from)
+            .collect()
+    }
+
+    pub async fn samples(
+        &self,
+        target_id: i64,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<SampleRow>> {
+        sqlx::query_as::<DB, SampleDbRow>(SELECT_SAMPLES)
+            .bind(target_id)
+            .bind(to_millis(from))
+            .bind(to_millis(to))
+            .fetch_all(self.0)
+            .await?
+            .into_iter()
+            .map(SampleRow::try_from)
+            .collect()
+    }
+
+    pub async fn catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>> {
+        sqlx::query_as::<DB, (i64, String)>(SELECT_CATALOGS)
+            .bind(target_id)
+            .bind(limit)
+            .fetch_all(self.0)
+            .await?
+            .into_iter()
+            .map(|(at, tools)| {
+                Ok(ToolCatalog {
+                    at: from_millis(at)?,
+                    tools: from_json(&tools)?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,426 @@
+//! The collector against real HTTP servers on loopback: the demo fleet, and servers built to
+//! misbehave. Every misbehaving target must show its own reason while the others stay polled.
+mod common;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use common::{BACKENDS, TestApp, TestDb, eventually, spawn_app_with};
+use mcpops::api::demo::DemoFault;
+use mcpops::domain::observation::{TargetState, TargetStatus};
+use mcpops::domain::target::{TargetSource, TargetSpec};
+use mcpops::server::demo::DemoFleet;
+use std::sync::Arc;
+use std::time::Duration;
+
+async fn status_of(app: &TestApp, name: &str) -> Option<TargetStatus> {
+    let targets = app.state.store.list_targets().await.ok()?;
+    let id = targets.iter().find(|t| t.name == name)?.id;
+    app.state
+        .store
+        .target_statuses()
+        .await
+        .ok()?
+        .into_iter()
+        .find(|s| s.target_id == id)
+}
+
+async fn wait_for_state(app: &TestApp, name: &str, state: TargetState) -> TargetStatus {
+    eventually(
+        Duration::from_secs(10),
+        &format!("{name} to be {state:?}"),
+        || async { status_of(app, name).await.filter(|s| s.state == state) },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn demo_fleet_is_polled_stored_and_faults_show_up_on_both_backends() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let fleet = Arc::new(DemoFleet::start(3).await.expect("fleet"));
+        let app = spawn_app_with(db.url(), Some(fleet.clone()), |c| c.demo.interval_secs = 1).await;
+
+        let up = wait_for_state(&app, "demo-01", TargetState::Up).await;
+        let mcp = up.mcp.expect("mcp report");
+        assert_eq!(mcp.protocol_version, "2025-11-25", "{backend:?}");
+        assert_eq!(mcp.server_name, "mcpops-demo/demo-01");
+        let steps: Vec<&str> = mcp.steps.iter().map(|(s, _)| s.as_str()).collect();
+        assert!(
+            steps == ["ping"] || steps.contains(&"initialize"),
+            "{steps:?}"
+        );
+
+        fleet
+            .set_fault("demo-02", DemoFault::Down, true)
+            .await
+            .expect("down");
+        let down = wait_for_state(&app, "demo-02", TargetState::Down).await;
+        assert_eq!(down.failures[0].probe, "liveness");
+        assert_eq!(down.failures[0].reason, "connection refused");
+
+        fleet
+            .set_fault("demo-03", DemoFault::NotReady, true)
+            .await
+            .expect("not ready");
+        let not_ready = wait_for_state(&app, "demo-03", TargetState::NotReady).await;
+        assert_eq!(
+            not_ready.readiness.expect("readiness").failing(),
+            vec!["database"]
+        );
+
+        fleet
+            .set_fault("demo-02", DemoFault::Down, false)
+            .await
+            .expect("recover");
+        wait_for_state(&app, "demo-02", TargetState::Up).await;
+
+        // Samples carry rates and latency quantiles once two scrapes have been compared.
+        let id = app.state.store.list_targets().await.expect("targets")[0].id;
+        let samples = eventually(Duration::from_secs(10), "samples with latency", || async {
+            let now = chrono::Utc::now();
+            let rows = app
+                .state
+                .store
+                .samples(id, now - chrono::Duration::minutes(5), now)
+                .await
+                .ok()?;
+            rows.iter()
+                .any(|r| r.p95.is_some() && r.rps().is_some())
+                .then_some(rows)
+        })
+        .await;
+        let with_p95 = samples.iter().find(|r| r.p95.is_some()).expect("p95");
+        assert!(
+            with_p95.p50 <= with_p95.p95 && with_p95.p95 <= with_p95.p99,
+            "{with_p95:?}"
+        );
+        assert!(with_p95.buckets.as_ref().is_some_and(|b| b.total() > 0.0));
+        fleet.shutdown();
+    }
+}
+
+#[tokio::test]
+async fn tool_drift_records_a_new_catalog_version() {
+    let db = TestDb::sqlite();
+    let fleet = Arc::new(DemoFleet::start(1).await.expect("fleet"));
+    let app = spawn_app_with(db.url(), Some(fleet.clone()), |c| {
+        c.demo.interval_secs = 1;
+        c.collector.mcp_full_every_secs = 1;
+    })
+    .await;
+    let id = app.state.store.list_targets().await.expect("targets")[0].id;
+    eventually(Duration::from_secs(10), "a first catalog", || async {
+        app.state
+            .store
+            .tool_catalogs(id, 10)
+            .await
+            .ok()
+            .filter(|c| c.len() == 1)
+    })
+    .await;
+    fleet
+        .set_fault("demo-01", DemoFault::ToolDrift, true)
+        .await
+        .expect("drift");
+    let catalogs = eventually(Duration::from_secs(10), "a second catalog", || async {
+        app.state
+            .store
+            .tool_catalogs(id, 10)
+            .await
+            .ok()
+            .filter(|c| c.len() == 2)
+    })
+    .await;
+    let newest: Vec<&str> = catalogs[0].tools.iter().map(|t| t.name.as_str()).collect();
+    assert!(newest.contains(&"run_shell"), "{newest:?}");
+    assert!(!catalogs[1].tools.iter().any(|t| t.name == "run_shell"));
+    let changed = catalogs[0]
+        .tools
+        .iter()
+        .find(|t| t.name == "create_ticket")
+        .expect("tool");
+    let before = catalogs[1]
+        .tools
+        .iter()
+        .find(|t| t.name == "create_ticket")
+        .expect("tool");
+    assert_ne!(
+        changed.schema, before.schema,
+        "a widened schema is a change"
+    );
+    fleet.shutdown();
+}
+
+/// One server whose path prefixes each misbehave in their own way.
+async fn hostile_server() -> std::net::SocketAddr {
+    async fn alive() -> &'static str {
+        "{\"status\":\"alive\"}"
+    }
+    fn text(body: impl Into<String>) -> Response {
+        (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            body.into(),
+        )
+            .into_response()
+    }
+    let slow_body = || async {
+        // Trickles one byte a second: only the probe deadline ends it.
+        let stream = async_stream_of_bytes();
+        (
+            [(header::CONTENT_TYPE, "text/plain")],
+            axum::body::Body::from_stream(stream),
+        )
+            .into_response()
+    };
+    let never_answering_sse = || async {
+        let stream = tokio_stream::StreamExt::map(
+            tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(
+                Duration::from_millis(200),
+            )),
+            |_| {
+                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(
+                    b": keep-alive\n\n",
+                ))
+            },
+        );
+        (
+            [(header::CONTENT_TYPE, "text/event-stream")],
+            axum::body::Body::from_stream(stream),
+        )
+            .into_response()
+    };
+    let rpc_error = || async {
+        axum::Json(
+            serde_json::json!({"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"backend exploded"}}),
+        )
+    };
+    let mut app = Router::new();
+    for prefix in [
+        "garbage",
+        "huge",
+        "slow",
+        "html",
+        "loop",
+        "backwards",
+        "noinf",
+        "rpcerr",
+        "sse",
+        "status500",
+        "badutf8",
+        "mcp406",
+    ] {
+        app = app
+            .route(&format!("/{prefix}/health/live"), get(alive))
+            .route(
+                &format!("/{prefix}/health/ready"),
+                get(|| async { "{\"status\":\"ready\",\"checks\":{}}" }),
+            );
+    }
+    let app = app
+        .route(
+            "/garbage/metrics",
+            get(|| async { text("mcp_requests_total 1\nthis is { not prometheus\n") }),
+        )
+        .route(
+            "/huge/metrics",
+            get(|| async { text("x".repeat(64 * 1024)) }),
+        )
+        .route("/slow/metrics", get(slow_body))
+        .route(
+            "/html/metrics",
+            get(|| async {
+                ([(header::CONTENT_TYPE, "text/html")], "<html></html>").into_response()
+            }),
+        )
+        .route(
+            "/loop/metrics",
+            get(|| async {
+                (StatusCode::FOUND, [(header::LOCATION, "/loop/metrics")]).into_response()
+            }),
+        )
+        .route(
+            "/noinf/metrics",
+            get(|| async { text("mcp_request_duration_seconds_bucket{le=\"0.1\"} 4\n") }),
+        )
+        .route(
+            "/status500/metrics",
+            get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
+        )
+        .route(
+            "/badutf8/metrics",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/plain")],
+                    b"ok 1\n\xff\xfe 2\n".to_vec(),
+                )
+                    .into_response()
+            }),
+        )
+        .route("/rpcerr/mcp", post(rpc_error))
+        .route("/sse/mcp", post(never_answering_sse))
+        .route("/mcp406/mcp", post(|| async { StatusCode::NOT_ACCEPTABLE }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+fn async_stream_of_bytes()
+-> impl tokio_stream::Stream<Item = Result<axum::body::Bytes, std::convert::Infallible>> {
+    tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(Duration::from_secs(1))),
+        |_| Ok(axum::body::Bytes::from_static(b"a")),
+    )
+}
+
+#[tokio::test]
+async fn misbehaving_targets_each_show_their_own_reason() {
+    let db = TestDb::sqlite();
+    let hostile = hostile_server().await;
+    let app = spawn_app_with(db.url(), None, |c| {
+        c.collector.timeout_ms = 1500;
+        c.collector.max_body_bytes = 16 * 1024;
+    })
+    .await;
+    let refused = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr")
+    };
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        (
+            "garbage",
+            format!("http://{hostile}/garbage"),
+            "metrics",
+            "parse error at line 2",
+        ),
+        (
+            "huge",
+            format!("http://{hostile}/huge"),
+            "metrics",
+            "body larger than 16384 bytes",
+        ),
+        (
+            "slow",
+            format!("http://{hostile}/slow"),
+            "metrics",
+            "timed out after 1500 ms",
+        ),
+        (
+            "html",
+            format!("http://{hostile}/html"),
+            "metrics",
+            "unexpected content type 'text/html'",
+        ),
+        (
+            "loop",
+            format!("http://{hostile}/loop"),
+            "metrics",
+            "too many redirects",
+        ),
+        (
+            "noinf",
+            format!("http://{hostile}/noinf"),
+            "metrics",
+            "has no +Inf bucket",
+        ),
+        (
+            "status500",
+            format!("http://{hostile}/status500"),
+            "metrics",
+            "HTTP status 500",
+        ),
+        (
+            "badutf8",
+            format!("http://{hostile}/badutf8"),
+            "metrics",
+            "invalid UTF-8 at line 2",
+        ),
+        (
+            "refused",
+            format!("http://{refused}"),
+            "liveness",
+            "connection refused",
+        ),
+    ];
+    for (name, url, _, _) in &cases {
+        let spec = TargetSpec::from_form(name, url, "1", "").expect("spec");
+        app.state
+            .store
+            .insert_target(&spec, TargetSource::Ui)
+            .await
+            .expect("insert");
+    }
+    app.state.targets_changed();
+    for (name, _, probe, reason) in &cases {
+        let status = eventually(
+            Duration::from_secs(10),
+            &format!("{name} to fail"),
+            || async {
+                status_of(&app, name)
+                    .await
+                    .filter(|s| s.failures.iter().any(|f| f.probe == *probe))
+            },
+        )
+        .await;
+        let failure = status
+            .failures
+            .iter()
+            .find(|f| f.probe == *probe)
+            .expect("failure");
+        assert!(
+            failure.reason.contains(reason),
+            "{name}: expected '{reason}' in '{}'",
+            failure.reason
+        );
+    }
+}
+
+#[tokio::test]
+async fn mcp_failures_are_named_and_a_silent_event_stream_times_out() {
+    let db = TestDb::sqlite();
+    let hostile = hostile_server().await;
+    // These servers have no /metrics (404); each MCP failure must still be named on its own.
+    let app = spawn_app_with(db.url(), None, |c| c.collector.timeout_ms = 1500).await;
+    let cases = [
+        ("rpcerr", "JSON-RPC error -32603: backend exploded"),
+        ("sse", "timed out after 1500 ms"),
+        ("mcp406", "initialize answered HTTP 406"),
+    ];
+    for (name, _) in cases {
+        let spec = TargetSpec::from_form(name, &format!("http://{hostile}/{name}"), "1", "")
+            .expect("spec");
+        app.state
+            .store
+            .insert_target(&spec, TargetSource::Ui)
+            .await
+            .expect("insert");
+    }
+    app.state.targets_changed();
+    for (name, reason) in cases {
+        let status = eventually(
+            Duration::from_secs(15),
+            &format!("{name}'s MCP reason"),
+            || async {
+                status_of(&app, name)
+                    .await
+                    .filter(|s| s.failures.iter().any(|f| f.probe == "mcp"))
+            },
+        )
+        .await;
+        assert_eq!(status.state, TargetState::Degraded, "{name}");
+        let failure = status
+            .failures
+            .iter()
+            .find(|f| f.probe == "mcp")
+            .expect("mcp failure");
+        assert!(
+            failure.reason.contains(reason),
+            "{name}: expected '{reason}' in '{}'",
+            failure.reason
+        );
+    }
+}

@@ -45,7 +45,9 @@ async function waitReady(url: string, child: ChildProcess, output: () => string)
 }
 
 /** Starts `mcpops demo` (or `serve` when demoServers is 0) on an existing or fresh data dir. */
-export async function startMcpops(options: { demoServers?: number; dataDir?: string } = {}): Promise<Running> {
+export async function startMcpops(
+  options: { demoServers?: number; dataDir?: string; pollSeconds?: number } = {},
+): Promise<Running> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mcpops-e2e-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -58,6 +60,7 @@ export async function startMcpops(options: { demoServers?: number; dataDir?: str
       MCPOPS__SERVER__SITE_ROOT: join(repo, 'target', 'site'),
       MCPOPS__DATABASE__URL: `sqlite://${join(dataDir, 'mcpops.db')}`,
       MCPOPS__LOG__LEVEL: 'warn',
+      MCPOPS__DEMO__INTERVAL_SECS: String(options.pollSeconds ?? 10),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,12 +1,15 @@
 //! The Fleet page: every target, and adding, editing and removing the ones made here.
+use crate::api::fleet::fleet_overview;
 use crate::api::targets::{AddTarget, RemoveTarget, UpdateTarget, get_target, list_targets};
 use crate::app::components::{ErrorNote, Field, field_error, form_error};
+use crate::domain::observation::TargetState;
 use crate::domain::target::{Target, TargetSource};
 use leptos::html;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
+use std::collections::HashMap;
 
 #[component]
 pub fn FleetPage() -> impl IntoView {
@@ -14,7 +17,15 @@ pub fn FleetPage() -> impl IntoView {
     let remove = ServerAction::<RemoveTarget>::new();
     let targets = Resource::new(
         move || (add.version().get(), remove.version().get()),
-        |_| list_targets(),
+        |_| async {
+            let (targets, overview) = futures::join!(list_targets(), fleet_overview());
+            let states: HashMap<i64, TargetState> = overview
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|tile| tile.status.map(|s| (tile.id, s.state)))
+                .collect();
+            targets.map(|list| (list, states))
+        },
     );
     let added: Signal<_> = add.value().into();
     let form = NodeRef::<html::Form>::new();
@@ -49,7 +60,7 @@ pub fn FleetPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading targets…"</p> }>
             {move || Suspend::new(async move {
                 match targets.await {
-                    Ok(list) => view! { <TargetTable targets=list remove /> }.into_any(),
+                    Ok((list, states)) => view! { <TargetTable targets=list states remove /> }.into_any(),
                     Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                 }
             })}
@@ -58,7 +69,11 @@ pub fn FleetPage() -> impl IntoView {
 }
 
 #[component]
-fn TargetTable(targets: Vec<Target>, remove: ServerAction<RemoveTarget>) -> impl IntoView {
+fn TargetTable(
+    targets: Vec<Target>,
+    states: HashMap<i64, TargetState>,
+    remove: ServerAction<RemoveTarget>,
+) -> impl IntoView {
     if targets.is_empty() {
         return view! { <p class="panel empty-state">"No targets yet. Add one above, or start mcpops with the demo fleet."</p> }
             .into_any();
@@ -81,7 +96,10 @@ fn TargetTable(targets: Vec<Target>, remove: ServerAction<RemoveTarget>) -> impl
             <tbody>
                 {targets
                     .into_iter()
-                    .map(|target| view! { <TargetRow target remove /> })
+                    .map(|target| {
+                        let state = states.get(&target.id).copied().unwrap_or(TargetState::Unknown);
+                        view! { <TargetRow target state remove /> }
+                    })
                     .collect_view()}
             </tbody>
         </table>
@@ -90,7 +108,11 @@ fn TargetTable(targets: Vec<Target>, remove: ServerAction<RemoveTarget>) -> impl
 }
 
 #[component]
-fn TargetRow(target: Target, remove: ServerAction<RemoveTarget>) -> impl IntoView {
+fn TargetRow(
+    target: Target,
+    state: TargetState,
+    remove: ServerAction<RemoveTarget>,
+) -> impl IntoView {
     let editable = target.source == TargetSource::Ui;
     let edit_href = format!("/fleet/{}/edit", target.id);
     let id = target.id.to_string();
@@ -98,7 +120,7 @@ fn TargetRow(target: Target, remove: ServerAction<RemoveTarget>) -> impl IntoVie
     view! {
         <tr data-target=target.name.clone()>
             <th scope="row">{target.name.clone()}</th>
-            <td><span class="status status-unknown">"unknown"</span></td>
+            <td><span class=format!("status status-{}", state.as_str().replace('_', "-"))>{state.label()}</span></td>
             <td class="url">{target.base_url.clone()}</td>
             <td>{format!("{} s", target.interval_secs)}</td>
             <td>{target.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}</td>

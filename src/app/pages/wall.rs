@@ -120,14 +120,15 @@ fn Tile(tile: FleetTile, live: LiveMap) -> impl IntoView {
     let status = move || tile.with_value(|t| current(t, live));
     let state = move || status().map_or(TargetState::Unknown, |s| s.state);
     let class = move || format!("tile status-{}", state().as_str().replace('_', "-"));
-    let figures = move || {
-        status().map(|s| {
-            let p95 = s.p95_ms.map_or("–".to_owned(), |ms| format!("{ms:.0} ms"));
-            let errors = s
-                .error_ratio
-                .map_or("–".to_owned(), |r| format!("{:.2}%", r * 100.0));
-            format!("p95 {p95} · errors {errors}")
-        })
+    let p95 = move || {
+        status()
+            .and_then(|s| s.p95_ms)
+            .map_or("–".to_owned(), |ms| format!("{ms:.0} ms"))
+    };
+    let errors = move || {
+        status()
+            .and_then(|s| s.error_ratio)
+            .map_or("–".to_owned(), |r| format!("{:.2}%", r * 100.0))
     };
     let (id, name, tags) = tile.with_value(|t| (t.id, t.name.clone(), t.tags.join(" · ")));
     let link_text = name.clone();
@@ -135,7 +136,8 @@ fn Tile(tile: FleetTile, live: LiveMap) -> impl IntoView {
         <li class=class data-target=name data-state=move || state().as_str()>
             <a class="tile-name" href=format!("/targets/{id}")>{link_text}</a>
             <span class="tile-state">{move || state().label()}</span>
-            <span class="tile-figures">{figures}</span>
+            <span class="tile-figures">"p95 " <b>{p95}</b></span>
+            <span class="tile-figures">"errors " <b>{errors}</b></span>
             <span class="tile-error">{move || status().and_then(|s| s.error)}</span>
             <span class="tile-tags">{tags}</span>
         </li>

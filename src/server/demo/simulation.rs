@@ -41,7 +41,7 @@ pub struct Simulation {
 impl Simulation {
     pub fn new(seed: u64) -> Self {
         let mut rng = SmallRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5eed);
-        let base_rps = rng.random_range(8.0..60.0);
+        let base_rps = rng.random_range(20.0..120.0);
         let median_latency = rng.random_range(0.03..0.08);
         Self {
             rng,
@@ -66,7 +66,7 @@ impl Simulation {
     /// Busier by day than by night, peaking mid-afternoon UTC.
     fn daily_factor(now: DateTime<Utc>) -> f64 {
         let hour = f64::from(now.hour()) + f64::from(now.minute()) / 60.0;
-        0.6 + 0.4 * ((hour - 9.0) / 24.0 * std::f64::consts::TAU).sin()
+        0.65 + 0.35 * ((hour - 9.0) / 24.0 * std::f64::consts::TAU).sin()
     }
 
     /// Moves the simulation forward by `seconds` of traffic.
@@ -93,7 +93,8 @@ impl Simulation {
             let n = if slot + 1 == METHODS.len() {
                 total - assigned
             } else {
-                (total as f64 * share) as u64
+                self.round_randomly(total as f64 * share)
+                    .min(total - assigned)
             };
             self.requests[slot] += n;
             assigned += n;
@@ -126,6 +127,12 @@ impl Simulation {
         self.cpu_seconds += total as f64 * 0.0015 * slowdown.sqrt() + seconds * 0.01;
         let target_memory = (120.0 + self.active_connections * 1.5) * 1024.0 * 1024.0;
         self.memory_bytes += (target_memory - self.memory_bytes) * 0.1;
+    }
+
+    /// Rounds up with probability equal to the fraction, so small shares are not always lost.
+    fn round_randomly(&mut self, value: f64) -> u64 {
+        let floor = value.floor();
+        floor as u64 + u64::from(self.rng.random_bool((value - floor).clamp(0.0, 1.0)))
     }
 
     fn observe_latencies(&mut self, total: u64, slowdown: f64) {

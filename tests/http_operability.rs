@@ -200,3 +200,28 @@ async fn readiness_turns_503_while_the_database_is_gone_and_recovers() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["checks"]["database"], true);
 }
+
+#[tokio::test]
+async fn graceful_shutdown_ends_open_event_streams() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(db.url(), None).await;
+    let stream = app
+        .client
+        .get(app.url("/events"))
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/event-stream")
+    );
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(5), app.stop()).await;
+    assert!(
+        matches!(stopped, Ok(Ok(()))),
+        "shutdown must not wait for the open stream: {stopped:?}"
+    );
+    drop(stream);
+}

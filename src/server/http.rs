@@ -126,6 +126,7 @@ async fn events(
             .filter_map(|id| id.trim().parse().ok())
             .collect()
     });
+    let stopping = state.shutdown.clone().cancelled_owned();
     let updates = tokio_stream::wrappers::BroadcastStream::new(state.hub.subscribe())
         .take_while(Result::is_ok)
         .filter_map(move |update| {
@@ -142,6 +143,7 @@ async fn events(
                 .ok()
                 .map(Ok)
         });
+    let updates = futures::StreamExt::take_until(updates, stopping);
     Sse::new(updates).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

@@ -76,6 +76,7 @@ impl Application {
             demo,
             hub,
             collector,
+            shutdown: tokio_util::sync::CancellationToken::new(),
         });
         let router = http::app(state.clone(), &config.server);
         Ok(Self {
@@ -97,6 +98,11 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let streams = self.state.shutdown.clone();
+        let shutdown = async move {
+            shutdown.await;
+            streams.cancel();
+        };
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await

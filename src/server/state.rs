@@ -8,6 +8,7 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::ops::Deref;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone)]
 pub struct AppState(Arc<AppStateInner>);
@@ -20,6 +21,9 @@ pub struct AppStateInner {
     pub hub: LiveHub,
     /// `None` when polling is switched off (`collector.enabled = false`).
     pub collector: Option<Collector>,
+    /// Cancelled when the server begins to stop, so endless responses (SSE) end and
+    /// graceful shutdown can finish.
+    pub shutdown: CancellationToken,
 }
 
 impl AppStateInner {

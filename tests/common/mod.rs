@@ -146,11 +146,25 @@ pub struct TestApp {
     pub state: AppState,
     pub client: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Asks the server to stop, as SIGTERM does, and waits until it has.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.serving.take() {
+            Some(serving) => serving
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -180,7 +194,7 @@ pub async fn spawn_app_with(
     let addr = app.local_addr().expect("bound");
     let state = app.state.clone();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.serve(async {
+    let serving = tokio::spawn(app.serve(async {
         let _ = rx.await;
     }));
     TestApp {
@@ -191,5 +205,6 @@ pub async fn spawn_app_with(
             .build()
             .expect("client"),
         shutdown: Some(tx),
+        serving: Some(serving),
     }
 }

@@ -120,7 +120,7 @@ pub fn parse(text: &str, limits: Limits) -> Result<Exposition<'_>, ParseError> {
             continue;
         }
         if let Some(comment) = trimmed.strip_prefix('#') {
-            if let Some((name, kind)) = parse_type_comment(comment).map_err(|r| fail(r))? {
+            if let Some((name, kind)) = parse_type_comment(comment).map_err(&fail)? {
                 out.types.push((name, kind));
             }
             continue;

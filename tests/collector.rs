@@ -11,6 +11,7 @@ use mcpops::api::demo::DemoFault;
 use mcpops::domain::observation::{TargetState, TargetStatus};
 use mcpops::domain::target::{TargetSource, TargetSpec};
 use mcpops::server::demo::DemoFleet;
+use mcpops::server::store::SampleTable;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -83,7 +84,12 @@ async fn demo_fleet_is_polled_stored_and_faults_show_up_on_both_backends() {
             let rows = app
                 .state
                 .store
-                .samples(id, now - chrono::Duration::minutes(5), now)
+                .samples(
+                    SampleTable::Raw,
+                    Some(id),
+                    now - chrono::Duration::minutes(5),
+                    now,
+                )
                 .await
                 .ok()?;
             rows.iter()
@@ -423,4 +429,84 @@ async fn mcp_failures_are_named_and_a_silent_event_stream_times_out() {
             failure.reason
         );
     }
+}
+
+#[tokio::test]
+async fn the_server_page_and_its_charts_show_what_was_polled() {
+    let db = TestDb::sqlite();
+    let fleet = Arc::new(DemoFleet::start(2).await.expect("fleet"));
+    let app = spawn_app_with(db.url(), Some(fleet.clone()), |c| c.demo.interval_secs = 1).await;
+    fleet
+        .set_fault("demo-02", DemoFault::NotReady, true)
+        .await
+        .expect("fault");
+    let not_ready = wait_for_state(&app, "demo-02", TargetState::NotReady).await;
+    let id = not_ready.target_id;
+    eventually(Duration::from_secs(10), "a sample with latency", || async {
+        let now = chrono::Utc::now();
+        let rows = app
+            .state
+            .store
+            .samples(
+                SampleTable::Raw,
+                Some(id),
+                now - chrono::Duration::minutes(1),
+                now,
+            )
+            .await
+            .ok()?;
+        rows.iter().any(|r| r.p95.is_some()).then_some(())
+    })
+    .await;
+
+    let svg = app
+        .client
+        .get(app.url(&format!("/charts/{id}/latency.svg?range=15m")))
+        .send()
+        .await
+        .expect("chart");
+    assert_eq!(svg.status(), 200);
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    let body = svg.text().await.expect("svg");
+    assert!(
+        body.contains("<svg") && body.contains("p95") && body.contains("<polyline"),
+        "{body}"
+    );
+
+    let bad_range = app
+        .client
+        .get(app.url(&format!("/charts/{id}/latency.svg?range=2y")))
+        .send()
+        .await
+        .expect("chart");
+    assert_eq!(bad_range.status(), 400);
+    let unknown = app
+        .client
+        .get(app.url(&format!("/charts/{id}/nonsense.svg")))
+        .send()
+        .await
+        .expect("chart");
+    assert_eq!(unknown.status(), 404);
+
+    let html = app
+        .client
+        .get(app.url(&format!("/targets/{id}")))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(html.contains("demo-02"), "{html}");
+    assert!(html.contains("not ready"), "{html}");
+    assert!(
+        html.contains("failing"),
+        "the failing readiness check is listed: {html}"
+    );
+    assert!(
+        html.contains("2025-11-25") && html.contains("<td>ping</td>"),
+        "the MCP report is shown: {html}"
+    );
+    assert!(html.contains("search_docs"), "the tools are listed: {html}");
+    fleet.shutdown();
 }

@@ -35,3 +35,30 @@ test('a server that goes down turns red on the wall within one poll interval, wi
   await mcpops.stop();
   noErrors();
 });
+
+test('a wall tile leads to its server page with charts, readiness, MCP and tools', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  const mcpops = await startMcpops({ demoServers: 3, pollSeconds: 1 });
+  await page.goto(`${mcpops.url}/wall`);
+  await waitForHydration(page);
+  await expect(page.locator('.tile[data-target="demo-01"]')).toHaveAttribute('data-state', 'up');
+  // Give the collector two scrapes, so there is a rate and a latency to draw.
+  await page.waitForTimeout(2500);
+  await page.getByRole('link', { name: 'demo-01' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'demo-01' })).toBeVisible();
+  await expect(page.getByRole('region', { name: 'MCP handshake' })).toContainText('2025-11-25');
+  await expect(page.getByRole('region', { name: 'Tools' })).toContainText('search_docs');
+  await expect(page.getByRole('region', { name: 'Readiness' })).toContainText('database');
+
+  const charts = page.locator('img.chart');
+  await expect(charts).toHaveCount(4);
+  for (const chart of await charts.all()) {
+    await expect(chart).toHaveJSProperty('complete', true);
+    expect(await chart.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
+  }
+  await page.getByRole('navigation', { name: 'Time range' }).getByRole('link', { name: '15m' }).click();
+  await expect(page).toHaveURL(/range=15m$/);
+  await expect(charts.first()).toHaveAttribute('src', /range=15m/);
+  await mcpops.stop();
+  noErrors();
+});

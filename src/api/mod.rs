@@ -2,6 +2,7 @@
 pub mod demo;
 pub mod error;
 pub mod fleet;
+pub mod servers;
 pub mod targets;
 
 #[cfg(feature = "ssr")]

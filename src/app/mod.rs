@@ -10,6 +10,7 @@ use pages::{
     admin::AdminPage,
     fleet::{EditTargetPage, FleetPage},
     planned::PlannedPage,
+    server::ServerPage,
     wall::WallPage,
 };
 
@@ -74,6 +75,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/wall") view=WallPage ssr=SsrMode::Async />
                     <Route path=path!("/fleet") view=FleetPage ssr=SsrMode::Async />
                     <Route path=path!("/fleet/:id/edit") view=EditTargetPage ssr=SsrMode::Async />
+                    <Route path=path!("/targets/:id") view=ServerPage ssr=SsrMode::Async />
                     <Route path=path!("/alerts") view=|| view! { <PlannedPage title="Alerts" what="Firing, pending and acknowledged alerts, with links to their runbooks." /> } />
                     <Route path=path!("/incidents") view=|| view! { <PlannedPage title="Incidents" what="Open incidents, guided checklists with phase timers, and their timelines." /> } />
                     <Route path=path!("/runbooks") view=|| view! { <PlannedPage title="Runbooks" what="The runbook library: search, read and start a guided incident." /> } />

@@ -1,5 +1,7 @@
 //! Pure types and rules shared by the server and the browser: no I/O here.
 pub mod exposition;
 pub mod observation;
+pub mod series;
 pub mod signals;
 pub mod target;
+pub mod tools;

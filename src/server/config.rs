@@ -1,5 +1,6 @@
 //! Typed configuration: defaults, then a TOML file, then `MCPOPS__SECTION__KEY` variables.
 use super::collector::CollectorConfig;
+use super::rollup::RetentionConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -16,6 +17,7 @@ pub struct Config {
     pub log: LogConfig,
     pub demo: DemoConfig,
     pub collector: CollectorConfig,
+    pub retention: RetentionConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +79,7 @@ struct Defaults {
     log: LogConfig,
     demo: DemoConfig,
     collector: CollectorConfig,
+    retention: RetentionConfig,
 }
 
 #[derive(Serialize)]
@@ -106,6 +109,7 @@ fn defaults() -> Defaults {
             interval_secs: 10,
         },
         collector: CollectorConfig::default(),
+        retention: RetentionConfig::default(),
     }
 }
 

@@ -30,6 +30,7 @@ pub fn app(state: AppState, config: &ServerConfig) -> Router {
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/events", get(events))
+        .route("/charts/{id}/{chart}", get(chart))
         .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
@@ -102,6 +103,80 @@ async fn ready(State(state): State<AppState>) -> Response {
         )
             .into_response()
     }
+}
+
+#[derive(serde::Deserialize)]
+struct ChartQuery {
+    range: Option<String>,
+}
+
+/// `GET /charts/{id}/{latency|traffic|errors|saturation}.svg?range=1h`
+async fn chart(
+    State(state): State<AppState>,
+    axum::extract::Path((id, file)): axum::extract::Path<(i64, String)>,
+    axum::extract::Query(query): axum::extract::Query<ChartQuery>,
+) -> Response {
+    use super::charts::{self, Chart};
+    use super::store::SampleTable;
+    use crate::domain::series::{TimeRange, downsample};
+    let Some(kind) = file.strip_suffix(".svg").and_then(Chart::parse) else {
+        return (StatusCode::NOT_FOUND, "no such chart").into_response();
+    };
+    let range = match query.range.as_deref() {
+        None => TimeRange::default(),
+        Some(raw) => match TimeRange::parse(raw) {
+            Some(range) => range,
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "range must be one of 15m, 1h, 6h, 24h, 7d, 30d",
+                )
+                    .into_response();
+            }
+        },
+    };
+    let now = chrono::Utc::now();
+    let tick = now.timestamp() / charts::TICK_SECS;
+    let key = (id, kind, range, tick);
+    let svg = match state.charts.get(key) {
+        Some(svg) => svg,
+        None => {
+            let from = now - range.duration();
+            // Longer ranges read rollups, so every chart reads a few thousand rows at most.
+            let table = match range {
+                TimeRange::M15 | TimeRange::H1 | TimeRange::H6 => SampleTable::Raw,
+                TimeRange::H24 | TimeRange::D7 => SampleTable::Minute,
+                TimeRange::D30 => SampleTable::Hour,
+            };
+            let samples = match state.store.samples(table, Some(id), from, now).await {
+                Ok(samples) => samples,
+                Err(err) => {
+                    return crate::api::error::AppError::from(err)
+                        .status()
+                        .into_response();
+                }
+            };
+            let points = downsample(&samples, from, now, 120);
+            match charts::render(kind, &points, from, now) {
+                Ok(svg) => {
+                    state.charts.put(key, svg.clone());
+                    svg
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "chart rendering failed");
+                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+                }
+            }
+        }
+    };
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "max-age=5"),
+        ],
+        svg,
+    )
+        .into_response()
 }
 
 #[derive(serde::Deserialize)]

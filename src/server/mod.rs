@@ -1,10 +1,12 @@
 //! Server-only code: configuration, HTTP, storage and the demo fleet.
+pub mod charts;
 pub mod collector;
 pub mod config;
 pub mod demo;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod rollup;
 pub mod startup;
 pub mod state;
 pub mod store;

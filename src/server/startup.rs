@@ -60,6 +60,7 @@ impl Application {
             .site_addr(addr)
             .build();
         let hub = LiveHub::default();
+        tokio::spawn(super::rollup::run(store.clone(), config.retention.clone()));
         let collector = if config.collector.enabled {
             Some(Collector::start(
                 config.collector.clone(),
@@ -77,6 +78,7 @@ impl Application {
             hub,
             collector,
             shutdown: tokio_util::sync::CancellationToken::new(),
+            charts: Default::default(),
         });
         let router = http::app(state.clone(), &config.server);
         Ok(Self {

@@ -1,4 +1,5 @@
 //! Shared application state, cheap to clone into every handler.
+use super::charts::ChartCache;
 use super::collector::Collector;
 use super::collector::hub::LiveHub;
 use super::demo::DemoFleet;
@@ -24,6 +25,7 @@ pub struct AppStateInner {
     /// Cancelled when the server begins to stop, so endless responses (SSE) end and
     /// graceful shutdown can finish.
     pub shutdown: CancellationToken,
+    pub charts: ChartCache,
 }
 
 impl AppStateInner {

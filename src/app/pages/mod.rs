@@ -2,4 +2,5 @@
 pub mod admin;
 pub mod fleet;
 pub mod planned;
+pub mod server;
 pub mod wall;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use polls::ToolCatalog;
+pub use polls::{SampleTable, ToolCatalog};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -65,13 +65,29 @@ pub trait Store: Send + Sync + 'static {
     async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()>;
     /// The latest status of every target that has been polled.
     async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>>;
-    /// Samples of one target in `[from, to)`, oldest first.
+    /// Rows of `table` in `[from, to)`, for one target or all, ordered by target then time.
     async fn samples(
         &self,
-        target_id: i64,
+        table: SampleTable,
+        target_id: Option<i64>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<SampleRow>>;
+    /// Stores rollup rows and records that `table` is rolled up to `up_to`.
+    async fn record_rollups(
+        &self,
+        table: SampleTable,
+        rows: &[SampleRow],
+        up_to: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn rollup_progress(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>>;
+    async fn oldest_sample(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Retention: deletes rows of `table` older than `cutoff`, returning how many.
+    async fn delete_samples_before(
+        &self,
+        table: SampleTable,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<u64>;
     /// The newest `limit` tool lists of a target, newest first.
     async fn tool_catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>>;
 }

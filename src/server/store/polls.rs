@@ -12,13 +12,51 @@ pub struct ToolCatalog {
     pub tools: Vec<Tool>,
 }
 
+/// Where samples live: raw polls, or one of the rollup levels (same columns in each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SampleTable {
+    Raw,
+    Minute,
+    Hour,
+}
+
+impl SampleTable {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Raw => "samples",
+            Self::Minute => "rollups_1m",
+            Self::Hour => "rollups_1h",
+        }
+    }
+}
+
+const SAMPLE_COLUMNS: &str = "target_id, at, state, live_ms, mcp_ms, seconds, requests, errors, \
+    p50, p95, p99, active_connections, cpu_cores, memory_bytes, tools_executed, resources_accessed, \
+    sessions_active, quota_remaining, buckets";
+
+fn insert_sample_sql(table: SampleTable) -> String {
+    let on_conflict = match table {
+        // A poll is stored once; a rollup is recomputed when its period is rolled up again.
+        SampleTable::Raw => "DO NOTHING".to_owned(),
+        _ => {
+            let updates: Vec<String> = SAMPLE_COLUMNS
+                .split(',')
+                .map(str::trim)
+                .filter(|c| *c != "target_id" && *c != "at")
+                .map(|c| format!("{c} = excluded.{c}"))
+                .collect();
+            format!("DO UPDATE SET {}", updates.join(", "))
+        }
+    };
+    format!(
+        "INSERT INTO {} ({SAMPLE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+         $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (target_id, at) {on_conflict}",
+        table.name()
+    )
+}
+
 pub(super) struct PollQueries<'p, DB: Database>(pub &'p Pool<DB>);
 
-const INSERT_SAMPLE: &str = "INSERT INTO samples (target_id, at, state, live_ms, mcp_ms, seconds, \
-    requests, errors, p50, p95, p99, active_connections, cpu_cores, memory_bytes, tools_executed, \
-    resources_accessed, sessions_active, quota_remaining, buckets) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
-    ON CONFLICT (target_id, at) DO NOTHING";
 const UPSERT_STATUS: &str = "INSERT INTO target_status (target_id, at, state, failures, \
     readiness, mcp, p95, error_ratio, rps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
     ON CONFLICT (target_id) DO UPDATE SET at = excluded.at, state = excluded.state, \
@@ -30,10 +68,6 @@ const LATEST_TOOLS: &str =
 const INSERT_TOOLS: &str = "INSERT INTO tool_catalogs (target_id, at, tools) VALUES ($1, $2, $3)";
 const SELECT_STATUS: &str = "SELECT target_id, at, state, failures, readiness, mcp, p95, \
     error_ratio, rps FROM target_status";
-const SELECT_SAMPLES: &str = "SELECT target_id, at, state, live_ms, mcp_ms, seconds, requests, errors, \
-    p50, p95, p99, active_connections, cpu_cores, memory_bytes, tools_executed, resources_accessed, \
-    sessions_active, quota_remaining, buckets FROM samples \
-    WHERE target_id = $1 AND at >= $2 AND at < $3 ORDER BY at";
 const SELECT_CATALOGS: &str =
     "SELECT at, tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT $2";
 
@@ -148,32 +182,16 @@ where
     for<'r> SampleDbRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
     for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (Option<i64>,): sqlx::FromRow<'r, DB::Row>,
 {
     /// Stores a batch of polls in one transaction.
     pub async fn record(&self, batch: &[PollRecord]) -> StoreResult<()> {
+        let insert_raw = insert_sample_sql(SampleTable::Raw);
         let mut tx = self.0.begin().await?;
         for record in batch {
             let s = &record.sample;
-            sqlx::query::<DB>(INSERT_SAMPLE)
-                .bind(s.target_id)
-                .bind(to_millis(s.at))
-                .bind(s.state.as_str().to_owned())
-                .bind(s.live_ms)
-                .bind(s.mcp_ms)
-                .bind(s.seconds)
-                .bind(s.requests)
-                .bind(s.errors)
-                .bind(s.p50)
-                .bind(s.p95)
-                .bind(s.p99)
-                .bind(s.active_connections)
-                .bind(s.cpu_cores)
-                .bind(s.memory_bytes)
-                .bind(s.tools_executed)
-                .bind(s.resources_accessed)
-                .bind(s.sessions_active)
-                .bind(s.quota_remaining)
-                .bind(s.buckets.as_ref().map(to_json).transpose()?)
+            bind_sample(sqlx::query::<DB>(&insert_raw), s)?
                 .execute(&mut *tx)
                 .await?;
             let st = &record.status;
@@ -220,19 +238,90 @@ where
 
     pub async fn samples(
         &self,
-        target_id: i64,
+        table: SampleTable,
+        target_id: Option<i64>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<SampleRow>> {
-        sqlx::query_as::<DB, SampleDbRow>(SELECT_SAMPLES)
-            .bind(target_id)
+        let filter = if target_id.is_some() {
+            "target_id = $3 AND"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT {SAMPLE_COLUMNS} FROM {} WHERE {filter} at >= $1 AND at < $2 ORDER BY target_id, at",
+            table.name()
+        );
+        let mut query = sqlx::query_as::<DB, SampleDbRow>(&sql)
             .bind(to_millis(from))
-            .bind(to_millis(to))
+            .bind(to_millis(to));
+        if let Some(id) = target_id {
+            query = query.bind(id);
+        }
+        query
             .fetch_all(self.0)
             .await?
             .into_iter()
             .map(SampleRow::try_from)
             .collect()
+    }
+
+    /// Stores rollup rows and moves the level's progress mark, in one transaction.
+    pub async fn record_rollups(
+        &self,
+        table: SampleTable,
+        rows: &[SampleRow],
+        up_to: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let insert = insert_sample_sql(table);
+        let mut tx = self.0.begin().await?;
+        for row in rows {
+            bind_sample(sqlx::query::<DB>(&insert), row)?
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query::<DB>(
+            "INSERT INTO rollup_progress (level, up_to) VALUES ($1, $2) \
+             ON CONFLICT (level) DO UPDATE SET up_to = excluded.up_to",
+        )
+        .bind(table.name().to_owned())
+        .bind(to_millis(up_to))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn rollup_progress(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
+        let row: Option<(i64,)> =
+            sqlx::query_as::<DB, (i64,)>("SELECT up_to FROM rollup_progress WHERE level = $1")
+                .bind(table.name().to_owned())
+                .fetch_optional(self.0)
+                .await?;
+        row.map(|(ms,)| from_millis(ms)).transpose()
+    }
+
+    /// The time of the oldest row in `table`, if any.
+    pub async fn oldest(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
+        let sql = format!("SELECT MIN(at) FROM {}", table.name());
+        let row: Option<(Option<i64>,)> = sqlx::query_as::<DB, (Option<i64>,)>(&sql)
+            .fetch_optional(self.0)
+            .await?;
+        row.and_then(|(ms,)| ms).map(from_millis).transpose()
+    }
+
+    /// Deletes rows older than `cutoff`; returns how many went.
+    pub async fn delete_before(
+        &self,
+        table: SampleTable,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let sql = format!("DELETE FROM {} WHERE at < $1 RETURNING at", table.name());
+        let deleted = sqlx::query_as::<DB, (i64,)>(&sql)
+            .bind(to_millis(cutoff))
+            .fetch_all(self.0)
+            .await?;
+        Ok(deleted.len() as u64)
     }
 
     pub async fn catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>> {
@@ -250,4 +339,38 @@ where
             })
             .collect()
     }
+}
+
+/// Binds a sample's 19 columns, in `SAMPLE_COLUMNS` order.
+fn bind_sample<'q, DB>(
+    query: sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    s: &SampleRow,
+) -> StoreResult<sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>>
+where
+    DB: Database,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<f64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    Ok(query
+        .bind(s.target_id)
+        .bind(to_millis(s.at))
+        .bind(s.state.as_str().to_owned())
+        .bind(s.live_ms)
+        .bind(s.mcp_ms)
+        .bind(s.seconds)
+        .bind(s.requests)
+        .bind(s.errors)
+        .bind(s.p50)
+        .bind(s.p95)
+        .bind(s.p99)
+        .bind(s.active_connections)
+        .bind(s.cpu_cores)
+        .bind(s.memory_bytes)
+        .bind(s.tools_executed)
+        .bind(s.resources_accessed)
+        .bind(s.sessions_active)
+        .bind(s.quota_remaining)
+        .bind(s.buckets.as_ref().map(to_json).transpose()?))
 }

@@ -1,6 +1,8 @@
 //! SQLite backend: one file, WAL journal, created if missing.
 use super::polls::PollQueries;
-use super::{Store, StoreError, StoreOptions, StoreResult, TargetQueries, ToolCatalog};
+use super::{
+    SampleTable, Store, StoreError, StoreOptions, StoreResult, TargetQueries, ToolCatalog,
+};
 use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use async_trait::async_trait;
@@ -82,11 +84,33 @@ impl Store for SqliteStore {
     }
     async fn samples(
         &self,
-        target_id: i64,
+        table: SampleTable,
+        target_id: Option<i64>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<SampleRow>> {
-        self.polls().samples(target_id, from, to).await
+        self.polls().samples(table, target_id, from, to).await
+    }
+    async fn record_rollups(
+        &self,
+        table: SampleTable,
+        rows: &[SampleRow],
+        up_to: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.polls().record_rollups(table, rows, up_to).await
+    }
+    async fn rollup_progress(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
+        self.polls().rollup_progress(table).await
+    }
+    async fn oldest_sample(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
+        self.polls().oldest(table).await
+    }
+    async fn delete_samples_before(
+        &self,
+        table: SampleTable,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.polls().delete_before(table, cutoff).await
     }
     async fn tool_catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>> {
         self.polls().catalogs(target_id, limit).await

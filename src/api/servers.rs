@@ -1,0 +1,59 @@
+//! Server functions for one target's page: its status, MCP handshake and tool history.
+use super::error::AppError;
+use crate::domain::observation::{TargetStatus, Tool};
+use crate::domain::target::Target;
+use crate::domain::tools::ToolDiff;
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A version of the tool list and what changed from the version before it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CatalogVersion {
+    pub at: DateTime<Utc>,
+    pub tools: Vec<Tool>,
+    pub diff: ToolDiff,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerDetail {
+    pub target: Target,
+    pub status: Option<TargetStatus>,
+    /// Newest first.
+    pub catalogs: Vec<CatalogVersion>,
+}
+
+#[server(endpoint = "servers/detail")]
+pub async fn target_detail(id: i64) -> Result<ServerDetail, AppError> {
+    /// How many tool-list versions the page shows.
+    const CATALOG_HISTORY: i64 = 20;
+    let state = super::ssr::app_state()?;
+    let loaded = tokio::try_join!(
+        state.store.get_target(id),
+        state.store.target_statuses(),
+        state.store.tool_catalogs(id, CATALOG_HISTORY + 1),
+    );
+    let (target, statuses, stored) = match loaded {
+        Ok(all) => all,
+        Err(err) => return super::ssr::respond(Err(err.into())),
+    };
+    let status = statuses.into_iter().find(|s| s.target_id == id);
+    let catalogs = stored
+        .iter()
+        .enumerate()
+        .take(CATALOG_HISTORY as usize)
+        .map(|(i, catalog)| CatalogVersion {
+            at: catalog.at,
+            tools: catalog.tools.clone(),
+            diff: stored
+                .get(i + 1)
+                .map(|older| ToolDiff::between(&older.tools, &catalog.tools))
+                .unwrap_or_default(),
+        })
+        .collect();
+    Ok(ServerDetail {
+        target,
+        status,
+        catalogs,
+    })
+}

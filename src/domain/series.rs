@@ -1,0 +1,328 @@
+//! Chart series: samples grouped into evenly spaced points over a time range. Latency
+//! quantiles of a point come from the merged bucket deltas of its samples, never from
+//! averaging the samples' own percentiles.
+use super::observation::{SampleRow, TargetState};
+use super::signals::BucketDeltas;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The ranges the time-range picker offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum TimeRange {
+    M15,
+    #[default]
+    H1,
+    H6,
+    H24,
+    D7,
+    D30,
+}
+
+impl TimeRange {
+    pub const ALL: [TimeRange; 6] = [
+        Self::M15,
+        Self::H1,
+        Self::H6,
+        Self::H24,
+        Self::D7,
+        Self::D30,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::M15 => "15m",
+            Self::H1 => "1h",
+            Self::H6 => "6h",
+            Self::H24 => "24h",
+            Self::D7 => "7d",
+            Self::D30 => "30d",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
+    pub fn duration(self) -> Duration {
+        match self {
+            Self::M15 => Duration::minutes(15),
+            Self::H1 => Duration::hours(1),
+            Self::H6 => Duration::hours(6),
+            Self::H24 => Duration::hours(24),
+            Self::D7 => Duration::days(7),
+            Self::D30 => Duration::days(30),
+        }
+    }
+}
+
+/// One point of a chart: the signals of every sample in its slot, combined.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    pub at: DateTime<Utc>,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub rps: Option<f64>,
+    pub error_ratio: Option<f64>,
+    pub active_connections: Option<f64>,
+    pub cpu_cores: Option<f64>,
+    pub memory_bytes: Option<f64>,
+}
+
+/// Samples combined: counters summed, bucket deltas merged, gauges averaged, the worst state.
+#[derive(Default)]
+struct Accumulator {
+    buckets: Option<BucketDeltas>,
+    requests: Option<f64>,
+    errors: Option<f64>,
+    seconds: Option<f64>,
+    counters: [Option<f64>; 2],
+    /// (sum, count) of live_ms, mcp_ms, active_connections, cpu_cores, memory_bytes,
+    /// sessions_active, quota_remaining.
+    gauges: [(f64, u32); 7],
+    state: Option<TargetState>,
+    samples: usize,
+}
+
+fn add(total: &mut Option<f64>, value: Option<f64>) {
+    if let Some(value) = value {
+        *total = Some(total.unwrap_or(0.0) + value);
+    }
+}
+
+fn mean((sum, n): (f64, u32)) -> Option<f64> {
+    (n > 0).then(|| sum / f64::from(n))
+}
+
+impl Accumulator {
+    fn add(&mut self, sample: &SampleRow) {
+        self.samples += 1;
+        if let Some(buckets) = &sample.buckets {
+            match &mut self.buckets {
+                Some(merged) => merged.merge(buckets),
+                None => self.buckets = Some(buckets.clone()),
+            }
+        }
+        if sample.requests.is_some() && sample.seconds.is_some() {
+            add(&mut self.requests, sample.requests);
+            add(&mut self.errors, sample.errors.or(Some(0.0)));
+            add(&mut self.seconds, sample.seconds);
+        }
+        add(&mut self.counters[0], sample.tools_executed);
+        add(&mut self.counters[1], sample.resources_accessed);
+        let gauges = [
+            sample.live_ms,
+            sample.mcp_ms,
+            sample.active_connections,
+            sample.cpu_cores,
+            sample.memory_bytes,
+            sample.sessions_active,
+            sample.quota_remaining,
+        ];
+        for (gauge, value) in self.gauges.iter_mut().zip(gauges) {
+            if let Some(value) = value {
+                gauge.0 += value;
+                gauge.1 += 1;
+            }
+        }
+        // States order worst first, so the minimum is the worst.
+        self.state = Some(self.state.map_or(sample.state, |s| s.min(sample.state)));
+    }
+
+    fn quantile(&self, q: f64) -> Option<f64> {
+        self.buckets.as_ref().and_then(|b| b.quantile(q))
+    }
+
+    fn into_row(self, target_id: i64, at: DateTime<Utc>) -> SampleRow {
+        SampleRow {
+            target_id,
+            at,
+            state: self.state.unwrap_or(TargetState::Unknown),
+            live_ms: mean(self.gauges[0]),
+            mcp_ms: mean(self.gauges[1]),
+            seconds: self.seconds,
+            requests: self.requests,
+            errors: self.errors,
+            p50: self.quantile(0.5),
+            p95: self.quantile(0.95),
+            p99: self.quantile(0.99),
+            active_connections: mean(self.gauges[2]),
+            cpu_cores: mean(self.gauges[3]),
+            memory_bytes: mean(self.gauges[4]),
+            tools_executed: self.counters[0],
+            resources_accessed: self.counters[1],
+            sessions_active: mean(self.gauges[5]),
+            quota_remaining: mean(self.gauges[6]),
+            buckets: self.buckets,
+        }
+    }
+}
+
+impl From<SampleRow> for SeriesPoint {
+    fn from(row: SampleRow) -> Self {
+        Self {
+            at: row.at,
+            p50: row.p50,
+            p95: row.p95,
+            p99: row.p99,
+            rps: row.rps(),
+            error_ratio: row.error_ratio(),
+            active_connections: row.active_connections,
+            cpu_cores: row.cpu_cores,
+            memory_bytes: row.memory_bytes,
+        }
+    }
+}
+
+/// Groups `samples` (any order) into `points` slots across `[from, to)`; empty slots are left out.
+pub fn downsample(
+    samples: &[SampleRow],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    points: usize,
+) -> Vec<SeriesPoint> {
+    let span = (to - from).num_milliseconds().max(1);
+    let points = points.max(1);
+    let mut slots: Vec<Accumulator> = (0..points).map(|_| Accumulator::default()).collect();
+    for sample in samples {
+        let offset = (sample.at - from).num_milliseconds();
+        if (0..span).contains(&offset) {
+            slots[(i128::from(offset) * points as i128 / i128::from(span)) as usize].add(sample);
+        }
+    }
+    let slot_ms = span as f64 / points as f64;
+    slots
+        .into_iter()
+        .enumerate()
+        .filter(|(_, slot)| slot.samples > 0)
+        .map(|(i, slot)| {
+            let at = from + Duration::milliseconds(((i as f64 + 0.5) * slot_ms) as i64);
+            SeriesPoint::from(slot.into_row(0, at))
+        })
+        .collect()
+}
+
+/// Rolls samples up into rows of `width` per target, each stamped with its period's start.
+pub fn roll_up(samples: &[SampleRow], width: Duration) -> Vec<SampleRow> {
+    let width_ms = width.num_milliseconds().max(1);
+    let mut periods: std::collections::BTreeMap<(i64, i64), Accumulator> =
+        std::collections::BTreeMap::new();
+    for sample in samples {
+        let start = sample.at.timestamp_millis().div_euclid(width_ms) * width_ms;
+        periods
+            .entry((sample.target_id, start))
+            .or_default()
+            .add(sample);
+    }
+    periods
+        .into_iter()
+        .filter_map(|((target_id, start), acc)| {
+            DateTime::from_timestamp_millis(start).map(|at| acc.into_row(target_id, at))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(at: DateTime<Utc>, requests: f64, errors: f64, counts: [f64; 3]) -> SampleRow {
+        SampleRow {
+            target_id: 1,
+            at,
+            state: TargetState::Up,
+            live_ms: None,
+            mcp_ms: None,
+            seconds: Some(10.0),
+            requests: Some(requests),
+            errors: Some(errors),
+            p50: None,
+            p95: None,
+            p99: None,
+            active_connections: Some(4.0),
+            cpu_cores: None,
+            memory_bytes: None,
+            tools_executed: None,
+            resources_accessed: None,
+            sessions_active: None,
+            quota_remaining: None,
+            buckets: Some(BucketDeltas {
+                bounds: vec![0.1, 1.0],
+                counts: counts.to_vec(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_slot_merges_buckets_and_sums_counters() {
+        let from = DateTime::from_timestamp(0, 0).unwrap();
+        let to = from + Duration::minutes(10);
+        let samples = vec![
+            sample(from + Duration::seconds(10), 100.0, 1.0, [100.0, 0.0, 0.0]),
+            sample(from + Duration::seconds(20), 900.0, 9.0, [0.0, 900.0, 0.0]),
+        ];
+        let points = downsample(&samples, from, to, 1);
+        assert_eq!(points.len(), 1);
+        let p = &points[0];
+        assert_eq!(p.rps, Some(50.0));
+        assert_eq!(p.error_ratio, Some(0.01));
+        // 1000 observations, 900 of them in (0.1, 1]: p50 is inside that bucket.
+        let p50 = p.p50.unwrap();
+        assert!(p50 > 0.1 && p50 < 1.0, "{p50}");
+        assert_eq!(p.active_connections, Some(4.0));
+    }
+
+    #[test]
+    fn samples_outside_the_range_and_empty_slots_are_left_out() {
+        let from = DateTime::from_timestamp(1_000, 0).unwrap();
+        let to = from + Duration::minutes(10);
+        let samples = vec![
+            sample(from - Duration::seconds(1), 1.0, 0.0, [1.0, 0.0, 0.0]),
+            sample(from + Duration::minutes(9), 1.0, 0.0, [1.0, 0.0, 0.0]),
+            sample(to, 1.0, 0.0, [1.0, 0.0, 0.0]),
+        ];
+        let points = downsample(&samples, from, to, 10);
+        assert_eq!(points.len(), 1);
+        assert!(points[0].at > from + Duration::minutes(9));
+    }
+
+    #[test]
+    fn rollups_merge_per_target_and_period_and_keep_the_worst_state() {
+        let from = DateTime::from_timestamp(600, 0).unwrap();
+        let mut down = sample(from + Duration::seconds(30), 10.0, 0.0, [10.0, 0.0, 0.0]);
+        down.state = TargetState::Down;
+        let mut other_target = sample(from, 5.0, 0.0, [5.0, 0.0, 0.0]);
+        other_target.target_id = 2;
+        let samples = vec![
+            sample(from, 100.0, 2.0, [50.0, 50.0, 0.0]),
+            down,
+            sample(from + Duration::seconds(70), 1.0, 0.0, [1.0, 0.0, 0.0]),
+            other_target,
+        ];
+        let rows = roll_up(&samples, Duration::minutes(1));
+        assert_eq!(rows.len(), 3);
+        let first = &rows[0];
+        assert_eq!((first.target_id, first.at), (1, from));
+        assert_eq!(first.requests, Some(110.0));
+        assert_eq!(first.seconds, Some(20.0));
+        assert_eq!(first.state, TargetState::Down);
+        assert_eq!(first.buckets.as_ref().map(BucketDeltas::total), Some(110.0));
+        assert_eq!(rows[1].at, from + Duration::minutes(1));
+        assert_eq!(rows[2].target_id, 2);
+        // Rolling up rollups gives the same totals as rolling up the samples.
+        let hourly = roll_up(&rows, Duration::hours(1));
+        let direct = roll_up(&samples, Duration::hours(1));
+        assert_eq!(
+            hourly.iter().map(|r| r.requests).collect::<Vec<_>>(),
+            direct.iter().map(|r| r.requests).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn time_ranges_round_trip() {
+        for range in TimeRange::ALL {
+            assert_eq!(TimeRange::parse(range.as_str()), Some(range));
+        }
+        assert_eq!(TimeRange::parse("1y"), None);
+    }
+}

@@ -1,0 +1,229 @@
+//! Charts as SVG, drawn by plotters on the server for the dark theme, and cached per target,
+//! signal, range and tick so that many screens showing one chart cost one render.
+use crate::domain::series::{SeriesPoint, TimeRange};
+use chrono::{DateTime, Utc};
+use plotters::prelude::*;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+const WIDTH: u32 = 760;
+const HEIGHT: u32 = 240;
+const BACKGROUND: RGBColor = RGBColor(0x15, 0x1a, 0x20);
+const GRID: RGBColor = RGBColor(0x2a, 0x32, 0x3c);
+const TEXT: RGBColor = RGBColor(0xd8, 0xe0, 0xe8);
+const PALETTE: [RGBColor; 3] = [
+    RGBColor(0x5c, 0xc8, 0xff),
+    RGBColor(0xff, 0xb0, 0x20),
+    RGBColor(0xff, 0x4d, 0x5e),
+];
+
+/// The golden-signal charts a server page shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Chart {
+    Latency,
+    Traffic,
+    Errors,
+    Saturation,
+}
+
+impl Chart {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "latency" => Some(Self::Latency),
+            "traffic" => Some(Self::Traffic),
+            "errors" => Some(Self::Errors),
+            "saturation" => Some(Self::Saturation),
+            _ => None,
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Self::Latency => "Latency (ms)",
+            Self::Traffic => "Traffic (requests/s)",
+            Self::Errors => "Errors (% of requests)",
+            Self::Saturation => "Saturation (connections, CPU %)",
+        }
+    }
+
+    /// Each line: its legend and how to read it from a point.
+    fn lines(self) -> Vec<(&'static str, fn(&SeriesPoint) -> Option<f64>)> {
+        match self {
+            Self::Latency => vec![
+                ("p50", |p| p.p50.map(|s| s * 1000.0)),
+                ("p95", |p| p.p95.map(|s| s * 1000.0)),
+                ("p99", |p| p.p99.map(|s| s * 1000.0)),
+            ],
+            Self::Traffic => vec![("requests/s", |p| p.rps)],
+            Self::Errors => vec![("errors %", |p| p.error_ratio.map(|r| r * 100.0))],
+            Self::Saturation => vec![
+                ("connections", |p| p.active_connections),
+                ("CPU %", |p| p.cpu_cores.map(|c| c * 100.0)),
+            ],
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("chart drawing failed: {0}")]
+pub struct ChartError(String);
+
+fn fail<E: std::fmt::Debug>(err: E) -> ChartError {
+    ChartError(format!("{err:?}"))
+}
+
+pub fn render(
+    chart: Chart,
+    points: &[SeriesPoint],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<String, ChartError> {
+    let span = (to - from).num_seconds().max(1) as f64;
+    let lines: Vec<(&str, Vec<(f64, f64)>)> = chart
+        .lines()
+        .into_iter()
+        .map(|(label, read)| {
+            let xy = points
+                .iter()
+                .filter_map(|p| {
+                    read(p)
+                        .filter(|v| v.is_finite())
+                        .map(|v| ((p.at - from).num_seconds() as f64, v))
+                })
+                .collect();
+            (label, xy)
+        })
+        .collect();
+    let top = lines
+        .iter()
+        .flat_map(|(_, xy)| xy.iter().map(|(_, y)| *y))
+        .fold(0.0_f64, f64::max);
+    let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+    let long = span > 2.0 * 86_400.0;
+
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&BACKGROUND).map_err(fail)?;
+        let mut plot = ChartBuilder::on(&root)
+            .caption(chart.title(), ("sans-serif", 18).into_font().color(&TEXT))
+            .margin(12)
+            .x_label_area_size(28)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..span, 0.0..top)
+            .map_err(fail)?;
+        plot.configure_mesh()
+            .bold_line_style(GRID)
+            .light_line_style(BACKGROUND)
+            .axis_style(GRID)
+            .label_style(("sans-serif", 13).into_font().color(&TEXT))
+            .x_labels(6)
+            .y_labels(5)
+            .x_label_formatter(&|x| {
+                let at = from + chrono::Duration::seconds(*x as i64);
+                if long {
+                    at.format("%d %b").to_string()
+                } else {
+                    at.format("%H:%M").to_string()
+                }
+            })
+            .y_label_formatter(&|y| compact(*y))
+            .draw()
+            .map_err(fail)?;
+        for (index, (label, xy)) in lines.into_iter().enumerate() {
+            let color = PALETTE[index % PALETTE.len()];
+            plot.draw_series(LineSeries::new(xy, color.stroke_width(2)))
+                .map_err(fail)?
+                .label(label)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(3))
+                });
+        }
+        plot.configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(BACKGROUND.mix(0.85))
+            .border_style(GRID)
+            .label_font(("sans-serif", 13).into_font().color(&TEXT))
+            .draw()
+            .map_err(fail)?;
+        root.present().map_err(fail)?;
+    }
+    Ok(svg)
+}
+
+fn compact(value: f64) -> String {
+    match value.abs() {
+        v if v >= 1e6 => format!("{:.1}M", value / 1e6),
+        v if v >= 1e3 => format!("{:.1}k", value / 1e3),
+        v if v >= 10.0 => format!("{value:.0}"),
+        _ => format!("{value:.2}"),
+    }
+}
+
+/// Rendered charts for the current tick; older ticks are dropped as new ones arrive.
+#[derive(Default)]
+pub struct ChartCache {
+    entries: Mutex<HashMap<(i64, Chart, TimeRange, i64), String>>,
+}
+
+/// Charts are redrawn at most once per this many seconds, whoever asks.
+pub const TICK_SECS: i64 = 5;
+const MAX_ENTRIES: usize = 4096;
+
+impl ChartCache {
+    pub fn get(&self, key: (i64, Chart, TimeRange, i64)) -> Option<String> {
+        self.lock().get(&key).cloned()
+    }
+
+    pub fn put(&self, key: (i64, Chart, TimeRange, i64), svg: String) {
+        let mut entries = self.lock();
+        entries.retain(|(_, _, _, tick), _| *tick >= key.3);
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(key, svg);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i64, Chart, TimeRange, i64), String>> {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chart_renders_as_svg_with_its_title_and_legend() {
+        let from = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let to = from + chrono::Duration::hours(1);
+        let points: Vec<SeriesPoint> = (0..10)
+            .map(|i| SeriesPoint {
+                at: from + chrono::Duration::minutes(i * 6),
+                p50: Some(0.05),
+                p95: Some(0.2),
+                p99: Some(0.4),
+                ..SeriesPoint::default()
+            })
+            .collect();
+        let svg = render(Chart::Latency, &points, from, to).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
+        assert!(svg.contains("Latency (ms)"));
+        assert!(svg.contains("p99"));
+    }
+
+    #[test]
+    fn an_empty_series_still_renders_axes() {
+        let from = DateTime::from_timestamp(0, 0).unwrap();
+        let svg = render(
+            Chart::Errors,
+            &[],
+            from,
+            from + chrono::Duration::minutes(15),
+        )
+        .unwrap();
+        assert!(svg.contains("Errors"));
+    }
+}

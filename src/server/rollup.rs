@@ -1,0 +1,126 @@
+//! Rollups and retention: merges raw samples into 1-minute rows and those into 1-hour rows,
+//! then deletes what is older than each level keeps. Re-running a period recomputes it, so
+//! the job is idempotent and safe to repeat after a crash.
+use super::store::{SampleTable, Store, StoreResult};
+use crate::domain::series::roll_up;
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// How long each level is kept (the `[retention]` section of the configuration).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub raw_hours: u32,
+    pub minute_days: u32,
+    pub hour_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            raw_hours: 48,
+            minute_days: 14,
+            hour_days: 400,
+        }
+    }
+}
+
+/// What one pass did, for logs and tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RollupReport {
+    pub minute_rows: usize,
+    pub hour_rows: usize,
+    pub deleted: u64,
+}
+
+struct Level {
+    source: SampleTable,
+    target: SampleTable,
+    width: Duration,
+    /// Periods are rolled up only once this much time has passed after their end, so late
+    /// samples (and the lower level's own rollup) are in.
+    settle: Duration,
+    /// Rows are read in slices of this length to bound memory on large fleets.
+    slice: Duration,
+}
+
+const LEVELS: [Level; 2] = [
+    Level {
+        source: SampleTable::Raw,
+        target: SampleTable::Minute,
+        width: Duration::minutes(1),
+        settle: Duration::seconds(30),
+        slice: Duration::minutes(5),
+    },
+    Level {
+        source: SampleTable::Minute,
+        target: SampleTable::Hour,
+        width: Duration::hours(1),
+        settle: Duration::minutes(2),
+        slice: Duration::hours(6),
+    },
+];
+
+pub async fn roll_up_once(
+    store: &dyn Store,
+    retention: &RetentionConfig,
+    now: DateTime<Utc>,
+) -> StoreResult<RollupReport> {
+    let mut report = RollupReport::default();
+    for level in &LEVELS {
+        let end = (now - level.settle)
+            .duration_trunc(level.width)
+            .unwrap_or(now);
+        let start = match store.rollup_progress(level.target).await? {
+            Some(done) => done,
+            None => match store.oldest_sample(level.source).await? {
+                Some(oldest) => oldest.duration_trunc(level.width).unwrap_or(oldest),
+                None => end,
+            },
+        };
+        let mut from = start;
+        while from < end {
+            let to = (from + level.slice).min(end);
+            let rows = store.samples(level.source, None, from, to).await?;
+            let rolled = roll_up(&rows, level.width);
+            store.record_rollups(level.target, &rolled, to).await?;
+            match level.target {
+                SampleTable::Hour => report.hour_rows += rolled.len(),
+                _ => report.minute_rows += rolled.len(),
+            }
+            from = to;
+        }
+    }
+    let cutoffs = [
+        (
+            SampleTable::Raw,
+            Duration::hours(i64::from(retention.raw_hours)),
+        ),
+        (
+            SampleTable::Minute,
+            Duration::days(i64::from(retention.minute_days)),
+        ),
+        (
+            SampleTable::Hour,
+            Duration::days(i64::from(retention.hour_days)),
+        ),
+    ];
+    for (table, keep) in cutoffs {
+        report.deleted += store.delete_samples_before(table, now - keep).await?;
+    }
+    Ok(report)
+}
+
+/// Runs a pass every minute until the process stops.
+pub async fn run(store: Arc<dyn Store>, retention: RetentionConfig) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match roll_up_once(store.as_ref(), &retention, Utc::now()).await {
+            Ok(report) => tracing::debug!(?report, "rollup pass"),
+            Err(err) => tracing::warn!(error = ?err, "rollup pass failed; it will be retried"),
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Rollups and retention on both backends, with samples written as ingest writes them.
+mod common;
+
+use chrono::{Duration, DurationRound, Utc};
+use common::{BACKENDS, Backend, TestDb};
+use mcpops::domain::observation::{PollRecord, Readiness, SampleRow, TargetState, TargetStatus};
+use mcpops::domain::signals::BucketDeltas;
+use mcpops::domain::target::{TargetSource, TargetSpec};
+use mcpops::server::rollup::{RetentionConfig, roll_up_once};
+use mcpops::server::store::{self, SampleTable, StoreOptions};
+
+fn record(target_id: i64, at: chrono::DateTime<Utc>, requests: f64) -> PollRecord {
+    let sample = SampleRow {
+        target_id,
+        at,
+        state: TargetState::Up,
+        live_ms: Some(2.0),
+        mcp_ms: Some(5.0),
+        seconds: Some(10.0),
+        requests: Some(requests),
+        errors: Some(1.0),
+        p50: None,
+        p95: None,
+        p99: None,
+        active_connections: Some(3.0),
+        cpu_cores: Some(0.2),
+        memory_bytes: Some(1e8),
+        tools_executed: Some(requests),
+        resources_accessed: None,
+        sessions_active: None,
+        quota_remaining: None,
+        buckets: Some(BucketDeltas {
+            bounds: vec![0.1, 1.0],
+            counts: vec![requests, 0.0, 0.0],
+        }),
+    };
+    let status = TargetStatus {
+        target_id,
+        at,
+        state: TargetState::Up,
+        failures: vec![],
+        readiness: Some(Readiness {
+            ready: true,
+            checks: vec![],
+        }),
+        mcp: None,
+        p95: None,
+        error_ratio: None,
+        rps: None,
+    };
+    PollRecord {
+        sample,
+        status,
+        tools: None,
+    }
+}
+
+async fn rollups_merge_and_retention_deletes(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = store::open(db.url(), &StoreOptions::default())
+        .await
+        .expect("store");
+    let spec = TargetSpec::from_form("t", "http://127.0.0.1:1", "10", "").expect("spec");
+    let id = store
+        .insert_target(&spec, TargetSource::Ui)
+        .await
+        .expect("target")
+        .id;
+
+    let now = Utc::now()
+        .duration_trunc(Duration::hours(1))
+        .expect("trunc")
+        + Duration::minutes(30);
+    // Three hours of polls every 10 s, plus one poll older than raw retention.
+    let start = now - Duration::hours(3);
+    let batch: Vec<PollRecord> = (0..(3 * 360))
+        .map(|i| record(id, start + Duration::seconds(10 * i), 10.0))
+        .collect();
+    store.record_polls(&batch).await.expect("polls");
+    store
+        .record_polls(&[record(id, now - Duration::hours(60), 99.0)])
+        .await
+        .expect("old poll");
+
+    let retention = RetentionConfig {
+        raw_hours: 48,
+        minute_days: 14,
+        hour_days: 400,
+    };
+    let report = roll_up_once(store.as_ref(), &retention, now)
+        .await
+        .expect("rollup");
+    assert_eq!(
+        report.deleted, 1,
+        "{backend:?}: the poll older than 48 h is gone"
+    );
+
+    let minutes = store
+        .samples(SampleTable::Minute, Some(id), start, now)
+        .await
+        .expect("minutes");
+    // Every complete, settled minute between the first poll and now.
+    assert!(
+        minutes.len() >= 179,
+        "{backend:?}: {} minute rows",
+        minutes.len()
+    );
+    assert!(
+        minutes
+            .iter()
+            .all(|m| m.requests == Some(60.0) && m.seconds == Some(60.0)),
+        "{:?}",
+        minutes[0]
+    );
+    assert_eq!(
+        minutes[0].buckets.as_ref().map(BucketDeltas::total),
+        Some(60.0)
+    );
+
+    let first_hour = start.duration_trunc(Duration::hours(1)).expect("trunc");
+    let hours = store
+        .samples(SampleTable::Hour, Some(id), first_hour, now)
+        .await
+        .expect("hours");
+    // The polls began half-way through the first hour; the current hour is not complete.
+    assert_eq!(hours.len(), 3, "{backend:?}: {hours:?}");
+    assert_eq!(hours[0].requests, Some(1800.0));
+    assert_eq!(hours[1].requests, Some(3600.0));
+    assert_eq!(
+        hours[1].p50,
+        Some(0.05),
+        "p50 comes from the merged buckets"
+    );
+
+    // A second pass finds nothing new to do, and changes nothing.
+    let again = roll_up_once(store.as_ref(), &retention, now)
+        .await
+        .expect("rollup");
+    assert_eq!(
+        (again.minute_rows, again.hour_rows, again.deleted),
+        (0, 0, 0)
+    );
+    assert_eq!(
+        store
+            .samples(SampleTable::Hour, Some(id), first_hour, now)
+            .await
+            .expect("hours"),
+        hours
+    );
+}
+
+#[tokio::test]
+async fn conformance_rollups_merge_and_retention_deletes() {
+    for backend in BACKENDS {
+        rollups_merge_and_retention_deletes(backend).await;
+    }
+}

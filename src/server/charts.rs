@@ -17,6 +17,9 @@ const PALETTE: [RGBColor; 3] = [
     RGBColor(0xff, 0x4d, 0x5e),
 ];
 
+/// Reads one line's value from a point.
+type ReadValue = fn(&SeriesPoint) -> Option<f64>;
+
 /// The golden-signal charts a server page shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Chart {
@@ -47,7 +50,7 @@ impl Chart {
     }
 
     /// Each line: its legend and how to read it from a point.
-    fn lines(self) -> Vec<(&'static str, fn(&SeriesPoint) -> Option<f64>)> {
+    fn lines(self) -> Vec<(&'static str, ReadValue)> {
         match self {
             Self::Latency => vec![
                 ("p50", |p| p.p50.map(|s| s * 1000.0)),

@@ -42,9 +42,23 @@ ensure_browser() {
   fi
 }
 
+# The reference MCP SDK, for the interoperability test, in a venv of the project's own.
+PYTHON_MCP_VERSION=2.3.0
+ensure_python_sdk() {
+  local venv="$REPO/.tools/venv"
+  if ! "$venv/bin/python" -c "import mcp" 2>/dev/null; then
+    step "installing the Python MCP SDK $PYTHON_MCP_VERSION (for the interoperability test)"
+    command -v python3 >/dev/null || apt_install python3
+    python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+    "$venv/bin/pip" install --quiet "mcp==$PYTHON_MCP_VERSION"
+  fi
+  export MCPOPS_TEST_PYTHON="$venv/bin/python"
+}
+
 ensure_build_tools
 ensure_postgres
 ensure_browser
+ensure_python_sdk
 
 step "cargo fmt --check"
 cargo fmt --check

@@ -408,9 +408,12 @@ impl McpProbe<'_> {
 }
 
 fn server_info(result: &Value) -> (String, String) {
-    let info = result
-        .get("serverInfo")
-        .or_else(|| result.pointer("/server/info"));
+    // Session revisions put it in `serverInfo`; 2026-07-28 puts it in the result's `_meta`.
+    let info = result.get("serverInfo").or_else(|| {
+        result
+            .get("_meta")
+            .and_then(|m| m.get("io.modelcontextprotocol/serverInfo"))
+    });
     let field = |name: &str| {
         info.and_then(|i| i.get(name))
             .and_then(Value::as_str)

@@ -1,0 +1,103 @@
+//! Interoperability: the MCP probe against a server nobody here wrote, the reference Python
+//! SDK serving Streamable HTTP on loopback. `scripts/test.sh` installs the SDK into a venv and
+//! points `MCPOPS_TEST_PYTHON` at its interpreter.
+mod common;
+
+use common::{TestDb, eventually, spawn_app};
+use mcpops::domain::target::{TargetSource, TargetSpec};
+use std::time::Duration;
+
+struct PythonServer(tokio::process::Child);
+
+impl PythonServer {
+    async fn start(port: u16) -> Self {
+        let python = std::env::var("MCPOPS_TEST_PYTHON").unwrap_or_else(|_| {
+            panic!("MCPOPS_TEST_PYTHON is not set: run scripts/test.sh, which installs the Python MCP SDK")
+        });
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/python_server.py"
+        );
+        let child = tokio::process::Command::new(python)
+            .arg(script)
+            .arg(port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python starts");
+        eventually(
+            Duration::from_secs(30),
+            "the Python MCP server to listen",
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+                    .map(|_| ())
+            },
+        )
+        .await;
+        Self(child)
+    }
+}
+
+#[tokio::test]
+async fn the_mcp_probe_speaks_to_the_reference_python_sdk() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let _python = PythonServer::start(port).await;
+    let db = TestDb::sqlite();
+    let app = spawn_app(db.url(), None).await;
+    let spec = TargetSpec::from_form("python-sdk", &format!("http://127.0.0.1:{port}"), "1", "")
+        .expect("spec");
+    let id = app
+        .state
+        .store
+        .insert_target(&spec, TargetSource::Ui)
+        .await
+        .expect("insert")
+        .id;
+    app.state.targets_changed();
+
+    let catalog = eventually(Duration::from_secs(20), "the SDK's tool list", || async {
+        app.state
+            .store
+            .tool_catalogs(id, 1)
+            .await
+            .ok()?
+            .into_iter()
+            .next()
+    })
+    .await;
+    let names: Vec<&str> = catalog.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, vec!["add", "echo"]);
+    assert!(
+        catalog.tools[0].schema.contains("\"a\""),
+        "{}",
+        catalog.tools[0].schema
+    );
+
+    let status = eventually(Duration::from_secs(10), "an MCP report", || async {
+        app.state
+            .store
+            .target_statuses()
+            .await
+            .ok()?
+            .into_iter()
+            .find(|s| s.target_id == id && s.mcp.is_some())
+    })
+    .await;
+    let report = status.mcp.expect("report");
+    assert_eq!(report.server_name, "interop-python");
+    assert_eq!(report.server_version, "9.9.9");
+    // The SDK speaks the stateless 2026-07-28 revision, which the probe tries first.
+    assert_eq!(report.protocol_version, "2026-07-28");
+    assert!(
+        !status.failures.iter().any(|f| f.probe == "mcp"),
+        "{:?}",
+        status.failures
+    );
+}

@@ -1,0 +1,25 @@
+"""An MCP server built with the reference Python SDK (`mcp` on PyPI), for the interoperability test.
+
+Usage: python_server.py PORT
+"""
+import sys
+
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("interop-python", version="9.9.9")
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """Adds two numbers."""
+    return a + b
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Returns its input."""
+    return text
+
+
+if __name__ == "__main__":
+    server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[1]))

@@ -1,6 +1,8 @@
 //! The mcpops command line: serve the console, run the demo fleet, migrate.
 use clap::{Parser, Subcommand};
 use mcpops::api::demo::DemoFault;
+use mcpops::server::bench;
+use mcpops::server::collector::PollMode;
 use mcpops::server::config::{Config, ConfigError};
 use mcpops::server::demo::DemoFleet;
 use mcpops::server::startup::{self, Application};
@@ -38,6 +40,38 @@ enum Command {
     },
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Measure performance and print the figures.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Run only the simulated fleet, printing each server's address (used by the benchmark).
+    #[command(hide = true)]
+    Fleet {
+        #[arg(long)]
+        servers: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Poll a simulated fleet in child processes; print polls/s, CPU, RSS, lag and storage.
+    Collector {
+        #[arg(long, default_value_t = 1000)]
+        targets: usize,
+        /// How long to measure, after one interval of warm-up.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        #[arg(long, default_value_t = 10)]
+        interval: u32,
+        /// Which polling to measure; both when not given.
+        #[arg(long, value_enum)]
+        mode: Option<BenchMode>,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BenchMode {
+    MetricsOnly,
+    Full,
 }
 
 fn parse_fault(raw: &str) -> Result<(String, DemoFault), String> {
@@ -92,6 +126,37 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let result = serve(&config, Some(fleet.clone())).await;
             fleet.shutdown();
             result
+        }
+        Command::Bench(BenchCommand::Collector {
+            targets,
+            seconds,
+            interval,
+            mode,
+        }) => {
+            let modes = match mode {
+                Some(BenchMode::MetricsOnly) => vec![PollMode::MetricsOnly],
+                Some(BenchMode::Full) => vec![PollMode::Full],
+                None => vec![PollMode::MetricsOnly, PollMode::Full],
+            };
+            let options = bench::BenchOptions {
+                targets,
+                seconds,
+                interval_secs: interval,
+                modes,
+            };
+            let results = bench::run_collector(&options).await?;
+            bench::print_table(&results);
+            Ok(())
+        }
+        Command::Fleet { servers } => {
+            let fleet = DemoFleet::start(servers).await?;
+            for server in fleet.servers() {
+                println!("{}", server.addr);
+            }
+            println!("ready");
+            startup::shutdown_signal().await;
+            fleet.shutdown();
+            Ok(())
         }
         Command::Migrate => {
             startup::open_store(&config).await?;

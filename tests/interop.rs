@@ -7,7 +7,10 @@ use common::{TestDb, eventually, spawn_app};
 use mcpops::domain::target::{TargetSource, TargetSpec};
 use std::time::Duration;
 
-struct PythonServer(tokio::process::Child);
+/// The SDK server process, killed when dropped.
+struct PythonServer {
+    _process: tokio::process::Child,
+}
 
 impl PythonServer {
     async fn start(port: u16) -> Self {
@@ -37,7 +40,7 @@ impl PythonServer {
             },
         )
         .await;
-        Self(child)
+        Self { _process: child }
     }
 }
 

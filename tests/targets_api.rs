@@ -148,3 +148,47 @@ async fn the_fleet_page_renders_targets_on_the_server() {
         .expect("request");
     assert_eq!(missing.status(), 404);
 }
+
+#[tokio::test]
+async fn a_cross_origin_form_post_is_refused_and_saves_nothing() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(db.url(), None).await;
+    let form = [
+        ("name", "evil"),
+        ("base_url", "http://169.254.169.254"),
+        ("interval_secs", ""),
+        ("tags", ""),
+    ];
+    let refused = app
+        .client
+        .post(app.url("/api/targets/add"))
+        .header("origin", "https://attacker.example")
+        .form(&form)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(refused.status(), 403);
+    assert!(
+        app.state
+            .store
+            .list_targets()
+            .await
+            .expect("list")
+            .is_empty()
+    );
+
+    let same_origin = app
+        .client
+        .post(app.url("/api/targets/add"))
+        .header("origin", format!("http://{}", app.addr))
+        .form(&[
+            ("name", "fine"),
+            ("base_url", "http://127.0.0.1:9"),
+            ("interval_secs", ""),
+            ("tags", ""),
+        ])
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(same_origin.status(), 200);
+}

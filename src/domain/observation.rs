@@ -133,7 +133,8 @@ pub struct Observation {
     pub at: DateTime<Utc>,
     /// Liveness round trip in milliseconds, or why it failed.
     pub live: Result<f64, ProbeError>,
-    pub ready: Result<Readiness, ProbeError>,
+    /// `None` when this poll did not ask (metrics-only polling).
+    pub ready: Option<Result<Readiness, ProbeError>>,
     /// `None` when this target has no metrics endpoint configured.
     pub metrics: Option<Result<Option<IntervalSignals>, ProbeError>>,
     pub mcp: Option<Result<McpReport, ProbeError>>,
@@ -145,9 +146,9 @@ impl Observation {
             return TargetState::Down;
         }
         match &self.ready {
-            Ok(readiness) if !readiness.ready => return TargetState::NotReady,
-            Err(_) => return TargetState::NotReady,
-            Ok(_) => {}
+            Some(Ok(readiness)) if !readiness.ready => return TargetState::NotReady,
+            Some(Err(_)) => return TargetState::NotReady,
+            _ => {}
         }
         let probe_failed = matches!(self.metrics, Some(Err(_))) || matches!(self.mcp, Some(Err(_)));
         if probe_failed {
@@ -161,7 +162,10 @@ impl Observation {
     pub fn failures(&self) -> Vec<ProbeFailure> {
         let failures = [
             ("liveness", self.live.as_ref().err()),
-            ("readiness", self.ready.as_ref().err()),
+            (
+                "readiness",
+                self.ready.as_ref().and_then(|r| r.as_ref().err()),
+            ),
             (
                 "metrics",
                 self.metrics.as_ref().and_then(|m| m.as_ref().err()),
@@ -328,7 +332,7 @@ impl PollRecord {
             at: obs.at,
             state: sample.state,
             failures: obs.failures(),
-            readiness: obs.ready.as_ref().ok().cloned(),
+            readiness: obs.ready.as_ref().and_then(|r| r.as_ref().ok()).cloned(),
             mcp,
             p95: sample.p95,
             error_ratio: sample.error_ratio(),
@@ -351,10 +355,10 @@ mod tests {
             target_id: 1,
             at: Utc::now(),
             live: Ok(2.0),
-            ready: Ok(Readiness {
+            ready: Some(Ok(Readiness {
                 ready: true,
                 checks: vec![("database".into(), true)],
-            }),
+            })),
             metrics: Some(Ok(None)),
             mcp: None,
         }
@@ -371,13 +375,17 @@ mod tests {
     #[test]
     fn readiness_503_means_not_ready_and_names_the_failing_checks() {
         let mut obs = observation();
-        obs.ready = Ok(Readiness {
+        obs.ready = Some(Ok(Readiness {
             ready: false,
             checks: vec![("database".into(), false), ("cache".into(), true)],
-        });
+        }));
         assert_eq!(obs.state(), TargetState::NotReady);
         assert_eq!(
-            obs.ready.as_ref().map(Readiness::failing).unwrap(),
+            obs.ready
+                .as_ref()
+                .and_then(|r| r.as_ref().ok())
+                .map(Readiness::failing)
+                .unwrap(),
             vec!["database"]
         );
     }

@@ -33,6 +33,7 @@ pub fn app(state: AppState, config: &ServerConfig) -> Router {
         .route("/charts/{id}/{chart}", get(chart))
         .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(same_origin_writes))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
@@ -82,6 +83,30 @@ async fn record_metrics(State(state): State<AppState>, request: Request, next: N
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Refuses state-changing requests that a browser sent from another origin (CSRF): browsers
+/// always send `Origin` on cross-origin POSTs, and it must name this host.
+async fn same_origin_writes(request: Request, next: Next) -> Response {
+    use axum::http::{Method, header};
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let origin_host = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(|o| o.split_once("://").map_or(o, |(_, rest)| rest).to_owned());
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match (origin_host, host) {
+        (Some(origin), Some(host)) if origin != host => {
+            (StatusCode::FORBIDDEN, "cross-origin request refused").into_response()
+        }
+        _ => next.run(request).await,
+    }
 }
 
 async fn live() -> Json<serde_json::Value> {

@@ -1,4 +1,5 @@
 //! Server-only code: configuration, HTTP, storage and the demo fleet.
+pub mod bench;
 pub mod charts;
 pub mod collector;
 pub mod config;

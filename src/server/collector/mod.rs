@@ -8,7 +8,7 @@ mod probe_mcp;
 mod probe_metrics;
 
 use crate::domain::exposition::Limits;
-use crate::domain::observation::Observation;
+use crate::domain::observation::{Observation, ProbeError};
 use crate::domain::signals::{IntervalSignals, MetricProfile, Snapshot};
 use crate::domain::target::{Target, TargetUrl};
 use crate::server::store::Store;
@@ -39,6 +39,7 @@ pub struct CollectorConfig {
     pub max_samples: usize,
     /// How often a healthy MCP session gets the full handshake and `tools/list` again.
     pub mcp_full_every_secs: u64,
+    pub mode: PollMode,
 }
 
 impl Default for CollectorConfig {
@@ -52,6 +53,7 @@ impl Default for CollectorConfig {
             max_redirects: 3,
             max_samples: 50_000,
             mcp_full_every_secs: 300,
+            mode: PollMode::Full,
         }
     }
 }
@@ -60,9 +62,63 @@ impl Default for CollectorConfig {
 #[derive(Clone)]
 pub struct Collector {
     reload: Arc<Notify>,
+    stats: Arc<CollectorStats>,
+}
+
+/// Which probes a poll runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PollMode {
+    /// Liveness, readiness, metrics and MCP.
+    Full,
+    /// Only `/metrics`, for fleets whose health and MCP endpoints are not reachable.
+    MetricsOnly,
+}
+
+/// Counters the benchmark and `/metrics` read.
+#[derive(Default)]
+pub struct CollectorStats {
+    polls: std::sync::atomic::AtomicU64,
+    /// Scheduling lag of recent polls (start minus due), in milliseconds.
+    lag_ms: std::sync::Mutex<std::collections::VecDeque<f32>>,
+}
+
+/// How many lag values are kept for percentiles.
+const LAG_WINDOW: usize = 200_000;
+
+impl CollectorStats {
+    fn record(&self, lag: Duration) {
+        self.polls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut lags = self
+            .lag_ms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if lags.len() == LAG_WINDOW {
+            lags.pop_front();
+        }
+        lags.push_back(lag.as_secs_f32() * 1000.0);
+    }
+
+    pub fn polls(&self) -> u64 {
+        self.polls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Takes the recorded lags, leaving the window empty.
+    pub fn drain_lags(&self) -> Vec<f32> {
+        let mut lags = self
+            .lag_ms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        lags.drain(..).collect()
+    }
 }
 
 impl Collector {
+    pub fn stats(&self) -> &CollectorStats {
+        &self.stats
+    }
+
     pub fn reload(&self) {
         self.reload.notify_one();
     }
@@ -78,6 +134,7 @@ impl Collector {
             config.max_redirects,
         )?;
         let reload = Arc::new(Notify::new());
+        let stats = Arc::new(CollectorStats::default());
         let (observations, received) = mpsc::channel(16 * 1024);
         tokio::spawn(ingest::run(received, store.clone(), hub));
         let scheduler = Scheduler {
@@ -85,12 +142,13 @@ impl Collector {
                 client,
                 config,
                 observations,
+                stats: stats.clone(),
             }),
             store,
             reload: reload.clone(),
         };
         tokio::spawn(scheduler.run());
-        Ok(Self { reload })
+        Ok(Self { reload, stats })
     }
 }
 
@@ -99,6 +157,7 @@ struct PollContext {
     client: reqwest::Client,
     config: CollectorConfig,
     observations: mpsc::Sender<Observation>,
+    stats: Arc<CollectorStats>,
 }
 
 /// What the collector remembers about one target between its polls.
@@ -163,6 +222,7 @@ impl Scheduler {
                         let done = finished_tx.clone();
                         tokio::spawn(async move {
                             let Ok(_permit) = permits.acquire_owned().await else { return };
+                            context.stats.record(Instant::now().saturating_duration_since(due));
                             let mut memory = memory;
                             let observation = poll(&context, &target, &mut memory).await;
                             // Ingest is gone only when the process is stopping.
@@ -295,13 +355,43 @@ async fn poll(context: &PollContext, target: &Target, memory: &mut TargetMemory)
         limits,
         full_every: Duration::from_secs(context.config.mcp_full_every_secs),
     };
+    let full = context.config.mode == PollMode::Full;
+    let started = Instant::now();
     let (live, ready, scrape, mcp) = tokio::join!(
-        probe_health::live(client, &live_url, limits),
-        probe_health::ready(client, &ready_url, limits),
+        async {
+            if full {
+                Some(probe_health::live(client, &live_url, limits).await)
+            } else {
+                None
+            }
+        },
+        async {
+            if full {
+                Some(probe_health::ready(client, &ready_url, limits).await)
+            } else {
+                None
+            }
+        },
         probe_metrics::scrape(client, &metrics_url, limits, parse_limits, &profile),
-        mcp_probe.run(&mut memory.mcp),
+        async {
+            if full {
+                Some(mcp_probe.run(&mut memory.mcp).await)
+            } else {
+                None
+            }
+        },
     );
     let scraped_at = Instant::now();
+    // Without a health probe, a scrape that reached the server is the sign of life.
+    let live = live.unwrap_or_else(|| match &scrape {
+        Err(
+            err @ (ProbeError::Refused
+            | ProbeError::Timeout { .. }
+            | ProbeError::Connect(_)
+            | ProbeError::Tls(_)),
+        ) => Err(err.clone()),
+        _ => Ok(scraped_at.duration_since(started).as_secs_f64() * 1000.0),
+    });
     let metrics = scrape.map(|snapshot| {
         let signals = memory
             .previous_scrape
@@ -322,6 +412,6 @@ async fn poll(context: &PollContext, target: &Target, memory: &mut TargetMemory)
         live,
         ready,
         metrics: Some(metrics),
-        mcp: Some(mcp),
+        mcp,
     }
 }

@@ -69,10 +69,10 @@ async fn start_fleet(targets: usize) -> anyhow::Result<(Vec<tokio::process::Chil
 }
 
 /// User plus system CPU time of this process, from /proc.
-fn cpu_seconds() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
+fn cpu_seconds() -> anyhow::Result<f64> {
+    // Failing to read /proc here usually means the process ran out of file descriptors.
+    let stat = std::fs::read_to_string("/proc/self/stat")
+        .map_err(|e| anyhow::anyhow!("cannot read /proc/self/stat: {e}"))?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -86,19 +86,19 @@ fn cpu_seconds() -> f64 {
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or(0.0)
     };
-    (ticks(11) + ticks(12)) / 100.0
+    Ok((ticks(11) + ticks(12)) / 100.0)
 }
 
-fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
+fn rss_bytes() -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| anyhow::anyhow!("cannot read /proc/self/status: {e}"))?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/self/status"))
 }
 
 fn database_bytes(dir: &Path) -> u64 {
@@ -151,12 +151,12 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
     let stats = collector.stats();
     stats.drain_lags();
     let (polls_before, cpu_before, bytes_before) =
-        (stats.polls(), cpu_seconds(), database_bytes(dir.path()));
+        (stats.polls(), cpu_seconds()?, database_bytes(dir.path()));
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let polls = (stats.polls() - polls_before) as f64;
-    let cpu = cpu_seconds() - cpu_before;
+    let cpu = cpu_seconds()? - cpu_before;
     let mut lags = stats.drain_lags();
     lags.sort_by(f32::total_cmp);
     let stored = database_bytes(dir.path()).saturating_sub(bytes_before) as f64;
@@ -170,7 +170,7 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
             0.0
         },
         cpu_cores: cpu / elapsed,
-        rss_bytes: rss_bytes(),
+        rss_bytes: rss_bytes()?,
         lag_p50_ms: percentile(&lags, 0.5),
         lag_p99_ms: percentile(&lags, 0.99),
         stored_bytes_per_target_day: stored / options.targets as f64 / elapsed * 86_400.0,

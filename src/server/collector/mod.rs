@@ -306,6 +306,17 @@ impl Scheduler {
     }
 }
 
+/// Failures that mean nothing answered at all, as opposed to a wrong answer.
+fn unreachable(err: &ProbeError) -> bool {
+    matches!(
+        err,
+        ProbeError::Refused
+            | ProbeError::Timeout { .. }
+            | ProbeError::Connect(_)
+            | ProbeError::Tls(_)
+    )
+}
+
 fn endpoint(target: &Target, path: &str) -> String {
     TargetUrl::parse(&target.base_url)
         .map(|b| b.join(path))
@@ -355,41 +366,42 @@ async fn poll(context: &PollContext, target: &Target, memory: &mut TargetMemory)
         limits,
         full_every: Duration::from_secs(context.config.mcp_full_every_secs),
     };
+    // Probes run one after another so a target needs one kept-alive connection, not four;
+    // a target that cannot be reached is not asked again within the same poll.
     let full = context.config.mode == PollMode::Full;
+    let live = if full {
+        Some(probe_health::live(client, &live_url, limits).await)
+    } else {
+        None
+    };
+    if let Some(Err(err)) = &live
+        && unreachable(err)
+    {
+        return Observation {
+            target_id: target.id,
+            at,
+            live: Err(err.clone()),
+            ready: None,
+            metrics: None,
+            mcp: None,
+        };
+    }
+    let ready = if full {
+        Some(probe_health::ready(client, &ready_url, limits).await)
+    } else {
+        None
+    };
     let started = Instant::now();
-    let (live, ready, scrape, mcp) = tokio::join!(
-        async {
-            if full {
-                Some(probe_health::live(client, &live_url, limits).await)
-            } else {
-                None
-            }
-        },
-        async {
-            if full {
-                Some(probe_health::ready(client, &ready_url, limits).await)
-            } else {
-                None
-            }
-        },
-        probe_metrics::scrape(client, &metrics_url, limits, parse_limits, &profile),
-        async {
-            if full {
-                Some(mcp_probe.run(&mut memory.mcp).await)
-            } else {
-                None
-            }
-        },
-    );
+    let scrape = probe_metrics::scrape(client, &metrics_url, limits, parse_limits, &profile).await;
     let scraped_at = Instant::now();
+    let mcp = if full {
+        Some(mcp_probe.run(&mut memory.mcp).await)
+    } else {
+        None
+    };
     // Without a health probe, a scrape that reached the server is the sign of life.
     let live = live.unwrap_or_else(|| match &scrape {
-        Err(
-            err @ (ProbeError::Refused
-            | ProbeError::Timeout { .. }
-            | ProbeError::Connect(_)
-            | ProbeError::Tls(_)),
-        ) => Err(err.clone()),
+        Err(err) if unreachable(err) => Err(err.clone()),
         _ => Ok(scraped_at.duration_since(started).as_secs_f64() * 1000.0),
     });
     let metrics = scrape.map(|snapshot| {

@@ -60,7 +60,12 @@ async fn demo_fleet_is_polled_stored_and_faults_show_up_on_both_backends() {
         let down = wait_for_state(&app, "demo-02", TargetState::Down).await;
         assert_eq!(down.failures[0].probe, "liveness");
         assert_eq!(down.failures[0].reason, "connection refused");
-        assert_eq!(down.failures.len(), 1, "an unreachable target is not probed further: {:?}", down.failures);
+        assert_eq!(
+            down.failures.len(),
+            1,
+            "an unreachable target is not probed further: {:?}",
+            down.failures
+        );
 
         fleet
             .set_fault("demo-03", DemoFault::NotReady, true)

@@ -7,6 +7,14 @@ PG_ROLE=mcpops_test
 PG_PASSWORD=mcpops_test
 export MCPOPS_TEST_POSTGRES="postgres://$PG_ROLE:$PG_PASSWORD@127.0.0.1:5432/postgres"
 
+drop_stale_test_databases() {
+  local stale
+  stale="$(as_root su postgres -c "psql -Atqc \"SELECT datname FROM pg_database WHERE datname LIKE 'mcpops_t_%'\"")"
+  for db in $stale; do
+    as_root su postgres -c "psql -qc 'DROP DATABASE IF EXISTS $db WITH (FORCE)'"
+  done
+}
+
 ensure_postgres() {
   command -v pg_ctlcluster >/dev/null || apt_install postgresql
   if ! pg_isready -q -h 127.0.0.1 -p 5432; then
@@ -25,11 +33,7 @@ DO \$\$ BEGIN
 END \$\$;
 SQL
   # Databases left behind by a test run that was killed.
-  local stale
-  stale="$(as_root su postgres -c "psql -Atqc \"SELECT datname FROM pg_database WHERE datname LIKE 'mcpops_t_%'\"")"
-  for db in $stale; do
-    as_root su postgres -c "psql -qc 'DROP DATABASE IF EXISTS $db WITH (FORCE)'"
-  done
+  drop_stale_test_databases
 }
 
 ensure_browser() {
@@ -71,6 +75,7 @@ cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --featu
 
 step "unit and integration tests (SQLite and PostgreSQL)"
 cargo test --features ssr
+drop_stale_test_databases
 
 build_release
 

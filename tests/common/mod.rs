@@ -86,8 +86,13 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         if let Self::Postgres { name, .. } = self {
             let name = name.clone();
-            // Drop runs inside the test's runtime, so the cleanup gets a runtime of its own.
-            let _ = std::thread::spawn(move || {
+            let (done, finished) = std::sync::mpsc::channel();
+            // Drop runs inside the test's runtime, so the cleanup gets a thread and runtime of its
+            // own. While we wait here the test's runtime is frozen, and a pool connection it had
+            // half opened can hold DROP DATABASE for PostgreSQL's 60 s authentication timeout; so
+            // wait a little, then let the test end (which closes that connection) and the drop
+            // finish in the background. scripts/test.sh removes any database a run left behind.
+            std::thread::spawn(move || {
                 let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build();
@@ -98,8 +103,9 @@ impl Drop for TestDb {
                         let _ = sqlx::Executor::execute(&mut conn, sql.as_str()).await;
                     });
                 }
-            })
-            .join();
+                let _ = done.send(());
+            });
+            let _ = finished.recv_timeout(std::time::Duration::from_secs(3));
         }
     }
 }

@@ -58,6 +58,7 @@ test('a wall tile leads to its server page with charts, readiness, MCP and tools
   }
   await page.getByRole('navigation', { name: 'Time range' }).getByRole('link', { name: '15m' }).click();
   await expect(page).toHaveURL(/range=15m$/);
+  await expect(page.locator('.ranges a[aria-current="page"]')).toHaveText(['15m']);
   await expect(charts.first()).toHaveAttribute('src', /range=15m/);
   await mcpops.stop();
   noErrors();

@@ -6,8 +6,8 @@ use plotters::prelude::*;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-const WIDTH: u32 = 760;
-const HEIGHT: u32 = 240;
+const WIDTH: u32 = 640;
+const HEIGHT: u32 = 260;
 const BACKGROUND: RGBColor = RGBColor(0x15, 0x1a, 0x20);
 const GRID: RGBColor = RGBColor(0x2a, 0x32, 0x3c);
 const TEXT: RGBColor = RGBColor(0xd8, 0xe0, 0xe8);
@@ -109,7 +109,7 @@ pub fn render(
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&BACKGROUND).map_err(fail)?;
         let mut plot = ChartBuilder::on(&root)
-            .caption(chart.title(), ("sans-serif", 18).into_font().color(&TEXT))
+            .caption(chart.title(), ("sans-serif", 21).into_font().color(&TEXT))
             .margin(12)
             .x_label_area_size(28)
             .y_label_area_size(56)
@@ -119,7 +119,7 @@ pub fn render(
             .bold_line_style(GRID)
             .light_line_style(BACKGROUND)
             .axis_style(GRID)
-            .label_style(("sans-serif", 13).into_font().color(&TEXT))
+            .label_style(("sans-serif", 16).into_font().color(&TEXT))
             .x_labels(6)
             .y_labels(5)
             .x_label_formatter(&|x| {
@@ -146,7 +146,7 @@ pub fn render(
             .position(SeriesLabelPosition::UpperLeft)
             .background_style(BACKGROUND.mix(0.85))
             .border_style(GRID)
-            .label_font(("sans-serif", 13).into_font().color(&TEXT))
+            .label_font(("sans-serif", 16).into_font().color(&TEXT))
             .draw()
             .map_err(fail)?;
         root.present().map_err(fail)?;

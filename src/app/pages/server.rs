@@ -76,7 +76,8 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
                 .into_iter()
                 .map(|r| {
                     let href = format!("{base}?range={}", r.as_str());
-                    view! { <A href=href attr:aria-current=move || (range.get() == r).then_some("page")>{r.as_str()}</A> }
+                    // A plain link: the router's <A> marks every range current, as they share a path.
+                    view! { <a href=href aria-current=move || (range.get() == r).then_some("page")>{r.as_str()}</a> }
                 })
                 .collect_view()}
         </nav>
@@ -85,7 +86,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
                 .into_iter()
                 .map(|(chart, alt)| {
                     let src = move || format!("/charts/{id}/{chart}.svg?range={}", range.get().as_str());
-                    view! { <img class="chart" src=src alt=alt width="760" height="240" /> }
+                    view! { <img class="chart" src=src alt=alt width="640" height="260" /> }
                 })
                 .collect_view()}
         </section>

@@ -27,6 +27,27 @@ async fn status_of(app: &TestApp, name: &str) -> Option<TargetStatus> {
         .find(|s| s.target_id == id)
 }
 
+/// Waits until a target has a stored sample with a rate and a latency (two scrapes compared).
+async fn samples_with_latency(
+    app: &TestApp,
+    id: i64,
+) -> Vec<mcpops::domain::observation::SampleRow> {
+    eventually(Duration::from_secs(10), "samples with latency", || async {
+        let now = chrono::Utc::now();
+        let from = now - chrono::Duration::minutes(5);
+        let rows = app
+            .state
+            .store
+            .samples(SampleTable::Raw, Some(id), from, now)
+            .await
+            .ok()?;
+        rows.iter()
+            .any(|r| r.p95.is_some() && r.rps().is_some())
+            .then_some(rows)
+    })
+    .await
+}
+
 async fn wait_for_state(app: &TestApp, name: &str, state: TargetState) -> TargetStatus {
     eventually(
         Duration::from_secs(10),
@@ -85,24 +106,7 @@ async fn demo_fleet_is_polled_stored_and_faults_show_up_on_both_backends() {
 
         // Samples carry rates and latency quantiles once two scrapes have been compared.
         let id = app.state.store.list_targets().await.expect("targets")[0].id;
-        let samples = eventually(Duration::from_secs(10), "samples with latency", || async {
-            let now = chrono::Utc::now();
-            let rows = app
-                .state
-                .store
-                .samples(
-                    SampleTable::Raw,
-                    Some(id),
-                    now - chrono::Duration::minutes(5),
-                    now,
-                )
-                .await
-                .ok()?;
-            rows.iter()
-                .any(|r| r.p95.is_some() && r.rps().is_some())
-                .then_some(rows)
-        })
-        .await;
+        let samples = samples_with_latency(&app, id).await;
         let with_p95 = samples.iter().find(|r| r.p95.is_some()).expect("p95");
         assert!(
             with_p95.p50 <= with_p95.p95 && with_p95.p95 <= with_p95.p99,
@@ -448,22 +452,7 @@ async fn the_server_page_and_its_charts_show_what_was_polled() {
         .expect("fault");
     let not_ready = wait_for_state(&app, "demo-02", TargetState::NotReady).await;
     let id = not_ready.target_id;
-    eventually(Duration::from_secs(10), "a sample with latency", || async {
-        let now = chrono::Utc::now();
-        let rows = app
-            .state
-            .store
-            .samples(
-                SampleTable::Raw,
-                Some(id),
-                now - chrono::Duration::minutes(1),
-                now,
-            )
-            .await
-            .ok()?;
-        rows.iter().any(|r| r.p95.is_some()).then_some(())
-    })
-    .await;
+    samples_with_latency(&app, id).await;
 
     let svg = app
         .client

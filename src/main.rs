@@ -1,6 +1,8 @@
 //! The mcpops command line: serve the console, run the demo fleet, migrate.
 use clap::{Parser, Subcommand};
 use mcpops::api::demo::DemoFault;
+use mcpops::domain::auth::Role;
+use mcpops::server::accounts;
 use mcpops::server::bench;
 use mcpops::server::collector::PollMode;
 use mcpops::server::config::{Config, ConfigError};
@@ -40,6 +42,11 @@ enum Command {
     },
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Manage accounts from the shell (the first admin is made this way).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Walk the audit log's hash chain and name the first broken entry (exit 1 if any).
+    VerifyAudit,
     /// Measure performance and print the figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -52,7 +59,35 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. Without --password-stdin a temporary password is printed, to be
+    /// changed at first sign-in.
+    Add {
+        username: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn parse_role(raw: &str) -> Result<Role, String> {
+    Role::parse(raw).ok_or_else(|| "use viewer, operator, auditor or admin".into())
+}
+
+#[derive(Subcommand)]
 enum BenchCommand {
+    /// Seed a large audit log, then time search, export and chain verification.
+    Audit {
+        #[arg(long, default_value_t = 1_000_000)]
+        entries: u64,
+        /// Database to seed (must have an empty audit log); a temporary SQLite file by default.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = 200)]
+        searches: usize,
+    },
     /// Poll a simulated fleet in child processes; print polls/s, CPU, RSS, lag and storage.
     Collector {
         #[arg(long, default_value_t = 1000)]
@@ -119,6 +154,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(&config, None).await,
         Command::Demo { servers, faults } => {
+            let store = startup::open_store(&config).await?;
+            let password = accounts::reset_demo_admin(store.as_ref()).await?;
+            println!(
+                "sign in as {} with password {password}",
+                accounts::DEMO_ADMIN
+            );
             let fleet = Arc::new(DemoFleet::start(servers.unwrap_or(config.demo.servers)).await?);
             for (server, fault) in faults {
                 fleet.set_fault(&server, fault, true).await?;
@@ -126,6 +167,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let result = serve(&config, Some(fleet.clone())).await;
             fleet.shutdown();
             result
+        }
+        Command::Bench(BenchCommand::Audit {
+            entries,
+            database_url,
+            searches,
+        }) => {
+            let options = mcpops::server::audit_bench::AuditBenchOptions {
+                entries,
+                database_url,
+                searches,
+            };
+            mcpops::server::audit_bench::run(&options).await
         }
         Command::Bench(BenchCommand::Collector {
             targets,
@@ -158,6 +211,55 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             fleet.shutdown();
             Ok(())
         }
+        Command::User(UserCommand::Add {
+            username,
+            role,
+            password_stdin,
+        }) => {
+            let store = startup::open_store(&config).await?;
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                Some(line.trim_end_matches(['\r', '\n']).to_owned())
+            } else {
+                None
+            };
+            let created = accounts::add_user(store.as_ref(), &username, role, password).await?;
+            match created.temporary_password {
+                Some(password) => println!(
+                    "created {} ({}); temporary password: {password} (must be changed at first sign-in)",
+                    created.username,
+                    role.as_str()
+                ),
+                None => println!("created {} ({})", created.username, role.as_str()),
+            }
+            Ok(())
+        }
+        Command::VerifyAudit => {
+            let store = startup::open_store(&config).await?;
+            let report = mcpops::server::audit_export::verify_chain(store.as_ref(), |checked| {
+                eprint!("\rchecked {checked} entries");
+            })
+            .await?;
+            eprintln!();
+            match report.broken {
+                None => {
+                    println!(
+                        "audit chain intact: {} entries verified in {} ms",
+                        report.checked, report.millis
+                    );
+                    Ok(())
+                }
+                Some((seq, check)) => {
+                    println!(
+                        "audit chain BROKEN at entry {seq}: {} ({} entries before it are intact)",
+                        check.describe(),
+                        report.checked
+                    );
+                    std::process::exit(1);
+                }
+            }
+        }
         Command::Migrate => {
             startup::open_store(&config).await?;
             tracing::info!("database schema is up to date");
@@ -168,6 +270,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 async fn serve(config: &Config, demo: Option<Arc<DemoFleet>>) -> anyhow::Result<()> {
     let app = Application::build(config, demo).await?;
+    if app.state.store.count_users().await? == 0 {
+        println!(
+            "no accounts yet: create the first admin with `mcpops user add NAME --role admin`"
+        );
+    }
     let addr = app.local_addr()?;
     tracing::info!(%addr, "mcpops is listening");
     println!("mcpops dashboard: http://{addr}/");

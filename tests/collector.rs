@@ -366,7 +366,7 @@ async fn misbehaving_targets_each_show_their_own_reason() {
         let spec = TargetSpec::from_form(name, url, "1", "").expect("spec");
         app.state
             .store
-            .insert_target(&spec, TargetSource::Ui)
+            .insert_target(&spec, TargetSource::Ui, common::test_event())
             .await
             .expect("insert");
     }
@@ -411,7 +411,7 @@ async fn mcp_failures_are_named_and_a_silent_event_stream_times_out() {
             .expect("spec");
         app.state
             .store
-            .insert_target(&spec, TargetSource::Ui)
+            .insert_target(&spec, TargetSource::Ui, common::test_event())
             .await
             .expect("insert");
     }

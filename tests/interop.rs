@@ -59,7 +59,7 @@ async fn the_mcp_probe_speaks_to_the_reference_python_sdk() {
     let id = app
         .state
         .store
-        .insert_target(&spec, TargetSource::Ui)
+        .insert_target(&spec, TargetSource::Ui, common::test_event())
         .await
         .expect("insert")
         .id;

@@ -62,7 +62,7 @@ async fn rollups_merge_and_retention_deletes(backend: Backend) {
         .expect("store");
     let spec = TargetSpec::from_form("t", "http://127.0.0.1:1", "10", "").expect("spec");
     let id = store
-        .insert_target(&spec, TargetSource::Ui)
+        .insert_target(&spec, TargetSource::Ui, common::test_event())
         .await
         .expect("target")
         .id;

@@ -23,13 +23,18 @@ async fn targets_round_trip(backend: Backend) {
     assert!(store.list_targets().await.expect("list").is_empty());
 
     let created = store
-        .insert_target(&spec("b-server", "http://127.0.0.1:9001"), TargetSource::Ui)
+        .insert_target(
+            &spec("b-server", "http://127.0.0.1:9001"),
+            TargetSource::Ui,
+            common::test_event(),
+        )
         .await
         .expect("insert");
     store
         .insert_target(
             &spec("a-server", "http://127.0.0.1:9002"),
             TargetSource::Demo,
+            common::test_event(),
         )
         .await
         .expect("insert");
@@ -52,7 +57,11 @@ async fn targets_round_trip(backend: Backend) {
     );
 
     let updated = store
-        .update_target(created.id, &spec("b-renamed", "https://mcp.example.com"))
+        .update_target(
+            created.id,
+            &spec("b-renamed", "https://mcp.example.com"),
+            common::test_event(),
+        )
         .await
         .expect("update");
     assert_eq!(updated.name, "b-renamed");
@@ -60,18 +69,21 @@ async fn targets_round_trip(backend: Backend) {
     assert!(updated.updated_at >= created.updated_at);
     assert_eq!(updated.created_at, created.created_at);
 
-    store.delete_target(created.id).await.expect("delete");
+    store
+        .delete_target(created.id, common::test_event())
+        .await
+        .expect("delete");
     assert!(matches!(
         store.get_target(created.id).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.delete_target(created.id).await,
+        store.delete_target(created.id, common::test_event()).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
         store
-            .update_target(created.id, &spec("x", "http://x"))
+            .update_target(created.id, &spec("x", "http://x"), common::test_event())
             .await,
         Err(StoreError::NotFound)
     ));
@@ -81,11 +93,19 @@ async fn duplicate_name_is_a_conflict(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = open(&db).await;
     store
-        .insert_target(&spec("same", "http://127.0.0.1:1"), TargetSource::Ui)
+        .insert_target(
+            &spec("same", "http://127.0.0.1:1"),
+            TargetSource::Ui,
+            common::test_event(),
+        )
         .await
         .expect("first");
     let second = store
-        .insert_target(&spec("same", "http://127.0.0.1:2"), TargetSource::Ui)
+        .insert_target(
+            &spec("same", "http://127.0.0.1:2"),
+            TargetSource::Ui,
+            common::test_event(),
+        )
         .await;
     assert!(
         matches!(second, Err(StoreError::Conflict(_))),
@@ -121,7 +141,11 @@ async fn data_survives_reopening(backend: Backend) {
     {
         let store = open(&db).await;
         store
-            .insert_target(&spec("kept", "http://127.0.0.1:7"), TargetSource::Ui)
+            .insert_target(
+                &spec("kept", "http://127.0.0.1:7"),
+                TargetSource::Ui,
+                common::test_event(),
+            )
             .await
             .expect("insert");
     }

@@ -109,7 +109,7 @@ async fn targets_from_other_sources_cannot_be_changed_in_the_ui() {
     let target = app
         .state
         .store
-        .insert_target(&spec, TargetSource::Demo)
+        .insert_target(&spec, TargetSource::Demo, common::test_event())
         .await
         .expect("insert");
     let id = target.id.to_string();
@@ -127,7 +127,7 @@ async fn the_fleet_page_renders_targets_on_the_server() {
             .expect("spec");
     app.state
         .store
-        .insert_target(&spec, TargetSource::Ui)
+        .insert_target(&spec, TargetSource::Ui, common::test_event())
         .await
         .expect("insert");
     let html = app

@@ -1,5 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { startMcpops, waitForHydration, watchForErrors } from './support/server';
+import { signInQuietly, startMcpops, waitForHydration, watchForErrors } from './support/server';
 
 async function openFleet(page: Page, url: string) {
   await page.goto(`${url}/fleet`);
@@ -9,6 +9,7 @@ async function openFleet(page: Page, url: string) {
 test('a bad URL is refused next to its field, then a good target survives a restart', async ({ page }) => {
   const noErrors = watchForErrors(page);
   let mcpops = await startMcpops({ demoServers: 2 });
+  await signInQuietly(page, mcpops);
   await openFleet(page, mcpops.url);
   const form = page.getByRole('form', { name: 'Add a target' });
 
@@ -45,6 +46,7 @@ test('a bad URL is refused next to its field, then a good target survives a rest
 test('a target is edited and removed; demo targets are not editable', async ({ page }) => {
   const noErrors = watchForErrors(page);
   const mcpops = await startMcpops({ demoServers: 1 });
+  await signInQuietly(page, mcpops);
   await openFleet(page, mcpops.url);
   const form = page.getByRole('form', { name: 'Add a target' });
   await form.getByLabel('Name').fill('edit-me');

@@ -1,9 +1,12 @@
 import { test, expect } from '@playwright/test';
-import { startMcpops, waitForHydration, watchForErrors, Running } from './support/server';
+import { signInQuietly, startMcpops, waitForHydration, watchForErrors, Running } from './support/server';
 
 let mcpops: Running;
 test.beforeAll(async () => {
   mcpops = await startMcpops({ demoServers: 4 });
+});
+test.beforeEach(async ({ page }) => {
+  await signInQuietly(page, mcpops);
 });
 test.afterAll(async () => {
   await mcpops.stop();

@@ -1,23 +1,22 @@
 import { test, expect } from '@playwright/test';
-import { startMcpops, waitForHydration, watchForErrors } from './support/server';
+import { signInQuietly, startMcpops, waitForHydration, watchForErrors } from './support/server';
 
 const POLL_SECONDS = 2;
 
 test('a server that goes down turns red on the wall within one poll interval, without a reload', async ({ page }) => {
   const noErrors = watchForErrors(page);
   const mcpops = await startMcpops({ demoServers: 4, pollSeconds: POLL_SECONDS });
+  await signInQuietly(page, mcpops);
   await page.goto(`${mcpops.url}/wall`);
   await waitForHydration(page);
   const tile = page.locator('.tile[data-target="demo-02"]');
   await expect(tile).toHaveAttribute('data-state', 'up', { timeout: 10_000 });
   await page.evaluate(() => ((window as any).__stayed = true));
 
-  const injected = await fetch(`${mcpops.url}/api/demo/fault`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: 'server=demo-02&fault=down&on=true',
+  const injected = await page.request.post(`${mcpops.url}/api/demo/fault`, {
+    form: { server: 'demo-02', fault: 'down', on: 'true' },
   });
-  expect(injected.status).toBe(200);
+  expect(injected.status()).toBe(200);
   const started = Date.now();
   // One poll interval, plus a second for ingest and the push.
   await expect(tile).toHaveAttribute('data-state', 'down', { timeout: POLL_SECONDS * 1000 + 1000 });
@@ -26,10 +25,8 @@ test('a server that goes down turns red on the wall within one poll interval, wi
   await expect(page.locator('.wall-summary')).toContainText('1 down');
   expect(await page.evaluate(() => (window as any).__stayed)).toBe(true);
 
-  await fetch(`${mcpops.url}/api/demo/fault`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: 'server=demo-02&fault=down&on=false',
+  await page.request.post(`${mcpops.url}/api/demo/fault`, {
+    form: { server: 'demo-02', fault: 'down', on: 'false' },
   });
   await expect(tile).toHaveAttribute('data-state', 'up', { timeout: POLL_SECONDS * 1000 + 1000 });
   await mcpops.stop();
@@ -39,6 +36,7 @@ test('a server that goes down turns red on the wall within one poll interval, wi
 test('a wall tile leads to its server page with charts, readiness, MCP and tools', async ({ page }) => {
   const noErrors = watchForErrors(page);
   const mcpops = await startMcpops({ demoServers: 3, pollSeconds: 1 });
+  await signInQuietly(page, mcpops);
   await page.goto(`${mcpops.url}/wall`);
   await waitForHydration(page);
   await expect(page.locator('.tile[data-target="demo-01"]')).toHaveAttribute('data-state', 'up');

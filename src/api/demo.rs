@@ -65,7 +65,8 @@ pub struct DemoServerView {
 /// The demo fleet's servers, or an empty list when mcpops runs without it.
 #[server(endpoint = "demo/list")]
 pub async fn list_demo_servers() -> Result<Vec<DemoServerView>, AppError> {
-    let state = super::ssr::app_state()?;
+    use crate::domain::auth::Permission;
+    let state = super::ssr::require(Permission::ViewDashboards)?.state;
     Ok(state
         .demo
         .as_ref()
@@ -76,19 +77,33 @@ pub async fn list_demo_servers() -> Result<Vec<DemoServerView>, AppError> {
 /// Switches one fault on or off for one demo server.
 #[server(endpoint = "demo/fault")]
 pub async fn set_demo_fault(server: String, fault: String, on: bool) -> Result<(), AppError> {
-    let state = super::ssr::app_state()?;
-    let fleet = state.demo.as_ref().ok_or(AppError::NotFound)?;
+    use crate::domain::auth::Permission;
+    let caller = super::ssr::require(Permission::Operate)?;
+    let fleet = caller.state.demo.as_ref().ok_or(AppError::NotFound)?;
+    let event = caller
+        .event("demo", if on { "fault_on" } else { "fault_off" }, &server)
+        .details(&serde_json::json!({ "fault": fault }));
     let fault = DemoFault::parse(&fault).ok_or_else(|| {
         let mut errors = crate::domain::target::FieldErrors::default();
         errors.add("fault", format!("unknown fault '{fault}'"));
         AppError::Invalid(errors)
     });
     let result = match fault {
-        Ok(fault) => fleet
-            .set_fault(&server, fault, on)
-            .await
-            .map_err(|_| AppError::NotFound),
-        Err(err) => Err(err),
+        Ok(fault) if fleet.has_server(&server) => {
+            // Audited first: a fault that cannot be recorded is not injected.
+            match caller.state.store.append_audit(event).await {
+                Ok(_) => fleet
+                    .set_fault(&server, fault, on)
+                    .await
+                    .map_err(|_| AppError::NotFound),
+                Err(err) => Err(err.into()),
+            }
+        }
+        Ok(_) => Err(AppError::NotFound),
+        Err(err) => {
+            caller.record_failure(event, &err).await;
+            Err(err)
+        }
     };
     super::ssr::respond(result)
 }

@@ -12,6 +12,12 @@ pub enum AppError {
     NotFound,
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("your role does not allow this")]
+    Forbidden,
+    #[error("{0}")]
+    Throttled(String),
     #[error("the database is not answering; try again shortly")]
     Unavailable,
     #[error("something went wrong on the server; it has been logged")]
@@ -36,6 +42,9 @@ impl AppError {
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal | Self::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -15,7 +15,8 @@ pub struct FleetTile {
 
 #[server(endpoint = "fleet/overview")]
 pub async fn fleet_overview() -> Result<Vec<FleetTile>, AppError> {
-    let state = super::ssr::app_state()?;
+    use crate::domain::auth::Permission;
+    let state = super::ssr::require(Permission::ViewWall)?.state;
     let (targets, statuses) =
         match tokio::try_join!(state.store.list_targets(), state.store.target_statuses()) {
             Ok(both) => both,

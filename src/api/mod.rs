@@ -1,13 +1,19 @@
 //! Server functions, one file per area: validate, call the store or a service, return a DTO.
+pub mod audit;
+pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod fleet;
 pub mod servers;
 pub mod targets;
+pub mod tokens;
+pub mod users;
 
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::error::AppError;
+    use crate::domain::audit::{AuditEvent, Outcome, RequestOrigin};
+    use crate::domain::auth::{Permission, Principal};
     use crate::server::state::AppState;
 
     pub fn app_state() -> Result<AppState, AppError> {
@@ -15,6 +21,74 @@ mod ssr {
             tracing::error!("AppState missing from the server-function context");
             AppError::Internal
         })
+    }
+
+    /// The caller of a server function, after its permission has been checked.
+    pub struct Caller {
+        pub state: AppState,
+        pub principal: Principal,
+        pub origin: RequestOrigin,
+    }
+
+    impl Caller {
+        /// An audit event by this caller, from this request.
+        pub fn event(&self, event_type: &str, action: &str, resource: &str) -> AuditEvent {
+            AuditEvent::new(
+                event_type,
+                &self.principal.actor,
+                action,
+                resource,
+                &self.origin,
+            )
+        }
+
+        /// Records an attempt that failed; the caller still gets the original error.
+        pub async fn record_failure(&self, event: AuditEvent, err: &AppError) {
+            let event = event.outcome(Outcome::Failure).reason(err.to_string());
+            if let Err(err) = self.state.store.append_audit(event).await {
+                tracing::warn!(error = %err, "could not audit a failed action");
+            }
+        }
+    }
+
+    fn parts() -> Result<axum::http::request::Parts, AppError> {
+        leptos::prelude::use_context::<axum::http::request::Parts>().ok_or_else(|| {
+            tracing::error!("request parts missing from the server-function context");
+            AppError::Internal
+        })
+    }
+
+    /// Where the current request came from (set by the authorization middleware).
+    pub fn origin() -> Result<RequestOrigin, AppError> {
+        Ok(parts()?
+            .extensions
+            .get::<RequestOrigin>()
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    /// Who is asking, if anyone.
+    pub fn principal() -> Result<Option<Principal>, AppError> {
+        Ok(parts()?.extensions.get::<Principal>().cloned())
+    }
+
+    /// Checks the caller holds `permission`. The middleware has already enforced the route's
+    /// policy; this second check keeps each function safe on its own.
+    pub fn require(permission: Permission) -> Result<Caller, AppError> {
+        let checked = (|| {
+            let state = app_state()?;
+            let principal =
+                principal()?.ok_or_else(|| AppError::Unauthorized("sign in first".into()))?;
+            if !principal.allows(permission) {
+                return Err(AppError::Forbidden);
+            }
+            Ok(Caller {
+                state,
+                principal,
+                origin: origin()?,
+            })
+        })();
+        respond(checked)
     }
 
     /// Gives an error its HTTP status on the way out.

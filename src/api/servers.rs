@@ -27,7 +27,8 @@ pub struct ServerDetail {
 pub async fn target_detail(id: i64) -> Result<ServerDetail, AppError> {
     /// How many tool-list versions the page shows.
     const CATALOG_HISTORY: i64 = 20;
-    let state = super::ssr::app_state()?;
+    use crate::domain::auth::Permission;
+    let state = super::ssr::require(Permission::ViewDashboards)?.state;
     let loaded = tokio::try_join!(
         state.store.get_target(id),
         state.store.target_statuses(),

@@ -5,13 +5,15 @@ use leptos::prelude::*;
 
 #[server(endpoint = "targets/list")]
 pub async fn list_targets() -> Result<Vec<Target>, AppError> {
-    let state = super::ssr::app_state()?;
+    use crate::domain::auth::Permission;
+    let state = super::ssr::require(Permission::ViewDashboards)?.state;
     super::ssr::respond(state.store.list_targets().await.map_err(AppError::from))
 }
 
 #[server(endpoint = "targets/get")]
 pub async fn get_target(id: i64) -> Result<Target, AppError> {
-    let state = super::ssr::app_state()?;
+    use crate::domain::auth::Permission;
+    let state = super::ssr::require(Permission::ViewDashboards)?.state;
     super::ssr::respond(state.store.get_target(id).await.map_err(AppError::from))
 }
 
@@ -23,20 +25,22 @@ pub async fn add_target(
     interval_secs: String,
     tags: String,
 ) -> Result<Target, AppError> {
+    use crate::domain::auth::Permission;
     use crate::domain::target::{TargetSource, TargetSpec};
-    let state = super::ssr::app_state()?;
+    let caller = super::ssr::require(Permission::Administer)?;
+    let event = caller
+        .event("target", "create", name.trim())
+        .details(&form_details(&base_url, &interval_secs, &tags));
     let result = match TargetSpec::from_form(&name, &base_url, &interval_secs, &tags) {
-        Ok(spec) => state
+        Ok(spec) => caller
+            .state
             .store
-            .insert_target(&spec, TargetSource::Ui)
+            .insert_target(&spec, TargetSource::Ui, event.clone())
             .await
             .map_err(AppError::from),
         Err(fields) => Err(AppError::Invalid(fields)),
     };
-    if result.is_ok() {
-        state.targets_changed();
-    }
-    super::ssr::respond(result)
+    finish(&caller, event, result).await
 }
 
 #[server(endpoint = "targets/update")]
@@ -47,45 +51,83 @@ pub async fn update_target(
     interval_secs: String,
     tags: String,
 ) -> Result<Target, AppError> {
+    use crate::domain::auth::Permission;
     use crate::domain::target::TargetSpec;
-    let state = super::ssr::app_state()?;
+    let caller = super::ssr::require(Permission::Administer)?;
+    let event = caller
+        .event("target", "update", name.trim())
+        .details(&serde_json::json!({
+            "id": id,
+            "form": form_details(&base_url, &interval_secs, &tags),
+        }));
     let result = match TargetSpec::from_form(&name, &base_url, &interval_secs, &tags) {
-        Ok(spec) => match editable(&state, id).await {
-            Ok(()) => state
+        Ok(spec) => match editable(&caller.state, id).await {
+            Ok(_) => caller
+                .state
                 .store
-                .update_target(id, &spec)
+                .update_target(id, &spec, event.clone())
                 .await
                 .map_err(AppError::from),
             Err(err) => Err(err),
         },
         Err(fields) => Err(AppError::Invalid(fields)),
     };
-    if result.is_ok() {
-        state.targets_changed();
-    }
-    super::ssr::respond(result)
+    finish(&caller, event, result).await
 }
 
 #[server(endpoint = "targets/remove")]
 pub async fn remove_target(id: i64) -> Result<(), AppError> {
-    let state = super::ssr::app_state()?;
-    let result = match editable(&state, id).await {
-        Ok(()) => state.store.delete_target(id).await.map_err(AppError::from),
+    use crate::domain::auth::Permission;
+    let caller = super::ssr::require(Permission::Administer)?;
+    let mut event = caller
+        .event("target", "delete", &id.to_string())
+        .details(&serde_json::json!({ "id": id }));
+    let result = match editable(&caller.state, id).await {
+        Ok(target) => {
+            event = event.resource(&target.name);
+            caller
+                .state
+                .store
+                .delete_target(id, event.clone())
+                .await
+                .map_err(AppError::from)
+        }
         Err(err) => Err(err),
     };
-    if result.is_ok() {
-        state.targets_changed();
+    finish(&caller, event, result).await
+}
+
+/// What the form asked for, for the audit log (the URL may carry credentials, so no userinfo).
+#[cfg(feature = "ssr")]
+fn form_details(base_url: &str, interval_secs: &str, tags: &str) -> serde_json::Value {
+    serde_json::json!({
+        "base_url": crate::server::config::redact_url(base_url),
+        "interval_secs": interval_secs,
+        "tags": tags,
+    })
+}
+
+/// Tells the collector about a change, audits a failure, and sets the response status.
+#[cfg(feature = "ssr")]
+async fn finish<T>(
+    caller: &super::ssr::Caller,
+    event: crate::domain::audit::AuditEvent,
+    result: Result<T, AppError>,
+) -> Result<T, AppError> {
+    match &result {
+        Ok(_) => caller.state.targets_changed(),
+        Err(err) => caller.record_failure(event, err).await,
     }
     super::ssr::respond(result)
 }
 
 /// Only targets made in the UI are changed in the UI; the others would come back from their source.
 #[cfg(feature = "ssr")]
-async fn editable(state: &crate::server::state::AppState, id: i64) -> Result<(), AppError> {
+async fn editable(state: &crate::server::state::AppState, id: i64) -> Result<Target, AppError> {
     use crate::domain::target::TargetSource;
     let target = state.store.get_target(id).await?;
     match target.source {
-        TargetSource::Ui => Ok(()),
+        TargetSource::Ui => Ok(target),
         other => Err(AppError::Conflict(format!(
             "{} is managed by its {} source; change it there",
             target.name,

@@ -2,12 +2,18 @@
 mod components;
 mod pages;
 
+use crate::api::auth::{Logout, current_viewer};
+use crate::domain::auth::Permission;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::hooks::use_location;
 use leptos_router::{SsrMode, path};
 use pages::{
+    access::{AdminTokensPage, AdminUsersPage},
+    account::{ChangePasswordPage, LoginPage},
     admin::AdminPage,
+    audit::{AuditEntryPage, AuditPage},
     fleet::{EditTargetPage, FleetPage},
     planned::PlannedPage,
     server::ServerPage,
@@ -33,17 +39,52 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The sections every page links to, in the order an operator reaches for them.
-const SECTIONS: [(&str, &str); 8] = [
-    ("/wall", "Wall"),
-    ("/fleet", "Fleet"),
-    ("/alerts", "Alerts"),
-    ("/incidents", "Incidents"),
-    ("/runbooks", "Runbooks"),
-    ("/audit", "Audit"),
-    ("/capacity", "Capacity"),
-    ("/admin", "Admin"),
+/// The sections every page links to, in the order an operator reaches for them, with what
+/// each needs; the server enforces the same (see `server::auth::policy`).
+const SECTIONS: [(&str, &str, Permission); 8] = [
+    ("/wall", "Wall", Permission::ViewWall),
+    ("/fleet", "Fleet", Permission::ViewDashboards),
+    ("/alerts", "Alerts", Permission::ViewDashboards),
+    ("/incidents", "Incidents", Permission::ViewDashboards),
+    ("/runbooks", "Runbooks", Permission::ViewDashboards),
+    ("/audit", "Audit", Permission::ReadAudit),
+    ("/capacity", "Capacity", Permission::ViewDashboards),
+    ("/admin", "Admin", Permission::ViewDashboards),
 ];
+
+/// Navigation for whoever is signed in; nothing for a kiosk or before sign-in.
+#[component]
+fn TopNav() -> impl IntoView {
+    let location = use_location();
+    // Refetched on every navigation, so signing in or out shows at once.
+    let viewer = Resource::new(
+        move || location.pathname.get(),
+        |_| async { current_viewer().await.ok().flatten() },
+    );
+    let logout = ServerAction::<Logout>::new();
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let viewer = viewer.await;
+                viewer.filter(|v| !v.kiosk).map(|v| view! {
+                    <nav aria-label="Sections">
+                        {SECTIONS
+                            .iter()
+                            .filter(|(_, _, needs)| v.allows(*needs))
+                            .map(|(href, label, _)| view! { <A href=*href>{*label}</A> })
+                            .collect_view()}
+                    </nav>
+                    <div class="whoami">
+                        <span data-role=v.role.as_str()>{v.name.clone()} " · " {v.role.as_str()}</span>
+                        <ActionForm action=logout attr:class="inline">
+                            <button type="submit">"Sign out"</button>
+                        </ActionForm>
+                    </div>
+                })
+            })}
+        </Transition>
+    }
+}
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -60,12 +101,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <A href="/wall" attr:class="brand">"mcpops"</A>
-                <nav aria-label="Sections">
-                    {SECTIONS
-                        .iter()
-                        .map(|(href, label)| view! { <A href=*href>{*label}</A> })
-                        .collect_view()}
-                </nav>
+                <TopNav />
             </header>
             // Data pages render complete on the server (SsrMode::Async), so they read
             // the same with JavaScript off.
@@ -79,9 +115,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/alerts") view=|| view! { <PlannedPage title="Alerts" what="Firing, pending and acknowledged alerts, with links to their runbooks." /> } />
                     <Route path=path!("/incidents") view=|| view! { <PlannedPage title="Incidents" what="Open incidents, guided checklists with phase timers, and their timelines." /> } />
                     <Route path=path!("/runbooks") view=|| view! { <PlannedPage title="Runbooks" what="The runbook library: search, read and start a guided incident." /> } />
-                    <Route path=path!("/audit") view=|| view! { <PlannedPage title="Audit" what="Who did what, when and from where: searchable, exportable and hash-chained." /> } />
                     <Route path=path!("/capacity") view=|| view! { <PlannedPage title="Capacity" what="Required cores, memory and instances from measured load, with a forecast." /> } />
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/tokens") view=AdminTokensPage ssr=SsrMode::Async />
+                    <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async />
+                    <Route path=path!("/audit/:seq") view=AuditEntryPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=LoginPage />
+                    <Route path=path!("/account/password") view=ChangePasswordPage />
                 </Routes>
             </main>
         </Router>

@@ -1,4 +1,6 @@
 //! Pure types and rules shared by the server and the browser: no I/O here.
+pub mod audit;
+pub mod auth;
 pub mod exposition;
 pub mod observation;
 pub mod series;

@@ -138,7 +138,7 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
             interval,
             tags: vec![],
         };
-        store.insert_target(&spec, TargetSource::Ui).await?;
+        store.upsert_target(&spec, TargetSource::Demo).await?;
     }
     let config = CollectorConfig {
         mode,

@@ -1,4 +1,5 @@
 //! Typed configuration: defaults, then a TOML file, then `MCPOPS__SECTION__KEY` variables.
+use super::auth::AuthConfig;
 use super::collector::CollectorConfig;
 use super::rollup::RetentionConfig;
 use figment::Figment;
@@ -18,6 +19,7 @@ pub struct Config {
     pub demo: DemoConfig,
     pub collector: CollectorConfig,
     pub retention: RetentionConfig,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,6 +82,7 @@ struct Defaults {
     demo: DemoConfig,
     collector: CollectorConfig,
     retention: RetentionConfig,
+    auth: AuthConfig,
 }
 
 #[derive(Serialize)]
@@ -110,6 +113,7 @@ fn defaults() -> Defaults {
         },
         collector: CollectorConfig::default(),
         retention: RetentionConfig::default(),
+        auth: AuthConfig::default(),
     }
 }
 

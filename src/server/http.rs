@@ -1,5 +1,6 @@
 //! The axum router: mcpops' own health and metrics, the Leptos app, and the layers every route gets.
-use super::config::ServerConfig;
+use super::auth;
+use super::config::Config;
 use super::state::AppState;
 use crate::app::{App, shell};
 use axum::extract::{MatchedPath, Request, State};
@@ -22,7 +23,7 @@ use tower_http::trace::TraceLayer;
 const READY_DB_TIMEOUT: Duration = Duration::from_secs(2);
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn app(state: AppState, config: &ServerConfig) -> Router {
+pub fn app(state: AppState, config: &Config) -> Router {
     let routes = generate_route_list(App);
     let leptos_options = state.leptos_options.clone();
     Router::new()
@@ -32,7 +33,13 @@ pub fn app(state: AppState, config: &ServerConfig) -> Router {
         .route("/events", get(events))
         .route("/charts/{id}/{chart}", get(chart))
         .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
+        .route("/audit/export", get(super::audit_export::export))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
+        .layer(auth::session_layer(state.store.sessions(), &config.auth))
         .layer(middleware::from_fn(same_origin_writes))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -44,10 +51,10 @@ pub fn app(state: AppState, config: &ServerConfig) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::new())
-                .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+                .layer(RequestBodyLimitLayer::new(config.server.body_limit_bytes))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
-                    Duration::from_secs(config.request_timeout_secs),
+                    Duration::from_secs(config.server.request_timeout_secs),
                 )),
         )
         .with_state(state)
@@ -214,6 +221,7 @@ struct EventFilter {
 /// disconnected (its EventSource reconnects) rather than slowing the hub for everyone.
 async fn events(
     State(state): State<AppState>,
+    principal: Option<axum::Extension<crate::domain::auth::Principal>>,
     axum::extract::Query(filter): axum::extract::Query<EventFilter>,
 ) -> axum::response::sse::Sse<
     impl tokio_stream::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
@@ -243,7 +251,31 @@ async fn events(
                 .ok()
                 .map(Ok)
         });
-    let updates = futures::StreamExt::take_until(updates, stopping);
+    // A kiosk's stream ends when its token is revoked; the reconnect is then refused.
+    let kiosk = principal.and_then(|p| match p.0.kind {
+        crate::domain::auth::PrincipalKind::Kiosk { id } => Some(id),
+        _ => None,
+    });
+    let mut revocations = state.revocations.subscribe();
+    let revoked = async move {
+        match kiosk {
+            Some(id) => loop {
+                match revocations.recv().await {
+                    Ok(revoked) if revoked == id => break,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    _ => {}
+                }
+            },
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let stopping = async move {
+        tokio::select! {
+            () = stopping => {},
+            () = revoked => {},
+        }
+    };
+    let updates = futures::StreamExt::take_until(updates, Box::pin(stopping));
     Sse::new(updates).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

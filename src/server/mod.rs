@@ -1,4 +1,8 @@
 //! Server-only code: configuration, HTTP, storage and the demo fleet.
+pub mod accounts;
+pub mod audit_bench;
+pub mod audit_export;
+pub mod auth;
 pub mod bench;
 pub mod charts;
 pub mod collector;

@@ -61,6 +61,7 @@ impl Application {
             .build();
         let hub = LiveHub::default();
         tokio::spawn(super::rollup::run(store.clone(), config.retention.clone()));
+        tokio::spawn(sweep_sessions(store.sessions()));
         let collector = if config.collector.enabled {
             Some(Collector::start(
                 config.collector.clone(),
@@ -79,8 +80,10 @@ impl Application {
             collector,
             shutdown: tokio_util::sync::CancellationToken::new(),
             charts: Default::default(),
+            auth: super::auth::Auth::new(config.auth.clone()),
+            revocations: tokio::sync::broadcast::channel(16).0,
         });
-        let router = http::app(state.clone(), &config.server);
+        let router = http::app(state.clone(), config);
         Ok(Self {
             listener,
             router,
@@ -108,6 +111,17 @@ impl Application {
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
+    }
+}
+
+/// Deletes expired login sessions every ten minutes.
+async fn sweep_sessions(sessions: store::SessionStoreHandle) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        if let Err(err) = sessions.delete_expired().await {
+            tracing::warn!(error = %err, "could not delete expired sessions");
+        }
     }
 }
 

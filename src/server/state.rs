@@ -1,4 +1,5 @@
 //! Shared application state, cheap to clone into every handler.
+use super::auth::Auth;
 use super::charts::ChartCache;
 use super::collector::Collector;
 use super::collector::hub::LiveHub;
@@ -26,9 +27,17 @@ pub struct AppStateInner {
     /// graceful shutdown can finish.
     pub shutdown: CancellationToken,
     pub charts: ChartCache,
+    pub auth: Auth,
+    /// Ids of kiosk tokens as they are revoked, so open live streams using them end.
+    pub revocations: tokio::sync::broadcast::Sender<i64>,
 }
 
 impl AppStateInner {
+    pub fn kiosk_revoked(&self, token_id: i64) {
+        // Nobody listening is fine: then no wall is open with it.
+        let _ = self.revocations.send(token_id);
+    }
+
     /// Tells the collector the target list changed.
     pub fn targets_changed(&self) {
         if let Some(collector) = &self.collector {

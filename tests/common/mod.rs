@@ -1,6 +1,7 @@
 //! Test helpers: fresh databases on both backends, and the app on a port-0 listener.
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
+use mcpops::domain::auth::Role;
 use mcpops::server::config::Config;
 use mcpops::server::demo::DemoFleet;
 use mcpops::server::startup::Application;
@@ -147,10 +148,16 @@ pub fn init_test_log() {
     }
 }
 
+/// The password every test account gets.
+pub const TEST_PASSWORD: &str = "correct horse battery staple";
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub state: AppState,
+    /// Signed in as an admin.
     pub client: reqwest::Client,
+    /// Not signed in.
+    pub anonymous: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -158,6 +165,49 @@ pub struct TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// A new account with `role` (named after it plus a suffix), and a client signed in as it.
+    pub async fn signed_in(&self, role: Role) -> (String, reqwest::Client) {
+        let name = format!(
+            "{}-{}",
+            role.as_str(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        self.add_user(&name, role).await;
+        let client = cookie_client();
+        let response = self.login(&client, &name, TEST_PASSWORD).await;
+        assert!(
+            response.status().is_success() || response.status().is_redirection(),
+            "login as {name} failed: {}",
+            response.status()
+        );
+        (name, client)
+    }
+
+    pub async fn add_user(&self, name: &str, role: Role) {
+        mcpops::server::accounts::add_user(
+            self.state.store.as_ref(),
+            name,
+            role,
+            Some(TEST_PASSWORD.into()),
+        )
+        .await
+        .expect("create test user");
+    }
+
+    pub async fn login(
+        &self,
+        client: &reqwest::Client,
+        name: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        client
+            .post(self.url("/api/auth/login"))
+            .form(&[("username", name), ("password", password), ("next", "/")])
+            .send()
+            .await
+            .expect("login request")
     }
 
     /// Asks the server to stop, as SIGTERM does, and waits until it has.
@@ -203,14 +253,34 @@ pub async fn spawn_app_with(
     let serving = tokio::spawn(app.serve(async {
         let _ = rx.await;
     }));
-    TestApp {
+    let mut app = TestApp {
         addr,
         state,
-        client: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
+        client: cookie_client(),
+        anonymous: cookie_client(),
         shutdown: Some(tx),
         serving: Some(serving),
-    }
+    };
+    app.client = app.signed_in(Role::Admin).await.1;
+    app
+}
+
+/// A client that keeps cookies (the session) and does not follow redirects.
+pub fn cookie_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// An audit event for store calls made directly by tests.
+pub fn test_event() -> mcpops::domain::audit::AuditEvent {
+    mcpops::domain::audit::AuditEvent::new(
+        "test",
+        "test",
+        "test",
+        "test",
+        &mcpops::domain::audit::RequestOrigin::default(),
+    )
 }

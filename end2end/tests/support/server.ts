@@ -1,5 +1,5 @@
 // Starts a real mcpops (the release build) on a free port with its own SQLite file.
-import { spawn, ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,8 +12,14 @@ const binary = process.env.MCPOPS_BIN ?? join(repo, 'target', 'release', 'mcpops
 export interface Running {
   url: string;
   dataDir: string;
+  /** The demo admin's password, printed by `mcpops demo` at start. */
+  adminPassword: string;
+  env: NodeJS.ProcessEnv;
   stop(): Promise<void>;
 }
+
+export const DEMO_ADMIN = 'demo-admin';
+export const PASSWORD = 'correct horse battery staple';
 
 async function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -53,24 +59,25 @@ export async function startMcpops(
   const url = `http://127.0.0.1:${port}`;
   const demoServers = options.demoServers ?? 4;
   const args = demoServers > 0 ? ['demo', '--servers', String(demoServers)] : ['serve'];
-  const child = spawn(binary, args, {
-    env: {
-      ...process.env,
-      MCPOPS__SERVER__LISTEN: `127.0.0.1:${port}`,
-      MCPOPS__SERVER__SITE_ROOT: join(repo, 'target', 'site'),
-      MCPOPS__DATABASE__URL: `sqlite://${join(dataDir, 'mcpops.db')}`,
-      MCPOPS__LOG__LEVEL: 'warn',
-      MCPOPS__DEMO__INTERVAL_SECS: String(options.pollSeconds ?? 10),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const env = {
+    ...process.env,
+    MCPOPS__SERVER__LISTEN: `127.0.0.1:${port}`,
+    MCPOPS__SERVER__SITE_ROOT: join(repo, 'target', 'site'),
+    MCPOPS__DATABASE__URL: `sqlite://${join(dataDir, 'mcpops.db')}`,
+    MCPOPS__LOG__LEVEL: 'warn',
+    MCPOPS__DEMO__INTERVAL_SECS: String(options.pollSeconds ?? 10),
+  };
+  const child = spawn(binary, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout?.on('data', (chunk) => (log += chunk));
   child.stderr?.on('data', (chunk) => (log += chunk));
   await waitReady(url, child, () => log);
+  const adminPassword = /sign in as demo-admin with password (\S+)/.exec(log)?.[1] ?? '';
   return {
     url,
     dataDir,
+    adminPassword,
+    env,
     stop: () =>
       new Promise((done) => {
         if (child.exitCode !== null) return done();
@@ -80,8 +87,38 @@ export async function startMcpops(
   };
 }
 
-// Chromium logs every non-2xx fetch; refused form input (422) and conflicts (409) are expected answers.
-const EXPECTED_REFUSALS = /Failed to load resource: .* status of (409|422) /;
+/** Creates an account with PASSWORD through the command line, as an operator would. */
+export function addUser(running: Running, name: string, role: string): void {
+  const result = spawnSync(binary, ['user', 'add', name, '--role', role, '--password-stdin'], {
+    env: running.env,
+    input: `${PASSWORD}\n`,
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) throw new Error(`user add failed: ${result.stdout}${result.stderr}`);
+}
+
+/** Signs the page's browser context in without the form (for specs about something else). */
+export async function signInQuietly(page: Page, running: Running, name = DEMO_ADMIN, password?: string): Promise<void> {
+  const response = await page.request.post(`${running.url}/api/auth/login`, {
+    form: { username: name, password: password ?? running.adminPassword, next: '/' },
+    maxRedirects: 0,
+  });
+  expect(response.status(), await response.text()).toBeLessThan(400);
+}
+
+/** Signs in through the login form, as a person does. */
+export async function signIn(page: Page, running: Running, name: string, password: string): Promise<void> {
+  await page.goto(`${running.url}/login`);
+  await waitForHydration(page);
+  await page.getByLabel('Username').fill(name);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).not.toHaveURL(/\/login/);
+}
+
+// Chromium logs every non-2xx fetch; a wrong password (401), refused form input (422) and
+// conflicts (409) are expected answers.
+const EXPECTED_REFUSALS = /Failed to load resource: .* status of (401|409|422) /;
 
 /** Fails the test on any console error or uncaught exception, such as a hydration panic. */
 export function watchForErrors(page: Page): () => void {

@@ -68,3 +68,19 @@ pub fn form_error<T: Send + Sync + 'static>(
         })
     })
 }
+
+/// A moment in the viewer's own time zone, with UTC on hover. The server renders UTC; the
+/// browser switches to local time once hydrated.
+#[component]
+pub fn LocalTime(at: chrono::DateTime<chrono::Utc>) -> impl IntoView {
+    let utc = at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let text = RwSignal::new(utc.clone());
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        let millis = at.timestamp_millis() as f64;
+        let local = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(millis));
+        let options = js_sys::Object::new();
+        text.set(String::from(local.to_locale_string("sv-SE", &options)));
+    });
+    view! { <time datetime=at.to_rfc3339() title=utc>{move || text.get()}</time> }
+}

@@ -123,6 +123,10 @@ impl DemoFleet {
             .collect()
     }
 
+    pub fn has_server(&self, name: &str) -> bool {
+        self.servers.iter().any(|s| s.name == name)
+    }
+
     /// Turns a fault on or off; "down" closes the listener, and clearing it listens again.
     pub async fn set_fault(&self, name: &str, fault: DemoFault, on: bool) -> Result<(), DemoError> {
         let server = self

@@ -1,8 +1,10 @@
 //! Storage: one `Store` trait, implemented for SQLite and PostgreSQL.
+mod accounts;
 mod polls;
 mod postgres;
 mod sqlite;
 
+use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use async_trait::async_trait;
@@ -10,6 +12,7 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use accounts::{NewToken, NewUser, TokenRecord, UserAccount, UserChange, UserRecord};
 pub use polls::{SampleTable, ToolCatalog};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -53,13 +56,26 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     /// Answers when the database can run a trivial query.
     async fn ping(&self) -> StoreResult<()>;
+    /// Where login sessions live: the same database.
+    fn sessions(&self) -> SessionStoreHandle;
+
     async fn list_targets(&self) -> StoreResult<Vec<Target>>;
     async fn get_target(&self, id: i64) -> StoreResult<Target>;
-    async fn insert_target(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target>;
-    async fn update_target(&self, id: i64, spec: &TargetSpec) -> StoreResult<Target>;
+    async fn insert_target(
+        &self,
+        spec: &TargetSpec,
+        source: TargetSource,
+        event: AuditEvent,
+    ) -> StoreResult<Target>;
+    async fn update_target(
+        &self,
+        id: i64,
+        spec: &TargetSpec,
+        event: AuditEvent,
+    ) -> StoreResult<Target>;
     /// Creates or replaces the target with this name (used by generated fleets such as the demo).
     async fn upsert_target(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target>;
-    async fn delete_target(&self, id: i64) -> StoreResult<()>;
+    async fn delete_target(&self, id: i64, event: AuditEvent) -> StoreResult<()>;
 
     /// Stores a batch of polls (samples, latest status, changed tool lists) in one transaction.
     async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()>;
@@ -90,6 +106,302 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// The newest `limit` tool lists of a target, newest first.
     async fn tool_catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>>;
+
+    async fn count_users(&self) -> StoreResult<i64>;
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user(&self, id: i64) -> StoreResult<UserRecord>;
+    async fn users(&self) -> StoreResult<Vec<UserAccount>>;
+    /// Changes below write their audit entry in the same transaction: both land or neither.
+    async fn create_user(&self, new: &NewUser, event: AuditEvent) -> StoreResult<UserAccount>;
+    async fn change_user(
+        &self,
+        id: i64,
+        change: UserChange,
+        event: AuditEvent,
+    ) -> StoreResult<UserAccount>;
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    async fn token_by_secret(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
+    async fn create_token(&self, new: &NewToken, event: AuditEvent) -> StoreResult<TokenRecord>;
+    async fn revoke_token(&self, id: i64, event: AuditEvent) -> StoreResult<TokenRecord>;
+    async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Appends an entry on its own (for events that change nothing else, such as a login).
+    async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditEntry>;
+    /// Appends entries chained elsewhere (bulk seeding for the benchmark); they must continue
+    /// the chain from its current tail.
+    async fn append_chained_audit(&self, entries: &[AuditEntry]) -> StoreResult<()>;
+    /// Newest first: at most `limit` entries matching `filter` with `seq < before`.
+    async fn search_audit(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEntry>>;
+    /// Oldest first: at most `limit` entries with `seq > after`.
+    async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
+    /// An entry and its predecessor.
+    async fn audit_entry(&self, seq: i64) -> StoreResult<(Option<AuditEntry>, AuditEntry)>;
+}
+
+/// Implements `Store` for a backend whose `pool` field holds a pool of `$db`, by handing every
+/// method to the query structs written once for both dialects.
+macro_rules! impl_store {
+    ($store:ty, $db:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::server::store::Store for $store {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+            fn sessions(&self) -> SessionStoreHandle {
+                self.sessions.clone()
+            }
+            async fn list_targets(&self) -> StoreResult<Vec<Target>> {
+                TargetQueries::<$db>(&self.pool).list().await
+            }
+            async fn get_target(&self, id: i64) -> StoreResult<Target> {
+                TargetQueries::<$db>(&self.pool).get(id).await
+            }
+            async fn insert_target(
+                &self,
+                spec: &TargetSpec,
+                source: TargetSource,
+                event: AuditEvent,
+            ) -> StoreResult<Target> {
+                TargetQueries::<$db>(&self.pool)
+                    .insert(spec, source, event)
+                    .await
+            }
+            async fn update_target(
+                &self,
+                id: i64,
+                spec: &TargetSpec,
+                event: AuditEvent,
+            ) -> StoreResult<Target> {
+                TargetQueries::<$db>(&self.pool)
+                    .update(id, spec, event)
+                    .await
+            }
+            async fn upsert_target(
+                &self,
+                spec: &TargetSpec,
+                source: TargetSource,
+            ) -> StoreResult<Target> {
+                TargetQueries::<$db>(&self.pool).upsert(spec, source).await
+            }
+            async fn delete_target(&self, id: i64, event: AuditEvent) -> StoreResult<()> {
+                TargetQueries::<$db>(&self.pool).delete(id, event).await
+            }
+            async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()> {
+                PollQueries::<$db>(&self.pool).record(batch).await
+            }
+            async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>> {
+                PollQueries::<$db>(&self.pool).statuses().await
+            }
+            async fn samples(
+                &self,
+                table: SampleTable,
+                target_id: Option<i64>,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<Vec<SampleRow>> {
+                PollQueries::<$db>(&self.pool)
+                    .samples(table, target_id, from, to)
+                    .await
+            }
+            async fn record_rollups(
+                &self,
+                table: SampleTable,
+                rows: &[SampleRow],
+                up_to: DateTime<Utc>,
+            ) -> StoreResult<()> {
+                PollQueries::<$db>(&self.pool)
+                    .record_rollups(table, rows, up_to)
+                    .await
+            }
+            async fn rollup_progress(
+                &self,
+                table: SampleTable,
+            ) -> StoreResult<Option<DateTime<Utc>>> {
+                PollQueries::<$db>(&self.pool).rollup_progress(table).await
+            }
+            async fn oldest_sample(
+                &self,
+                table: SampleTable,
+            ) -> StoreResult<Option<DateTime<Utc>>> {
+                PollQueries::<$db>(&self.pool).oldest(table).await
+            }
+            async fn delete_samples_before(
+                &self,
+                table: SampleTable,
+                cutoff: DateTime<Utc>,
+            ) -> StoreResult<u64> {
+                PollQueries::<$db>(&self.pool)
+                    .delete_before(table, cutoff)
+                    .await
+            }
+            async fn tool_catalogs(
+                &self,
+                target_id: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<ToolCatalog>> {
+                PollQueries::<$db>(&self.pool)
+                    .catalogs(target_id, limit)
+                    .await
+            }
+            async fn count_users(&self) -> StoreResult<i64> {
+                AccountQueries::<$db>(&self.pool).count_users().await
+            }
+            async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+                AccountQueries::<$db>(&self.pool)
+                    .user_by_name(username)
+                    .await
+            }
+            async fn user(&self, id: i64) -> StoreResult<UserRecord> {
+                AccountQueries::<$db>(&self.pool).user(id).await
+            }
+            async fn users(&self) -> StoreResult<Vec<UserAccount>> {
+                AccountQueries::<$db>(&self.pool).users().await
+            }
+            async fn create_user(
+                &self,
+                new: &NewUser,
+                event: AuditEvent,
+            ) -> StoreResult<UserAccount> {
+                AccountQueries::<$db>(&self.pool)
+                    .create_user(new, event)
+                    .await
+            }
+            async fn change_user(
+                &self,
+                id: i64,
+                change: UserChange,
+                event: AuditEvent,
+            ) -> StoreResult<UserAccount> {
+                AccountQueries::<$db>(&self.pool)
+                    .change_user(id, change, event)
+                    .await
+            }
+            async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+                AccountQueries::<$db>(&self.pool).tokens().await
+            }
+            async fn token_by_secret(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+                AccountQueries::<$db>(&self.pool)
+                    .token_by_secret(secret_hash)
+                    .await
+            }
+            async fn create_token(
+                &self,
+                new: &NewToken,
+                event: AuditEvent,
+            ) -> StoreResult<TokenRecord> {
+                AccountQueries::<$db>(&self.pool)
+                    .create_token(new, event)
+                    .await
+            }
+            async fn revoke_token(&self, id: i64, event: AuditEvent) -> StoreResult<TokenRecord> {
+                AccountQueries::<$db>(&self.pool)
+                    .revoke_token(id, event)
+                    .await
+            }
+            async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+                AccountQueries::<$db>(&self.pool).touch_token(id, at).await
+            }
+            async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditEntry> {
+                AccountQueries::<$db>(&self.pool).append_audit(event).await
+            }
+            async fn append_chained_audit(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+                AccountQueries::<$db>(&self.pool)
+                    .append_chained(entries)
+                    .await
+            }
+            async fn search_audit(
+                &self,
+                filter: &AuditFilter,
+                before: Option<i64>,
+                limit: i64,
+            ) -> StoreResult<Vec<AuditEntry>> {
+                AccountQueries::<$db>(&self.pool)
+                    .search_audit(filter, before, limit)
+                    .await
+            }
+            async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+                AccountQueries::<$db>(&self.pool)
+                    .audit_after(after, limit)
+                    .await
+            }
+            async fn audit_entry(&self, seq: i64) -> StoreResult<(Option<AuditEntry>, AuditEntry)> {
+                AccountQueries::<$db>(&self.pool).audit_entry(seq).await
+            }
+        }
+    };
+}
+pub(crate) use impl_store;
+
+type SweepFn = dyn Fn() -> futures::future::BoxFuture<'static, tower_sessions::session_store::Result<()>>
+    + Send
+    + Sync;
+
+/// The session store tower-sessions uses, whichever backend holds it.
+#[derive(Clone)]
+pub struct SessionStoreHandle {
+    store: Arc<dyn tower_sessions::SessionStore>,
+    sweep: Arc<SweepFn>,
+}
+
+impl std::fmt::Debug for SessionStoreHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStoreHandle").finish_non_exhaustive()
+    }
+}
+
+impl SessionStoreHandle {
+    pub fn new<S>(store: S) -> Self
+    where
+        S: tower_sessions::ExpiredDeletion + Clone,
+    {
+        let swept = store.clone();
+        Self {
+            store: Arc::new(store),
+            sweep: Arc::new(move || {
+                let store = swept.clone();
+                Box::pin(async move { store.delete_expired().await })
+            }),
+        }
+    }
+
+    /// Removes sessions past their expiry (the cookie is gone by then; the row is not).
+    pub async fn delete_expired(&self) -> tower_sessions::session_store::Result<()> {
+        (self.sweep)().await
+    }
+}
+
+#[async_trait]
+impl tower_sessions::SessionStore for SessionStoreHandle {
+    async fn create(
+        &self,
+        record: &mut tower_sessions::session::Record,
+    ) -> tower_sessions::session_store::Result<()> {
+        self.store.create(record).await
+    }
+    async fn save(
+        &self,
+        record: &tower_sessions::session::Record,
+    ) -> tower_sessions::session_store::Result<()> {
+        self.store.save(record).await
+    }
+    async fn load(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
+        self.store.load(id).await
+    }
+    async fn delete(
+        &self,
+        id: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<()> {
+        self.store.delete(id).await
+    }
 }
 
 /// Settings for opening a store.
@@ -171,8 +483,11 @@ const DELETE_TARGET: &str = "DELETE FROM targets WHERE id = $1 RETURNING id";
 
 impl<DB> TargetQueries<'_, DB>
 where
-    DB: sqlx::Database,
+    DB: accounts::Dialect,
     for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
     for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -201,13 +516,15 @@ where
             .try_into()
     }
 
-    /// Runs an insert or upsert of `spec` and returns the stored row.
+    /// Runs an insert or upsert of `spec`, with its audit entry when it has one.
     async fn write(
         &self,
         sql: &str,
         spec: &TargetSpec,
         source: TargetSource,
+        event: Option<AuditEvent>,
     ) -> StoreResult<Target> {
+        let mut tx = DB::begin_serialized(self.0).await?;
         let (id,): (i64,) = sqlx::query_as::<DB, (i64,)>(sql)
             .bind(spec.name.as_str().to_owned())
             .bind(spec.base_url.as_str().to_owned())
@@ -215,20 +532,30 @@ where
             .bind(sqlx::types::Json(spec.tags.clone()))
             .bind(source.as_str().to_owned())
             .bind(chrono::Utc::now())
-            .fetch_one(self.0)
+            .fetch_one(&mut *tx)
             .await?;
+        if let Some(event) = event {
+            accounts::append(&mut tx, event).await?;
+        }
+        tx.commit().await?;
         self.get(id).await
     }
 
-    async fn insert(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target> {
-        self.write(INSERT_TARGET, spec, source).await
+    async fn insert(
+        &self,
+        spec: &TargetSpec,
+        source: TargetSource,
+        event: AuditEvent,
+    ) -> StoreResult<Target> {
+        self.write(INSERT_TARGET, spec, source, Some(event)).await
     }
 
     async fn upsert(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target> {
-        self.write(UPSERT_TARGET, spec, source).await
+        self.write(UPSERT_TARGET, spec, source, None).await
     }
 
-    async fn update(&self, id: i64, spec: &TargetSpec) -> StoreResult<Target> {
+    async fn update(&self, id: i64, spec: &TargetSpec, event: AuditEvent) -> StoreResult<Target> {
+        let mut tx = DB::begin_serialized(self.0).await?;
         sqlx::query_as::<DB, (i64,)>(UPDATE_TARGET)
             .bind(spec.name.as_str().to_owned())
             .bind(spec.base_url.as_str().to_owned())
@@ -236,19 +563,24 @@ where
             .bind(sqlx::types::Json(spec.tags.clone()))
             .bind(chrono::Utc::now())
             .bind(id)
-            .fetch_optional(self.0)
+            .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;
+        accounts::append(&mut tx, event).await?;
+        tx.commit().await?;
         self.get(id).await
     }
 
-    async fn delete(&self, id: i64) -> StoreResult<()> {
+    async fn delete(&self, id: i64, event: AuditEvent) -> StoreResult<()> {
+        let mut tx = DB::begin_serialized(self.0).await?;
         sqlx::query_as::<DB, (i64,)>(DELETE_TARGET)
             .bind(id)
-            .fetch_optional(self.0)
+            .fetch_optional(&mut *tx)
             .await?
-            .map(|_| ())
-            .ok_or(StoreError::NotFound)
+            .ok_or(StoreError::NotFound)?;
+        accounts::append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 

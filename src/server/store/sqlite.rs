@@ -1,11 +1,13 @@
 //! SQLite backend: one file, WAL journal, created if missing.
+use super::accounts::AccountQueries;
 use super::polls::PollQueries;
 use super::{
-    SampleTable, Store, StoreError, StoreOptions, StoreResult, TargetQueries, ToolCatalog,
+    NewToken, NewUser, SampleTable, SessionStoreHandle, StoreError, StoreOptions, StoreResult,
+    TargetQueries, TokenRecord, ToolCatalog, UserAccount, UserChange, UserRecord,
 };
+use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    sessions: SessionStoreHandle,
 }
 
 impl SqliteStore {
@@ -39,80 +42,13 @@ impl SqliteStore {
             .connect_with(connect)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
-    }
-
-    fn targets(&self) -> TargetQueries<'_, sqlx::Sqlite> {
-        TargetQueries(&self.pool)
-    }
-
-    fn polls(&self) -> PollQueries<'_, sqlx::Sqlite> {
-        PollQueries(&self.pool)
+        let sessions = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
+        sessions.migrate().await?;
+        Ok(Self {
+            pool,
+            sessions: SessionStoreHandle::new(sessions),
+        })
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn list_targets(&self) -> StoreResult<Vec<Target>> {
-        self.targets().list().await
-    }
-    async fn get_target(&self, id: i64) -> StoreResult<Target> {
-        self.targets().get(id).await
-    }
-    async fn insert_target(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target> {
-        self.targets().insert(spec, source).await
-    }
-    async fn update_target(&self, id: i64, spec: &TargetSpec) -> StoreResult<Target> {
-        self.targets().update(id, spec).await
-    }
-    async fn upsert_target(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target> {
-        self.targets().upsert(spec, source).await
-    }
-    async fn delete_target(&self, id: i64) -> StoreResult<()> {
-        self.targets().delete(id).await
-    }
-    async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()> {
-        self.polls().record(batch).await
-    }
-    async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>> {
-        self.polls().statuses().await
-    }
-    async fn samples(
-        &self,
-        table: SampleTable,
-        target_id: Option<i64>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> StoreResult<Vec<SampleRow>> {
-        self.polls().samples(table, target_id, from, to).await
-    }
-    async fn record_rollups(
-        &self,
-        table: SampleTable,
-        rows: &[SampleRow],
-        up_to: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.polls().record_rollups(table, rows, up_to).await
-    }
-    async fn rollup_progress(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
-        self.polls().rollup_progress(table).await
-    }
-    async fn oldest_sample(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
-        self.polls().oldest(table).await
-    }
-    async fn delete_samples_before(
-        &self,
-        table: SampleTable,
-        cutoff: DateTime<Utc>,
-    ) -> StoreResult<u64> {
-        self.polls().delete_before(table, cutoff).await
-    }
-    async fn tool_catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>> {
-        self.polls().catalogs(target_id, limit).await
-    }
-}
+super::impl_store!(SqliteStore, sqlx::Sqlite);

@@ -1,0 +1,56 @@
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    username      TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'auditor', 'admin')),
+    must_reset    BOOLEAN NOT NULL DEFAULT FALSE,
+    disabled      BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+
+-- Kiosk and API tokens; only a SHA-256 of the secret is kept.
+CREATE TABLE tokens (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind         TEXT NOT NULL CHECK (kind IN ('kiosk', 'api')),
+    name         TEXT NOT NULL,
+    role         TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'auditor', 'admin')),
+    secret_hash  TEXT NOT NULL UNIQUE,
+    created_by   TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    last_used_at TEXT,
+    revoked_at   TEXT
+);
+
+-- Append-only: the code has no UPDATE or DELETE for it, and the triggers refuse them.
+CREATE TABLE audit_log (
+    seq        INTEGER PRIMARY KEY,
+    at_ms      INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    actor      TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    resource   TEXT NOT NULL,
+    result     TEXT NOT NULL,
+    ip         TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    reason     TEXT,
+    details    TEXT NOT NULL,
+    prev_hash  TEXT NOT NULL,
+    hash       TEXT NOT NULL
+);
+CREATE INDEX audit_log_at ON audit_log (at_ms);
+CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+CREATE INDEX audit_log_event_type ON audit_log (event_type, seq);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+
+CREATE VIRTUAL TABLE audit_search USING fts5 (
+    resource, details, content = 'audit_log', content_rowid = 'seq'
+);
+CREATE TRIGGER audit_log_index AFTER INSERT ON audit_log
+BEGIN
+    INSERT INTO audit_search (rowid, resource, details) VALUES (new.seq, new.resource, new.details);
+END;

@@ -1,0 +1,205 @@
+//! Server functions for signing in and out, and for one's own password.
+use super::error::AppError;
+use crate::domain::auth::Viewer;
+use leptos::prelude::*;
+
+/// Who is signed in, or `None`.
+#[server(endpoint = "auth/me")]
+pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
+    Ok(super::ssr::principal()?.map(|p| Viewer::from_principal(&p)))
+}
+
+/// Signs in. Wrong username and wrong password get the same answer, after the same work.
+#[server(endpoint = "auth/login")]
+pub async fn login(username: String, password: String, next: String) -> Result<Viewer, AppError> {
+    let result = sign_in(username, password).await;
+    if let Ok(viewer) = &result {
+        let target = if viewer.must_reset {
+            "/account/password"
+        } else {
+            local_path(&next)
+        };
+        leptos_axum::redirect(target);
+    }
+    super::ssr::respond(result)
+}
+
+#[cfg(feature = "ssr")]
+async fn sign_in(username: String, password: String) -> Result<Viewer, AppError> {
+    use crate::domain::audit::{AuditEvent, Outcome};
+    use crate::domain::auth::{PASSWORD_MAX, Principal, PrincipalKind, USERNAME_MAX};
+    use crate::server::auth::{SESSION_KEY, SessionAuth, password};
+    use std::time::Instant;
+
+    let state = super::ssr::app_state()?;
+    let origin = super::ssr::origin()?;
+    let account: String = username.trim().to_lowercase();
+    if account.is_empty() || account.len() > USERNAME_MAX * 4 || password.len() > PASSWORD_MAX {
+        return Err(AppError::Unauthorized("wrong username or password".into()));
+    }
+    let ip = origin
+        .ip
+        .parse()
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let failed = |reason: &str| {
+        AuditEvent::new("auth", &account, "login", &account, &origin)
+            .outcome(Outcome::Failure)
+            .reason(reason)
+    };
+    if let Some(wait) = state.auth.throttle.locked(&account, ip, Instant::now()) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let _ = state.store.append_audit(failed("throttled")).await;
+        return Err(AppError::Throttled(format!(
+            "too many failed sign-ins; try again in {minutes} minute{}",
+            if minutes == 1 { "" } else { "s" }
+        )));
+    }
+    let user = state.store.user_by_name(&account).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = password::verify(password, stored).await;
+    let user = match user {
+        Some(user) if verified && !user.account.disabled => user,
+        other => {
+            state
+                .auth
+                .throttle
+                .record_failure(&account, ip, Instant::now());
+            let reason = match other {
+                Some(u) if u.account.disabled && verified => "account disabled",
+                Some(_) => "wrong password",
+                None => "unknown user",
+            };
+            // The log names the real reason; the person at the form does not learn it.
+            state.store.append_audit(failed(reason)).await?;
+            return Err(AppError::Unauthorized("wrong username or password".into()));
+        }
+    };
+    let event = AuditEvent::new("auth", &account, "login", &account, &origin);
+    state.store.append_audit(event).await?;
+    state.auth.throttle.record_success(&account);
+
+    let session = leptos_axum::extract::<tower_sessions::Session>()
+        .await
+        .map_err(|_| AppError::Internal)?;
+    // A new id at login: whatever id the browser had before (perhaps planted) is worthless.
+    let stored = async {
+        session.cycle_id().await?;
+        session
+            .insert(
+                SESSION_KEY,
+                SessionAuth::User {
+                    user_id: user.account.id,
+                    login_at_ms: chrono::Utc::now().timestamp_millis(),
+                },
+            )
+            .await
+    };
+    stored.await.map_err(|err| {
+        tracing::error!(error = %err, "could not store the session");
+        AppError::Unavailable
+    })?;
+    Ok(Viewer::from_principal(&Principal {
+        actor: user.account.username,
+        role: user.account.role,
+        kind: PrincipalKind::User {
+            id: user.account.id,
+            must_reset: user.account.must_reset,
+        },
+    }))
+}
+
+/// Only same-site paths are followed after login; anything else goes to the wall.
+#[cfg(feature = "ssr")]
+fn local_path(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/"
+    }
+}
+
+#[server(endpoint = "auth/logout")]
+pub async fn logout() -> Result<(), AppError> {
+    let principal = super::ssr::principal()?;
+    let origin = super::ssr::origin()?;
+    let state = super::ssr::app_state()?;
+    if let Some(principal) = principal {
+        let event = crate::domain::audit::AuditEvent::new(
+            "auth",
+            &principal.actor,
+            "logout",
+            &principal.actor,
+            &origin,
+        );
+        state.store.append_audit(event).await?;
+    }
+    let session = leptos_axum::extract::<tower_sessions::Session>()
+        .await
+        .map_err(|_| AppError::Internal)?;
+    session.flush().await.map_err(|_| AppError::Unavailable)?;
+    leptos_axum::redirect("/login");
+    Ok(())
+}
+
+/// Changes the signed-in person's own password (required after an admin reset).
+#[server(endpoint = "auth/password")]
+pub async fn change_password(
+    current: String,
+    new_password: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    use crate::domain::auth::{PrincipalKind, check_new_password};
+    use crate::domain::target::FieldErrors;
+    use crate::server::auth::password;
+    use crate::server::store::UserChange;
+
+    let state = super::ssr::app_state()?;
+    let origin = super::ssr::origin()?;
+    let principal = super::ssr::principal()?;
+    let Some((user_id, actor)) = principal.and_then(|p| match p.kind {
+        PrincipalKind::User { id, .. } => Some((id, p.actor)),
+        _ => None,
+    }) else {
+        return super::ssr::respond(Err(AppError::Unauthorized("sign in first".into())));
+    };
+    let event =
+        crate::domain::audit::AuditEvent::new("user", &actor, "change_password", &actor, &origin);
+    let mut errors = FieldErrors::default();
+    if let Err(message) = check_new_password(&new_password) {
+        errors.add("new_password", message);
+    } else if new_password != confirm {
+        errors.add("confirm", "does not match the new password");
+    }
+    let user = state.store.user(user_id).await?;
+    if current.len() > crate::domain::auth::PASSWORD_MAX
+        || !password::verify(current, Some(user.password_hash)).await
+    {
+        errors.add("current", "this is not your current password");
+    }
+    if !errors.is_empty() {
+        let err = AppError::Invalid(errors);
+        let failed = event
+            .outcome(crate::domain::audit::Outcome::Failure)
+            .reason(err.to_string());
+        let _ = state.store.append_audit(failed).await;
+        return super::ssr::respond(Err(err));
+    }
+    let hash = password::hash(new_password)
+        .await
+        .map_err(|_| AppError::Internal)?;
+    let change = UserChange {
+        password_hash: Some(hash),
+        must_reset: Some(false),
+        ..UserChange::default()
+    };
+    let result = state
+        .store
+        .change_user(user_id, change, event)
+        .await
+        .map(|_| ())
+        .map_err(AppError::from);
+    if result.is_ok() {
+        leptos_axum::redirect("/");
+    }
+    super::ssr::respond(result)
+}

@@ -1,0 +1,75 @@
+//! Signing in, and changing one's own password.
+use crate::api::auth::{ChangePassword, Login};
+use crate::app::components::{ErrorNote, field_error, form_error};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let login = ServerAction::<Login>::new();
+    let query = use_query_map();
+    let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".into()));
+    view! {
+        <Title text="Sign in" />
+        <section class="panel narrow">
+            <h1>"Sign in"</h1>
+            <ActionForm action=login attr:aria-label="Sign in">
+                <input type="hidden" name="next" value=next />
+                <div class="field">
+                    <label for="login-username">"Username"</label>
+                    <input id="login-username" name="username" autocomplete="username" required maxlength="256" />
+                </div>
+                <div class="field">
+                    <label for="login-password">"Password"</label>
+                    <input id="login-password" name="password" type="password" autocomplete="current-password" required maxlength="256" />
+                </div>
+                <button type="submit" class="primary" disabled=move || login.pending().get()>"Sign in"</button>
+            </ActionForm>
+            <ErrorNote error=form_error(login.value().into()) />
+        </section>
+    }
+}
+
+#[component]
+pub fn ChangePasswordPage() -> impl IntoView {
+    let change = ServerAction::<ChangePassword>::new();
+    let result: Signal<_> = change.value().into();
+    view! {
+        <Title text="Change password" />
+        <section class="panel narrow">
+            <h1>"Change your password"</h1>
+            <p class="muted">"At least 12 characters. A password an administrator gave you must be changed before you go on."</p>
+            <ActionForm action=change attr:aria-label="Change password">
+                <PasswordField label="Current password" name="current" autocomplete="current-password" error=field_error(result, "current") />
+                <PasswordField label="New password" name="new_password" autocomplete="new-password" error=field_error(result, "new_password") />
+                <PasswordField label="New password again" name="confirm" autocomplete="new-password" error=field_error(result, "confirm") />
+                <button type="submit" class="primary" disabled=move || change.pending().get()>"Change password"</button>
+            </ActionForm>
+            <ErrorNote error=form_error(result) />
+            {move || matches!(result.get(), Some(Ok(()))).then(|| view! {
+                <p class="ok-note" role="status">"Password changed."</p>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn PasswordField(
+    label: &'static str,
+    name: &'static str,
+    autocomplete: &'static str,
+    error: Signal<Option<String>>,
+) -> impl IntoView {
+    let id = format!("field-{name}");
+    let error_id = format!("{id}-error");
+    view! {
+        <div class="field" class:invalid=move || error.get().is_some()>
+            <label for=id.clone()>{label}</label>
+            <input id=id name=name type="password" autocomplete=autocomplete required maxlength="256"
+                aria-describedby=error_id.clone()
+                aria-invalid=move || if error.get().is_some() { "true" } else { "false" } />
+            <small class="field-error" id=error_id role="alert">{move || error.get()}</small>
+        </div>
+    }
+}

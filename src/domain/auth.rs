@@ -1,0 +1,252 @@
+//! Who may do what: roles, permissions, and the rules for names and passwords.
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Auditor,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Viewer, Role::Operator, Role::Auditor, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Auditor => "auditor",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw.trim())
+    }
+
+    pub fn allows(self, permission: Permission) -> bool {
+        match permission {
+            Permission::ViewWall | Permission::ViewDashboards => true,
+            Permission::Operate => matches!(self, Self::Operator | Self::Admin),
+            Permission::ReadAudit => matches!(self, Self::Auditor | Self::Admin),
+            Permission::Administer => self == Self::Admin,
+        }
+    }
+}
+
+/// What a request needs. Every server function and route names exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Permission {
+    /// The wall and its live feed; a kiosk token grants only this.
+    ViewWall,
+    /// Every read-only page.
+    ViewDashboards,
+    /// Acknowledging alerts, running incidents, deploy markers, demo faults.
+    Operate,
+    /// The audit log and its export.
+    ReadAudit,
+    /// Targets, rules, channels, users, tokens and backups.
+    Administer,
+}
+
+/// The kind of credential a request came with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PrincipalKind {
+    User { id: i64, must_reset: bool },
+    ApiToken { id: i64 },
+    Kiosk { id: i64 },
+}
+
+/// The authenticated party behind a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// The name written to the audit log: a username, `token:NAME` or `kiosk:NAME`.
+    pub actor: String,
+    pub role: Role,
+    pub kind: PrincipalKind,
+}
+
+impl Principal {
+    pub fn allows(&self, permission: Permission) -> bool {
+        match self.kind {
+            PrincipalKind::Kiosk { .. } => permission == Permission::ViewWall,
+            // Until the password is changed, nothing but the password form is open.
+            PrincipalKind::User {
+                must_reset: true, ..
+            } => false,
+            _ => self.role.allows(permission),
+        }
+    }
+
+    pub fn must_reset(&self) -> bool {
+        matches!(
+            self.kind,
+            PrincipalKind::User {
+                must_reset: true,
+                ..
+            }
+        )
+    }
+}
+
+/// What the browser needs to know about who is signed in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    pub name: String,
+    pub role: Role,
+    pub must_reset: bool,
+    pub kiosk: bool,
+}
+
+impl Viewer {
+    pub fn from_principal(principal: &Principal) -> Self {
+        Self {
+            name: principal.actor.clone(),
+            role: principal.role,
+            must_reset: principal.must_reset(),
+            kiosk: matches!(principal.kind, PrincipalKind::Kiosk { .. }),
+        }
+    }
+
+    pub fn allows(&self, permission: Permission) -> bool {
+        if self.kiosk {
+            return permission == Permission::ViewWall;
+        }
+        !self.must_reset && self.role.allows(permission)
+    }
+}
+
+pub const USERNAME_MAX: usize = 64;
+pub const PASSWORD_MIN: usize = 12;
+/// Argon2 cost grows with input; cap it so a login form cannot be used to burn CPU.
+pub const PASSWORD_MAX: usize = 256;
+pub const TOKEN_NAME_MAX: usize = 64;
+
+/// Usernames: 1–64 of `a-z 0-9 . _ - @`, case-folded so `Alice` and `alice` are one account.
+pub fn parse_username(raw: &str) -> Result<String, String> {
+    let name = raw.trim().to_lowercase();
+    if name.is_empty() {
+        return Err("enter a username".into());
+    }
+    if name.chars().count() > USERNAME_MAX {
+        return Err(format!("at most {USERNAME_MAX} characters"));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+    {
+        return Err("use letters, digits and . _ - @ only".into());
+    }
+    Ok(name)
+}
+
+pub fn check_new_password(password: &str) -> Result<(), String> {
+    let length = password.chars().count();
+    if length < PASSWORD_MIN {
+        return Err(format!("at least {PASSWORD_MIN} characters"));
+    }
+    if password.len() > PASSWORD_MAX {
+        return Err(format!("at most {PASSWORD_MAX} bytes"));
+    }
+    Ok(())
+}
+
+/// Token names: 1–64 printable characters.
+pub fn parse_token_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("enter a name".into());
+    }
+    if name.chars().count() > TOKEN_NAME_MAX {
+        return Err(format!("at most {TOKEN_NAME_MAX} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("no control characters".into());
+    }
+    Ok(name.to_owned())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    /// Read-only access to the wall, for screens without a person at them.
+    Kiosk,
+    /// Bearer token for the REST API and deploy markers, with a role.
+    Api,
+}
+
+impl TokenKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kiosk => "kiosk",
+            Self::Api => "api",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "kiosk" => Some(Self::Kiosk),
+            "api" => Some(Self::Api),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_grant_what_the_issue_lists() {
+        use Permission::*;
+        let table = [
+            (Role::Viewer, [true, true, false, false, false]),
+            (Role::Operator, [true, true, true, false, false]),
+            (Role::Auditor, [true, true, false, true, false]),
+            (Role::Admin, [true, true, true, true, true]),
+        ];
+        for (role, expected) in table {
+            let got =
+                [ViewWall, ViewDashboards, Operate, ReadAudit, Administer].map(|p| role.allows(p));
+            assert_eq!(got, expected, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn kiosk_sees_only_the_wall_and_a_pending_reset_sees_nothing() {
+        let kiosk = Principal {
+            actor: "kiosk:lobby".into(),
+            role: Role::Viewer,
+            kind: PrincipalKind::Kiosk { id: 1 },
+        };
+        assert!(kiosk.allows(Permission::ViewWall));
+        assert!(!kiosk.allows(Permission::ViewDashboards));
+        let resetting = Principal {
+            actor: "ann".into(),
+            role: Role::Admin,
+            kind: PrincipalKind::User {
+                id: 1,
+                must_reset: true,
+            },
+        };
+        assert!(!resetting.allows(Permission::ViewWall));
+    }
+
+    #[test]
+    fn usernames_fold_case_and_refuse_odd_characters() {
+        assert_eq!(parse_username(" Alice ").as_deref(), Ok("alice"));
+        assert!(parse_username("").is_err());
+        assert!(parse_username("a b").is_err());
+        assert!(parse_username("x'; DROP TABLE users;--").is_err());
+        assert!(parse_username(&"a".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn passwords_have_a_floor_and_a_ceiling() {
+        assert!(check_new_password("short").is_err());
+        assert!(check_new_password("correct horse battery").is_ok());
+        assert!(check_new_password(&"x".repeat(257)).is_err());
+    }
+}

@@ -1,0 +1,73 @@
+//! argon2id password hashes. Hashing is deliberately slow, so it runs off the async threads.
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use std::sync::OnceLock;
+
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed")]
+pub struct HashError;
+
+pub async fn hash(password: String) -> Result<String, HashError> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|_| HashError)
+    })
+    .await
+    .map_err(|_| HashError)?
+}
+
+/// Checks `password` against `stored`, or against a dummy hash when there is no such user,
+/// so a wrong username takes as long as a wrong password.
+pub async fn verify(password: String, stored: Option<String>) -> bool {
+    let known = stored.is_some();
+    tokio::task::spawn_blocking(move || {
+        let stored = stored.unwrap_or_else(|| dummy_hash().to_owned());
+        let Ok(parsed) = PasswordHash::new(&stored) else {
+            return false;
+        };
+        known
+            && Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+        Argon2::default()
+            .hash_password(b"no such user", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+/// A random password for resets and the demo's admin: 20 characters from an unambiguous set.
+pub fn generate() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..20)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_only() {
+        let stored = hash("correct horse battery".into()).await.expect("hash");
+        assert!(stored.starts_with("$argon2id$"));
+        assert!(verify("correct horse battery".into(), Some(stored.clone())).await);
+        assert!(!verify("wrong horse battery".into(), Some(stored)).await);
+        assert!(!verify("no such user".into(), None).await);
+    }
+}

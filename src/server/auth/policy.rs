@@ -1,0 +1,145 @@
+//! The one table that says what every route needs. A path missing from it is refused, so a new
+//! endpoint cannot ship without a decision (and the authorization matrix test names it).
+use crate::domain::auth::Permission;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, signed in or not.
+    Public,
+    /// Any person signed in with a session (not a token), even one who must change their
+    /// password first.
+    SignedIn,
+    Need(Permission),
+    /// No policy: refused for everyone.
+    Unlisted,
+}
+
+/// Server functions by path. Keep in step with `tests/authorization.rs`.
+pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
+    ("/api/auth/me", Access::Public),
+    ("/api/auth/login", Access::Public),
+    ("/api/auth/logout", Access::SignedIn),
+    ("/api/auth/password", Access::SignedIn),
+    ("/api/fleet/overview", Access::Need(Permission::ViewWall)),
+    (
+        "/api/servers/detail",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    (
+        "/api/targets/list",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    ("/api/targets/get", Access::Need(Permission::ViewDashboards)),
+    ("/api/targets/add", Access::Need(Permission::Administer)),
+    ("/api/targets/update", Access::Need(Permission::Administer)),
+    ("/api/targets/remove", Access::Need(Permission::Administer)),
+    ("/api/demo/list", Access::Need(Permission::ViewDashboards)),
+    ("/api/demo/fault", Access::Need(Permission::Operate)),
+    ("/api/users/list", Access::Need(Permission::Administer)),
+    ("/api/users/add", Access::Need(Permission::Administer)),
+    ("/api/users/update", Access::Need(Permission::Administer)),
+    ("/api/users/reset", Access::Need(Permission::Administer)),
+    ("/api/tokens/list", Access::Need(Permission::Administer)),
+    ("/api/tokens/create", Access::Need(Permission::Administer)),
+    ("/api/tokens/revoke", Access::Need(Permission::Administer)),
+    ("/api/audit/search", Access::Need(Permission::ReadAudit)),
+    ("/api/audit/entry", Access::Need(Permission::ReadAudit)),
+    ("/api/audit/verify", Access::Need(Permission::ReadAudit)),
+];
+
+/// Plain axum routes (not pages, not server functions).
+pub const ROUTES: &[(&str, Access)] = &[
+    ("/health/live", Access::Public),
+    ("/health/ready", Access::Public),
+    // mcpops' own request metrics, for the Prometheus that watches mcpops; no fleet data.
+    ("/metrics", Access::Public),
+    ("/events", Access::Need(Permission::ViewWall)),
+    ("/charts/", Access::Need(Permission::ViewDashboards)),
+    ("/audit/export", Access::Need(Permission::ReadAudit)),
+];
+
+/// Pages by path prefix; the longest match wins. Any other page needs `ViewDashboards`.
+const PAGES: &[(&str, Access)] = &[
+    ("/login", Access::Public),
+    ("/account/password", Access::SignedIn),
+    ("/wall", Access::Need(Permission::ViewWall)),
+    ("/audit", Access::Need(Permission::ReadAudit)),
+    ("/admin/users", Access::Need(Permission::Administer)),
+    ("/admin/tokens", Access::Need(Permission::Administer)),
+];
+
+/// Whether a path is a page (answered with a redirect to the login form) rather than an API.
+pub fn is_page(path: &str) -> bool {
+    !path.starts_with("/api/") && !ROUTES.iter().any(|(p, _)| route_matches(p, path))
+}
+
+pub fn access(path: &str) -> Access {
+    if path.starts_with("/api/") {
+        return SERVER_FUNCTIONS
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map_or(Access::Unlisted, |(_, a)| *a);
+    }
+    if let Some((_, access)) = ROUTES.iter().find(|(p, _)| route_matches(p, path)) {
+        return *access;
+    }
+    if is_static_file(path) {
+        return Access::Public;
+    }
+    PAGES
+        .iter()
+        .filter(|(prefix, _)| page_matches(prefix, path))
+        .max_by_key(|(prefix, _)| prefix.len())
+        .map_or(Access::Need(Permission::ViewDashboards), |(_, a)| *a)
+}
+
+fn route_matches(pattern: &str, path: &str) -> bool {
+    match pattern.strip_suffix('/') {
+        Some(prefix) => path.starts_with(prefix) && path.len() > prefix.len(),
+        None => path == pattern,
+    }
+}
+
+fn page_matches(prefix: &str, path: &str) -> bool {
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The compiled site: `/pkg/…` and files at the root such as `/favicon.svg`.
+fn is_static_file(path: &str) -> bool {
+    path.starts_with("/pkg/")
+        || path
+            .rsplit('/')
+            .next()
+            .is_some_and(|last| last.contains('.') && path.matches('/').count() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_endpoints_are_refused_and_pages_default_to_dashboards() {
+        assert_eq!(access("/api/nope"), Access::Unlisted);
+        assert_eq!(access("/fleet"), Access::Need(Permission::ViewDashboards));
+        assert_eq!(access("/wall"), Access::Need(Permission::ViewWall));
+        assert_eq!(access("/audit"), Access::Need(Permission::ReadAudit));
+        assert_eq!(access("/auditx"), Access::Need(Permission::ViewDashboards));
+        assert_eq!(access("/audit/export"), Access::Need(Permission::ReadAudit));
+        assert_eq!(access("/admin"), Access::Need(Permission::ViewDashboards));
+        assert_eq!(access("/admin/users"), Access::Need(Permission::Administer));
+        assert_eq!(
+            access("/charts/1/latency.svg"),
+            Access::Need(Permission::ViewDashboards)
+        );
+        assert_eq!(access("/pkg/mcpops.js"), Access::Public);
+        assert_eq!(access("/favicon.svg"), Access::Public);
+        assert_eq!(
+            access("/targets/1.svg"),
+            Access::Need(Permission::ViewDashboards)
+        );
+        assert!(is_page("/fleet") && !is_page("/events") && !is_page("/api/auth/me"));
+    }
+}

@@ -79,6 +79,20 @@ async fn sign_in_and_out(backend: Backend) {
         "{wrong_body}"
     );
 
+    // An overlong name is refused with a reason, not with a password check.
+    let long = app.login(&cookie_client(), &"a".repeat(300), "x").await;
+    assert_eq!(
+        long.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{backend:?}"
+    );
+    assert!(
+        long.text()
+            .await
+            .expect("body")
+            .contains("at most 64 characters")
+    );
+
     // A session cookie is HttpOnly and SameSite=Strict.
     let client = cookie_client();
     let first = app.login(&client, "ann", TEST_PASSWORD).await;

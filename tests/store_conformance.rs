@@ -121,6 +121,8 @@ async fn upsert_replaces_the_address_and_keeps_the_id(backend: Backend) {
         .upsert_target(
             &spec("demo-01", "http://127.0.0.1:4000"),
             TargetSource::Demo,
+            "",
+            None,
         )
         .await
         .expect("upsert");
@@ -128,12 +130,43 @@ async fn upsert_replaces_the_address_and_keeps_the_id(backend: Backend) {
         .upsert_target(
             &spec("demo-01", "http://127.0.0.1:5000"),
             TargetSource::Demo,
+            "",
+            None,
         )
         .await
         .expect("upsert");
     assert_eq!(first.id, second.id);
     assert_eq!(second.base_url, "http://127.0.0.1:5000");
     assert_eq!(store.list_targets().await.expect("list").len(), 1);
+
+    // A source never takes over another source's target of the same name.
+    let taken = store
+        .upsert_target(
+            &spec("demo-01", "http://127.0.0.1:6000"),
+            TargetSource::File,
+            "/etc/mcpops/targets.toml",
+            Some(common::test_event()),
+        )
+        .await;
+    assert!(
+        matches!(taken, Err(StoreError::Conflict(_))),
+        "{backend:?}: {taken:?}"
+    );
+    let kept = store.get_target(first.id).await.expect("get");
+    assert_eq!(
+        (kept.source, kept.base_url.as_str()),
+        (TargetSource::Demo, "http://127.0.0.1:5000")
+    );
+    let filed = store
+        .upsert_target(
+            &spec("from-file", "http://127.0.0.1:6000"),
+            TargetSource::File,
+            "/etc/mcpops/targets.toml",
+            Some(common::test_event()),
+        )
+        .await
+        .expect("file target");
+    assert_eq!(filed.origin, "/etc/mcpops/targets.toml");
 }
 
 async fn data_survives_reopening(backend: Backend) {

@@ -1,4 +1,7 @@
 import { test, expect, Page } from '@playwright/test';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { signInQuietly, startMcpops, waitForHydration, watchForErrors } from './support/server';
 
 async function openFleet(page: Page, url: string) {
@@ -70,6 +73,34 @@ test('a target is edited and removed; demo targets are not editable', async ({ p
 
   await edited.getByRole('button', { name: 'Remove edited' }).click();
   await expect(page.locator('tr[data-target="edited"]')).toHaveCount(0);
+  await mcpops.stop();
+  noErrors();
+});
+
+test('targets from a file are listed with their file, and a bad file is reported there', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  const dir = mkdtempSync(join(tmpdir(), 'mcpops-files-'));
+  const file = join(dir, 'targets.toml');
+  writeFileSync(file, '[[target]]\nname = "from-file"\nurl = "http://127.0.0.1:9"\ntags = ["prod"]\n');
+  const mcpops = await startMcpops({
+    demoServers: 1,
+    env: { MCPOPS__TARGETS__FILES: `["${file}"]`, MCPOPS__TARGETS__RELOAD_SECS: '1' },
+  });
+  await signInQuietly(page, mcpops);
+  await openFleet(page, mcpops.url);
+  const row = page.locator('tr[data-target="from-file"]');
+  await expect(row).toContainText('file');
+  await expect(row).toContainText(file);
+  await expect(row.getByRole('link', { name: 'Edit' })).toHaveCount(0);
+  const sources = page.getByRole('region', { name: 'Target files' });
+  await expect(sources.locator(`tr[data-source="${file}"]`)).toContainText('ok');
+
+  writeFileSync(file, '[[target]]\nname = "from-file"\nurl = \n');
+  await page.waitForTimeout(1500);
+  await page.reload();
+  await expect(sources.locator(`tr[data-source="${file}"]`)).toContainText('line 3');
+  await expect(page.locator('tr[data-target="from-file"]')).toBeVisible();
+  await page.screenshot({ path: 'test-results/fleet-target-files.png', fullPage: true });
   await mcpops.stop();
   noErrors();
 });

@@ -34,7 +34,17 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
     let state = super::ssr::app_state()?;
     let origin = super::ssr::origin()?;
     let account: String = username.trim().to_lowercase();
-    if account.is_empty() || account.len() > USERNAME_MAX * 4 || password.len() > PASSWORD_MAX {
+    let mut errors = crate::domain::target::FieldErrors::default();
+    if account.chars().count() > USERNAME_MAX {
+        errors.add("username", format!("at most {USERNAME_MAX} characters"));
+    }
+    if password.len() > PASSWORD_MAX {
+        errors.add("password", format!("at most {PASSWORD_MAX} bytes"));
+    }
+    if !errors.is_empty() {
+        return Err(AppError::Invalid(errors));
+    }
+    if account.is_empty() {
         return Err(AppError::Unauthorized("wrong username or password".into()));
     }
     let ip = origin

@@ -17,6 +17,18 @@ pub async fn get_target(id: i64) -> Result<Target, AppError> {
     super::ssr::respond(state.store.get_target(id).await.map_err(AppError::from))
 }
 
+/// The target files and how each read at its last reading (empty when none are configured).
+#[server(endpoint = "targets/sources")]
+pub async fn target_sources() -> Result<Vec<crate::domain::target_files::SourceStatus>, AppError> {
+    use crate::domain::auth::Permission;
+    let state = super::ssr::require(Permission::ViewDashboards)?.state;
+    Ok(state
+        .target_files
+        .as_ref()
+        .map(|files| files.status())
+        .unwrap_or_default())
+}
+
 /// Adds a target from the form's raw fields; every bad field is reported by name.
 #[server(endpoint = "targets/add")]
 pub async fn add_target(

@@ -327,7 +327,7 @@ pub struct AuditFilter {
     pub result: Option<Outcome>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
-    /// Words that must all appear in the resource or details (prefix match).
+    /// Words that must all appear in the resource or details.
     pub text: Option<String>,
 }
 
@@ -378,39 +378,55 @@ impl AuditFilter {
     /// The search words: runs of letters and digits, as both backends' indexes split text.
     /// Whatever the box held, only these reach the full-text engine, bound as parameters.
     pub fn search_terms(&self) -> Vec<String> {
-        self.text
-            .as_deref()
-            .unwrap_or_default()
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .take(16)
-            .map(str::to_lowercase)
-            .collect()
+        let mut terms = alphanumeric_runs(self.text.as_deref().unwrap_or_default());
+        terms.truncate(16);
+        terms
     }
 
-    /// An FTS5 MATCH expression: every term as a quoted prefix phrase.
+    /// An FTS5 MATCH expression: every term quoted. Whole words only: a prefix query makes
+    /// FTS5 merge every matching term's list, which is slow on a log of millions.
+    /// The filters are added as column phrases, so the index narrows by them too (the SQL
+    /// still compares them exactly).
     pub fn fts5_query(&self) -> Option<String> {
         let terms = self.search_terms();
-        (!terms.is_empty()).then(|| {
-            terms
-                .iter()
-                .map(|t| format!("\"{t}\"*"))
-                .collect::<Vec<_>>()
-                .join(" AND ")
-        })
+        if terms.is_empty() {
+            return None;
+        }
+        let words: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+        let mut parts = vec![format!("{{resource details}} : ({})", words.join(" AND "))];
+        let facets = [
+            ("actor", self.actor.as_deref()),
+            ("event_type", self.event_type.as_deref()),
+            ("action", self.action.as_deref()),
+            ("result", self.result.map(Outcome::as_str)),
+        ];
+        for (column, value) in facets {
+            let tokens = value.map(alphanumeric_runs).unwrap_or_default();
+            if !tokens.is_empty() {
+                parts.push(format!("{column} : \"{}\"", tokens.join(" ")));
+            }
+        }
+        Some(parts.join(" AND "))
     }
 
-    /// A PostgreSQL `to_tsquery('simple', …)` expression: every term as a prefix.
+    /// A PostgreSQL `to_tsquery('simple', …)` expression: every term, whole words as above.
     pub fn tsquery(&self) -> Option<String> {
         let terms = self.search_terms();
         (!terms.is_empty()).then(|| {
             terms
                 .iter()
-                .map(|t| format!("{t}:*"))
+                .map(String::clone)
                 .collect::<Vec<_>>()
                 .join(" & ")
         })
     }
+}
+
+fn alphanumeric_runs(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
 }
 
 #[cfg(test)]
@@ -480,12 +496,27 @@ mod tests {
             ..AuditFilter::default()
         };
         let fts = filter.fts5_query().expect("terms");
-        assert!(!fts.contains(';') && !fts.contains('('));
-        assert!(fts.starts_with("\"web\"* AND \"1\"*"));
+        assert_eq!(
+            fts,
+            "{resource details} : (\"web\" AND \"1\" AND \"or\" AND \"1\" AND \"1\" AND \"drop\" \
+             AND \"table\" AND \"audit\" AND \"log\" AND \"near\" AND \"x\")"
+        );
+        let with_filters = AuditFilter {
+            actor: Some("token:Deploy Bot".into()),
+            result: Some(Outcome::Failure),
+            text: Some("web".into()),
+            ..AuditFilter::default()
+        };
+        assert_eq!(
+            with_filters.fts5_query().as_deref(),
+            Some(
+                "{resource details} : (\"web\") AND actor : \"token deploy bot\" AND result : \"failure\""
+            )
+        );
         let ts = filter.tsquery().expect("terms");
         assert!(
-            ts.split(" & ").all(|t| t.ends_with(":*")
-                && t.trim_end_matches(":*").chars().all(char::is_alphanumeric))
+            ts.split(" & ")
+                .all(|t| t.chars().all(char::is_alphanumeric))
         );
     }
 

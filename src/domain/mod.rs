@@ -6,4 +6,5 @@ pub mod observation;
 pub mod series;
 pub mod signals;
 pub mod target;
+pub mod target_files;
 pub mod tools;

@@ -167,6 +167,10 @@ pub fn parse_tags(raw: &str) -> Result<Vec<String>, String> {
 pub enum TargetSource {
     Ui,
     Demo,
+    /// A TOML targets file (`[targets] files`).
+    File,
+    /// A Prometheus `file_sd` JSON file (`[targets] file_sd`).
+    FileSd,
 }
 
 impl TargetSource {
@@ -174,12 +178,16 @@ impl TargetSource {
         match self {
             Self::Ui => "ui",
             Self::Demo => "demo",
+            Self::File => "file",
+            Self::FileSd => "file_sd",
         }
     }
     pub fn parse(raw: &str) -> Option<Self> {
         match raw {
             "ui" => Some(Self::Ui),
             "demo" => Some(Self::Demo),
+            "file" => Some(Self::File),
+            "file_sd" => Some(Self::FileSd),
             _ => None,
         }
     }
@@ -242,6 +250,8 @@ pub struct Target {
     pub interval_secs: u32,
     pub tags: Vec<String>,
     pub source: TargetSource,
+    /// The file that lists it, for file sources; empty otherwise.
+    pub origin: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
 }

@@ -138,7 +138,9 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
             interval,
             tags: vec![],
         };
-        store.upsert_target(&spec, TargetSource::Demo).await?;
+        store
+            .upsert_target(&spec, TargetSource::Demo, "", None)
+            .await?;
     }
     let config = CollectorConfig {
         mode,

@@ -2,6 +2,7 @@
 use super::auth::AuthConfig;
 use super::collector::CollectorConfig;
 use super::rollup::RetentionConfig;
+use super::target_files::TargetFilesConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -20,6 +21,7 @@ pub struct Config {
     pub collector: CollectorConfig,
     pub retention: RetentionConfig,
     pub auth: AuthConfig,
+    pub targets: TargetFilesConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,6 +85,7 @@ struct Defaults {
     collector: CollectorConfig,
     retention: RetentionConfig,
     auth: AuthConfig,
+    targets: TargetFilesConfig,
 }
 
 #[derive(Serialize)]
@@ -114,6 +117,7 @@ fn defaults() -> Defaults {
         collector: CollectorConfig::default(),
         retention: RetentionConfig::default(),
         auth: AuthConfig::default(),
+        targets: TargetFilesConfig::default(),
     }
 }
 

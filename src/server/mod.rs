@@ -15,4 +15,5 @@ pub mod rollup;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod target_files;
 pub mod telemetry;

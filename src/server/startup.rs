@@ -7,6 +7,7 @@ use super::http;
 use super::metrics::HttpMetrics;
 use super::state::{AppState, AppStateInner};
 use super::store::{self, StoreError, StoreOptions};
+use super::target_files::TargetFiles;
 use crate::domain::target::Interval;
 use leptos::prelude::LeptosOptions;
 use secrecy::ExposeSecret;
@@ -59,6 +60,16 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
+        let target_files = if config.targets.is_empty() {
+            None
+        } else {
+            let files = Arc::new(TargetFiles::new(config.targets.clone()));
+            // Read once before serving, so the first page already lists the file targets.
+            if let Err(err) = files.sync(store.as_ref()).await {
+                tracing::warn!(error = %err, "could not apply target files");
+            }
+            Some(files)
+        };
         let hub = LiveHub::default();
         tokio::spawn(super::rollup::run(store.clone(), config.retention.clone()));
         tokio::spawn(sweep_sessions(store.sessions()));
@@ -82,7 +93,16 @@ impl Application {
             charts: Default::default(),
             auth: super::auth::Auth::new(config.auth.clone()),
             revocations: tokio::sync::broadcast::channel(16).0,
+            target_files: target_files.clone(),
         });
+        if let Some(files) = target_files {
+            let watcher = state.clone();
+            tokio::spawn(async move {
+                files
+                    .run(watcher.store.as_ref(), || watcher.targets_changed())
+                    .await;
+            });
+        }
         let router = http::app(state.clone(), config);
         Ok(Self {
             listener,

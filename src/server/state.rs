@@ -30,6 +30,8 @@ pub struct AppStateInner {
     pub auth: Auth,
     /// Ids of kiosk tokens as they are revoked, so open live streams using them end.
     pub revocations: tokio::sync::broadcast::Sender<i64>,
+    /// Target files and their last reading; `None` when none are configured.
+    pub target_files: Option<Arc<super::target_files::TargetFiles>>,
 }
 
 impl AppStateInner {

@@ -52,7 +52,7 @@ async function waitReady(url: string, child: ChildProcess, output: () => string)
 
 /** Starts `mcpops demo` (or `serve` when demoServers is 0) on an existing or fresh data dir. */
 export async function startMcpops(
-  options: { demoServers?: number; dataDir?: string; pollSeconds?: number } = {},
+  options: { demoServers?: number; dataDir?: string; pollSeconds?: number; env?: Record<string, string> } = {},
 ): Promise<Running> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mcpops-e2e-'));
   const port = await freePort();
@@ -66,6 +66,7 @@ export async function startMcpops(
     MCPOPS__DATABASE__URL: `sqlite://${join(dataDir, 'mcpops.db')}`,
     MCPOPS__LOG__LEVEL: 'warn',
     MCPOPS__DEMO__INTERVAL_SECS: String(options.pollSeconds ?? 10),
+    ...options.env,
   };
   const child = spawn(binary, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';

@@ -8,6 +8,7 @@ use leptos_router::hooks::use_query_map;
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let login = ServerAction::<Login>::new();
+    let result: Signal<_> = login.value().into();
     let query = use_query_map();
     let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".into()));
     view! {
@@ -19,14 +20,16 @@ pub fn LoginPage() -> impl IntoView {
                 <div class="field">
                     <label for="login-username">"Username"</label>
                     <input id="login-username" name="username" autocomplete="username" required maxlength="256" />
+                    <small class="field-error" role="alert">{move || field_error(result, "username").get()}</small>
                 </div>
                 <div class="field">
                     <label for="login-password">"Password"</label>
                     <input id="login-password" name="password" type="password" autocomplete="current-password" required maxlength="256" />
+                    <small class="field-error" role="alert">{move || field_error(result, "password").get()}</small>
                 </div>
                 <button type="submit" class="primary" disabled=move || login.pending().get()>"Sign in"</button>
             </ActionForm>
-            <ErrorNote error=form_error(login.value().into()) />
+            <ErrorNote error=form_error(result) />
         </section>
     }
 }

@@ -51,6 +51,7 @@ pub fn AuditPage() -> impl IntoView {
         |(query, before)| search_audit(query, before),
     );
     let verify = ServerAction::<VerifyAudit>::new();
+    let export_progress = RwSignal::new(None::<String>);
     view! {
         <Title text="Audit" />
         <h1>"Audit log"</h1>
@@ -65,10 +66,11 @@ pub fn AuditPage() -> impl IntoView {
                 let qs = query_string(&request.get().0);
                 let sep = if qs.is_empty() { "" } else { "&" };
                 view! {
-                    <a class="button" href=format!("/audit/export?format=csv{sep}{qs}") download>"Export CSV"</a>
-                    <a class="button" href=format!("/audit/export?format=json{sep}{qs}") download>"Export JSON"</a>
+                    <ExportLink label="Export CSV" href=format!("/audit/export?format=csv{sep}{qs}") progress=export_progress />
+                    <ExportLink label="Export JSON" href=format!("/audit/export?format=json{sep}{qs}") progress=export_progress />
                 }
             }}
+            <span class="muted" role="status" aria-live="polite">{move || export_progress.get()}</span>
             <ActionForm action=verify attr:class="inline">
                 <button type="submit" disabled=move || verify.pending().get()>
                     {move || if verify.pending().get() { "Verifying…" } else { "Verify the chain" }}
@@ -96,6 +98,119 @@ pub fn AuditPage() -> impl IntoView {
             })}
         </Transition>
     }
+}
+
+/// A download link. With JavaScript the export is fetched here so its progress shows as it
+/// streams (rows and megabytes); without, the browser downloads it as a plain link.
+#[component]
+fn ExportLink(
+    label: &'static str,
+    href: String,
+    progress: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let url = href.clone();
+    let busy = move || progress.with(|p| p.as_deref().is_some_and(|p| p.starts_with("Exporting")));
+    view! {
+        <a class="button" href=href download aria-disabled=move || busy().to_string()
+            on:click=move |ev| {
+                ev.prevent_default();
+                if busy() {
+                    return;
+                }
+                let url = url.clone();
+                progress.set(Some("Exporting…".into()));
+                leptos::task::spawn_local(async move {
+                    let outcome = download_with_progress(&url, progress).await;
+                    if let Err(err) = outcome {
+                        progress.set(Some(format!("Export failed: {err}")));
+                    }
+                });
+            }
+        >{label}</a>
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+async fn download_with_progress(
+    _url: &str,
+    _progress: RwSignal<Option<String>>,
+) -> Result<(), String> {
+    Ok(())
+}
+
+#[cfg(feature = "hydrate")]
+async fn download_with_progress(
+    url: &str,
+    progress: RwSignal<Option<String>>,
+) -> Result<(), String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    fn failed(err: impl std::fmt::Debug) -> String {
+        format!("{err:?}")
+    }
+    let window = web_sys::window().ok_or("no window")?;
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url))
+        .await
+        .map_err(failed)?
+        .dyn_into()
+        .map_err(failed)?;
+    if !response.ok() {
+        return Err(format!("the server answered {}", response.status()));
+    }
+    let filename = response
+        .headers()
+        .get("content-disposition")
+        .ok()
+        .flatten()
+        .and_then(|d| {
+            d.split("filename=\"")
+                .nth(1)
+                .map(|f| f.trim_end_matches('"').to_owned())
+        })
+        .unwrap_or_else(|| "mcpops-audit".into());
+    let reader: web_sys::ReadableStreamDefaultReader = response
+        .body()
+        .ok_or("empty response")?
+        .get_reader()
+        .dyn_into()
+        .map_err(failed)?;
+    let chunks = js_sys::Array::new();
+    let (mut bytes, mut lines) = (0_u64, 0_u64);
+    loop {
+        let step = JsFuture::from(reader.read()).await.map_err(failed)?;
+        let done = js_sys::Reflect::get(&step, &"done".into()).map_err(failed)?;
+        if done.as_bool().unwrap_or(true) {
+            break;
+        }
+        let chunk: js_sys::Uint8Array = js_sys::Reflect::get(&step, &"value".into())
+            .map_err(failed)?
+            .dyn_into()
+            .map_err(failed)?;
+        bytes += u64::from(chunk.length());
+        lines += chunk.to_vec().iter().filter(|b| **b == b'\n').count() as u64;
+        chunks.push(&chunk);
+        progress.set(Some(format!(
+            "Exporting… {} rows, {:.1} MB",
+            lines.saturating_sub(1),
+            bytes as f64 / 1e6
+        )));
+    }
+    let blob = web_sys::Blob::new_with_u8_array_sequence(&chunks).map_err(failed)?;
+    let object_url = web_sys::Url::create_object_url_with_blob(&blob).map_err(failed)?;
+    let link: web_sys::HtmlAnchorElement = document()
+        .create_element("a")
+        .map_err(failed)?
+        .dyn_into()
+        .map_err(failed)?;
+    link.set_href(&object_url);
+    link.set_download(&filename);
+    link.click();
+    let _ = web_sys::Url::revoke_object_url(&object_url);
+    progress.set(Some(format!(
+        "Exported {:.1} MB to {filename}.",
+        bytes as f64 / 1e6
+    )));
+    Ok(())
 }
 
 /// A plain GET form, so filters live in the URL: shareable, bookmarkable, and fine without JS.

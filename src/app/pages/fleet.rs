@@ -1,9 +1,12 @@
 //! The Fleet page: every target, and adding, editing and removing the ones made here.
 use crate::api::fleet::fleet_overview;
-use crate::api::targets::{AddTarget, RemoveTarget, UpdateTarget, get_target, list_targets};
+use crate::api::targets::{
+    AddTarget, RemoveTarget, UpdateTarget, get_target, list_targets, target_sources,
+};
 use crate::app::components::{ErrorNote, Field, field_error, form_error};
 use crate::domain::observation::TargetState;
 use crate::domain::target::{Target, TargetSource};
+use crate::domain::target_files::SourceStatus;
 use leptos::html;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -26,6 +29,10 @@ pub fn FleetPage() -> impl IntoView {
                 .collect();
             targets.map(|list| (list, states))
         },
+    );
+    let sources = Resource::new(
+        move || (add.version().get(), remove.version().get()),
+        |_| target_sources(),
     );
     let added: Signal<_> = add.value().into();
     let form = NodeRef::<html::Form>::new();
@@ -57,6 +64,12 @@ pub fn FleetPage() -> impl IntoView {
             }}
         </section>
         <ErrorNote error=form_error(remove.value().into()) />
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let sources = sources.await.unwrap_or_default();
+                (!sources.is_empty()).then(|| view! { <SourceTable sources /> })
+            })}
+        </Transition>
         <Transition fallback=|| view! { <p class="muted">"Loading targets…"</p> }>
             {move || Suspend::new(async move {
                 match targets.await {
@@ -65,6 +78,40 @@ pub fn FleetPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// The target files, so a file that did not apply is noticed where its targets are listed.
+#[component]
+fn SourceTable(sources: Vec<SourceStatus>) -> impl IntoView {
+    view! {
+        <section class="panel" aria-label="Target files">
+            <h2>"Target files"</h2>
+            <p class="muted">"Re-read every few seconds. Change these targets in their file; a file that does not read cleanly keeps its targets as they were."</p>
+            <table class="sources">
+                <thead>
+                    <tr>
+                        <th scope="col">"File"</th>
+                        <th scope="col">"Kind"</th>
+                        <th scope="col">"Targets"</th>
+                        <th scope="col">"State"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {sources.into_iter().map(|s| view! {
+                        <tr data-source=s.path.clone()>
+                            <td class="url">{s.path.clone()}</td>
+                            <td>{s.source.as_str()}</td>
+                            <td>{s.targets}</td>
+                            <td>{match s.error {
+                                Some(error) => view! { <span class="error-note">{error}</span> }.into_any(),
+                                None => view! { <span class="status status-up">"ok"</span> }.into_any(),
+                            }}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
 }
 
@@ -124,7 +171,10 @@ fn TargetRow(
             <td class="url">{target.base_url.clone()}</td>
             <td>{format!("{} s", target.interval_secs)}</td>
             <td>{target.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}</td>
-            <td>{target.source.as_str()}</td>
+            <td title=target.origin.clone()>
+                {target.source.as_str()}
+                {(!target.origin.is_empty()).then(|| view! { <br /><small class="muted url">{target.origin.clone()}</small> })}
+            </td>
             <td class="actions">
                 {editable.then(|| view! {
                     <A href=edit_href>"Edit"</A>

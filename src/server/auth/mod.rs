@@ -167,6 +167,12 @@ pub async fn authorize(
 ) -> Response {
     let origin = request_origin(&request, &state.auth.config.trusted_proxies);
     let path = request.uri().path().to_owned();
+    let access = policy::access(&path);
+    // Static files, health and metrics answer anyone; skip the session and token lookups.
+    if access == Access::Public && !path.starts_with("/api/") {
+        request.extensions_mut().insert(origin);
+        return next.run(request).await;
+    }
     let session = request.extensions().get::<Session>().cloned();
     let kiosk = (path == "/wall").then(|| kiosk_param(&request)).flatten();
     let bearer = bearer(request.headers()).map(str::to_owned);
@@ -174,7 +180,6 @@ pub async fn authorize(
         Ok(principal) => principal,
         Err(response) => return response,
     };
-    let access = policy::access(&path);
     let allowed = match (access, &principal) {
         (Access::Public, _) => true,
         (Access::SignedIn, Some(p)) => matches!(p.kind, PrincipalKind::User { .. }),

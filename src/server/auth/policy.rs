@@ -30,6 +30,10 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
         Access::Need(Permission::ViewDashboards),
     ),
     ("/api/targets/get", Access::Need(Permission::ViewDashboards)),
+    (
+        "/api/targets/sources",
+        Access::Need(Permission::ViewDashboards),
+    ),
     ("/api/targets/add", Access::Need(Permission::Administer)),
     ("/api/targets/update", Access::Need(Permission::Administer)),
     ("/api/targets/remove", Access::Need(Permission::Administer)),

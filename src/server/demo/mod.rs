@@ -103,7 +103,9 @@ impl DemoFleet {
                 interval,
                 tags: server.tags.clone(),
             };
-            store.upsert_target(&spec, TargetSource::Demo).await?;
+            store
+                .upsert_target(&spec, TargetSource::Demo, "", None)
+                .await?;
         }
         Ok(())
     }

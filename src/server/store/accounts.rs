@@ -16,8 +16,9 @@ pub(super) trait Dialect: Database {
     fn begin_serialized(
         pool: &Pool<Self>,
     ) -> impl Future<Output = StoreResult<Transaction<'static, Self>>> + Send;
-    /// A condition matching the full-text query bound as parameter `$n`.
-    fn text_match(n: usize) -> String;
+    /// The FROM clause, an extra condition and the ORDER BY of a newest-first search of
+    /// `audit_log a`, given the parameter number of the full-text query when there is one.
+    fn search_shape(text_param: Option<usize>) -> SearchShape;
     fn text_query(filter: &AuditFilter) -> Option<String>;
 }
 
@@ -27,11 +28,35 @@ impl Dialect for sqlx::Sqlite {
         // after it cannot interleave with another writer.
         Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
     }
-    fn text_match(n: usize) -> String {
-        format!("seq IN (SELECT rowid FROM audit_search WHERE audit_search MATCH ${n})")
+    fn search_shape(text_param: Option<usize>) -> SearchShape {
+        match text_param {
+            // Walking the index newest first lets a LIMIT stop early, however common the word.
+            Some(n) => SearchShape {
+                from: "audit_search JOIN audit_log a ON a.seq = audit_search.rowid",
+                condition: Some(format!("audit_search MATCH ${n}")),
+                order: "audit_search.rowid DESC",
+            },
+            None => SearchShape::plain(),
+        }
     }
     fn text_query(filter: &AuditFilter) -> Option<String> {
         filter.fts5_query()
+    }
+}
+
+pub(super) struct SearchShape {
+    from: &'static str,
+    condition: Option<String>,
+    order: &'static str,
+}
+
+impl SearchShape {
+    fn plain() -> Self {
+        Self {
+            from: "audit_log a",
+            condition: None,
+            order: "a.seq DESC",
+        }
     }
 }
 
@@ -47,8 +72,11 @@ impl Dialect for sqlx::Postgres {
             .await?;
         Ok(tx)
     }
-    fn text_match(n: usize) -> String {
-        format!("search @@ to_tsquery('simple', ${n})")
+    fn search_shape(text_param: Option<usize>) -> SearchShape {
+        SearchShape {
+            condition: text_param.map(|n| format!("a.search @@ to_tsquery('simple', ${n})")),
+            ..SearchShape::plain()
+        }
     }
     fn text_query(filter: &AuditFilter) -> Option<String> {
         filter.tsquery()
@@ -423,8 +451,9 @@ where
                 "these entries do not continue the audit chain".into(),
             ));
         }
-        // 14 columns: well under SQLite's limit of 32766 parameters per statement.
-        for chunk in entries.chunks(1000) {
+        // Small statements: sqlx resolves each `$N` of a SQLite statement by scanning the
+        // parameter names, so the cost of one statement grows with the square of its size.
+        for chunk in entries.chunks(32) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|row| {
                     let params: Vec<String> =
@@ -476,33 +505,35 @@ where
             conditions.push(format!("{column} ${}", params.len()));
         };
         if let Some(actor) = &filter.actor {
-            add("actor =", Param::Text(actor.clone()));
+            add("a.actor =", Param::Text(actor.clone()));
         }
         if let Some(event_type) = &filter.event_type {
-            add("event_type =", Param::Text(event_type.clone()));
+            add("a.event_type =", Param::Text(event_type.clone()));
         }
         if let Some(action) = &filter.action {
-            add("action =", Param::Text(action.clone()));
+            add("a.action =", Param::Text(action.clone()));
         }
         if let Some(resource) = &filter.resource {
-            add("resource =", Param::Text(resource.clone()));
+            add("a.resource =", Param::Text(resource.clone()));
         }
         if let Some(result) = filter.result {
-            add("result =", Param::Text(result.as_str().to_owned()));
+            add("a.result =", Param::Text(result.as_str().to_owned()));
         }
         if let Some(from) = filter.from_ms {
-            add("at_ms >=", Param::Int(from));
+            add("a.at_ms >=", Param::Int(from));
         }
         if let Some(to) = filter.to_ms {
-            add("at_ms <", Param::Int(to));
+            add("a.at_ms <", Param::Int(to));
         }
         if let Some(before) = before {
-            add("seq <", Param::Int(before));
+            add("a.seq <", Param::Int(before));
         }
-        if let Some(text) = DB::text_query(filter) {
+        let text_param = DB::text_query(filter).map(|text| {
             params.push(Param::Text(text));
-            conditions.push(DB::text_match(params.len()));
-        }
+            params.len()
+        });
+        let shape = DB::search_shape(text_param);
+        conditions.extend(shape.condition);
         params.push(Param::Int(limit));
         let limit_param = params.len();
         let where_clause = if conditions.is_empty() {
@@ -510,8 +541,14 @@ where
         } else {
             format!("WHERE {}", conditions.join(" AND "))
         };
+        let columns = AUDIT_COLUMNS
+            .split(", ")
+            .map(|c| format!("a.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log {where_clause} ORDER BY seq DESC LIMIT ${limit_param}"
+            "SELECT {columns} FROM {} {where_clause} ORDER BY {} LIMIT ${limit_param}",
+            shape.from, shape.order
         );
         let mut query = sqlx::query_as::<DB, AuditRow>(&sql);
         for param in params {

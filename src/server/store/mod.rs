@@ -73,8 +73,15 @@ pub trait Store: Send + Sync + 'static {
         spec: &TargetSpec,
         event: AuditEvent,
     ) -> StoreResult<Target>;
-    /// Creates or replaces the target with this name (used by generated fleets such as the demo).
-    async fn upsert_target(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target>;
+    /// Creates or replaces the target with this name for a source that owns its targets (the
+    /// demo, target files); a name held by another source is a conflict.
+    async fn upsert_target(
+        &self,
+        spec: &TargetSpec,
+        source: TargetSource,
+        origin: &str,
+        event: Option<AuditEvent>,
+    ) -> StoreResult<Target>;
     async fn delete_target(&self, id: i64, event: AuditEvent) -> StoreResult<()>;
 
     /// Stores a batch of polls (samples, latest status, changed tool lists) in one transaction.
@@ -186,8 +193,12 @@ macro_rules! impl_store {
                 &self,
                 spec: &TargetSpec,
                 source: TargetSource,
+                origin: &str,
+                event: Option<AuditEvent>,
             ) -> StoreResult<Target> {
-                TargetQueries::<$db>(&self.pool).upsert(spec, source).await
+                TargetQueries::<$db>(&self.pool)
+                    .upsert(spec, source, origin, event)
+                    .await
             }
             async fn delete_target(&self, id: i64, event: AuditEvent) -> StoreResult<()> {
                 TargetQueries::<$db>(&self.pool).delete(id, event).await
@@ -439,6 +450,7 @@ struct TargetRow {
     interval_secs: i32,
     tags: sqlx::types::Json<Vec<String>>,
     source: String,
+    origin: String,
     created_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -456,6 +468,7 @@ impl TryFrom<TargetRow> for Target {
             source: TargetSource::parse(&row.source).ok_or_else(|| {
                 StoreError::Corrupt(format!("unknown target source '{}'", row.source))
             })?,
+            origin: row.origin,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -466,17 +479,18 @@ impl TryFrom<TargetRow> for Target {
 /// (SQLite reads `$N` as positional too), only the pool type differs.
 struct TargetQueries<'p, DB: sqlx::Database>(&'p sqlx::Pool<DB>);
 
-const SELECT_TARGETS: &str =
-    "SELECT id, name, base_url, interval_secs, tags, source, created_at, updated_at FROM targets";
+const SELECT_TARGETS: &str = "SELECT id, name, base_url, interval_secs, tags, source, origin, created_at, updated_at \
+    FROM targets";
 const INSERT_TARGET: &str = "INSERT INTO targets \
-    (name, base_url, interval_secs, tags, source, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id";
+    (name, base_url, interval_secs, tags, source, origin, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $7, $6, $6) RETURNING id";
 const UPSERT_TARGET: &str = "INSERT INTO targets \
-    (name, base_url, interval_secs, tags, source, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $6) \
+    (name, base_url, interval_secs, tags, source, origin, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $7, $6, $6) \
     ON CONFLICT (name) DO UPDATE SET base_url = excluded.base_url, \
     interval_secs = excluded.interval_secs, tags = excluded.tags, \
-    source = excluded.source, updated_at = excluded.updated_at RETURNING id";
+    origin = excluded.origin, updated_at = excluded.updated_at \
+    WHERE targets.source = excluded.source RETURNING id";
 const UPDATE_TARGET: &str = "UPDATE targets SET name = $1, base_url = $2, interval_secs = $3, \
     tags = $4, updated_at = $5 WHERE id = $6 RETURNING id";
 const DELETE_TARGET: &str = "DELETE FROM targets WHERE id = $1 RETURNING id";
@@ -522,18 +536,27 @@ where
         sql: &str,
         spec: &TargetSpec,
         source: TargetSource,
+        origin: &str,
         event: Option<AuditEvent>,
     ) -> StoreResult<Target> {
         let mut tx = DB::begin_serialized(self.0).await?;
-        let (id,): (i64,) = sqlx::query_as::<DB, (i64,)>(sql)
+        let written = sqlx::query_as::<DB, (i64,)>(sql)
             .bind(spec.name.as_str().to_owned())
             .bind(spec.base_url.as_str().to_owned())
             .bind(interval_column(spec))
             .bind(sqlx::types::Json(spec.tags.clone()))
             .bind(source.as_str().to_owned())
             .bind(chrono::Utc::now())
-            .fetch_one(&mut *tx)
+            .bind(origin.to_owned())
+            .fetch_optional(&mut *tx)
             .await?;
+        // An upsert writes nothing when the name belongs to another source.
+        let (id,) = written.ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "{} is already a target from another source",
+                spec.name.as_str()
+            ))
+        })?;
         if let Some(event) = event {
             accounts::append(&mut tx, event).await?;
         }
@@ -547,11 +570,18 @@ where
         source: TargetSource,
         event: AuditEvent,
     ) -> StoreResult<Target> {
-        self.write(INSERT_TARGET, spec, source, Some(event)).await
+        self.write(INSERT_TARGET, spec, source, "", Some(event))
+            .await
     }
 
-    async fn upsert(&self, spec: &TargetSpec, source: TargetSource) -> StoreResult<Target> {
-        self.write(UPSERT_TARGET, spec, source, None).await
+    async fn upsert(
+        &self,
+        spec: &TargetSpec,
+        source: TargetSource,
+        origin: &str,
+        event: Option<AuditEvent>,
+    ) -> StoreResult<Target> {
+        self.write(UPSERT_TARGET, spec, source, origin, event).await
     }
 
     async fn update(&self, id: i64, spec: &TargetSpec, event: AuditEvent) -> StoreResult<Target> {

@@ -113,6 +113,24 @@ async fn demo_fleet_is_polled_stored_and_faults_show_up_on_both_backends() {
             "{with_p95:?}"
         );
         assert!(with_p95.buckets.as_ref().is_some_and(|b| b.total() > 0.0));
+
+        // The console's own /metrics reports the collector's work.
+        let exposition = app
+            .anonymous
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let polls: f64 = exposition
+            .lines()
+            .find_map(|l| l.strip_prefix("mcpops_collector_polls_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("polls counter");
+        assert!(polls >= 4.0, "{backend:?}: {polls}");
+        assert!(exposition.contains("mcpops_collector_schedule_lag_seconds_bucket"));
         fleet.shutdown();
     }
 }

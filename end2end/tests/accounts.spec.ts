@@ -31,7 +31,7 @@ test('an anonymous visitor is sent to sign in, then back where they were going',
   await page.getByLabel('Username').fill('viewer-e2e');
   await page.getByLabel('Password').fill('not the password');
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('alert')).toContainText('wrong username or password');
+  await expect(page.locator('p.error-note')).toHaveText('wrong username or password');
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/fleet$/);

@@ -46,6 +46,8 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at ON audit_log (at_ms);
 CREATE INDEX audit_log_actor ON audit_log (actor, seq);
 CREATE INDEX audit_log_event_type ON audit_log (event_type, seq);
+-- Failures are rare and often what an auditor asks for.
+CREATE INDEX audit_log_result ON audit_log (result, seq);
 CREATE INDEX audit_log_search ON audit_log USING GIN (search);
 
 CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

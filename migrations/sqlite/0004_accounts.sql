@@ -42,6 +42,8 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_at ON audit_log (at_ms);
 CREATE INDEX audit_log_actor ON audit_log (actor, seq);
 CREATE INDEX audit_log_event_type ON audit_log (event_type, seq);
+-- Failures are rare and often what an auditor asks for.
+CREATE INDEX audit_log_result ON audit_log (result, seq);
 CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log

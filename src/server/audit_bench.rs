@@ -90,6 +90,8 @@ pub async fn run(options: &AuditBenchOptions) -> anyhow::Result<()> {
     } else {
         None
     };
+    // As autovacuum (PostgreSQL) or `PRAGMA optimize` would after a load this size.
+    store.refresh_statistics().await?;
     let search = search_latencies(store.as_ref(), options.searches).await?;
     let export = export_throughput(store.clone()).await?;
     let verify_started = Instant::now();

@@ -82,10 +82,14 @@ impl Application {
         } else {
             None
         };
+        let metrics = HttpMetrics::new()?;
+        if let Some(collector) = &collector {
+            metrics.watch_collector(collector.stats().clone())?;
+        }
         let state = AppState::new(AppStateInner {
             leptos_options,
             store,
-            metrics: HttpMetrics::new()?,
+            metrics,
             demo,
             hub,
             collector,

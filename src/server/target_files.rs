@@ -240,14 +240,40 @@ async fn read_specs(source: TargetSource, path: &Path) -> Result<Vec<TargetSpec>
             specs_from_file_sd(&groups)
         }
         _ => {
-            let file: TargetsFile = toml::from_str(&text).map_err(|e| {
-                // toml's message spans lines; one line reads better on the page.
-                e.to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })?;
+            let file: TargetsFile = toml::from_str(&text).map_err(|e| one_line(&e.to_string()))?;
             file.specs()
         }
+    }
+}
+
+/// toml's message is "where", a source excerpt with a caret, then "what"; the page shows
+/// "where: what" on one line.
+fn one_line(message: &str) -> String {
+    let mut lines = message.lines();
+    let place = lines.next().unwrap_or_default().trim();
+    let what: Vec<&str> = lines
+        .skip_while(|l| !l.contains('^'))
+        .skip(1)
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if what.is_empty() {
+        message.split_whitespace().collect::<Vec<_>>().join(" ")
+    } else {
+        format!("{place}: {}", what.join(" "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn toml_errors_read_as_one_line() {
+        let err = toml::from_str::<crate::domain::target_files::TargetsFile>(
+            "[[target]]\nname = \"a\"\nurl = \n",
+        )
+        .expect_err("bad toml");
+        let line = super::one_line(&err.to_string());
+        assert!(line.starts_with("TOML parse error at line 3"), "{line}");
+        assert!(!line.contains('|') && !line.contains('\n'), "{line}");
     }
 }

@@ -81,6 +81,8 @@ pub struct CollectorStats {
     polls: std::sync::atomic::AtomicU64,
     /// Scheduling lag of recent polls (start minus due), in milliseconds.
     lag_ms: std::sync::Mutex<std::collections::VecDeque<f32>>,
+    /// The same lag for `/metrics`, once the console's registry watches this collector.
+    lag_histogram: std::sync::OnceLock<prometheus::Histogram>,
 }
 
 /// How many lag values are kept for percentiles.
@@ -98,6 +100,14 @@ impl CollectorStats {
             lags.pop_front();
         }
         lags.push_back(lag.as_secs_f32() * 1000.0);
+        if let Some(histogram) = self.lag_histogram.get() {
+            histogram.observe(lag.as_secs_f64());
+        }
+    }
+
+    /// Exports the lag as a histogram from now on (the first registry to ask wins).
+    pub fn export_lag(&self, histogram: prometheus::Histogram) {
+        let _ = self.lag_histogram.set(histogram);
     }
 
     pub fn polls(&self) -> u64 {
@@ -115,7 +125,7 @@ impl CollectorStats {
 }
 
 impl Collector {
-    pub fn stats(&self) -> &CollectorStats {
+    pub fn stats(&self) -> &Arc<CollectorStats> {
         &self.stats
     }
 

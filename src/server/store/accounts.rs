@@ -20,9 +20,12 @@ pub(super) trait Dialect: Database {
     /// `audit_log a`, given the parameter number of the full-text query when there is one.
     fn search_shape(text_param: Option<usize>) -> SearchShape;
     fn text_query(filter: &AuditFilter) -> Option<String>;
+    /// The statement that refreshes planner statistics.
+    const ANALYZE: &'static str;
 }
 
 impl Dialect for sqlx::Sqlite {
+    const ANALYZE: &'static str = "PRAGMA optimize";
     async fn begin_serialized(pool: &Pool<Self>) -> StoreResult<Transaction<'static, Self>> {
         // IMMEDIATE takes the write lock up front, so reading the chain's tail and appending
         // after it cannot interleave with another writer.
@@ -64,6 +67,7 @@ impl SearchShape {
 const AUDIT_LOCK_KEY: i64 = 0x6d63_706f_7073;
 
 impl Dialect for sqlx::Postgres {
+    const ANALYZE: &'static str = "ANALYZE";
     async fn begin_serialized(pool: &Pool<Self>) -> StoreResult<Transaction<'static, Self>> {
         let mut tx = pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -56,6 +56,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub trait Store: Send + Sync + 'static {
     /// Answers when the database can run a trivial query.
     async fn ping(&self) -> StoreResult<()>;
+    /// Refreshes the query planner's statistics (after a bulk load).
+    async fn refresh_statistics(&self) -> StoreResult<()>;
     /// Where login sessions live: the same database.
     fn sessions(&self) -> SessionStoreHandle;
 
@@ -158,6 +160,12 @@ macro_rules! impl_store {
         impl $crate::server::store::Store for $store {
             async fn ping(&self) -> StoreResult<()> {
                 sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+            async fn refresh_statistics(&self) -> StoreResult<()> {
+                sqlx::query(<$db as super::accounts::Dialect>::ANALYZE)
+                    .execute(&self.pool)
+                    .await?;
                 Ok(())
             }
             fn sessions(&self) -> SessionStoreHandle {

@@ -130,6 +130,7 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(&config.log);
+    raise_open_file_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -147,6 +148,15 @@ fn main() -> ExitCode {
             eprintln!("mcpops: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Every polled target holds a connection; raise the soft limit on open files to the hard
+/// limit so a large fleet is not cut short by the default 1,024.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open file limit"),
     }
 }
 

@@ -754,3 +754,16 @@ async fn search_and_export(backend: Backend) {
         .expect("audit");
     assert_eq!(exports.len(), 2, "{backend:?}: each export is audited");
 }
+
+#[tokio::test]
+async fn a_session_ends_at_its_absolute_timeout_however_busy() {
+    let db = TestDb::sqlite();
+    // Zero hours: every session is already past its absolute limit at its next request.
+    let app = common::spawn_app_with(db.url(), None, |config| {
+        config.auth.absolute_timeout_hours = 0;
+    })
+    .await;
+    let (status, _) = call(&app, &app.client, "/api/targets/list", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, &app.client).await, Value::Null);
+}

@@ -1,51 +1,22 @@
 //! Server functions for kiosk and API tokens (admins only). A secret is shown once, at creation.
 use super::error::AppError;
-use crate::domain::auth::{Role, TokenKind};
-use chrono::{DateTime, Utc};
+use crate::domain::auth::TokenRecord;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenView {
-    pub id: i64,
-    pub kind: TokenKind,
-    pub name: String,
-    pub role: Role,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
 
 /// A token just made: the only time its secret leaves the server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IssuedToken {
-    pub token: TokenView,
+    pub token: TokenRecord,
     pub secret: String,
 }
 
-#[cfg(feature = "ssr")]
-impl From<crate::server::store::TokenRecord> for TokenView {
-    fn from(t: crate::server::store::TokenRecord) -> Self {
-        Self {
-            id: t.id,
-            kind: t.kind,
-            name: t.name,
-            role: t.role,
-            created_by: t.created_by,
-            created_at: t.created_at,
-            last_used_at: t.last_used_at,
-            revoked_at: t.revoked_at,
-        }
-    }
-}
-
 #[server(endpoint = "tokens/list")]
-pub async fn list_tokens() -> Result<Vec<TokenView>, AppError> {
+pub async fn list_tokens() -> Result<Vec<TokenRecord>, AppError> {
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::Administer)?;
     let tokens = caller.state.store.tokens().await.map_err(AppError::from);
-    super::ssr::respond(tokens.map(|t| t.into_iter().map(TokenView::from).collect()))
+    super::ssr::respond(tokens)
 }
 
 /// Creates a token. Kiosk tokens are always read-only; API tokens carry the chosen role.
@@ -55,7 +26,7 @@ pub async fn create_token(
     name: String,
     role: String,
 ) -> Result<IssuedToken, AppError> {
-    use crate::domain::auth::{Permission, parse_token_name};
+    use crate::domain::auth::{Permission, Role, TokenKind, parse_token_name};
     use crate::domain::target::FieldErrors;
     use crate::server::auth::{hash_token_secret, new_token_secret};
     use crate::server::store::NewToken;
@@ -93,10 +64,7 @@ pub async fn create_token(
                 .store
                 .create_token(&new, event.clone())
                 .await
-                .map(|token| IssuedToken {
-                    token: token.into(),
-                    secret,
-                })
+                .map(|token| IssuedToken { token, secret })
                 .map_err(AppError::from)
         }
         _ => Err(AppError::Invalid(errors)),
@@ -109,7 +77,7 @@ pub async fn create_token(
 
 /// Revokes a token; a wall using it loses access at its next request.
 #[server(endpoint = "tokens/revoke")]
-pub async fn revoke_token(id: i64) -> Result<TokenView, AppError> {
+pub async fn revoke_token(id: i64) -> Result<TokenRecord, AppError> {
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::Administer)?;
     let event = caller.event("token", "revoke", &id.to_string());
@@ -129,7 +97,7 @@ pub async fn revoke_token(id: i64) -> Result<TokenView, AppError> {
             .revoke_token(id, event.clone().resource(&name))
             .await?;
         caller.state.kiosk_revoked(token.id);
-        Ok(TokenView::from(token))
+        Ok(token)
     }
     .await;
     if let Err(err) = &result {

@@ -1,17 +1,8 @@
 //! Server functions for managing accounts (admins only).
 use super::error::AppError;
+use crate::domain::auth::UserAccount;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-
-/// An account as the admin page shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UserRow {
-    pub id: i64,
-    pub username: String,
-    pub role: crate::domain::auth::Role,
-    pub must_reset: bool,
-    pub disabled: bool,
-}
 
 /// A password an admin hands over once; the person must change it at their next sign-in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,22 +12,11 @@ pub struct TemporaryPassword {
 }
 
 #[server(endpoint = "users/list")]
-pub async fn list_users() -> Result<Vec<UserRow>, AppError> {
+pub async fn list_users() -> Result<Vec<UserAccount>, AppError> {
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::Administer)?;
     let users = caller.state.store.users().await.map_err(AppError::from);
-    super::ssr::respond(users.map(|users| {
-        users
-            .into_iter()
-            .map(|u| UserRow {
-                id: u.id,
-                username: u.username,
-                role: u.role,
-                must_reset: u.must_reset,
-                disabled: u.disabled,
-            })
-            .collect()
-    }))
+    super::ssr::respond(users)
 }
 
 /// Creates an account with a generated temporary password, shown once.
@@ -98,7 +78,7 @@ pub async fn update_user(
     id: i64,
     role: String,
     disabled: Option<bool>,
-) -> Result<UserRow, AppError> {
+) -> Result<UserAccount, AppError> {
     use crate::domain::auth::{Permission, PrincipalKind, Role};
     use crate::domain::target::FieldErrors;
     use crate::server::store::UserChange;
@@ -135,13 +115,6 @@ pub async fn update_user(
                     event.clone().resource(&user.account.username),
                 )
                 .await
-                .map(|u| UserRow {
-                    id: u.id,
-                    username: u.username,
-                    role: u.role,
-                    must_reset: u.must_reset,
-                    disabled: u.disabled,
-                })
                 .map_err(AppError::from),
             Err(err) => Err(err.into()),
         },

@@ -194,6 +194,30 @@ impl TokenKind {
     }
 }
 
+/// An account as stored and as the admin page shows it (the password hash stays on the server).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserAccount {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub must_reset: bool,
+    pub disabled: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A kiosk or API token; its secret is never part of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub kind: TokenKind,
+    pub name: String,
+    pub role: Role,
+    pub created_by: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

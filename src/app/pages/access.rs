@@ -1,8 +1,8 @@
 //! Administration of who gets in: accounts, and kiosk and API tokens.
-use crate::api::tokens::{CreateToken, RevokeToken, TokenView, list_tokens};
-use crate::api::users::{AddUser, ResetPassword, UpdateUser, UserRow, list_users};
+use crate::api::tokens::{CreateToken, RevokeToken, list_tokens};
+use crate::api::users::{AddUser, ResetPassword, UpdateUser, list_users};
 use crate::app::components::{ErrorNote, Field, LocalTime, field_error, form_error};
-use crate::domain::auth::{Role, TokenKind};
+use crate::domain::auth::{Role, TokenKind, TokenRecord, UserAccount};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -86,7 +86,7 @@ fn OneTimePassword(
 
 #[component]
 fn UserTable(
-    users: Vec<UserRow>,
+    users: Vec<UserAccount>,
     update: ServerAction<UpdateUser>,
     reset: ServerAction<ResetPassword>,
 ) -> impl IntoView {
@@ -204,7 +204,7 @@ pub fn AdminTokensPage() -> impl IntoView {
 }
 
 #[component]
-fn TokenTable(tokens: Vec<TokenView>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
+fn TokenTable(tokens: Vec<TokenRecord>, revoke: ServerAction<RevokeToken>) -> impl IntoView {
     if tokens.is_empty() {
         return view! { <p class="panel empty-state">"No tokens yet."</p> }.into_any();
     }

@@ -5,8 +5,8 @@ use crate::domain::audit::{
     AuditEntry, AuditEvent, AuditFilter, GENESIS_HASH, Outcome, RequestOrigin,
 };
 use crate::domain::auth::{Role, TokenKind};
+pub use crate::domain::auth::{TokenRecord, UserAccount};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::{Database, Executor, IntoArguments, Pool, Transaction};
 use std::future::Future;
 
@@ -94,16 +94,6 @@ pub struct UserRecord {
     pub password_hash: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct UserAccount {
-    pub id: i64,
-    pub username: String,
-    pub role: Role,
-    pub must_reset: bool,
-    pub disabled: bool,
-    pub created_at: DateTime<Utc>,
-}
-
 pub struct NewUser {
     pub username: String,
     pub password_hash: String,
@@ -118,18 +108,6 @@ pub struct UserChange {
     pub password_hash: Option<String>,
     pub must_reset: Option<bool>,
     pub disabled: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TokenRecord {
-    pub id: i64,
-    pub kind: TokenKind,
-    pub name: String,
-    pub role: Role,
-    pub created_by: String,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 pub struct NewToken {

@@ -1,10 +1,15 @@
 //! Server functions, one file per area: validate, call the store or a service, return a DTO.
+pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod channels;
 pub mod demo;
+pub mod deploys;
 pub mod error;
 pub mod fleet;
+pub mod rules;
 pub mod servers;
+pub mod silences;
 pub mod targets;
 pub mod tokens;
 pub mod users;

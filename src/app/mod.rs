@@ -13,10 +13,14 @@ use pages::{
     access::{AdminTokensPage, AdminUsersPage},
     account::{ChangePasswordPage, LoginPage},
     admin::AdminPage,
+    alerts::{AlertPage, AlertsPage},
     audit::{AuditEntryPage, AuditPage},
+    channels::ChannelsPage,
     fleet::{EditTargetPage, FleetPage},
     planned::PlannedPage,
+    rules::RulesPage,
     server::ServerPage,
+    silences::SilencesPage,
     wall::WallPage,
 };
 
@@ -112,9 +116,14 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/fleet") view=FleetPage ssr=SsrMode::Async />
                     <Route path=path!("/fleet/:id/edit") view=EditTargetPage ssr=SsrMode::Async />
                     <Route path=path!("/targets/:id") view=ServerPage ssr=SsrMode::Async />
-                    <Route path=path!("/alerts") view=|| view! { <PlannedPage title="Alerts" what="Firing, pending and acknowledged alerts, with links to their runbooks." /> } />
+                    <Route path=path!("/alerts") view=AlertsPage ssr=SsrMode::Async />
+                    <Route path=path!("/alerts/rules") view=RulesPage ssr=SsrMode::Async />
+                    <Route path=path!("/alerts/silences") view=SilencesPage ssr=SsrMode::Async />
+                    <Route path=path!("/alerts/channels") view=ChannelsPage ssr=SsrMode::Async />
+                    <Route path=path!("/alerts/:id") view=AlertPage ssr=SsrMode::Async />
                     <Route path=path!("/incidents") view=|| view! { <PlannedPage title="Incidents" what="Open incidents, guided checklists with phase timers, and their timelines." /> } />
                     <Route path=path!("/runbooks") view=|| view! { <PlannedPage title="Runbooks" what="The runbook library: search, read and start a guided incident." /> } />
+                    <Route path=path!("/runbooks/:slug") view=|| view! { <PlannedPage title="Runbook" what="This runbook from the library, with its phases and checklist." /> } />
                     <Route path=path!("/capacity") view=|| view! { <PlannedPage title="Capacity" what="Required cores, memory and instances from measured load, with a forecast." /> } />
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />

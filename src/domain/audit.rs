@@ -43,6 +43,17 @@ pub struct RequestOrigin {
     pub request_id: String,
 }
 
+impl RequestOrigin {
+    /// mcpops itself, for changes its own services make.
+    pub fn local() -> Self {
+        Self {
+            ip: "local".into(),
+            user_agent: "mcpops".into(),
+            request_id: String::new(),
+        }
+    }
+}
+
 /// One thing that happened, before it has a place in the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {

@@ -36,6 +36,20 @@ impl ToolDiff {
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
+
+    /// One line for an alert, e.g. "added: search; removed: fetch".
+    pub fn summary(&self) -> String {
+        [
+            ("added", &self.added),
+            ("removed", &self.removed),
+            ("changed", &self.changed),
+        ]
+        .into_iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(what, names)| format!("{what}: {}", names.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+    }
 }
 
 #[cfg(test)]
@@ -57,6 +71,7 @@ mod tests {
         assert_eq!(diff.added, vec!["d"]);
         assert_eq!(diff.removed, vec!["b"]);
         assert_eq!(diff.changed, vec!["c"]);
+        assert_eq!(diff.summary(), "added: d; removed: b; changed: c");
         assert!(ToolDiff::between(&after, &after).is_empty());
     }
 }

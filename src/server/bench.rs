@@ -146,7 +146,7 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
         mode,
         ..CollectorConfig::default()
     };
-    let collector = Collector::start(config, store.clone(), LiveHub::default())?;
+    let collector = Collector::start(config, store.clone(), LiveHub::default(), None)?;
 
     // One interval to spread the first polls and fill connection pools, then measure.
     tokio::time::sleep(Duration::from_secs(u64::from(options.interval_secs))).await;

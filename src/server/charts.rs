@@ -11,6 +11,7 @@ const HEIGHT: u32 = 260;
 const BACKGROUND: RGBColor = RGBColor(0x15, 0x1a, 0x20);
 const GRID: RGBColor = RGBColor(0x2a, 0x32, 0x3c);
 const TEXT: RGBColor = RGBColor(0xd8, 0xe0, 0xe8);
+const MARKER: RGBColor = RGBColor(0xc0, 0x8c, 0xff);
 const PALETTE: [RGBColor; 3] = [
     RGBColor(0x5c, 0xc8, 0xff),
     RGBColor(0xff, 0xb0, 0x20),
@@ -75,9 +76,16 @@ fn fail<E: std::fmt::Debug>(err: E) -> ChartError {
     ChartError(format!("{err:?}"))
 }
 
+/// A moment drawn across a chart as a dashed line with a label: a deploy.
+pub struct Marker {
+    pub at: DateTime<Utc>,
+    pub label: String,
+}
+
 pub fn render(
     chart: Chart,
     points: &[SeriesPoint],
+    markers: &[Marker],
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<String, ChartError> {
@@ -141,6 +149,24 @@ pub fn render(
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(3))
                 });
+        }
+        for marker in markers {
+            let x = (marker.at - from).num_seconds() as f64;
+            if !(0.0..=span).contains(&x) {
+                continue;
+            }
+            let dashes = (0..20).map(|i| {
+                let (a, b) = (top * f64::from(i) / 20.0, top * (f64::from(i) + 0.5) / 20.0);
+                PathElement::new(vec![(x, a), (x, b)], MARKER.stroke_width(2))
+            });
+            plot.draw_series(dashes).map_err(fail)?;
+            let label: String = marker.label.chars().take(24).collect();
+            plot.draw_series(std::iter::once(Text::new(
+                format!("deploy {label}"),
+                (x, top * 0.97),
+                ("sans-serif", 14).into_font().color(&MARKER),
+            )))
+            .map_err(fail)?;
         }
         plot.configure_series_labels()
             .position(SeriesLabelPosition::UpperLeft)
@@ -211,10 +237,15 @@ mod tests {
                 ..SeriesPoint::default()
             })
             .collect();
-        let svg = render(Chart::Latency, &points, from, to).unwrap();
+        let deploy = Marker {
+            at: from + chrono::Duration::minutes(30),
+            label: "v1.4.2".into(),
+        };
+        let svg = render(Chart::Latency, &points, &[deploy], from, to).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
         assert!(svg.contains("Latency (ms)"));
         assert!(svg.contains("p99"));
+        assert!(svg.contains("deploy v1.4.2"));
     }
 
     #[test]
@@ -222,6 +253,7 @@ mod tests {
         let from = DateTime::from_timestamp(0, 0).unwrap();
         let svg = render(
             Chart::Errors,
+            &[],
             &[],
             from,
             from + chrono::Duration::minutes(15),

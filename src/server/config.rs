@@ -1,4 +1,5 @@
 //! Typed configuration: defaults, then a TOML file, then `MCPOPS__SECTION__KEY` variables.
+use super::alerts::AlertsConfig;
 use super::auth::AuthConfig;
 use super::collector::CollectorConfig;
 use super::rollup::RetentionConfig;
@@ -22,6 +23,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub auth: AuthConfig,
     pub targets: TargetFilesConfig,
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +88,7 @@ struct Defaults {
     retention: RetentionConfig,
     auth: AuthConfig,
     targets: TargetFilesConfig,
+    alerts: AlertsConfig,
 }
 
 #[derive(Serialize)]
@@ -118,6 +121,7 @@ fn defaults() -> Defaults {
         retention: RetentionConfig::default(),
         auth: AuthConfig::default(),
         targets: TargetFilesConfig::default(),
+        alerts: AlertsConfig::default(),
     }
 }
 
@@ -178,6 +182,7 @@ impl Config {
                 "key demo.interval_secs: must be between 1 and 3600".into(),
             ));
         }
+        self.alerts.check().map_err(ConfigError)?;
         if self.demo.servers == 0 || self.demo.servers > 10_000 {
             return Err(ConfigError(
                 "key demo.servers: must be between 1 and 10000".into(),

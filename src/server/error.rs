@@ -25,3 +25,10 @@ pub fn set_status(err: &AppError) {
         response.set_status(err.status());
     }
 }
+
+/// For plain REST routes: the status, and the error as the same JSON server functions send.
+impl axum::response::IntoResponse for AppError {
+    fn into_response(self) -> axum::response::Response {
+        (self.status(), axum::Json(self)).into_response()
+    }
+}

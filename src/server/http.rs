@@ -34,6 +34,7 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .route("/charts/{id}/{chart}", get(chart))
         .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
         .route("/audit/export", get(super::audit_export::export))
+        .route("/api/v1/deploys", axum::routing::post(super::deploys::post))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -189,7 +190,15 @@ async fn chart(
                 }
             };
             let points = downsample(&samples, from, now, 120);
-            match charts::render(kind, &points, from, now) {
+            let markers = match deploy_markers(&state, id, from, now).await {
+                Ok(markers) => markers,
+                Err(err) => {
+                    return crate::api::error::AppError::from(err)
+                        .status()
+                        .into_response();
+                }
+            };
+            match charts::render(kind, &points, &markers, from, now) {
                 Ok(svg) => {
                     state.charts.put(key, svg.clone());
                     svg
@@ -211,13 +220,35 @@ async fn chart(
         .into_response()
 }
 
+/// The deploys of this target (or of its tags) inside the chart's window.
+async fn deploy_markers(
+    state: &AppState,
+    target_id: i64,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<super::charts::Marker>, super::store::StoreError> {
+    let target = state.store.get_target(target_id).await?;
+    Ok(state
+        .store
+        .deploys(from, to)
+        .await?
+        .into_iter()
+        .filter(|d| d.covers(target.id, &target.tags))
+        .map(|d| super::charts::Marker {
+            at: d.at,
+            label: d.version,
+        })
+        .collect())
+}
+
 #[derive(serde::Deserialize)]
 struct EventFilter {
     /// Comma-separated target ids; all targets when absent.
     targets: Option<String>,
 }
 
-/// Server-sent events: one `update` event per poll. A client that falls too far behind is
+/// Server-sent events: one `update` event per poll and an `alert` event per alert change.
+/// A client that falls too far behind on polls is
 /// disconnected (its EventSource reconnects) rather than slowing the hub for everyone.
 async fn events(
     State(state): State<AppState>,
@@ -251,6 +282,17 @@ async fn events(
                 .ok()
                 .map(Ok)
         });
+    // Alert changes go to every page; they are few and each page refetches what it shows.
+    let alert_changes = tokio_stream::wrappers::BroadcastStream::new(state.alerts.subscribe())
+        .filter_map(|change| {
+            let change = change.ok()?;
+            Event::default()
+                .event("alert")
+                .json_data(&change)
+                .ok()
+                .map(Ok)
+        });
+    let updates = updates.merge(alert_changes);
     // A kiosk's stream ends when its token is revoked; the reconnect is then refused.
     let kiosk = principal.and_then(|p| match p.0.kind {
         crate::domain::auth::PrincipalKind::Kiosk { id } => Some(id),

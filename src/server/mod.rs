@@ -1,5 +1,6 @@
 //! Server-only code: configuration, HTTP, storage and the demo fleet.
 pub mod accounts;
+pub mod alerts;
 pub mod audit_bench;
 pub mod audit_export;
 pub mod auth;
@@ -8,6 +9,7 @@ pub mod charts;
 pub mod collector;
 pub mod config;
 pub mod demo;
+pub mod deploys;
 pub mod error;
 pub mod http;
 pub mod metrics;

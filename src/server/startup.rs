@@ -1,4 +1,5 @@
 //! Wires configuration, storage and the router into a running server.
+use super::alerts::Alerts;
 use super::collector::Collector;
 use super::collector::hub::LiveHub;
 use super::config::Config;
@@ -28,7 +29,7 @@ pub enum StartupError {
     Demo(#[from] DemoError),
     #[error("cannot register metrics")]
     Metrics(#[from] prometheus::Error),
-    #[error("cannot build the HTTP client for probes")]
+    #[error("cannot build the HTTP client for probes or webhooks")]
     Collector(#[from] reqwest::Error),
 }
 
@@ -73,11 +74,13 @@ impl Application {
         let hub = LiveHub::default();
         tokio::spawn(super::rollup::run(store.clone(), config.retention.clone()));
         tokio::spawn(sweep_sessions(store.sessions()));
+        let (alerts, poll_sink) = Alerts::start(&config.alerts, store.clone())?;
         let collector = if config.collector.enabled {
             Some(Collector::start(
                 config.collector.clone(),
                 store.clone(),
                 hub.clone(),
+                poll_sink,
             )?)
         } else {
             None
@@ -98,6 +101,7 @@ impl Application {
             auth: super::auth::Auth::new(config.auth.clone()),
             revocations: tokio::sync::broadcast::channel(16).0,
             target_files: target_files.clone(),
+            alerts,
         });
         if let Some(files) = target_files {
             let watcher = state.clone();

@@ -1,4 +1,5 @@
 //! Shared application state, cheap to clone into every handler.
+use super::alerts::Alerts;
 use super::auth::Auth;
 use super::charts::ChartCache;
 use super::collector::Collector;
@@ -32,6 +33,7 @@ pub struct AppStateInner {
     pub revocations: tokio::sync::broadcast::Sender<i64>,
     /// Target files and their last reading; `None` when none are configured.
     pub target_files: Option<Arc<super::target_files::TargetFiles>>,
+    pub alerts: Arc<Alerts>,
 }
 
 impl AppStateInner {

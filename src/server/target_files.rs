@@ -211,12 +211,7 @@ fn same(target: &Target, item: &Listed) -> bool {
 }
 
 fn system_event(action: &str, name: &str, origin: &str) -> AuditEvent {
-    let from = RequestOrigin {
-        ip: "local".into(),
-        user_agent: "mcpops".into(),
-        request_id: String::new(),
-    };
-    AuditEvent::new("target", ACTOR, action, name, &from)
+    AuditEvent::new("target", ACTOR, action, name, &RequestOrigin::local())
         .details(&serde_json::json!({ "file": origin }))
 }
 

@@ -2,8 +2,12 @@
 pub mod access;
 pub mod account;
 pub mod admin;
+pub mod alerts;
 pub mod audit;
+pub mod channels;
 pub mod fleet;
 pub mod planned;
+pub mod rules;
 pub mod server;
+pub mod silences;
 pub mod wall;

@@ -1,6 +1,11 @@
 //! One target's page: state and reasons, golden-signal charts over a chosen range,
 //! readiness checks, the MCP handshake with step timings, and the tool list's history.
+use crate::api::alerts::list_alerts;
+use crate::api::deploys::{CreateDeploy, DeployReview, review_deploys};
 use crate::api::servers::{CatalogVersion, ServerDetail, target_detail};
+use crate::app::components::{ErrorNote, LocalTime, field_error, form_error};
+use crate::app::pages::wall::use_live;
+use crate::domain::alerts::GoldenSignal;
 use crate::domain::observation::{TargetState, TargetStatus};
 use crate::domain::series::TimeRange;
 use leptos::prelude::*;
@@ -71,6 +76,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
             <span class="muted">{status.as_ref().map(|s| format!("last poll {}", s.at.format("%Y-%m-%d %H:%M:%S UTC")))}</span>
         </header>
         <Failures status=status.clone() />
+        <TargetAlerts id />
         <nav class="ranges" aria-label="Time range">
             {TimeRange::ALL
                 .into_iter()
@@ -94,7 +100,107 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
             <Readiness status=status.clone() />
             <Handshake status />
         </div>
+        <Deploys id name=target.name.clone() />
         <Tools catalogs />
+    }
+}
+
+/// The target's open alerts, refreshed as they change.
+#[component]
+fn TargetAlerts(id: i64) -> impl IntoView {
+    let live = use_live(false);
+    let alerts = Resource::new(
+        move || live.alert_changes.get(),
+        move |_| list_alerts(String::new(), String::new(), String::new(), id.to_string()),
+    );
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let list = alerts.await.unwrap_or_default();
+                (!list.is_empty()).then(|| view! {
+                    <section class="panel target-alerts" aria-label="Open alerts">
+                        <h2>"Open alerts"</h2>
+                        <ul>
+                            {list.into_iter().map(|a| view! {
+                                <li class=format!("alert-row {}", a.state.as_str()) data-state=a.state.as_str()>
+                                    <span class=format!("alert-state {}", a.state.as_str())>{a.state.as_str()}</span>
+                                    " " <a href=format!("/alerts/{}", a.id)><b>{a.rule.label()}</b></a>
+                                    " · " {a.summary}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    </section>
+                })
+            })}
+        </Transition>
+    }
+}
+
+/// Recent deploys of the target with the 30 minutes before and after side by side, and a
+/// form to mark one.
+#[component]
+fn Deploys(id: i64, name: String) -> impl IntoView {
+    let mark = ServerAction::<CreateDeploy>::new();
+    let reviews = Resource::new(move || mark.version().get(), move |_| review_deploys(id));
+    let marked: Signal<_> = mark.value().into();
+    view! {
+        <section class="panel deploys" aria-label="Deploys">
+            <h2>"Deploys"</h2>
+            <Transition fallback=|| view! { <p class="muted">"Loading deploys…"</p> }>
+                {move || Suspend::new(async move {
+                    match reviews.await {
+                        Ok(list) if list.is_empty() => view! { <p class="muted">"No deploys in the last 7 days."</p> }.into_any(),
+                        Ok(list) => view! { <DeployTable reviews=list /> }.into_any(),
+                        Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+            <ActionForm action=mark attr:class="inline deploy-form" attr:aria-label="Mark a deploy">
+                <input type="hidden" name="target" value=name />
+                <input type="hidden" name="tag" value="" />
+                <input name="version" placeholder="version, e.g. 1.4.2" aria-label="Version deployed" required maxlength="128" />
+                <input name="note" placeholder="note (optional)" aria-label="Deploy note" maxlength="1000" />
+                <button type="submit" disabled=move || mark.pending().get()>"Mark a deploy now"</button>
+            </ActionForm>
+            <p class="field-error" role="alert">{field_error(marked, "version")}</p>
+            <ErrorNote error=form_error(marked) />
+        </section>
+    }
+}
+
+#[component]
+fn DeployTable(reviews: Vec<DeployReview>) -> impl IntoView {
+    let show = |v: Option<f64>, signal: GoldenSignal| {
+        v.map_or_else(|| "–".to_owned(), |v| signal.format(v))
+    };
+    view! {
+        <table class="deploy-review">
+            <thead>
+                <tr>
+                    <th scope="col">"Deploy"</th>
+                    {GoldenSignal::ALL.iter().map(|s| view! { <th scope="col">{s.label()} " before → after"</th> }).collect_view()}
+                </tr>
+            </thead>
+            <tbody>
+                {reviews.into_iter().map(|review| {
+                    let regressed = review.regressed();
+                    let deploy = review.deploy;
+                    view! {
+                        <tr class:regressed=regressed data-version=deploy.version.clone()>
+                            <th scope="row">
+                                <b>{deploy.version.clone()}</b>
+                                {regressed.then(|| view! { <span class="warning">" regression"</span> })}
+                                <br /><small class="muted"><LocalTime at=deploy.at /> " · " {deploy.created_by.clone()}</small>
+                                {(!deploy.note.is_empty()).then(|| view! { <br /><small>{deploy.note.clone()}</small> })}
+                            </th>
+                            {review.changes.into_iter().map(|c| view! {
+                                <td class:regressed=c.regressed>{show(c.before, c.signal)} " → " {show(c.after, c.signal)}</td>
+                            }).collect_view()}
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }
 

@@ -49,6 +49,34 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
     ("/api/audit/search", Access::Need(Permission::ReadAudit)),
     ("/api/audit/entry", Access::Need(Permission::ReadAudit)),
     ("/api/audit/verify", Access::Need(Permission::ReadAudit)),
+    ("/api/alerts/list", Access::Need(Permission::ViewDashboards)),
+    ("/api/alerts/wall", Access::Need(Permission::ViewWall)),
+    (
+        "/api/alerts/detail",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    ("/api/alerts/acknowledge", Access::Need(Permission::Operate)),
+    ("/api/rules/list", Access::Need(Permission::ViewDashboards)),
+    ("/api/rules/save", Access::Need(Permission::Operate)),
+    ("/api/rules/delete", Access::Need(Permission::Operate)),
+    ("/api/rules/learn", Access::Need(Permission::Operate)),
+    (
+        "/api/silences/list",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    ("/api/silences/create", Access::Need(Permission::Operate)),
+    ("/api/silences/expire", Access::Need(Permission::Operate)),
+    ("/api/channels/list", Access::Need(Permission::Operate)),
+    ("/api/channels/create", Access::Need(Permission::Administer)),
+    ("/api/channels/delete", Access::Need(Permission::Administer)),
+    ("/api/channels/test", Access::Need(Permission::Operate)),
+    ("/api/deploys/create", Access::Need(Permission::Operate)),
+    (
+        "/api/deploys/review",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    // REST, for deploy pipelines with an API token.
+    ("/api/v1/deploys", Access::Need(Permission::Operate)),
 ];
 
 /// Plain axum routes (not pages, not server functions).
@@ -70,6 +98,7 @@ const PAGES: &[(&str, Access)] = &[
     ("/audit", Access::Need(Permission::ReadAudit)),
     ("/admin/users", Access::Need(Permission::Administer)),
     ("/admin/tokens", Access::Need(Permission::Administer)),
+    ("/alerts/channels", Access::Need(Permission::Operate)),
 ];
 
 /// Whether a path is a page (answered with a redirect to the login form) rather than an API.

@@ -11,6 +11,7 @@ use crate::domain::exposition::Limits;
 use crate::domain::observation::{Observation, ProbeError};
 use crate::domain::signals::{IntervalSignals, MetricProfile, Snapshot};
 use crate::domain::target::{Target, TargetUrl};
+use crate::server::alerts::PollSink;
 use crate::server::store::Store;
 use fetch::FetchLimits;
 use hub::LiveHub;
@@ -138,6 +139,7 @@ impl Collector {
         config: CollectorConfig,
         store: Arc<dyn Store>,
         hub: LiveHub,
+        alerts: Option<PollSink>,
     ) -> reqwest::Result<Self> {
         let client = fetch::shared_client(
             Duration::from_millis(config.connect_timeout_ms),
@@ -146,7 +148,7 @@ impl Collector {
         let reload = Arc::new(Notify::new());
         let stats = Arc::new(CollectorStats::default());
         let (observations, received) = mpsc::channel(16 * 1024);
-        tokio::spawn(ingest::run(received, store.clone(), hub));
+        tokio::spawn(ingest::run(received, store.clone(), hub, alerts));
         let scheduler = Scheduler {
             context: Arc::new(PollContext {
                 client,

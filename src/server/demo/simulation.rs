@@ -78,7 +78,7 @@ impl Simulation {
         let rps = self.base_rps * Self::daily_factor(now) * noise;
         let total = (rps * seconds).round() as u64;
         let error_rate = if faults.contains(&DemoFault::ErrorBurst) {
-            0.08
+            0.25
         } else {
             0.0005
         };

@@ -1,11 +1,19 @@
 //! Storage: one `Store` trait, implemented for SQLite and PostgreSQL.
 mod accounts;
+mod alerts;
 mod polls;
 mod postgres;
 mod sqlite;
 
+use crate::domain::alerts::{
+    Alert, AlertQuery, AlertStep, BaselineOverride, OverrideRecord, Scope,
+};
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
+use crate::domain::deploys::Deploy;
+use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
+use crate::domain::observation::Tool;
 use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
+use crate::domain::silences::{NewSilence, Silence};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use accounts::{NewToken, NewUser, TokenRecord, UserAccount, UserChange, UserRecord};
+pub use alerts::{AlertChange, NewAlert};
 pub use polls::{SampleTable, ToolCatalog};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -150,6 +159,67 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>>;
     /// An entry and its predecessor.
     async fn audit_entry(&self, seq: i64) -> StoreResult<(Option<AuditEntry>, AuditEntry)>;
+
+    async fn alerts(&self, query: &AlertQuery) -> StoreResult<Vec<Alert>>;
+    /// An alert and every change of its state, oldest first.
+    async fn alert(&self, id: i64) -> StoreResult<(Alert, Vec<AlertStep>)>;
+    /// Opens an alert; a conflict when the rule already has an open one on the target.
+    async fn open_alert(&self, new: &NewAlert, event: AuditEvent) -> StoreResult<Alert>;
+    async fn change_alert(
+        &self,
+        id: i64,
+        change: &AlertChange<'_>,
+        event: AuditEvent,
+    ) -> StoreResult<Alert>;
+    async fn baseline_overrides(&self) -> StoreResult<Vec<OverrideRecord>>;
+    async fn save_baseline_override(
+        &self,
+        baselines: &BaselineOverride,
+        by: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<()>;
+    async fn delete_baseline_override(&self, scope: &Scope, event: AuditEvent) -> StoreResult<()>;
+    /// Channels with their full addresses (for sending; pages get only `Channel`).
+    async fn channels(&self) -> StoreResult<Vec<(Channel, WebhookUrl)>>;
+    async fn create_channel(
+        &self,
+        new: &NewChannel,
+        by: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<Channel>;
+    async fn delete_channel(&self, id: i64, event: AuditEvent) -> StoreResult<()>;
+    async fn record_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
+    async fn deliveries(&self, channel_id: Option<i64>, limit: i64) -> StoreResult<Vec<Delivery>>;
+    /// Silences that end after `since`.
+    async fn silences(&self, since: DateTime<Utc>) -> StoreResult<Vec<Silence>>;
+    async fn create_silence(
+        &self,
+        new: &NewSilence,
+        owner: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<Silence>;
+    async fn expire_silence(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<()>;
+    /// The tool list each target's drift is measured against.
+    async fn tool_acks(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>>;
+    /// The newest tool list seen on each target.
+    async fn latest_tool_catalogs(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>>;
+    async fn accept_tools(
+        &self,
+        target_id: i64,
+        tools: &[Tool],
+        by: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    async fn create_deploy(&self, deploy: &Deploy, event: AuditEvent) -> StoreResult<Deploy>;
+    async fn deploys(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<Deploy>>;
 }
 
 /// Implements `Store` for a backend whose `pool` field holds a pool of `$db`, by handing every
@@ -351,6 +421,139 @@ macro_rules! impl_store {
             }
             async fn audit_entry(&self, seq: i64) -> StoreResult<(Option<AuditEntry>, AuditEntry)> {
                 AccountQueries::<$db>(&self.pool).audit_entry(seq).await
+            }
+
+            async fn alerts(&self, query: &AlertQuery) -> StoreResult<Vec<Alert>> {
+                AlertQueries::<$db>(&self.pool).alerts(query).await
+            }
+            async fn alert(&self, id: i64) -> StoreResult<(Alert, Vec<AlertStep>)> {
+                AlertQueries::<$db>(&self.pool).alert(id).await
+            }
+            async fn open_alert(&self, new: &NewAlert, event: AuditEvent) -> StoreResult<Alert> {
+                AlertQueries::<$db>(&self.pool).open(new, event).await
+            }
+            async fn change_alert(
+                &self,
+                id: i64,
+                change: &AlertChange<'_>,
+                event: AuditEvent,
+            ) -> StoreResult<Alert> {
+                AlertQueries::<$db>(&self.pool)
+                    .change(id, change, event)
+                    .await
+            }
+            async fn baseline_overrides(&self) -> StoreResult<Vec<OverrideRecord>> {
+                AlertQueries::<$db>(&self.pool).overrides().await
+            }
+            async fn save_baseline_override(
+                &self,
+                baselines: &BaselineOverride,
+                by: &str,
+                at: DateTime<Utc>,
+                event: AuditEvent,
+            ) -> StoreResult<()> {
+                AlertQueries::<$db>(&self.pool)
+                    .save_override(baselines, by, at, event)
+                    .await
+            }
+            async fn delete_baseline_override(
+                &self,
+                scope: &Scope,
+                event: AuditEvent,
+            ) -> StoreResult<()> {
+                AlertQueries::<$db>(&self.pool)
+                    .delete_override(scope, event)
+                    .await
+            }
+            async fn channels(&self) -> StoreResult<Vec<(Channel, WebhookUrl)>> {
+                AlertQueries::<$db>(&self.pool).channels().await
+            }
+            async fn create_channel(
+                &self,
+                new: &NewChannel,
+                by: &str,
+                at: DateTime<Utc>,
+                event: AuditEvent,
+            ) -> StoreResult<Channel> {
+                AlertQueries::<$db>(&self.pool)
+                    .create_channel(new, by, at, event)
+                    .await
+            }
+            async fn delete_channel(&self, id: i64, event: AuditEvent) -> StoreResult<()> {
+                AlertQueries::<$db>(&self.pool)
+                    .delete_channel(id, event)
+                    .await
+            }
+            async fn record_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+                AlertQueries::<$db>(&self.pool)
+                    .record_delivery(delivery)
+                    .await
+            }
+            async fn deliveries(
+                &self,
+                channel_id: Option<i64>,
+                limit: i64,
+            ) -> StoreResult<Vec<Delivery>> {
+                AlertQueries::<$db>(&self.pool)
+                    .deliveries(channel_id, limit)
+                    .await
+            }
+            async fn silences(&self, since: DateTime<Utc>) -> StoreResult<Vec<Silence>> {
+                AlertQueries::<$db>(&self.pool).silences(since).await
+            }
+            async fn create_silence(
+                &self,
+                new: &NewSilence,
+                owner: &str,
+                at: DateTime<Utc>,
+                event: AuditEvent,
+            ) -> StoreResult<Silence> {
+                AlertQueries::<$db>(&self.pool)
+                    .create_silence(new, owner, at, event)
+                    .await
+            }
+            async fn expire_silence(
+                &self,
+                id: i64,
+                at: DateTime<Utc>,
+                event: AuditEvent,
+            ) -> StoreResult<()> {
+                AlertQueries::<$db>(&self.pool)
+                    .expire_silence(id, at, event)
+                    .await
+            }
+            async fn tool_acks(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
+                AlertQueries::<$db>(&self.pool).tool_acks().await
+            }
+            async fn latest_tool_catalogs(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
+                AlertQueries::<$db>(&self.pool).latest_catalogs().await
+            }
+            async fn accept_tools(
+                &self,
+                target_id: i64,
+                tools: &[Tool],
+                by: &str,
+                at: DateTime<Utc>,
+            ) -> StoreResult<()> {
+                AlertQueries::<$db>(&self.pool)
+                    .accept_tools(target_id, tools, by, at)
+                    .await
+            }
+            async fn create_deploy(
+                &self,
+                deploy: &Deploy,
+                event: AuditEvent,
+            ) -> StoreResult<Deploy> {
+                AlertQueries::<$db>(&self.pool)
+                    .create_deploy(deploy, event)
+                    .await
+            }
+            async fn deploys(
+                &self,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<Vec<Deploy>> {
+                AlertQueries::<$db>(&self.pool).deploys(from, to).await
             }
         }
     };

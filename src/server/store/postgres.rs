@@ -1,12 +1,20 @@
 //! PostgreSQL backend, for fleets that outgrow one machine.
 use super::accounts::AccountQueries;
+use super::alerts::AlertQueries;
 use super::polls::PollQueries;
 use super::{
-    NewToken, NewUser, SampleTable, SessionStoreHandle, StoreError, StoreOptions, StoreResult,
-    TargetQueries, TokenRecord, ToolCatalog, UserAccount, UserChange, UserRecord,
+    AlertChange, NewAlert, NewToken, NewUser, SampleTable, SessionStoreHandle, StoreError,
+    StoreOptions, StoreResult, TargetQueries, TokenRecord, ToolCatalog, UserAccount, UserChange,
+    UserRecord,
+};
+use crate::domain::alerts::{
+    Alert, AlertQuery, AlertStep, BaselineOverride, OverrideRecord, Scope,
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
-use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
+use crate::domain::deploys::Deploy;
+use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
+use crate::domain::observation::{PollRecord, SampleRow, TargetStatus, Tool};
+use crate::domain::silences::{NewSilence, Silence};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;

@@ -1,0 +1,151 @@
+//! Server functions for alerts: the list, one alert with its history, and acknowledging.
+use super::error::AppError;
+use crate::domain::alerts::{Alert, AlertStep};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How many alerts one page lists.
+#[cfg(feature = "ssr")]
+const PAGE_SIZE: i64 = 200;
+#[cfg(feature = "ssr")]
+const MAX_NOTE: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertDetail {
+    pub alert: Alert,
+    pub steps: Vec<AlertStep>,
+}
+
+/// Alerts, firing first. `state`: empty for every open alert, `all` to include resolved
+/// ones, or one state; the other filters are empty for "any".
+#[server(endpoint = "alerts/list")]
+pub async fn list_alerts(
+    state: String,
+    severity: String,
+    rule: String,
+    target: String,
+) -> Result<Vec<Alert>, AppError> {
+    use crate::domain::alerts::{AlertQuery, AlertState, RuleKind, Severity};
+    use crate::domain::auth::Permission;
+    use crate::domain::target::FieldErrors;
+    let caller = super::ssr::require(Permission::ViewDashboards)?;
+    let mut errors = FieldErrors::default();
+    let mut pick = |field: &str, raw: &str, parse: &dyn Fn(&str) -> bool| {
+        if !raw.is_empty() && !parse(raw) {
+            errors.add(field, format!("unknown {field} '{raw}'"));
+        }
+    };
+    pick("state", &state, &|s| {
+        s == "all" || AlertState::parse(s).is_some()
+    });
+    pick("severity", &severity, &|s| Severity::parse(s).is_some());
+    pick("rule", &rule, &|s| RuleKind::parse(s).is_some());
+    pick("target", &target, &|s| s.parse::<i64>().is_ok());
+    if !errors.is_empty() {
+        return super::ssr::respond(Err(AppError::Invalid(errors)));
+    }
+    let query = AlertQuery {
+        state: AlertState::parse(&state),
+        include_resolved: state == "all",
+        severity: Severity::parse(&severity),
+        rule: RuleKind::parse(&rule),
+        target_id: target.parse().ok(),
+        limit: PAGE_SIZE,
+    };
+    let alerts = caller
+        .state
+        .store
+        .alerts(&query)
+        .await
+        .map_err(AppError::from);
+    super::ssr::respond(alerts)
+}
+
+/// The alerts a wall shows: firing and acknowledged ones.
+#[server(endpoint = "alerts/wall")]
+pub async fn wall_alerts() -> Result<Vec<Alert>, AppError> {
+    use crate::domain::alerts::{AlertQuery, AlertState};
+    use crate::domain::auth::Permission;
+    let caller = super::ssr::require(Permission::ViewWall)?;
+    let query = AlertQuery {
+        limit: PAGE_SIZE,
+        ..AlertQuery::default()
+    };
+    let alerts = caller
+        .state
+        .store
+        .alerts(&query)
+        .await
+        .map(|list| {
+            list.into_iter()
+                .filter(|a| a.state != AlertState::Pending)
+                .collect()
+        })
+        .map_err(AppError::from);
+    super::ssr::respond(alerts)
+}
+
+#[server(endpoint = "alerts/detail")]
+pub async fn alert_with_history(id: i64) -> Result<AlertDetail, AppError> {
+    use crate::domain::auth::Permission;
+    let caller = super::ssr::require(Permission::ViewDashboards)?;
+    let detail = caller
+        .state
+        .store
+        .alert(id)
+        .await
+        .map(|(alert, steps)| AlertDetail { alert, steps })
+        .map_err(AppError::from);
+    super::ssr::respond(detail)
+}
+
+/// Acknowledges a firing alert with a note. Two people acknowledging at once: the second
+/// is told who was first. Acknowledging tool drift accepts the new tool list.
+#[server(endpoint = "alerts/acknowledge")]
+pub async fn acknowledge_alert(id: i64, note: String) -> Result<Alert, AppError> {
+    use crate::domain::alerts::AlertState;
+    use crate::domain::auth::Permission;
+    use crate::domain::target::FieldErrors;
+    use crate::server::store::AlertChange;
+    let caller = super::ssr::require(Permission::Operate)?;
+    let note = note.trim().to_owned();
+    let mut errors = FieldErrors::default();
+    if note.is_empty() {
+        errors.add("note", "say what you are doing about it");
+    } else if note.chars().count() > MAX_NOTE {
+        errors.add("note", format!("at most {MAX_NOTE} characters"));
+    }
+    if !errors.is_empty() {
+        return super::ssr::respond(Err(AppError::Invalid(errors)));
+    }
+    let event = caller
+        .event("alert", "acknowledge", "")
+        .details(&serde_json::json!({ "note": note }));
+    let change = AlertChange {
+        to: AlertState::Acknowledged,
+        expected: &[AlertState::Firing],
+        at: chrono::Utc::now(),
+        actor: caller.principal.actor.clone(),
+        note,
+        summary: None,
+        silenced: None,
+    };
+    let result = caller
+        .state
+        .store
+        .change_alert(id, &change, event.clone())
+        .await
+        .map_err(AppError::from);
+    match &result {
+        Ok(alert) => {
+            caller.state.alerts.publish(alert);
+            caller.state.alerts.rules_changed();
+        }
+        Err(err) => {
+            caller
+                .record_failure(event.resource(&format!("alert:{id}")), err)
+                .await
+        }
+    }
+    super::ssr::respond(result)
+}

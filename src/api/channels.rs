@@ -1,0 +1,145 @@
+//! Server functions for notification channels. An address is taken once and never shown
+//! again: pages get its scheme and host only.
+use super::error::AppError;
+use crate::domain::notifications::{Channel, Delivery};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A channel with its latest delivery attempts, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelView {
+    pub channel: Channel,
+    pub recent: Vec<Delivery>,
+}
+
+impl ChannelView {
+    /// The newest attempt failed.
+    pub fn failing(&self) -> bool {
+        self.recent.first().is_some_and(|d| d.error.is_some())
+    }
+}
+
+#[cfg(feature = "ssr")]
+const RECENT: i64 = 10;
+
+#[server(endpoint = "channels/list")]
+pub async fn list_channels() -> Result<Vec<ChannelView>, AppError> {
+    use crate::domain::auth::Permission;
+    let caller = super::ssr::require(Permission::Operate)?;
+    let views = async {
+        let store = &caller.state.store;
+        let mut views = Vec::new();
+        for (channel, _) in store.channels().await? {
+            let recent = store.deliveries(Some(channel.id), RECENT).await?;
+            views.push(ChannelView { channel, recent });
+        }
+        Ok(views)
+    }
+    .await
+    .map_err(|err: crate::server::store::StoreError| AppError::from(err));
+    super::ssr::respond(views)
+}
+
+#[server(endpoint = "channels/create")]
+pub async fn create_channel(
+    name: String,
+    kind: String,
+    url: String,
+    min_severity: String,
+    tags: String,
+) -> Result<Channel, AppError> {
+    use crate::domain::auth::Permission;
+    use crate::domain::notifications::{ChannelForm, NewChannel};
+    let caller = super::ssr::require(Permission::Administer)?;
+    let form = ChannelForm {
+        name,
+        kind,
+        url,
+        min_severity,
+        tags,
+    };
+    let parsed = NewChannel::parse(&form);
+    // The audit entry names the host only; the address may hold a secret.
+    let host = parsed
+        .as_ref()
+        .map(|c| c.url.redacted())
+        .unwrap_or_default();
+    let event = caller
+        .event("channel", "create", form.name.trim())
+        .details(&serde_json::json!({
+            "kind": form.kind, "url": host, "min_severity": form.min_severity, "tags": form.tags,
+        }));
+    let result = match parsed {
+        Ok(new) => caller
+            .state
+            .store
+            .create_channel(
+                &new,
+                &caller.principal.actor,
+                chrono::Utc::now(),
+                event.clone(),
+            )
+            .await
+            .map_err(AppError::from),
+        Err(errors) => Err(AppError::Invalid(errors)),
+    };
+    if let Err(err) = &result {
+        caller.record_failure(event, err).await;
+    }
+    super::ssr::respond(result)
+}
+
+#[server(endpoint = "channels/delete")]
+pub async fn delete_channel(id: i64) -> Result<(), AppError> {
+    use crate::domain::auth::Permission;
+    let caller = super::ssr::require(Permission::Administer)?;
+    let event = caller.event("channel", "delete", &format!("channel:{id}"));
+    let result = caller
+        .state
+        .store
+        .delete_channel(id, event)
+        .await
+        .map_err(AppError::from);
+    super::ssr::respond(result)
+}
+
+/// Sends one test notice to a channel now and says what happened.
+#[server(endpoint = "channels/test")]
+pub async fn test_channel(id: i64) -> Result<String, AppError> {
+    use crate::domain::auth::Permission;
+    let caller = super::ssr::require(Permission::Operate)?;
+    let channels = caller.state.store.channels().await.map_err(AppError::from);
+    let found = channels.and_then(|list| {
+        list.into_iter()
+            .find(|(c, _)| c.id == id)
+            .ok_or(AppError::NotFound)
+    });
+    let (channel, url) = match found {
+        Ok(found) => found,
+        Err(err) => return super::ssr::respond(Err(err)),
+    };
+    let outcome = caller
+        .state
+        .alerts
+        .notifier()
+        .test(&channel, &url, &caller.principal.actor)
+        .await;
+    let event = caller.event("channel", "test", &channel.name);
+    let event = match &outcome {
+        Ok(()) => event,
+        Err(reason) => event
+            .outcome(crate::domain::audit::Outcome::Failure)
+            .reason(reason),
+    };
+    if let Err(err) = caller.state.store.append_audit(event).await {
+        tracing::warn!(error = %err, "could not audit a channel test");
+    }
+    let result = match outcome {
+        Ok(()) => Ok(format!("{} accepted the test notice", channel.name)),
+        Err(reason) => Err(AppError::Conflict(format!(
+            "{} did not accept the test notice: {reason}",
+            channel.name
+        ))),
+    };
+    super::ssr::respond(result)
+}

@@ -1,0 +1,241 @@
+//! Alerts: the list (firing first) with filters and acknowledgement, one alert's history,
+//! and the sub-pages for rules, silences and channels.
+use crate::api::alerts::{AcknowledgeAlert, AlertDetail, alert_with_history, list_alerts};
+use crate::api::auth::current_viewer;
+use crate::app::components::{ErrorNote, LocalTime, field_error, form_error};
+use crate::app::pages::wall::use_live;
+use crate::domain::alerts::{Alert, AlertState, RuleKind, Severity};
+use crate::domain::auth::Permission;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_params_map, use_query_map};
+
+/// Links between the alert pages.
+#[component]
+pub fn AlertsNav() -> impl IntoView {
+    view! {
+        <nav class="subnav" aria-label="Alert pages">
+            <a href="/alerts">"Alerts"</a>
+            <a href="/alerts/rules">"Rules and baselines"</a>
+            <a href="/alerts/silences">"Silences"</a>
+            <a href="/alerts/channels">"Channels"</a>
+        </nav>
+    }
+}
+
+/// Whether the signed-in person may act (acknowledge, silence, edit rules).
+fn use_can_operate() -> Resource<bool> {
+    Resource::new(
+        || (),
+        |_| async {
+            current_viewer()
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|v| v.allows(Permission::Operate))
+        },
+    )
+}
+
+#[component]
+pub fn AlertsPage() -> impl IntoView {
+    let query = use_query_map();
+    let filter = move || {
+        let q = query.read();
+        let get = |k: &str| q.get(k).unwrap_or_default();
+        (get("state"), get("severity"), get("rule"), get("target"))
+    };
+    let acknowledge = ServerAction::<AcknowledgeAlert>::new();
+    let live = use_live(false);
+    let alerts = Resource::new(
+        move || {
+            (
+                filter(),
+                acknowledge.version().get(),
+                live.alert_changes.get(),
+            )
+        },
+        |((state, severity, rule, target), _, _)| list_alerts(state, severity, rule, target),
+    );
+    let can_operate = use_can_operate();
+    let result: Signal<_> = acknowledge.value().into();
+    view! {
+        <Title text="Alerts" />
+        <h1>"Alerts"</h1>
+        <AlertsNav />
+        <AlertFilter filter=Signal::derive(filter) />
+        <ErrorNote error=form_error(result) />
+        <p class="field-error" role="alert">{field_error(result, "note")}</p>
+        <Transition fallback=|| view! { <p class="muted">"Loading alerts…"</p> }>
+            {move || Suspend::new(async move {
+                let can_operate = can_operate.await;
+                match alerts.await {
+                    Ok(list) if list.is_empty() => view! {
+                        <p class="panel empty-state">"No alerts match. All quiet."</p>
+                    }.into_any(),
+                    Ok(list) => view! { <AlertTable alerts=list can_operate acknowledge /> }.into_any(),
+                    Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// Filters as a GET form, so they work before the page is interactive and are linkable.
+#[component]
+fn AlertFilter(filter: Signal<(String, String, String, String)>) -> impl IntoView {
+    let (state, severity, rule, target) = filter.get_untracked();
+    let option = |value: &'static str, label: &'static str, current: &str| {
+        view! { <option value=value selected=current == value>{label}</option> }
+    };
+    view! {
+        <form method="get" action="/alerts" class="inline alert-filter" aria-label="Filter alerts">
+            <label>"State "
+                <select name="state">
+                    {option("", "open", &state)}
+                    {AlertState::ALL.iter().map(|s| option(s.as_str(), s.as_str(), &state)).collect_view()}
+                    {option("all", "all, resolved too", &state)}
+                </select>
+            </label>
+            <label>"Severity "
+                <select name="severity">
+                    {option("", "any", &severity)}
+                    {Severity::ALL.iter().map(|s| option(s.as_str(), s.as_str(), &severity)).collect_view()}
+                </select>
+            </label>
+            <label>"Rule "
+                <select name="rule">
+                    {option("", "any", &rule)}
+                    {RuleKind::ALL.iter().map(|r| option(r.as_str(), r.label(), &rule)).collect_view()}
+                </select>
+            </label>
+            <input type="hidden" name="target" value=target />
+            <button type="submit">"Filter"</button>
+        </form>
+    }
+}
+
+#[component]
+fn AlertTable(
+    alerts: Vec<Alert>,
+    can_operate: bool,
+    acknowledge: ServerAction<AcknowledgeAlert>,
+) -> impl IntoView {
+    view! {
+        <table class="alerts">
+            <caption>{format!("{} alerts, firing first", alerts.len())}</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"State"</th>
+                    <th scope="col">"Alert"</th>
+                    <th scope="col">"Since"</th>
+                    <th scope="col">"Action"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {alerts.into_iter().map(|alert| {
+                    let state = alert.state;
+                    let id = alert.id;
+                    let since = alert.fired_at.unwrap_or(alert.opened_at);
+                    let ack_label = format!("Note for acknowledging {} on {}", alert.rule.label(), alert.target_name);
+                    let who = alert.acked_by.clone().map(|by| view! {
+                        <p class="muted">"acknowledged by " <b>{by}</b> ": " {alert.ack_note.clone().unwrap_or_default()}</p>
+                    });
+                    let drift_hint = (alert.rule == RuleKind::ToolDrift).then_some(" (accepts the new tool list)");
+                    view! {
+                        <tr class=format!("alert-row {} severity-{}", state.as_str(), alert.severity.as_str())
+                            data-alert=id data-state=state.as_str() data-target=alert.target_name.clone()>
+                            <td>
+                                <span class=format!("alert-state {}", state.as_str())>{state.as_str()}</span>
+                                <br /><small class="muted">{alert.severity.as_str()}</small>
+                                {alert.silenced.then(|| view! { <br /><small class="muted">"silenced"</small> })}
+                            </td>
+                            <td>
+                                <a href=format!("/alerts/{id}")><b>{alert.rule.label()}</b></a>
+                                " on " <a href=format!("/targets/{}", alert.target_id)>{alert.target_name.clone()}</a>
+                                <p>{alert.summary.clone()}</p>
+                                {who}
+                                <a class="runbook" href=format!("/runbooks/{}", alert.rule.runbook())>"Runbook: " {alert.rule.runbook()}</a>
+                            </td>
+                            <td><LocalTime at=since /></td>
+                            <td class="actions">
+                                {(can_operate && state == AlertState::Firing).then(|| view! {
+                                    <ActionForm action=acknowledge attr:class="inline ack-form">
+                                        <input type="hidden" name="id" value=id />
+                                        <input name="note" required maxlength="1000" placeholder="What are you doing about it?" aria-label=ack_label />
+                                        <button type="submit" class="primary">"Acknowledge" {drift_hint}</button>
+                                    </ActionForm>
+                                })}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+pub fn AlertPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|raw| raw.parse::<i64>().ok())
+    };
+    let live = use_live(false);
+    let detail = Resource::new(
+        move || (id(), live.alert_changes.get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => alert_with_history(id).await,
+                None => Err(crate::api::error::AppError::NotFound),
+            }
+        },
+    );
+    view! {
+        <Title text="Alert" />
+        <AlertsNav />
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(detail) => view! { <AlertHistory detail /> }.into_any(),
+                    Err(err) => view! { <h1>"Alert"</h1><p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn AlertHistory(detail: AlertDetail) -> impl IntoView {
+    let AlertDetail { alert, steps } = detail;
+    view! {
+        <h1>{alert.rule.label()} " on " {alert.target_name.clone()}</h1>
+        <p>
+            <span class=format!("alert-state {}", alert.state.as_str()) data-state=alert.state.as_str()>{alert.state.as_str()}</span>
+            " · " {alert.severity.as_str()}
+            {alert.silenced.then_some(" · silenced (recorded, not notified)")}
+        </p>
+        <p>{alert.summary.clone()}</p>
+        <p>
+            <a href=format!("/targets/{}", alert.target_id)>"Open " {alert.target_name.clone()}</a>
+            " · "
+            <a href=format!("/runbooks/{}", alert.rule.runbook())>"Runbook: " {alert.rule.runbook()}</a>
+        </p>
+        <section class="panel">
+            <h2>"History"</h2>
+            <ol class="timeline">
+                {steps.into_iter().map(|step| view! {
+                    <li>
+                        <LocalTime at=step.at />
+                        " " <b>{step.from.map(|f| format!("{} → ", f.as_str()))}{step.to.as_str()}</b>
+                        " by " {step.actor}
+                        {(!step.note.is_empty()).then(|| format!(": {}", step.note))}
+                    </li>
+                }).collect_view()}
+            </ol>
+        </section>
+    }
+}

@@ -1,0 +1,1232 @@
+//! Alert rules, baselines and the life of one alert, evaluated on every poll: no I/O here.
+use super::observation::{PollRecord, SampleRow};
+use super::signals::BucketDeltas;
+use super::target::FieldErrors;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How urgent an alert is; channels are routed by it (the most severe first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 3] = [Self::Critical, Self::Warning, Self::Info];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Critical => "critical",
+            Self::Warning => "warning",
+            Self::Info => "info",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    /// Whether an alert of this severity reaches a channel that wants `minimum` or worse.
+    pub fn at_least(self, minimum: Severity) -> bool {
+        self <= minimum
+    }
+}
+
+/// The rules the engine evaluates on every poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    TargetDown,
+    NotReady,
+    McpProbeFailing,
+    ToolDrift,
+    LatencyP50,
+    LatencyP95,
+    LatencyP99,
+    ErrorRate,
+    Traffic,
+}
+
+impl RuleKind {
+    pub const ALL: [RuleKind; 9] = [
+        Self::TargetDown,
+        Self::NotReady,
+        Self::McpProbeFailing,
+        Self::ToolDrift,
+        Self::LatencyP50,
+        Self::LatencyP95,
+        Self::LatencyP99,
+        Self::ErrorRate,
+        Self::Traffic,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TargetDown => "target_down",
+            Self::NotReady => "not_ready",
+            Self::McpProbeFailing => "mcp_probe_failing",
+            Self::ToolDrift => "tool_drift",
+            Self::LatencyP50 => "latency_p50",
+            Self::LatencyP95 => "latency_p95",
+            Self::LatencyP99 => "latency_p99",
+            Self::ErrorRate => "error_rate",
+            Self::Traffic => "traffic",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::TargetDown => "Target down",
+            Self::NotReady => "Not ready",
+            Self::McpProbeFailing => "MCP probe failing",
+            Self::ToolDrift => "Tool catalog drift",
+            Self::LatencyP50 => "Latency p50 above baseline",
+            Self::LatencyP95 => "Latency p95 above baseline",
+            Self::LatencyP99 => "Latency p99 above baseline",
+            Self::ErrorRate => "Error rate above baseline",
+            Self::Traffic => "Traffic above baseline",
+        }
+    }
+
+    pub fn severity(self) -> Severity {
+        match self {
+            Self::TargetDown | Self::ErrorRate => Severity::Critical,
+            Self::ToolDrift => Severity::Info,
+            _ => Severity::Warning,
+        }
+    }
+
+    /// The slug of the shipped runbook that serves this rule.
+    pub fn runbook(self) -> &'static str {
+        match self {
+            Self::TargetDown | Self::NotReady | Self::McpProbeFailing => "connection-errors",
+            Self::ToolDrift => "zero-downtime-rolling-update",
+            Self::ErrorRate => "high-error-rate",
+            Self::LatencyP50 | Self::LatencyP95 | Self::LatencyP99 | Self::Traffic => {
+                "high-latency"
+            }
+        }
+    }
+
+    /// Polls in a row the condition must hold before the alert fires, unless overridden.
+    fn default_for_polls(self) -> u32 {
+        match self {
+            Self::ToolDrift => 1,
+            Self::TargetDown | Self::NotReady | Self::McpProbeFailing => 2,
+            _ => 3,
+        }
+    }
+
+    /// The baseline signal this rule compares against, for the degradation rules.
+    pub fn signal(self) -> Option<GoldenSignal> {
+        match self {
+            Self::LatencyP50 => Some(GoldenSignal::P50),
+            Self::LatencyP95 => Some(GoldenSignal::P95),
+            Self::LatencyP99 => Some(GoldenSignal::P99),
+            Self::ErrorRate => Some(GoldenSignal::ErrorRate),
+            Self::Traffic => Some(GoldenSignal::Rps),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RuleKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A golden signal with a baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GoldenSignal {
+    P50,
+    P95,
+    P99,
+    ErrorRate,
+    Rps,
+}
+
+impl GoldenSignal {
+    pub const ALL: [GoldenSignal; 5] =
+        [Self::P50, Self::P95, Self::P99, Self::ErrorRate, Self::Rps];
+
+    pub fn field(self) -> &'static str {
+        match self {
+            Self::P50 => "p50_ms",
+            Self::P95 => "p95_ms",
+            Self::P99 => "p99_ms",
+            Self::ErrorRate => "error_rate_pct",
+            Self::Rps => "rps",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::P50 => "p50 latency",
+            Self::P95 => "p95 latency",
+            Self::P99 => "p99 latency",
+            Self::ErrorRate => "error rate",
+            Self::Rps => "traffic",
+        }
+    }
+
+    pub fn format(self, value: f64) -> String {
+        match self {
+            Self::P50 | Self::P95 | Self::P99 => format!("{value:.0} ms"),
+            Self::ErrorRate => format!("{value:.2}%"),
+            Self::Rps => format!("{value:.0} req/s"),
+        }
+    }
+}
+
+/// A signal over several polls, in baseline units: latency quantiles from the merged bucket
+/// deltas (never averaged percentiles), the error rate from summed counts, traffic as the
+/// mean rate. Without buckets, a single poll's own quantiles are used.
+pub fn pooled(rows: &[&SampleRow], signal: GoldenSignal) -> Option<f64> {
+    let sum = |read: fn(&SampleRow) -> Option<f64>| -> Option<f64> {
+        let values: Vec<f64> = rows.iter().filter_map(|r| read(r)).collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    };
+    let quantile = |q: f64, own: fn(&SampleRow) -> Option<f64>| -> Option<f64> {
+        let mut merged: Option<BucketDeltas> = None;
+        for buckets in rows.iter().filter_map(|r| r.buckets.as_ref()) {
+            match merged.as_mut() {
+                Some(m) => m.merge(buckets),
+                None => merged = Some(buckets.clone()),
+            }
+        }
+        match (merged.and_then(|m| m.quantile(q)), rows) {
+            (Some(seconds), _) => Some(seconds),
+            (None, [only]) => own(only),
+            (None, _) => None,
+        }
+        .map(|s| s * 1000.0)
+    };
+    match signal {
+        GoldenSignal::P50 => quantile(0.5, |r| r.p50),
+        GoldenSignal::P95 => quantile(0.95, |r| r.p95),
+        GoldenSignal::P99 => quantile(0.99, |r| r.p99),
+        GoldenSignal::ErrorRate => match (sum(|r| r.errors), sum(|r| r.requests)) {
+            (Some(e), Some(r)) if r > 0.0 => Some(e / r * 100.0),
+            _ => None,
+        },
+        GoldenSignal::Rps => match (sum(|r| r.requests), sum(|r| r.seconds)) {
+            (Some(r), Some(s)) if s > 0.0 => Some(r / s),
+            _ => None,
+        },
+    }
+    .filter(|v| v.is_finite())
+}
+
+/// The error rate is judged on at least this many requests: a quiet poll is pooled with the
+/// ones before it, so one error in five requests is not a 20% error rate.
+pub const MIN_REQUESTS: f64 = 100.0;
+/// The most polls pooled to reach `MIN_REQUESTS`.
+pub const MAX_POOLED: usize = 6;
+
+/// A target's latest polls with metrics, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RecentPolls {
+    rows: std::collections::VecDeque<SampleRow>,
+}
+
+impl RecentPolls {
+    /// Keeps a poll that carried metrics; a poll without them leaves the window as it was.
+    pub fn push(&mut self, sample: &SampleRow) {
+        if sample.requests.is_none() {
+            return;
+        }
+        self.rows.push_front(sample.clone());
+        self.rows.truncate(MAX_POOLED);
+    }
+
+    /// The error rate over the newest polls that together saw `MIN_REQUESTS` (or all kept);
+    /// latency and traffic from the newest poll alone, whose quantiles already rest on
+    /// every request it saw.
+    pub fn read(&self, signal: GoldenSignal) -> Option<f64> {
+        if signal != GoldenSignal::ErrorRate {
+            return pooled(&self.rows.iter().take(1).collect::<Vec<_>>(), signal);
+        }
+        let mut taken = Vec::new();
+        let mut requests = 0.0;
+        for row in &self.rows {
+            taken.push(row);
+            requests += row.requests.unwrap_or(0.0);
+            if requests >= MIN_REQUESTS {
+                break;
+            }
+        }
+        pooled(&taken, signal)
+    }
+}
+
+/// The numbers degradation is judged against. Latencies in ms, the error rate in percent.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Baselines {
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub error_rate_pct: f64,
+    pub rps: f64,
+    /// An alert fires when a signal stays above baseline × factor.
+    pub factor: f64,
+    /// Polls in a row above the threshold before a degradation alert fires.
+    pub for_polls: u32,
+}
+
+impl Default for Baselines {
+    /// The operations guide's baselines: p50 100 ms, p95 500 ms, p99 1 s, 0.1% errors,
+    /// 1,000 requests per second, and alerting at 1.5×.
+    fn default() -> Self {
+        Self {
+            p50_ms: 100.0,
+            p95_ms: 500.0,
+            p99_ms: 1000.0,
+            error_rate_pct: 0.1,
+            rps: 1000.0,
+            factor: 1.5,
+            for_polls: 3,
+        }
+    }
+}
+
+impl Baselines {
+    pub fn value(&self, signal: GoldenSignal) -> f64 {
+        match signal {
+            GoldenSignal::P50 => self.p50_ms,
+            GoldenSignal::P95 => self.p95_ms,
+            GoldenSignal::P99 => self.p99_ms,
+            GoldenSignal::ErrorRate => self.error_rate_pct,
+            GoldenSignal::Rps => self.rps,
+        }
+    }
+
+    pub fn threshold(&self, signal: GoldenSignal) -> f64 {
+        self.value(signal) * self.factor
+    }
+
+    /// The baselines a target gets: the defaults, then the fleet's override, then its tags'
+    /// (in tag order), then its own.
+    pub fn for_target(overrides: &[BaselineOverride], target_id: i64, tags: &[String]) -> Self {
+        let mut baselines = Self::default();
+        let mut apply = |scope: &Scope| {
+            if let Some(o) = overrides.iter().find(|o| &o.scope == scope) {
+                o.apply_to(&mut baselines);
+            }
+        };
+        apply(&Scope::Fleet);
+        let mut sorted: Vec<&String> = tags.iter().collect();
+        sorted.sort();
+        for tag in sorted {
+            apply(&Scope::Tag(tag.clone()));
+        }
+        apply(&Scope::Target(target_id));
+        baselines
+    }
+}
+
+/// What an override applies to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "key", rename_all = "snake_case")]
+pub enum Scope {
+    Fleet,
+    Tag(String),
+    Target(i64),
+}
+
+impl Scope {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Fleet => "fleet",
+            Self::Tag(_) => "tag",
+            Self::Target(_) => "target",
+        }
+    }
+
+    pub fn key(&self) -> String {
+        match self {
+            Self::Fleet => String::new(),
+            Self::Tag(tag) => tag.clone(),
+            Self::Target(id) => id.to_string(),
+        }
+    }
+
+    /// One form value for the scope: `fleet`, `tag:NAME` or `target:ID`.
+    pub fn param(&self) -> String {
+        match self {
+            Self::Fleet => "fleet".into(),
+            other => format!("{}:{}", other.kind(), other.key()),
+        }
+    }
+
+    pub fn from_param(raw: &str) -> Option<Self> {
+        let (kind, key) = raw.split_once(':').unwrap_or((raw, ""));
+        Self::from_parts(kind, key)
+    }
+
+    pub fn from_parts(kind: &str, key: &str) -> Option<Self> {
+        match kind {
+            "fleet" => Some(Self::Fleet),
+            "tag" if !key.trim().is_empty() => Some(Self::Tag(key.trim().to_owned())),
+            "target" => key.parse().ok().map(Self::Target),
+            _ => None,
+        }
+    }
+}
+
+/// Some baselines replaced for a scope; `None` keeps what the wider scope says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineOverride {
+    pub scope: Scope,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub error_rate_pct: Option<f64>,
+    pub rps: Option<f64>,
+    pub factor: Option<f64>,
+    pub for_polls: Option<u32>,
+}
+
+/// The raw text of an override form, as typed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BaselineForm {
+    pub p50_ms: String,
+    pub p95_ms: String,
+    pub p99_ms: String,
+    pub error_rate_pct: String,
+    pub rps: String,
+    pub factor: String,
+    pub for_polls: String,
+}
+
+impl BaselineOverride {
+    /// Parses a form: empty fields inherit; every bad field is named with its reason.
+    pub fn parse(scope: Scope, form: &BaselineForm) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let mut number = |field: &str, raw: &str| -> Option<f64> {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                return None;
+            }
+            match raw.parse::<f64>() {
+                Ok(v) if !v.is_finite() => {
+                    errors.add(field, "must be a finite number");
+                    None
+                }
+                Ok(v) if v <= 0.0 => {
+                    errors.add(field, "must be greater than 0");
+                    None
+                }
+                Ok(v) => Some(v),
+                Err(_) => {
+                    errors.add(field, "must be a number");
+                    None
+                }
+            }
+        };
+        let p50_ms = number("p50_ms", &form.p50_ms);
+        let p95_ms = number("p95_ms", &form.p95_ms);
+        let p99_ms = number("p99_ms", &form.p99_ms);
+        let error_rate_pct = number("error_rate_pct", &form.error_rate_pct);
+        let rps = number("rps", &form.rps);
+        let factor = number("factor", &form.factor);
+        if let Some(pct) = error_rate_pct.filter(|p| *p > 100.0) {
+            errors.add("error_rate_pct", format!("{pct}% is more than 100%"));
+        }
+        if factor.is_some_and(|f| f <= 1.0) {
+            errors.add(
+                "factor",
+                "must be greater than 1 (an alert fires above baseline × factor)",
+            );
+        }
+        let for_polls = match form.for_polls.trim() {
+            "" => None,
+            raw => match raw.parse::<u32>() {
+                Ok(n) if (1..=360).contains(&n) => Some(n),
+                _ => {
+                    errors.add("for_polls", "must be a whole number of polls from 1 to 360");
+                    None
+                }
+            },
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Self {
+            scope,
+            p50_ms,
+            p95_ms,
+            p99_ms,
+            error_rate_pct,
+            rps,
+            factor,
+            for_polls,
+        })
+    }
+
+    fn apply_to(&self, baselines: &mut Baselines) {
+        let pairs = [
+            (&mut baselines.p50_ms, self.p50_ms),
+            (&mut baselines.p95_ms, self.p95_ms),
+            (&mut baselines.p99_ms, self.p99_ms),
+            (&mut baselines.error_rate_pct, self.error_rate_pct),
+            (&mut baselines.rps, self.rps),
+            (&mut baselines.factor, self.factor),
+        ];
+        for (slot, value) in pairs {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+        if let Some(n) = self.for_polls {
+            baselines.for_polls = n;
+        }
+    }
+}
+
+/// A target's baselines learned from its own history: the median of its hourly values.
+pub fn learn_baselines(target_id: i64, hourly: &[SampleRow]) -> Option<LearnedBaselines> {
+    fn median(mut values: Vec<f64>) -> Option<f64> {
+        values.retain(|v| v.is_finite());
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let mid = values.len() / 2;
+        Some(if values.len() % 2 == 0 {
+            (values[mid - 1] + values[mid]) / 2.0
+        } else {
+            values[mid]
+        })
+    }
+    let column =
+        |read: &dyn Fn(&SampleRow) -> Option<f64>| median(hourly.iter().filter_map(read).collect());
+    let ms = |seconds: Option<f64>| seconds.map(|s| s * 1000.0);
+    let learned = LearnedBaselines {
+        target_id,
+        hours: hourly.len(),
+        p50_ms: column(&|h| ms(h.p50)),
+        p95_ms: column(&|h| ms(h.p95)),
+        p99_ms: column(&|h| ms(h.p99)),
+        error_rate_pct: column(&|h| h.error_ratio().map(|r| r * 100.0)),
+        rps: column(&SampleRow::rps),
+    };
+    (learned.hours > 0).then_some(learned)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LearnedBaselines {
+    pub target_id: i64,
+    /// How many hourly values the medians were taken over.
+    pub hours: usize,
+    pub p50_ms: Option<f64>,
+    pub p95_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub error_rate_pct: Option<f64>,
+    pub rps: Option<f64>,
+}
+
+/// What one poll says about one rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reading {
+    /// The condition holds, with what to tell the operator.
+    Failing(String),
+    Healthy,
+    /// A signal value, judged against the rule's threshold.
+    Value(f64),
+    /// This poll says nothing about the rule (no metrics, or a worse rule covers it).
+    NoData,
+}
+
+/// What a poll says for each rule except drift, which needs the acknowledged catalog.
+/// Value rules read `recent`, which must already hold this poll.
+pub fn read(rule: RuleKind, record: &PollRecord, recent: &RecentPolls) -> Reading {
+    let status = &record.status;
+    let failure = |probe: &str| {
+        status
+            .failures
+            .iter()
+            .find(|f| f.probe == probe)
+            .map(|f| f.reason.clone())
+    };
+    let down = failure("liveness");
+    match rule {
+        RuleKind::TargetDown => match down {
+            Some(reason) => Reading::Failing(format!("liveness failed: {reason}")),
+            None => Reading::Healthy,
+        },
+        // A target that is down is neither ready nor answering MCP; one alert says so.
+        _ if down.is_some() => Reading::NoData,
+        RuleKind::NotReady => match (&status.readiness, failure("readiness")) {
+            (_, Some(reason)) => Reading::Failing(format!("readiness failed: {reason}")),
+            (Some(r), None) if !r.ready => {
+                let failing = r.failing();
+                Reading::Failing(if failing.is_empty() {
+                    "readiness answered 503".to_owned()
+                } else {
+                    format!("not ready: failing checks {}", failing.join(", "))
+                })
+            }
+            (Some(_), None) => Reading::Healthy,
+            (None, None) => Reading::NoData,
+        },
+        RuleKind::McpProbeFailing => match failure("mcp") {
+            Some(reason) => Reading::Failing(reason),
+            None if status.mcp.is_some() => Reading::Healthy,
+            None => Reading::NoData,
+        },
+        RuleKind::ToolDrift => Reading::NoData,
+        _ if record.sample.requests.is_none() => Reading::NoData,
+        _ => match rule.signal().and_then(|s| recent.read(s)) {
+            Some(value) => Reading::Value(value),
+            None => Reading::NoData,
+        },
+    }
+}
+
+/// How a rule turns readings into an alert for one target.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    pub for_polls: u32,
+    /// Healthy polls in a row before a firing alert resolves.
+    pub clear_polls: u32,
+    /// A firing alert stays firing at least this long, so a flapping target does not page
+    /// on every swing.
+    pub min_firing: Duration,
+    /// For value rules: the value must be above this to start an alert.
+    pub threshold: Option<f64>,
+    /// For value rules: an active alert clears only at or below threshold × (1 − hysteresis).
+    pub hysteresis: f64,
+}
+
+/// The engine's tuning that is not per target (the `[alerts]` section).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Damping {
+    pub clear_polls: u32,
+    pub min_firing: Duration,
+    pub hysteresis: f64,
+}
+
+impl Default for Damping {
+    fn default() -> Self {
+        Self {
+            clear_polls: 2,
+            min_firing: Duration::minutes(2),
+            hysteresis: 0.1,
+        }
+    }
+}
+
+impl Policy {
+    pub fn for_rule(rule: RuleKind, baselines: &Baselines, damping: Damping) -> Self {
+        let signal = rule.signal();
+        Self {
+            for_polls: if signal.is_some() {
+                baselines.for_polls
+            } else {
+                rule.default_for_polls()
+            },
+            clear_polls: damping.clear_polls,
+            min_firing: damping.min_firing,
+            threshold: signal.map(|s| baselines.threshold(s)),
+            hysteresis: damping.hysteresis,
+        }
+    }
+}
+
+/// Where an alert is in its life, as the engine tracks it (acknowledgement is stored, and
+/// does not change how the condition is judged).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Pending,
+    Firing,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertState {
+    pub const ALL: [AlertState; 4] = [
+        Self::Firing,
+        Self::Acknowledged,
+        Self::Pending,
+        Self::Resolved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Firing => "firing",
+            Self::Acknowledged => "acknowledged",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
+    }
+
+    pub fn is_open(self) -> bool {
+        self != Self::Resolved
+    }
+}
+
+/// An alert as stored and shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: i64,
+    pub rule: RuleKind,
+    pub target_id: i64,
+    pub target_name: String,
+    pub severity: Severity,
+    pub state: AlertState,
+    pub summary: String,
+    /// It fired inside a silence: recorded, not notified.
+    pub silenced: bool,
+    pub opened_at: DateTime<Utc>,
+    pub fired_at: Option<DateTime<Utc>>,
+    pub acked_at: Option<DateTime<Utc>>,
+    pub acked_by: Option<String>,
+    pub ack_note: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// A baseline override as stored, with who set it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverrideRecord {
+    pub baselines: BaselineOverride,
+    pub updated_by: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The message live pages get when an alert changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertUpdate {
+    pub alert_id: i64,
+    pub target_id: i64,
+    pub state: AlertState,
+}
+
+/// One stored change of an alert's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertStep {
+    pub at: DateTime<Utc>,
+    pub from: Option<AlertState>,
+    pub to: AlertState,
+    pub actor: String,
+    pub note: String,
+}
+
+/// What the alerts page asks for. `state: None` means every open alert.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlertQuery {
+    pub state: Option<AlertState>,
+    pub include_resolved: bool,
+    pub severity: Option<Severity>,
+    pub rule: Option<RuleKind>,
+    pub target_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// A change the tracker asks the engine to store (and maybe notify).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// The condition started; it must hold `for` polls before firing.
+    Pending {
+        detail: String,
+    },
+    Firing {
+        detail: String,
+    },
+    /// The condition cleared; `fired` says whether anyone was told it had started.
+    Resolved {
+        fired: bool,
+    },
+}
+
+/// The engine's memory of one rule on one target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tracker {
+    phase: Phase,
+    breaches: u32,
+    clears: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Idle,
+    Pending,
+    Firing { since: DateTime<Utc> },
+}
+
+impl Default for Tracker {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Idle,
+            breaches: 0,
+            clears: 0,
+        }
+    }
+}
+
+impl Tracker {
+    /// A tracker for an alert that was already open (after a restart).
+    pub fn resume(state: AlertState, fired_at: Option<DateTime<Utc>>) -> Self {
+        let phase = match (state, fired_at) {
+            (AlertState::Pending, _) => Phase::Pending,
+            (AlertState::Firing | AlertState::Acknowledged, Some(since)) => Phase::Firing { since },
+            (AlertState::Firing | AlertState::Acknowledged, None) => Phase::Firing {
+                since: DateTime::<Utc>::MIN_UTC,
+            },
+            (AlertState::Resolved, _) => Phase::Idle,
+        };
+        Self {
+            phase,
+            breaches: u32::from(phase == Phase::Pending),
+            ..Self::default()
+        }
+    }
+
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Idle
+    }
+
+    /// Judges one reading; returns the change to record, if any.
+    pub fn step(
+        &mut self,
+        reading: Reading,
+        at: DateTime<Utc>,
+        policy: &Policy,
+        describe: impl Fn(f64) -> String,
+    ) -> Option<Transition> {
+        let active = self.phase != Phase::Idle;
+        let (breach, detail) = match reading {
+            Reading::NoData => return None,
+            Reading::Healthy => (false, String::new()),
+            Reading::Failing(detail) => (true, detail),
+            Reading::Value(value) => {
+                let threshold = policy.threshold.unwrap_or(f64::INFINITY);
+                let limit = if active {
+                    threshold * (1.0 - policy.hysteresis)
+                } else {
+                    threshold
+                };
+                (value > limit, describe(value))
+            }
+        };
+        if breach {
+            self.clears = 0;
+            self.breaches = self.breaches.saturating_add(1);
+            match self.phase {
+                Phase::Idle | Phase::Pending if self.breaches >= policy.for_polls.max(1) => {
+                    self.phase = Phase::Firing { since: at };
+                    Some(Transition::Firing { detail })
+                }
+                Phase::Idle => {
+                    self.phase = Phase::Pending;
+                    Some(Transition::Pending { detail })
+                }
+                Phase::Pending | Phase::Firing { .. } => None,
+            }
+        } else {
+            self.breaches = 0;
+            match self.phase {
+                Phase::Idle => None,
+                Phase::Pending => {
+                    *self = Self::default();
+                    Some(Transition::Resolved { fired: false })
+                }
+                Phase::Firing { since } => {
+                    self.clears = self.clears.saturating_add(1);
+                    let held = at - since >= policy.min_firing;
+                    if self.clears >= policy.clear_polls.max(1) && held {
+                        *self = Self::default();
+                        Some(Transition::Resolved { fired: true })
+                    } else {
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Describes a value against its baseline, e.g. "p95 latency 812 ms > 750 ms (500 ms × 1.5)".
+pub fn describe_breach(signal: GoldenSignal, value: f64, baselines: &Baselines) -> String {
+    format!(
+        "{} {} > {} ({} × {})",
+        signal.label(),
+        signal.format(value),
+        signal.format(baselines.threshold(signal)),
+        signal.format(baselines.value(signal)),
+        baselines.factor
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::observation::{ProbeFailure, Readiness, TargetState, TargetStatus};
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_800_000_000 + seconds, 0).unwrap_or_default()
+    }
+
+    fn record(p95_seconds: Option<f64>) -> PollRecord {
+        let sample = SampleRow {
+            target_id: 1,
+            at: at(0),
+            state: TargetState::Up,
+            live_ms: Some(1.0),
+            mcp_ms: None,
+            seconds: Some(10.0),
+            requests: Some(1000.0),
+            errors: Some(0.0),
+            p50: None,
+            p95: p95_seconds,
+            p99: None,
+            active_connections: None,
+            cpu_cores: None,
+            memory_bytes: None,
+            tools_executed: None,
+            resources_accessed: None,
+            sessions_active: None,
+            quota_remaining: None,
+            buckets: None,
+        };
+        PollRecord {
+            status: TargetStatus {
+                target_id: 1,
+                at: at(0),
+                state: TargetState::Up,
+                failures: vec![],
+                readiness: Some(Readiness {
+                    ready: true,
+                    checks: vec![("database".into(), true)],
+                }),
+                mcp: None,
+                p95: p95_seconds,
+                error_ratio: Some(0.0),
+                rps: Some(100.0),
+            },
+            sample,
+            tools: None,
+        }
+    }
+
+    fn damping() -> Damping {
+        Damping {
+            clear_polls: 2,
+            min_firing: Duration::seconds(60),
+            hysteresis: 0.1,
+        }
+    }
+
+    fn p95_policy() -> Policy {
+        Policy::for_rule(RuleKind::LatencyP95, &Baselines::default(), damping())
+    }
+
+    /// Feeds p95 readings (ms) at 10 s intervals; returns the transitions in order.
+    fn run(values: &[f64], policy: &Policy) -> Vec<(usize, Transition)> {
+        let mut tracker = Tracker::default();
+        values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                tracker
+                    .step(Reading::Value(*v), at(i as i64 * 10), policy, |v| {
+                        format!("{v}")
+                    })
+                    .map(|t| (i, t))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn exactly_one_and_a_half_times_the_baseline_does_not_fire_but_just_above_does() {
+        let policy = p95_policy();
+        assert_eq!(policy.threshold, Some(750.0));
+        assert!(run(&[750.0; 10], &policy).is_empty());
+        let fired = run(&[750.1; 3], &policy);
+        assert!(matches!(fired[0], (0, Transition::Pending { .. })));
+        assert!(matches!(fired[1], (2, Transition::Firing { .. })));
+    }
+
+    #[test]
+    fn a_degradation_fires_only_after_its_for_window_of_polls() {
+        let policy = p95_policy();
+        assert_eq!(policy.for_polls, 3);
+        let transitions = run(&[900.0, 900.0], &policy);
+        assert_eq!(transitions.len(), 1, "pending after two polls, not firing");
+        let transitions = run(&[900.0, 900.0, 400.0, 900.0, 900.0, 900.0], &policy);
+        let kinds: Vec<_> = transitions.iter().map(|(i, t)| (*i, t.clone())).collect();
+        assert!(matches!(kinds[0], (0, Transition::Pending { .. })));
+        assert!(matches!(
+            kinds[1],
+            (2, Transition::Resolved { fired: false })
+        ));
+        assert!(matches!(kinds[2], (3, Transition::Pending { .. })));
+        assert!(matches!(kinds[3], (5, Transition::Firing { .. })));
+    }
+
+    #[test]
+    fn a_firing_alert_holds_inside_the_hysteresis_band() {
+        let policy = p95_policy();
+        // Fires at poll 2, then hovers at 700 ms: below 750 but above 750 × 0.9 = 675.
+        let mut values = vec![900.0; 3];
+        values.extend([700.0; 20]);
+        let transitions = run(&values, &policy);
+        assert_eq!(transitions.len(), 2, "{transitions:?}");
+        // Below the band it resolves after two clear polls.
+        values.extend([600.0, 600.0]);
+        let transitions = run(&values, &policy);
+        assert!(matches!(
+            transitions.last(),
+            Some((24, Transition::Resolved { fired: true }))
+        ));
+    }
+
+    #[test]
+    fn a_flapping_target_stays_firing_for_the_minimum_duration() {
+        let policy = p95_policy();
+        // Fires at poll 2 (t = 20 s); clear from t = 30 s; the minimum of 60 s holds it
+        // until t = 80 s even though two clear polls came at t = 40 s.
+        let values = [
+            900.0, 900.0, 900.0, 100.0, 100.0, 100.0, 100.0, 100.0, 100.0,
+        ];
+        let transitions = run(&values, &policy);
+        assert_eq!(transitions.len(), 3, "{transitions:?}");
+        assert!(matches!(
+            transitions[2],
+            (8, Transition::Resolved { fired: true })
+        ));
+        // Swinging above and below resets the clear count: no resolve, no new firing.
+        let flapping = [
+            900.0, 900.0, 900.0, 100.0, 900.0, 100.0, 900.0, 100.0, 900.0, 100.0, 900.0,
+        ];
+        let transitions = run(&flapping, &policy);
+        assert_eq!(
+            transitions.len(),
+            2,
+            "one pending, one firing: {transitions:?}"
+        );
+    }
+
+    #[test]
+    fn target_down_fires_on_the_second_failed_poll_and_resolves_when_live_again() {
+        let policy = Policy::for_rule(
+            RuleKind::TargetDown,
+            &Baselines::default(),
+            Damping {
+                min_firing: Duration::zero(),
+                ..damping()
+            },
+        );
+        let mut down = record(None);
+        down.status.failures = vec![ProbeFailure {
+            probe: "liveness".into(),
+            reason: "connection refused".into(),
+        }];
+        let up = record(None);
+        let mut tracker = Tracker::default();
+        let mut step = |r: &PollRecord, t| {
+            tracker.step(
+                read(RuleKind::TargetDown, r, &RecentPolls::default()),
+                at(t),
+                &policy,
+                |_| String::new(),
+            )
+        };
+        assert!(
+            matches!(step(&down, 0), Some(Transition::Pending { detail }) if detail.contains("refused"))
+        );
+        assert!(matches!(step(&down, 10), Some(Transition::Firing { .. })));
+        assert_eq!(step(&up, 20), None);
+        assert_eq!(step(&up, 30), Some(Transition::Resolved { fired: true }));
+    }
+
+    #[test]
+    fn not_ready_names_the_failing_checks_and_is_silent_while_down() {
+        let mut not_ready = record(None);
+        not_ready.status.readiness = Some(Readiness {
+            ready: false,
+            checks: vec![("database".into(), false), ("cache".into(), true)],
+        });
+        assert_eq!(
+            read(RuleKind::NotReady, &not_ready, &RecentPolls::default()),
+            Reading::Failing("not ready: failing checks database".into())
+        );
+        not_ready.status.failures.push(ProbeFailure {
+            probe: "liveness".into(),
+            reason: "timed out".into(),
+        });
+        assert_eq!(
+            read(RuleKind::NotReady, &not_ready, &RecentPolls::default()),
+            Reading::NoData
+        );
+    }
+
+    #[test]
+    fn mcp_probe_failure_is_read_from_the_polls_failures() {
+        let mut failing = record(None);
+        failing.status.failures.push(ProbeFailure {
+            probe: "mcp".into(),
+            reason: "JSON-RPC error -32603: boom".into(),
+        });
+        assert_eq!(
+            read(RuleKind::McpProbeFailing, &failing, &RecentPolls::default()),
+            Reading::Failing("JSON-RPC error -32603: boom".into())
+        );
+        assert_eq!(
+            read(
+                RuleKind::McpProbeFailing,
+                &record(None),
+                &RecentPolls::default()
+            ),
+            Reading::NoData
+        );
+    }
+
+    #[test]
+    fn signals_are_read_in_baseline_units() {
+        let mut r = record(Some(0.8));
+        r.sample.errors = Some(5.0);
+        let mut recent = RecentPolls::default();
+        recent.push(&r.sample);
+        let read = |rule| read(rule, &r, &recent);
+        assert_eq!(read(RuleKind::LatencyP95), Reading::Value(800.0));
+        assert_eq!(read(RuleKind::ErrorRate), Reading::Value(0.5));
+        assert_eq!(read(RuleKind::Traffic), Reading::Value(100.0));
+        assert_eq!(read(RuleKind::LatencyP99), Reading::NoData);
+    }
+
+    #[test]
+    fn quiet_polls_are_pooled_until_a_hundred_requests() {
+        let mut recent = RecentPolls::default();
+        let quiet = |requests: f64, errors: f64| SampleRow {
+            requests: Some(requests),
+            errors: Some(errors),
+            ..record(None).sample
+        };
+        // 1 error in 20 requests alone would be 5%; with the 80 healthy ones before, 1%.
+        recent.push(&quiet(80.0, 0.0));
+        recent.push(&quiet(20.0, 1.0));
+        assert_eq!(recent.read(GoldenSignal::ErrorRate), Some(1.0));
+        // A busy poll stands on its own.
+        recent.push(&quiet(1000.0, 50.0));
+        assert_eq!(recent.read(GoldenSignal::ErrorRate), Some(5.0));
+        // A poll without metrics changes nothing.
+        recent.push(&SampleRow {
+            requests: None,
+            ..record(None).sample
+        });
+        assert_eq!(recent.read(GoldenSignal::ErrorRate), Some(5.0));
+    }
+
+    #[test]
+    fn no_data_neither_starts_nor_clears_an_alert() {
+        let policy = p95_policy();
+        let mut tracker = Tracker::default();
+        for i in 0..3 {
+            tracker.step(Reading::Value(900.0), at(i * 10), &policy, |v| {
+                v.to_string()
+            });
+        }
+        for i in 3..20 {
+            assert_eq!(
+                tracker.step(Reading::NoData, at(i * 10), &policy, |v| v.to_string()),
+                None
+            );
+        }
+        assert!(!tracker.is_idle());
+    }
+
+    #[test]
+    fn overrides_apply_fleet_then_tags_then_target() {
+        let form = |p95: &str, factor: &str| BaselineForm {
+            p95_ms: p95.into(),
+            factor: factor.into(),
+            ..BaselineForm::default()
+        };
+        let overrides = vec![
+            BaselineOverride::parse(Scope::Target(7), &form("200", "")).unwrap(),
+            BaselineOverride::parse(Scope::Fleet, &form("400", "2")).unwrap(),
+            BaselineOverride::parse(Scope::Tag("edge".into()), &form("300", "")).unwrap(),
+        ];
+        let edge = vec!["edge".to_owned()];
+        let target = Baselines::for_target(&overrides, 7, &edge);
+        assert_eq!(
+            (target.p95_ms, target.factor, target.p50_ms),
+            (200.0, 2.0, 100.0)
+        );
+        assert_eq!(Baselines::for_target(&overrides, 8, &edge).p95_ms, 300.0);
+        assert_eq!(Baselines::for_target(&overrides, 8, &[]).p95_ms, 400.0);
+    }
+
+    #[test]
+    fn bad_rule_values_are_refused_field_by_field() {
+        let form = BaselineForm {
+            p50_ms: "-5".into(),
+            p95_ms: "NaN".into(),
+            p99_ms: "fast".into(),
+            error_rate_pct: "150".into(),
+            factor: "1".into(),
+            for_polls: "0".into(),
+            ..BaselineForm::default()
+        };
+        let errors = BaselineOverride::parse(Scope::Fleet, &form).unwrap_err();
+        let fields: Vec<&str> = errors.0.keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            [
+                "error_rate_pct",
+                "factor",
+                "for_polls",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms"
+            ]
+        );
+        assert!(errors.get("factor").unwrap().contains("greater than 1"));
+    }
+
+    #[test]
+    fn learned_baselines_are_the_median_of_the_hourly_values() {
+        let hours: Vec<SampleRow> = [0.12, 0.08, 0.1, 0.09]
+            .into_iter()
+            .map(|p50| SampleRow {
+                p50: Some(p50),
+                ..record(None).sample
+            })
+            .collect();
+        let learned = learn_baselines(1, &hours).unwrap();
+        assert_eq!(learned.hours, 4);
+        assert!((learned.p50_ms.unwrap() - 95.0).abs() < 1e-9);
+        assert_eq!(learned.rps, Some(100.0));
+        assert_eq!(learned.error_rate_pct, Some(0.0));
+        assert_eq!(learned.p99_ms, None);
+        assert_eq!(learn_baselines(1, &[]), None);
+    }
+
+    #[test]
+    fn the_breach_description_names_value_threshold_and_baseline() {
+        assert_eq!(
+            describe_breach(GoldenSignal::P95, 812.4, &Baselines::default()),
+            "p95 latency 812 ms > 750 ms (500 ms × 1.5)"
+        );
+    }
+
+    #[test]
+    fn channels_get_alerts_of_their_severity_or_worse() {
+        assert!(Severity::Critical.at_least(Severity::Warning));
+        assert!(!Severity::Info.at_least(Severity::Warning));
+    }
+}

@@ -1,0 +1,351 @@
+//! The alert engine: judges every stored poll against every rule, and records, publishes
+//! and notifies each change. Its trackers live in memory; open alerts are resumed at start.
+use super::{Alerts, AlertsConfig, ENGINE_ACTOR, REFRESH_EVERY, engine_event};
+use crate::domain::alerts::{
+    AlertQuery, AlertState, BaselineOverride, Baselines, Damping, Policy, Reading, RecentPolls,
+    RuleKind, Tracker, Transition, describe_breach, read,
+};
+use crate::domain::notifications::NoticeEvent;
+use crate::domain::observation::{PollRecord, Tool};
+use crate::domain::silences::Silence;
+use crate::domain::tools::ToolDiff;
+use crate::server::store::{AlertChange, NewAlert, Store, StoreError};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+struct TargetInfo {
+    name: String,
+    tags: Vec<String>,
+}
+
+struct OpenAlert {
+    id: i64,
+    silenced: bool,
+}
+
+type Key = (i64, RuleKind);
+
+pub(super) struct Engine {
+    store: Arc<dyn Store>,
+    alerts: Arc<Alerts>,
+    damping: Damping,
+    overrides: Vec<BaselineOverride>,
+    silences: Vec<Silence>,
+    targets: HashMap<i64, TargetInfo>,
+    accepted_tools: HashMap<i64, Vec<Tool>>,
+    current_tools: HashMap<i64, Vec<Tool>>,
+    recent: HashMap<i64, RecentPolls>,
+    /// Only rules that are pending or firing have a tracker.
+    trackers: HashMap<Key, Tracker>,
+    open: HashMap<Key, OpenAlert>,
+}
+
+impl Engine {
+    pub(super) fn new(config: &AlertsConfig, store: Arc<dyn Store>, alerts: Arc<Alerts>) -> Self {
+        Self {
+            store,
+            alerts,
+            damping: config.damping(),
+            overrides: Vec::new(),
+            silences: Vec::new(),
+            targets: HashMap::new(),
+            accepted_tools: HashMap::new(),
+            current_tools: HashMap::new(),
+            recent: HashMap::new(),
+            trackers: HashMap::new(),
+            open: HashMap::new(),
+        }
+    }
+
+    pub(super) async fn run(mut self, mut polls: mpsc::Receiver<Arc<[PollRecord]>>) {
+        self.reload().await;
+        self.resume().await;
+        if let Ok(latest) = self.store.latest_tool_catalogs().await {
+            self.current_tools.extend(latest);
+        }
+        let changed = self.alerts.rules_changed.clone();
+        let mut refresh = tokio::time::interval(REFRESH_EVERY);
+        refresh.tick().await;
+        loop {
+            tokio::select! {
+                batch = polls.recv() => match batch {
+                    Some(batch) => {
+                        for record in batch.iter() {
+                            self.evaluate(record).await;
+                        }
+                    }
+                    None => break,
+                },
+                () = changed.notified() => self.reload().await,
+                _ = refresh.tick() => self.reload().await,
+            }
+        }
+    }
+
+    /// Re-reads what steers the rules. A read that fails keeps the previous copy.
+    async fn reload(&mut self) {
+        match self.store.baseline_overrides().await {
+            Ok(records) => self.overrides = records.into_iter().map(|r| r.baselines).collect(),
+            Err(err) => tracing::warn!(error = %err, "could not read baseline overrides"),
+        }
+        match self.store.silences(Utc::now()).await {
+            Ok(silences) => self.silences = silences,
+            Err(err) => tracing::warn!(error = %err, "could not read silences"),
+        }
+        match self.store.tool_acks().await {
+            Ok(acks) => self.accepted_tools = acks.into_iter().collect(),
+            Err(err) => tracing::warn!(error = %err, "could not read accepted tool lists"),
+        }
+        match self.store.list_targets().await {
+            Ok(targets) => {
+                self.targets = targets
+                    .into_iter()
+                    .map(|t| {
+                        let info = TargetInfo {
+                            name: t.name,
+                            tags: t.tags,
+                        };
+                        (t.id, info)
+                    })
+                    .collect();
+            }
+            Err(err) => tracing::warn!(error = %err, "could not read targets"),
+        }
+    }
+
+    /// Picks up the alerts that were open when the engine last stopped.
+    async fn resume(&mut self) {
+        let query = AlertQuery {
+            limit: 5000,
+            ..AlertQuery::default()
+        };
+        match self.store.alerts(&query).await {
+            Ok(open) => {
+                for alert in open {
+                    let key = (alert.target_id, alert.rule);
+                    self.trackers
+                        .insert(key, Tracker::resume(alert.state, alert.fired_at));
+                    self.open.insert(
+                        key,
+                        OpenAlert {
+                            id: alert.id,
+                            silenced: alert.silenced,
+                        },
+                    );
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "could not read open alerts"),
+        }
+    }
+
+    async fn evaluate(&mut self, record: &PollRecord) {
+        let target = record.status.target_id;
+        if !self.targets.contains_key(&target) {
+            // A target added since the last reload.
+            self.reload().await;
+        }
+        let Some(info) = self.targets.get(&target) else {
+            return;
+        };
+        let (name, tags) = (info.name.clone(), info.tags.clone());
+        if let Some(tools) = &record.tools {
+            self.current_tools.insert(target, tools.clone());
+        }
+        let baselines = Baselines::for_target(&self.overrides, target, &tags);
+        let recent = self.recent.entry(target).or_default();
+        recent.push(&record.sample);
+        let mut readings: Vec<(RuleKind, Reading)> = RuleKind::ALL
+            .into_iter()
+            .filter(|rule| *rule != RuleKind::ToolDrift)
+            .map(|rule| (rule, read(rule, record, recent)))
+            .collect();
+        let at = record.status.at;
+        readings.push((RuleKind::ToolDrift, self.drift(target, at).await));
+        for (rule, reading) in readings {
+            let policy = Policy::for_rule(rule, &baselines, self.damping);
+            let key = (target, rule);
+            let tracker = self.trackers.entry(key).or_default();
+            let transition = tracker.step(reading, at, &policy, |value| {
+                rule.signal()
+                    .map(|signal| describe_breach(signal, value, &baselines))
+                    .unwrap_or_default()
+            });
+            if tracker.is_idle() {
+                self.trackers.remove(&key);
+            }
+            if let Some(transition) = transition {
+                self.apply(key, &name, &tags, transition, at).await;
+            }
+        }
+    }
+
+    /// Compares the newest tool list with the accepted one; the first list seen is accepted.
+    async fn drift(&mut self, target: i64, at: DateTime<Utc>) -> Reading {
+        let Some(current) = self.current_tools.get(&target) else {
+            return Reading::NoData;
+        };
+        match self.accepted_tools.get(&target) {
+            Some(accepted) => {
+                let diff = ToolDiff::between(accepted, current);
+                if diff.is_empty() {
+                    Reading::Healthy
+                } else {
+                    Reading::Failing(format!("tool list changed: {}", diff.summary()))
+                }
+            }
+            None => {
+                let current = current.clone();
+                if let Err(err) = self
+                    .store
+                    .accept_tools(target, &current, ENGINE_ACTOR, at)
+                    .await
+                {
+                    tracing::warn!(error = %err, target, "could not record the first tool list");
+                }
+                self.accepted_tools.insert(target, current);
+                Reading::Healthy
+            }
+        }
+    }
+
+    async fn apply(
+        &mut self,
+        key: Key,
+        name: &str,
+        tags: &[String],
+        transition: Transition,
+        at: DateTime<Utc>,
+    ) {
+        let (target, rule) = key;
+        let resource = format!("{name}/{rule}");
+        let result = match transition {
+            Transition::Pending { detail } => self
+                .open_alert(key, AlertState::Pending, detail, false, at)
+                .await
+                .map(|alert| Some((alert, None))),
+            Transition::Firing { detail } => {
+                let silenced = self
+                    .silences
+                    .iter()
+                    .any(|s| s.silences(Utc::now(), name, tags, rule));
+                let fired = match self.open.get(&key) {
+                    Some(open) => {
+                        let change = AlertChange {
+                            to: AlertState::Firing,
+                            expected: &[AlertState::Pending],
+                            at,
+                            actor: ENGINE_ACTOR.into(),
+                            note: detail.clone(),
+                            summary: Some(detail),
+                            silenced: Some(silenced),
+                        };
+                        let id = open.id;
+                        self.store
+                            .change_alert(id, &change, engine_event("fire", &resource))
+                            .await
+                    }
+                    None => {
+                        self.open_alert(key, AlertState::Firing, detail, silenced, at)
+                            .await
+                    }
+                };
+                fired.map(|alert| {
+                    self.open.insert(
+                        key,
+                        OpenAlert {
+                            id: alert.id,
+                            silenced,
+                        },
+                    );
+                    Some((alert, (!silenced).then_some(NoticeEvent::Firing)))
+                })
+            }
+            Transition::Resolved { fired } => match self.open.remove(&key) {
+                Some(open) => {
+                    let change = AlertChange {
+                        to: AlertState::Resolved,
+                        expected: &[
+                            AlertState::Pending,
+                            AlertState::Firing,
+                            AlertState::Acknowledged,
+                        ],
+                        at,
+                        actor: ENGINE_ACTOR.into(),
+                        note: "condition cleared".into(),
+                        summary: None,
+                        silenced: None,
+                    };
+                    self.store
+                        .change_alert(open.id, &change, engine_event("resolve", &resource))
+                        .await
+                        .map(|alert| {
+                            let notify = fired && !open.silenced;
+                            Some((alert, notify.then_some(NoticeEvent::Resolved)))
+                        })
+                }
+                None => Ok(None),
+            },
+        };
+        match result {
+            Ok(Some((alert, notice))) => {
+                self.alerts.publish(&alert);
+                if let Some(event) = notice {
+                    self.alerts.notifier.send(&alert, event, tags);
+                }
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, target, rule = %rule, "could not record an alert change");
+                if matches!(err, StoreError::Conflict(_)) {
+                    // Stored state moved under us (another writer): start again from it.
+                    self.trackers.clear();
+                    self.open.clear();
+                    self.resume().await;
+                }
+            }
+        }
+    }
+
+    async fn open_alert(
+        &mut self,
+        key: Key,
+        state: AlertState,
+        summary: String,
+        silenced: bool,
+        at: DateTime<Utc>,
+    ) -> Result<crate::domain::alerts::Alert, StoreError> {
+        let (target_id, rule) = key;
+        let new = NewAlert {
+            rule,
+            target_id,
+            state,
+            summary,
+            silenced,
+            at,
+        };
+        let action = if state == AlertState::Firing {
+            "fire"
+        } else {
+            "pending"
+        };
+        let resource = self
+            .targets
+            .get(&target_id)
+            .map(|t| format!("{}/{rule}", t.name))
+            .unwrap_or_default();
+        let alert = self
+            .store
+            .open_alert(&new, engine_event(action, &resource))
+            .await?;
+        self.open.insert(
+            key,
+            OpenAlert {
+                id: alert.id,
+                silenced,
+            },
+        );
+        Ok(alert)
+    }
+}

@@ -1,0 +1,156 @@
+//! The alert service: the engine that judges every poll, the notifier that calls webhooks,
+//! and the live feed of alert changes for open pages.
+mod engine;
+mod notifier;
+
+use crate::domain::alerts::{Alert, AlertUpdate, Damping};
+use crate::domain::audit::{AuditEvent, RequestOrigin};
+use crate::domain::observation::PollRecord;
+use crate::server::store::Store;
+use notifier::Notifier;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast, mpsc};
+
+/// The `[alerts]` section of the configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    pub enabled: bool,
+    /// Healthy polls in a row before a firing alert resolves.
+    pub clear_polls: u32,
+    /// A firing alert stays firing at least this long (flap damping).
+    pub min_firing_secs: u64,
+    /// An active degradation alert clears only this far (in percent) below its threshold.
+    pub hysteresis_pct: f64,
+    /// Each webhook call's deadline.
+    pub webhook_timeout_ms: u64,
+    /// Calls per notification, the first included.
+    pub webhook_attempts: u32,
+    /// The first retry waits this long; each further one twice as long, up to the cap.
+    pub retry_base_ms: u64,
+    pub retry_cap_ms: u64,
+    /// The console's public address, for links in notifications (none when empty).
+    pub console_url: String,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            clear_polls: 2,
+            min_firing_secs: 120,
+            hysteresis_pct: 10.0,
+            webhook_timeout_ms: 5_000,
+            webhook_attempts: 6,
+            retry_base_ms: 1_000,
+            retry_cap_ms: 60_000,
+            console_url: String::new(),
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// Names the first bad key, for the configuration's one-line error.
+    pub fn check(&self) -> Result<(), String> {
+        if self.clear_polls == 0 {
+            return Err("key alerts.clear_polls: must be at least 1".into());
+        }
+        if !(0.0..100.0).contains(&self.hysteresis_pct) {
+            return Err("key alerts.hysteresis_pct: must be from 0 to below 100".into());
+        }
+        if self.webhook_attempts == 0 || self.webhook_timeout_ms == 0 {
+            return Err(
+                "keys alerts.webhook_attempts and alerts.webhook_timeout_ms: must be at least 1"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn damping(&self) -> Damping {
+        Damping {
+            clear_polls: self.clear_polls,
+            min_firing: chrono::Duration::seconds(
+                i64::try_from(self.min_firing_secs).unwrap_or(i64::MAX / 1000),
+            ),
+            hysteresis: self.hysteresis_pct / 100.0,
+        }
+    }
+}
+
+/// Who the engine's own changes are recorded as.
+pub const ENGINE_ACTOR: &str = "system:alerts";
+
+/// The running alert service, shared by handlers.
+pub struct Alerts {
+    feed: broadcast::Sender<AlertUpdate>,
+    rules_changed: Arc<Notify>,
+    notifier: Notifier,
+}
+
+/// Where ingest hands each stored batch of polls.
+pub type PollSink = mpsc::Sender<Arc<[PollRecord]>>;
+
+impl Alerts {
+    /// Starts the notifier and, when alerting is on, the engine; returns the handle and
+    /// the sink ingest feeds (`None` when the engine is off).
+    pub fn start(
+        config: &AlertsConfig,
+        store: Arc<dyn Store>,
+    ) -> reqwest::Result<(Arc<Self>, Option<PollSink>)> {
+        let notifier = Notifier::start(config, store.clone())?;
+        let alerts = Arc::new(Self {
+            feed: broadcast::channel(1024).0,
+            rules_changed: Arc::new(Notify::new()),
+            notifier,
+        });
+        if !config.enabled {
+            return Ok((alerts, None));
+        }
+        let (sink, polls) = mpsc::channel(1024);
+        let engine = engine::Engine::new(config, store, alerts.clone());
+        tokio::spawn(engine.run(polls));
+        Ok((alerts, Some(sink)))
+    }
+
+    /// Tells the engine that baselines, silences or accepted tool lists changed.
+    pub fn rules_changed(&self) {
+        self.rules_changed.notify_one();
+    }
+
+    /// Tells open pages that an alert changed.
+    pub fn publish(&self, alert: &Alert) {
+        // Nobody listening is normal.
+        let _ = self.feed.send(AlertUpdate {
+            alert_id: alert.id,
+            target_id: alert.target_id,
+            state: alert.state,
+        });
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<AlertUpdate> {
+        self.feed.subscribe()
+    }
+
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+}
+
+pub use notifier::TestOutcome;
+
+fn engine_event(action: &str, resource: &str) -> AuditEvent {
+    AuditEvent::new(
+        "alert",
+        ENGINE_ACTOR,
+        action,
+        resource,
+        &RequestOrigin::local(),
+    )
+}
+
+/// How long the engine waits before re-reading rules it was not told about (changes made
+/// by another replica).
+const REFRESH_EVERY: Duration = Duration::from_secs(30);

@@ -1,0 +1,452 @@
+//! Alerts end to end: faults injected into the demo fleet fire the expected alerts, notify a
+//! real webhook receiver on loopback (retrying after it fails), respect silences, and resolve
+//! when the fault is removed. Run on both backends.
+mod common;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use common::{BACKENDS, Backend, TestApp, TestDb, eventually, spawn_app_with};
+use mcpops::api::demo::DemoFault;
+use mcpops::domain::alerts::{Alert, AlertQuery, AlertState, RuleKind};
+use mcpops::server::demo::DemoFleet;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A webhook receiver: answers 500 to its first `failures` calls, then 200; keeps every body.
+#[derive(Clone, Default)]
+struct Receiver {
+    bodies: Arc<Mutex<Vec<Value>>>,
+    calls: Arc<Mutex<u32>>,
+    failures: u32,
+}
+
+impl Receiver {
+    async fn start(failures: u32) -> (Self, SocketAddr) {
+        let receiver = Self {
+            failures,
+            ..Self::default()
+        };
+        async fn hook(State(r): State<Receiver>, Json(body): Json<Value>) -> StatusCode {
+            let call = {
+                let mut calls = r.calls.lock().expect("lock");
+                *calls += 1;
+                *calls
+            };
+            if call <= r.failures {
+                return StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            r.bodies.lock().expect("lock").push(body);
+            StatusCode::NO_CONTENT
+        }
+        let app = axum::Router::new()
+            .route("/hook/{secret}", axum::routing::post(hook))
+            .with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, addr)
+    }
+
+    fn notices(&self, event: &str) -> Vec<Value> {
+        self.bodies
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|b| b["event"] == event)
+            .cloned()
+            .collect()
+    }
+}
+
+/// A webhook that accepts connections and never answers.
+async fn hanging_webhook() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+async fn post_form(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let response = client
+        .post(app.url(path))
+        .form(form)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+async fn open_alert(app: &TestApp, target: &str, rule: RuleKind) -> Option<Alert> {
+    let query = AlertQuery {
+        include_resolved: true,
+        rule: Some(rule),
+        limit: 100,
+        ..AlertQuery::default()
+    };
+    app.state
+        .store
+        .alerts(&query)
+        .await
+        .expect("alerts")
+        .into_iter()
+        .find(|a| a.target_name == target)
+}
+
+const INTERVAL_SECS: u64 = 1;
+
+#[tokio::test]
+async fn injected_faults_fire_notify_and_resolve() {
+    for backend in BACKENDS {
+        faults_fire_notify_and_resolve(backend).await;
+    }
+}
+
+async fn faults_fire_notify_and_resolve(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fleet = Arc::new(DemoFleet::start(6).await.expect("fleet"));
+    let app = spawn_app_with(db.url(), Some(fleet.clone()), |config| {
+        config.demo.interval_secs = INTERVAL_SECS as u32;
+        config.collector.mcp_full_every_secs = 1;
+        config.alerts.min_firing_secs = 0;
+        config.alerts.retry_base_ms = 50;
+        config.alerts.retry_cap_ms = 200;
+        config.alerts.webhook_timeout_ms = 500;
+    })
+    .await;
+
+    // A receiver that fails its first two calls, and a channel that never answers.
+    let (receiver, addr) = Receiver::start(2).await;
+    let hook = format!("http://{addr}/hook/s3cr3t-path");
+    let (status, body) = post_form(
+        &app,
+        &app.client,
+        "/api/channels/create",
+        &[
+            ("name", "ops"),
+            ("kind", "webhook"),
+            ("url", &hook),
+            ("min_severity", "info"),
+            ("tags", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["url_redacted"],
+        format!("http://{addr}/…"),
+        "the secret path is not shown"
+    );
+    let hanging = format!("http://{}/never", hanging_webhook().await);
+    let (status, _) = post_form(
+        &app,
+        &app.client,
+        "/api/channels/create",
+        &[
+            ("name", "hanging"),
+            ("kind", "slack"),
+            ("url", &hanging),
+            ("min_severity", "info"),
+            ("tags", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = post_form(
+        &app,
+        &app.client,
+        "/api/channels/create",
+        &[
+            ("name", "bad"),
+            ("kind", "webhook"),
+            ("url", "ftp://example.com/x"),
+            ("min_severity", "info"),
+            ("tags", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(
+        body["Invalid"]["url"]
+            .as_str()
+            .is_some_and(|m| m.contains("http")),
+        "{body}"
+    );
+
+    // demo-06's outage is silenced: recorded, not notified.
+    let (status, body) = post_form(
+        &app,
+        &app.client,
+        "/api/silences/create",
+        &[
+            ("target", "demo-06"),
+            ("tag", ""),
+            ("rule", ""),
+            ("reason", "planned maintenance"),
+            ("starts_in_minutes", ""),
+            ("duration_minutes", "60"),
+            ("weekdays", ""),
+            ("window_start", ""),
+            ("window_minutes", ""),
+            ("until_days", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Drift is measured against the first tool list seen, so wait for every target's.
+    eventually(Duration::from_secs(20), "every first tool list", || async {
+        let acks = app.state.store.tool_acks().await.expect("acks");
+        (acks.len() == 6).then_some(())
+    })
+    .await;
+
+    let faults = [
+        ("demo-01", DemoFault::Down, RuleKind::TargetDown, 2),
+        ("demo-02", DemoFault::NotReady, RuleKind::NotReady, 2),
+        ("demo-03", DemoFault::LatencySpike, RuleKind::LatencyP50, 3),
+        ("demo-04", DemoFault::ErrorBurst, RuleKind::ErrorRate, 3),
+        ("demo-05", DemoFault::ToolDrift, RuleKind::ToolDrift, 1),
+        ("demo-06", DemoFault::Down, RuleKind::TargetDown, 2),
+    ];
+    let injected = Instant::now();
+    for (server, fault, _, _) in faults {
+        fleet.set_fault(server, fault, true).await.expect("fault");
+    }
+    // Watch all six at once, so each firing is timed when it happens.
+    let mut fired_after: Vec<Option<Duration>> = vec![None; faults.len()];
+    while fired_after.iter().any(Option::is_none) {
+        assert!(
+            injected.elapsed() < Duration::from_secs(30),
+            "{backend:?}: not all fired: {fired_after:?}"
+        );
+        for (slot, (server, _, rule, _)) in fired_after.iter_mut().zip(faults) {
+            if slot.is_none() {
+                let alert = open_alert(&app, server, rule).await;
+                if let Some(alert) = alert.filter(|a| a.state == AlertState::Firing) {
+                    *slot = Some(injected.elapsed());
+                    assert_eq!(alert.silenced, server == "demo-06", "{server}");
+                    assert!(!alert.summary.is_empty());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let fired_after: Vec<String> = fired_after
+        .into_iter()
+        .zip(faults)
+        .map(|(took, (server, _, rule, for_polls))| {
+            let took = took.unwrap_or_default();
+            // The bound: `for` + one poll interval + 1 s (plus this loop's own period).
+            let bound = Duration::from_secs(for_polls * INTERVAL_SECS + INTERVAL_SECS + 1)
+                + Duration::from_millis(100);
+            assert!(
+                took <= bound,
+                "{backend:?} {rule} on {server} fired after {took:?} (bound {bound:?})"
+            );
+            format!("{rule} {:.2}s", took.as_secs_f64())
+        })
+        .collect();
+    println!(
+        "{backend:?}: fault injected → firing: {}",
+        fired_after.join(", ")
+    );
+
+    // Every unsilenced alert reached the receiver, after it had failed twice.
+    let notified = eventually(Duration::from_secs(10), "firing notices", || async {
+        let firing = receiver.notices("firing");
+        (firing.len() >= 5).then_some(firing)
+    })
+    .await;
+    let targets: Vec<&str> = notified
+        .iter()
+        .filter_map(|n| n["target"].as_str())
+        .collect();
+    assert!(
+        !targets.contains(&"demo-06"),
+        "a silenced alert was notified"
+    );
+    for server in ["demo-01", "demo-02", "demo-03", "demo-04", "demo-05"] {
+        assert!(
+            targets.contains(&server),
+            "{server} not notified: {targets:?}"
+        );
+    }
+    let deliveries = app
+        .state
+        .store
+        .deliveries(None, 200)
+        .await
+        .expect("deliveries");
+    let failed: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.error.as_deref() == Some("HTTP status 500"))
+        .collect();
+    assert_eq!(failed.len(), 2, "the receiver's two failures are recorded");
+    assert!(
+        deliveries
+            .iter()
+            .any(|d| d.error.is_none() && d.attempt > 1),
+        "a failed notice was retried and delivered"
+    );
+    assert!(
+        deliveries.iter().any(|d| d
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("no answer within 500 ms"))),
+        "the hanging channel times out"
+    );
+    assert!(
+        deliveries
+            .iter()
+            .all(|d| !d.error.as_deref().unwrap_or("").contains("s3cr3t")),
+        "no delivery error names the secret path"
+    );
+
+    // Acknowledging: the first operator wins, the second is told who was first.
+    let (op1, first) = app.signed_in(mcpops::domain::auth::Role::Operator).await;
+    let (_, second) = app.signed_in(mcpops::domain::auth::Role::Operator).await;
+    let drift = open_alert(&app, "demo-05", RuleKind::ToolDrift)
+        .await
+        .expect("drift");
+    let id = drift.id.to_string();
+    let (status, body) = post_form(
+        &app,
+        &first,
+        "/api/alerts/acknowledge",
+        &[("id", &id), ("note", "")],
+    )
+    .await;
+    assert_eq!(status, 422, "a note is required: {body}");
+    let (status, body) = post_form(
+        &app,
+        &first,
+        "/api/alerts/acknowledge",
+        &[("id", &id), ("note", "expected: v2 adds a tool")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "acknowledged");
+    assert_eq!(body["acked_by"], op1.as_str());
+    let (status, body) = post_form(
+        &app,
+        &second,
+        "/api/alerts/acknowledge",
+        &[("id", &id), ("note", "me too")],
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert!(
+        body.to_string()
+            .contains(&format!("already acknowledged by {op1}")),
+        "{body}"
+    );
+    let (viewer_status, _) = {
+        let (_, viewer) = app.signed_in(mcpops::domain::auth::Role::Viewer).await;
+        post_form(
+            &app,
+            &viewer,
+            "/api/alerts/acknowledge",
+            &[("id", &id), ("note", "x")],
+        )
+        .await
+    };
+    assert_eq!(viewer_status, 403);
+
+    // The acknowledged drift resolves with the fault still on: its new list was accepted
+    // (removing the fault now would be drift again, back to the old list).
+    eventually(
+        Duration::from_secs(30),
+        "accepted drift resolved",
+        || async {
+            open_alert(&app, "demo-05", RuleKind::ToolDrift)
+                .await
+                .filter(|a| a.state == AlertState::Resolved)
+        },
+    )
+    .await;
+
+    // Remove the other faults: every alert resolves.
+    for (server, fault, _, _) in faults.iter().filter(|f| f.1 != DemoFault::ToolDrift) {
+        let (server, fault) = (*server, *fault);
+        fleet
+            .set_fault(server, fault, false)
+            .await
+            .expect("clear fault");
+    }
+    for (server, _, rule, _) in faults {
+        eventually(
+            Duration::from_secs(30),
+            &format!("{rule} on {server} resolved"),
+            || async {
+                open_alert(&app, server, rule)
+                    .await
+                    .filter(|a| a.state == AlertState::Resolved)
+            },
+        )
+        .await;
+    }
+    eventually(Duration::from_secs(10), "resolved notices", || async {
+        (receiver.notices("resolved").len() >= 5).then_some(())
+    })
+    .await;
+
+    // Every transition is stored, and each is in the audit chain, which still verifies.
+    let down = open_alert(&app, "demo-01", RuleKind::TargetDown)
+        .await
+        .expect("down");
+    let (_, steps) = app.state.store.alert(down.id).await.expect("history");
+    let path: Vec<&str> = steps.iter().map(|s| s.to.as_str()).collect();
+    assert_eq!(path, ["pending", "firing", "resolved"], "{backend:?}");
+    let report = mcpops::server::audit_export::verify_chain(app.state.store.as_ref(), |_| {})
+        .await
+        .expect("verify");
+    assert!(report.broken.is_none());
+    let alert_entries = app
+        .state
+        .store
+        .search_audit(&alert_filter(), None, 500)
+        .await
+        .expect("search");
+    assert!(
+        alert_entries.len() >= 15,
+        "{} alert audit entries",
+        alert_entries.len()
+    );
+    fleet.shutdown();
+}
+
+fn alert_filter() -> mcpops::domain::audit::AuditFilter {
+    mcpops::domain::audit::AuditFilter::from_form(
+        "",
+        "alert",
+        "",
+        "",
+        "",
+        "",
+        "",
+        chrono::Utc::now(),
+    )
+    .expect("filter")
+}

@@ -450,3 +450,231 @@ fn alert_filter() -> mcpops::domain::audit::AuditFilter {
     )
     .expect("filter")
 }
+
+#[tokio::test]
+async fn deploy_markers_baselines_and_silences_over_http() {
+    for backend in BACKENDS {
+        deploys_baselines_silences(backend).await;
+    }
+}
+
+async fn api_token(app: &TestApp, role: &str) -> String {
+    let (status, issued) = post_form(
+        app,
+        &app.client,
+        "/api/tokens/create",
+        &[("kind", "api"), ("name", role), ("role", role)],
+    )
+    .await;
+    assert_eq!(status, 200, "{issued}");
+    issued["secret"].as_str().expect("secret").to_owned()
+}
+
+async fn deploys_baselines_silences(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let fleet = Arc::new(DemoFleet::start(1).await.expect("fleet"));
+    let app = spawn_app_with(db.url(), Some(fleet.clone()), |config| {
+        config.demo.interval_secs = 1;
+    })
+    .await;
+    let target = app.state.store.list_targets().await.expect("targets")[0].clone();
+    eventually(
+        Duration::from_secs(10),
+        "a few polls with metrics",
+        || async {
+            let now = chrono::Utc::now();
+            let rows = app
+                .state
+                .store
+                .samples(
+                    mcpops::server::store::SampleTable::Raw,
+                    Some(target.id),
+                    now - chrono::Duration::minutes(5),
+                    now,
+                )
+                .await
+                .expect("samples");
+            (rows.iter().filter(|r| r.requests.is_some()).count() >= 2).then_some(())
+        },
+    )
+    .await;
+
+    // Deploy pipelines post with an operator's API token.
+    let operator = api_token(&app, "operator").await;
+    let viewer = api_token(&app, "viewer").await;
+    let deploys = app.url("/api/v1/deploys");
+    let plain = reqwest::Client::new();
+    let good = serde_json::json!({ "target": "demo-01", "version": "1.4.2", "note": "canary" });
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(
+        status(plain.post(&deploys).json(&good).send().await.expect("post")),
+        401
+    );
+    let as_viewer = plain
+        .post(&deploys)
+        .bearer_auth(&viewer)
+        .json(&good)
+        .send()
+        .await;
+    assert_eq!(status(as_viewer.expect("post")), 403);
+    let garbage = plain
+        .post(&deploys)
+        .bearer_auth(&operator)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await;
+    assert_eq!(status(garbage.expect("post")), 400);
+    let unknown = serde_json::json!({ "target": "nope", "version": "1" });
+    let response = plain
+        .post(&deploys)
+        .bearer_auth(&operator)
+        .json(&unknown)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        body["Invalid"]["target"]
+            .as_str()
+            .is_some_and(|m| m.contains("nope")),
+        "{body}"
+    );
+    let response = plain
+        .post(&deploys)
+        .bearer_auth(&operator)
+        .json(&good)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 201);
+    let deploy: Value = response.json().await.expect("json");
+    assert_eq!(deploy["version"], "1.4.2");
+    assert_eq!(deploy["created_by"], "token:operator");
+
+    // The server page's review has the deploy with every signal before and after, and the
+    // charts draw the marker.
+    let (status_code, reviews) = post_form(
+        &app,
+        &app.client,
+        "/api/deploys/review",
+        &[("target_id", &target.id.to_string())],
+    )
+    .await;
+    assert_eq!(status_code, 200, "{reviews}");
+    assert_eq!(reviews[0]["deploy"]["version"], "1.4.2");
+    assert_eq!(reviews[0]["changes"].as_array().map(Vec::len), Some(5));
+    assert!(reviews[0]["changes"][0]["before"].is_number(), "{reviews}");
+    let svg = app
+        .client
+        .get(app.url(&format!("/charts/{}/latency.svg?range=15m", target.id)))
+        .send()
+        .await
+        .expect("chart")
+        .text()
+        .await
+        .expect("svg");
+    assert!(svg.contains("deploy 1.4.2"), "the chart marks the deploy");
+
+    // Baselines: bad values are refused field by field; good ones are stored and audited.
+    let form = |p95: &'static str, factor: &'static str| {
+        [
+            ("scope", "fleet"),
+            ("p50_ms", ""),
+            ("p95_ms", p95),
+            ("p99_ms", ""),
+            ("error_rate_pct", ""),
+            ("rps", ""),
+            ("factor", factor),
+            ("for_polls", ""),
+        ]
+    };
+    let (code, body) = post_form(&app, &app.client, "/api/rules/save", &form("-5", "1")).await;
+    assert_eq!(code, 422);
+    assert!(
+        body["Invalid"]["p95_ms"].is_string() && body["Invalid"]["factor"].is_string(),
+        "{body}"
+    );
+    let (code, body) = post_form(&app, &app.client, "/api/rules/save", &form("NaN", "2")).await;
+    assert_eq!(code, 422, "{body}");
+    let (code, body) = post_form(&app, &app.client, "/api/rules/save", &form("400", "2")).await;
+    assert_eq!(code, 200, "{body}");
+    let (_, rules) = post_form(&app, &app.client, "/api/rules/list", &[]).await;
+    assert_eq!(rules["overrides"][0]["baselines"]["p95_ms"], 400.0);
+    assert_eq!(rules["overrides"][0]["baselines"]["factor"], 2.0);
+
+    // Learning a baseline proposes numbers from the target's own polls, saving nothing.
+    let (code, learned) = post_form(
+        &app,
+        &app.client,
+        "/api/rules/learn",
+        &[("target_id", &target.id.to_string())],
+    )
+    .await;
+    assert_eq!(code, 200, "{learned}");
+    assert!(learned["hours"].as_u64() >= Some(1));
+    assert!(
+        learned["p50_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{learned}"
+    );
+    let overrides = app
+        .state
+        .store
+        .baseline_overrides()
+        .await
+        .expect("overrides");
+    assert_eq!(overrides.len(), 1, "learning saved nothing");
+
+    // A silence that matches nothing says so; ending it twice is refused.
+    let (code, silence) = post_form(
+        &app,
+        &app.client,
+        "/api/silences/create",
+        &[
+            ("target", "no-such-target"),
+            ("tag", ""),
+            ("rule", ""),
+            ("reason", "typo"),
+            ("starts_in_minutes", ""),
+            ("duration_minutes", "30"),
+            ("weekdays", ""),
+            ("window_start", ""),
+            ("window_minutes", ""),
+            ("until_days", ""),
+        ],
+    )
+    .await;
+    assert_eq!(code, 200, "{silence}");
+    let (_, list) = post_form(&app, &app.client, "/api/silences/list", &[]).await;
+    assert_eq!(list[0]["targets_matched"], 0);
+    assert_eq!(list[0]["status"], "active");
+    let id = silence["id"].to_string();
+    let (code, _) = post_form(&app, &app.client, "/api/silences/expire", &[("id", &id)]).await;
+    assert_eq!(code, 200);
+    let (code, body) = post_form(&app, &app.client, "/api/silences/expire", &[("id", &id)]).await;
+    assert_eq!(code, 409, "{body}");
+    let (_, list) = post_form(&app, &app.client, "/api/silences/list", &[]).await;
+    assert_eq!(list[0]["status"], "expired");
+    let (code, body) = post_form(
+        &app,
+        &app.client,
+        "/api/silences/create",
+        &[
+            ("target", ""),
+            ("tag", ""),
+            ("rule", ""),
+            ("reason", ""),
+            ("starts_in_minutes", ""),
+            ("duration_minutes", ""),
+            ("weekdays", ""),
+            ("window_start", ""),
+            ("window_minutes", ""),
+            ("until_days", ""),
+        ],
+    )
+    .await;
+    assert_eq!(code, 422);
+    assert!(body["Invalid"]["target"].is_string() && body["Invalid"]["reason"].is_string());
+    fleet.shutdown();
+}

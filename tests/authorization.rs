@@ -44,6 +44,23 @@ const SERVER_FUNCTIONS: &[(&str, Need)] = &[
     ("/api/audit/search", Need::Audit),
     ("/api/audit/entry", Need::Audit),
     ("/api/audit/verify", Need::Audit),
+    ("/api/alerts/list", Need::Dashboards),
+    ("/api/alerts/wall", Need::Wall),
+    ("/api/alerts/detail", Need::Dashboards),
+    ("/api/alerts/acknowledge", Need::Operate),
+    ("/api/rules/list", Need::Dashboards),
+    ("/api/rules/save", Need::Operate),
+    ("/api/rules/delete", Need::Operate),
+    ("/api/rules/learn", Need::Operate),
+    ("/api/silences/list", Need::Dashboards),
+    ("/api/silences/create", Need::Operate),
+    ("/api/silences/expire", Need::Operate),
+    ("/api/channels/list", Need::Operate),
+    ("/api/channels/create", Need::Admin),
+    ("/api/channels/delete", Need::Admin),
+    ("/api/channels/test", Need::Operate),
+    ("/api/deploys/create", Need::Operate),
+    ("/api/deploys/review", Need::Dashboards),
     // Last: it ends the caller's session.
     ("/api/auth/logout", Need::SignedIn),
 ];
@@ -71,7 +88,12 @@ const PAGES: &[(&str, Need)] = &[
     ("/audit/1", Need::Audit),
     ("/admin/users", Need::Admin),
     ("/admin/tokens", Need::Admin),
+    ("/alerts/channels", Need::Operate),
+    ("/alerts/1", Need::Dashboards),
 ];
+
+/// REST routes that take a POST (with an empty body: allowed callers get a 400, not a 401/403).
+const POSTS: &[(&str, Need)] = &[("/api/v1/deploys", Need::Operate)];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Caller {
@@ -157,7 +179,7 @@ async fn matrix(backend: Backend) {
             drop(response);
             check(&mut failures, *caller, "GET", path, *need, status, true);
         }
-        for (path, need) in SERVER_FUNCTIONS {
+        for (path, need) in POSTS.iter().chain(SERVER_FUNCTIONS) {
             let status = with_auth(client.post(app.url(path)))
                 .header("content-type", "application/x-www-form-urlencoded")
                 .body("")
@@ -251,8 +273,13 @@ async fn the_page_table_covers_every_declared_route() {
         "/fleet/{id}/edit",
         "/targets/{id}",
         "/alerts",
+        "/alerts/rules",
+        "/alerts/silences",
+        "/alerts/channels",
+        "/alerts/{id}",
         "/incidents",
         "/runbooks",
+        "/runbooks/{slug}",
         "/capacity",
         "/admin",
         "/admin/users",

@@ -3,6 +3,7 @@
 use crate::domain::series::{SeriesPoint, TimeRange};
 use chrono::{DateTime, Utc};
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -161,10 +162,16 @@ pub fn render(
             });
             plot.draw_series(dashes).map_err(fail)?;
             let label: String = marker.label.chars().take(24).collect();
+            // Labels in the right half read leftwards, so they stay inside the chart.
+            let anchor = if x > span / 2.0 {
+                Pos::new(HPos::Right, VPos::Top)
+            } else {
+                Pos::new(HPos::Left, VPos::Top)
+            };
             plot.draw_series(std::iter::once(Text::new(
                 format!("deploy {label}"),
                 (x, top * 0.97),
-                ("sans-serif", 14).into_font().color(&MARKER),
+                ("sans-serif", 14).into_font().color(&MARKER).pos(anchor),
             )))
             .map_err(fail)?;
         }

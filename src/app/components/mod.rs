@@ -10,9 +10,12 @@ pub fn Field(
     #[prop(optional)] value: String,
     #[prop(optional)] placeholder: &'static str,
     #[prop(optional)] hint: &'static str,
+    /// Prefixes the element ids, for a page with two forms that share field names.
+    #[prop(optional)]
+    id_prefix: &'static str,
     #[prop(into)] error: Signal<Option<String>>,
 ) -> impl IntoView {
-    let id = format!("field-{name}");
+    let id = format!("{id_prefix}field-{name}");
     let error_id = format!("{id}-error");
     view! {
         <div class="field" class:invalid=move || error.get().is_some()>

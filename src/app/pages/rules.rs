@@ -156,8 +156,15 @@ fn BaselineFormFields(
     scopes: Vec<(String, String)>,
     learned: Option<LearnedBaselines>,
 ) -> impl IntoView {
+    let prefix = if learned.is_some() { "learned-" } else { "" };
     let result: Signal<Option<Result<(), AppError>>> = action.value().into();
-    let value = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or_default();
+    // A learned 0 (a target that never errs) would alert on its first error: leave it to
+    // the wider scope instead.
+    let value = |v: Option<f64>| {
+        v.filter(|v| *v > 0.0)
+            .map(|v| format!("{v:.2}"))
+            .unwrap_or_default()
+    };
     let learned_values = learned.unwrap_or(LearnedBaselines {
         target_id: 0,
         hours: 0,
@@ -168,21 +175,21 @@ fn BaselineFormFields(
         rps: None,
     });
     view! {
-        <ActionForm action attr:class="target-form baseline-form" attr:aria-label="Set baselines">
+        <ActionForm action attr:class="target-form baseline-form" attr:aria-label=if prefix.is_empty() { "Set baselines" } else { "Save the learned baseline" }>
             <div class="field">
-                <label for="baseline-scope">"Scope"</label>
-                <select id="baseline-scope" name="scope">
+                <label for=format!("{prefix}baseline-scope")>"Scope"</label>
+                <select id=format!("{prefix}baseline-scope") name="scope">
                     {scopes.into_iter().map(|(param, label)| view! { <option value=param>{label}</option> }).collect_view()}
                 </select>
                 <small class="field-error" role="alert">{field_error(result, "scope")}</small>
             </div>
-            <Field label="p50 (ms)" name="p50_ms" value=value(learned_values.p50_ms) hint="empty: inherit" error=field_error(result, "p50_ms") />
-            <Field label="p95 (ms)" name="p95_ms" value=value(learned_values.p95_ms) hint="empty: inherit" error=field_error(result, "p95_ms") />
-            <Field label="p99 (ms)" name="p99_ms" value=value(learned_values.p99_ms) hint="empty: inherit" error=field_error(result, "p99_ms") />
-            <Field label="Error rate (%)" name="error_rate_pct" value=value(learned_values.error_rate_pct) hint="empty: inherit" error=field_error(result, "error_rate_pct") />
-            <Field label="Traffic (req/s)" name="rps" value=value(learned_values.rps) hint="empty: inherit" error=field_error(result, "rps") />
-            <Field label="Factor" name="factor" placeholder="1.5" hint="above 1" error=field_error(result, "factor") />
-            <Field label="For (polls)" name="for_polls" placeholder="3" hint="1 to 360" error=field_error(result, "for_polls") />
+            <Field id_prefix=prefix label="p50 (ms)" name="p50_ms" value=value(learned_values.p50_ms) hint="empty: inherit" error=field_error(result, "p50_ms") />
+            <Field id_prefix=prefix label="p95 (ms)" name="p95_ms" value=value(learned_values.p95_ms) hint="empty: inherit" error=field_error(result, "p95_ms") />
+            <Field id_prefix=prefix label="p99 (ms)" name="p99_ms" value=value(learned_values.p99_ms) hint="empty: inherit" error=field_error(result, "p99_ms") />
+            <Field id_prefix=prefix label="Error rate (%)" name="error_rate_pct" value=value(learned_values.error_rate_pct) hint="empty: inherit" error=field_error(result, "error_rate_pct") />
+            <Field id_prefix=prefix label="Traffic (req/s)" name="rps" value=value(learned_values.rps) hint="empty: inherit" error=field_error(result, "rps") />
+            <Field id_prefix=prefix label="Factor" name="factor" placeholder="1.5" hint="above 1" error=field_error(result, "factor") />
+            <Field id_prefix=prefix label="For (polls)" name="for_polls" placeholder="3" hint="1 to 360" error=field_error(result, "for_polls") />
             <button type="submit" class="primary" disabled=move || action.pending().get()>"Save baselines"</button>
         </ActionForm>
     }

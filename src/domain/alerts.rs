@@ -501,7 +501,7 @@ pub fn learn_baselines(target_id: i64, hourly: &[SampleRow]) -> Option<LearnedBa
         }
         values.sort_by(f64::total_cmp);
         let mid = values.len() / 2;
-        Some(if values.len() % 2 == 0 {
+        Some(if values.len().is_multiple_of(2) {
             (values[mid - 1] + values[mid]) / 2.0
         } else {
             values[mid]

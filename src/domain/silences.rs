@@ -128,9 +128,7 @@ impl Silence {
     pub fn status(&self, now: DateTime<Utc>) -> SilenceStatus {
         if now >= self.ends_at {
             SilenceStatus::Expired
-        } else if now < self.starts_at {
-            SilenceStatus::Waiting
-        } else if self.recurrence.as_ref().is_some_and(|r| !r.covers(now)) {
+        } else if now < self.starts_at || self.recurrence.as_ref().is_some_and(|r| !r.covers(now)) {
             SilenceStatus::Waiting
         } else {
             SilenceStatus::Active

@@ -39,10 +39,10 @@ pub async fn run(
             tracing::warn!(error = ?err, polls = batch.len(), "could not store polls");
         }
         // Alerts are judged after storing, so every alert refers to stored polls.
-        if let Some(sink) = &alerts {
-            if sink.send(batch).await.is_err() {
-                tracing::warn!("the alert engine has stopped");
-            }
+        if let Some(sink) = &alerts
+            && sink.send(batch).await.is_err()
+        {
+            tracing::warn!("the alert engine has stopped");
         }
     }
 }

@@ -61,6 +61,15 @@ const SERVER_FUNCTIONS: &[(&str, Need)] = &[
     ("/api/channels/test", Need::Operate),
     ("/api/deploys/create", Need::Operate),
     ("/api/deploys/review", Need::Dashboards),
+    ("/api/runbooks/list", Need::Dashboards),
+    ("/api/runbooks/get", Need::Dashboards),
+    ("/api/incidents/list", Need::Dashboards),
+    ("/api/incidents/get", Need::Dashboards),
+    ("/api/incidents/declare", Need::Operate),
+    ("/api/incidents/step", Need::Operate),
+    ("/api/incidents/note", Need::Operate),
+    ("/api/incidents/advance", Need::Operate),
+    ("/api/incidents/resolve", Need::Operate),
     // Last: it ends the caller's session.
     ("/api/auth/logout", Need::SignedIn),
 ];
@@ -75,6 +84,7 @@ const GETS: &[(&str, Need)] = &[
     ("/events", Need::Wall),
     ("/charts/1/latency.svg", Need::Dashboards),
     ("/audit/export?format=csv", Need::Audit),
+    ("/reports/incident-1.md", Need::Dashboards),
     ("/account/password", Need::SignedIn),
 ];
 
@@ -278,6 +288,7 @@ async fn the_page_table_covers_every_declared_route() {
         "/alerts/channels",
         "/alerts/{id}",
         "/incidents",
+        "/incidents/{id}",
         "/runbooks",
         "/runbooks/{slug}",
         "/capacity",

@@ -33,7 +33,9 @@ test('the navigation reaches every section without reloading the page', async ({
     await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: link }).click();
     await expect(page.getByRole('heading', { level: 1, name: heading })).toBeVisible();
     await expect(page).toHaveURL(new RegExp(`/${link.toLowerCase()}$`));
-    await expect(page.getByRole('link', { name: link, exact: true })).toHaveAttribute('aria-current', 'page');
+    await expect(
+      page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: link, exact: true }),
+    ).toHaveAttribute('aria-current', 'page');
   }
   await page.getByRole('link', { name: 'Wall', exact: true }).click();
   await expect(page.locator('.tile')).toHaveCount(4);

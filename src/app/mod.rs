@@ -17,8 +17,10 @@ use pages::{
     audit::{AuditEntryPage, AuditPage},
     channels::ChannelsPage,
     fleet::{EditTargetPage, FleetPage},
+    incidents::{IncidentPage, IncidentsPage},
     planned::PlannedPage,
     rules::RulesPage,
+    runbooks::{RunbookPageView, RunbooksPage},
     server::ServerPage,
     silences::SilencesPage,
     wall::WallPage,
@@ -121,9 +123,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/alerts/silences") view=SilencesPage ssr=SsrMode::Async />
                     <Route path=path!("/alerts/channels") view=ChannelsPage ssr=SsrMode::Async />
                     <Route path=path!("/alerts/:id") view=AlertPage ssr=SsrMode::Async />
-                    <Route path=path!("/incidents") view=|| view! { <PlannedPage title="Incidents" what="Open incidents, guided checklists with phase timers, and their timelines." /> } />
-                    <Route path=path!("/runbooks") view=|| view! { <PlannedPage title="Runbooks" what="The runbook library: search, read and start a guided incident." /> } />
-                    <Route path=path!("/runbooks/:slug") view=|| view! { <PlannedPage title="Runbook" what="This runbook from the library, with its phases and checklist." /> } />
+                    <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async />
+                    <Route path=path!("/incidents/:id") view=IncidentPage ssr=SsrMode::Async />
+                    <Route path=path!("/runbooks") view=RunbooksPage ssr=SsrMode::Async />
+                    <Route path=path!("/runbooks/:slug") view=RunbookPageView ssr=SsrMode::Async />
                     <Route path=path!("/capacity") view=|| view! { <PlannedPage title="Capacity" what="Required cores, memory and instances from measured load, with a forecast." /> } />
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />

@@ -42,7 +42,7 @@ impl Chart {
         }
     }
 
-    fn title(self) -> &'static str {
+    pub fn title(self) -> &'static str {
         match self {
             Self::Latency => "Latency (ms)",
             Self::Traffic => "Traffic (requests/s)",

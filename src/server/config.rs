@@ -3,6 +3,7 @@ use super::alerts::AlertsConfig;
 use super::auth::AuthConfig;
 use super::collector::CollectorConfig;
 use super::rollup::RetentionConfig;
+use super::runbooks::RunbooksConfig;
 use super::target_files::TargetFilesConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -24,6 +25,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub targets: TargetFilesConfig,
     pub alerts: AlertsConfig,
+    pub runbooks: RunbooksConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +91,7 @@ struct Defaults {
     auth: AuthConfig,
     targets: TargetFilesConfig,
     alerts: AlertsConfig,
+    runbooks: RunbooksConfig,
 }
 
 #[derive(Serialize)]
@@ -122,6 +125,7 @@ fn defaults() -> Defaults {
         auth: AuthConfig::default(),
         targets: TargetFilesConfig::default(),
         alerts: AlertsConfig::default(),
+        runbooks: RunbooksConfig::default(),
     }
 }
 

@@ -35,6 +35,7 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
         .route("/audit/export", get(super::audit_export::export))
         .route("/api/v1/deploys", axum::routing::post(super::deploys::post))
+        .route("/reports/{file}", get(super::incidents::report_file))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -102,6 +102,7 @@ impl Application {
             revocations: tokio::sync::broadcast::channel(16).0,
             target_files: target_files.clone(),
             alerts,
+            runbooks: super::runbooks::RunbookLibrary::new(&config.runbooks),
         });
         if let Some(files) = target_files {
             let watcher = state.clone();

@@ -34,6 +34,7 @@ pub struct AppStateInner {
     /// Target files and their last reading; `None` when none are configured.
     pub target_files: Option<Arc<super::target_files::TargetFiles>>,
     pub alerts: Arc<Alerts>,
+    pub runbooks: super::runbooks::RunbookLibrary,
 }
 
 impl AppStateInner {

@@ -2,6 +2,7 @@
 //! and the sub-pages for rules, silences and channels.
 use crate::api::alerts::{AcknowledgeAlert, AlertDetail, alert_with_history, list_alerts};
 use crate::api::auth::current_viewer;
+use crate::api::incidents::DeclareIncident;
 use crate::app::components::{ErrorNote, LocalTime, field_error, form_error};
 use crate::app::pages::wall::use_live;
 use crate::domain::alerts::{Alert, AlertState, RuleKind, Severity};
@@ -59,12 +60,20 @@ pub fn AlertsPage() -> impl IntoView {
     );
     let can_operate = use_can_operate();
     let result: Signal<_> = acknowledge.value().into();
+    let declare = ServerAction::<DeclareIncident>::new();
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(incident)) = declare.value().get() {
+            navigate(&format!("/incidents/{}", incident.id), Default::default());
+        }
+    });
     view! {
         <Title text="Alerts" />
         <h1>"Alerts"</h1>
         <AlertsNav />
         <AlertFilter filter=Signal::derive(filter) />
         <ErrorNote error=form_error(result) />
+        <ErrorNote error=form_error(declare.value().into()) />
         <p class="field-error" role="alert">{field_error(result, "note")}</p>
         <Transition fallback=|| view! { <p class="muted">"Loading alerts…"</p> }>
             {move || Suspend::new(async move {
@@ -73,7 +82,7 @@ pub fn AlertsPage() -> impl IntoView {
                     Ok(list) if list.is_empty() => view! {
                         <p class="panel empty-state">"No alerts match. All quiet."</p>
                     }.into_any(),
-                    Ok(list) => view! { <AlertTable alerts=list can_operate acknowledge /> }.into_any(),
+                    Ok(list) => view! { <AlertTable alerts=list can_operate acknowledge declare /> }.into_any(),
                     Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                 }
             })}
@@ -120,6 +129,7 @@ fn AlertTable(
     alerts: Vec<Alert>,
     can_operate: bool,
     acknowledge: ServerAction<AcknowledgeAlert>,
+    declare: ServerAction<DeclareIncident>,
 ) -> impl IntoView {
     view! {
         <table class="alerts">
@@ -142,6 +152,7 @@ fn AlertTable(
                         <p class="muted">"acknowledged by " <b>{by}</b> ": " {alert.ack_note.clone().unwrap_or_default()}</p>
                     });
                     let drift_hint = (alert.rule == RuleKind::ToolDrift).then_some(" (accepts the new tool list)");
+                    let declare_label = format!("Declare an incident from {} on {}", alert.rule.label(), alert.target_name);
                     view! {
                         <tr class=format!("alert-row {} severity-{}", state.as_str(), alert.severity.as_str())
                             data-alert=id data-state=state.as_str() data-target=alert.target_name.clone()>
@@ -164,6 +175,12 @@ fn AlertTable(
                                         <input type="hidden" name="id" value=id />
                                         <input name="note" required maxlength="1000" placeholder="What are you doing about it?" aria-label=ack_label />
                                         <button type="submit" class="primary">"Acknowledge" {drift_hint}</button>
+                                    </ActionForm>
+                                })}
+                                {(can_operate && state.is_open() && state != AlertState::Pending).then(|| view! {
+                                    <ActionForm action=declare attr:class="inline">
+                                        <input type="hidden" name="alert_id" value=id />
+                                        <button type="submit" aria-label=declare_label>"Declare incident"</button>
                                     </ActionForm>
                                 })}
                             </td>

@@ -75,6 +75,27 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
         "/api/deploys/review",
         Access::Need(Permission::ViewDashboards),
     ),
+    (
+        "/api/runbooks/list",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    (
+        "/api/runbooks/get",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    (
+        "/api/incidents/list",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    (
+        "/api/incidents/get",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    ("/api/incidents/declare", Access::Need(Permission::Operate)),
+    ("/api/incidents/step", Access::Need(Permission::Operate)),
+    ("/api/incidents/note", Access::Need(Permission::Operate)),
+    ("/api/incidents/advance", Access::Need(Permission::Operate)),
+    ("/api/incidents/resolve", Access::Need(Permission::Operate)),
     // REST, for deploy pipelines with an API token.
     ("/api/v1/deploys", Access::Need(Permission::Operate)),
 ];
@@ -88,6 +109,8 @@ pub const ROUTES: &[(&str, Access)] = &[
     ("/events", Access::Need(Permission::ViewWall)),
     ("/charts/", Access::Need(Permission::ViewDashboards)),
     ("/audit/export", Access::Need(Permission::ReadAudit)),
+    // Post-incident reports: `/reports/incident-{id}.md` and `.html`.
+    ("/reports/", Access::Need(Permission::ViewDashboards)),
 ];
 
 /// Pages by path prefix; the longest match wins. Any other page needs `ViewDashboards`.

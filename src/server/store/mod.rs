@@ -1,6 +1,7 @@
 //! Storage: one `Store` trait, implemented for SQLite and PostgreSQL.
 mod accounts;
 mod alerts;
+mod incidents;
 mod polls;
 mod postgres;
 mod sqlite;
@@ -10,6 +11,7 @@ use crate::domain::alerts::{
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::deploys::Deploy;
+use crate::domain::incidents::{Incident, StepState, TimelineEvent};
 use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
 use crate::domain::observation::Tool;
 use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 pub use accounts::{NewToken, NewUser, TokenRecord, UserAccount, UserChange, UserRecord};
 pub use alerts::{AlertChange, NewAlert};
+pub use incidents::NewIncident;
 pub use polls::{SampleTable, ToolCatalog};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -220,6 +223,51 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     async fn create_deploy(&self, deploy: &Deploy, event: AuditEvent) -> StoreResult<Deploy>;
     async fn deploys(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> StoreResult<Vec<Deploy>>;
+
+    async fn declare_incident(&self, new: &NewIncident, event: AuditEvent)
+    -> StoreResult<Incident>;
+    /// Open incidents first, then the newest.
+    async fn incidents(&self) -> StoreResult<Vec<Incident>>;
+    async fn incident(&self, id: i64) -> StoreResult<Incident>;
+    /// The incident's own timeline entries (declared, phases, steps, notes, resolved).
+    async fn incident_events(&self, id: i64) -> StoreResult<Vec<TimelineEvent>>;
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the step, what happened, and its audit"
+    )]
+    async fn mark_step(
+        &self,
+        incident_id: i64,
+        step_id: i64,
+        state: StepState,
+        actor: &str,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<Incident>;
+    async fn add_incident_note(
+        &self,
+        incident_id: i64,
+        actor: &str,
+        text: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<()>;
+    async fn advance_incident(
+        &self,
+        incident_id: i64,
+        from_phase: usize,
+        actor: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<Incident>;
+    async fn resolve_incident(
+        &self,
+        incident_id: i64,
+        actor: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<Incident>;
 }
 
 /// Implements `Store` for a backend whose `pool` field holds a pool of `$db`, by handing every
@@ -554,6 +602,71 @@ macro_rules! impl_store {
                 to: DateTime<Utc>,
             ) -> StoreResult<Vec<Deploy>> {
                 AlertQueries::<$db>(&self.pool).deploys(from, to).await
+            }
+            async fn declare_incident(
+                &self,
+                new: &NewIncident,
+                event: AuditEvent,
+            ) -> StoreResult<Incident> {
+                IncidentQueries::<$db>(&self.pool).declare(new, event).await
+            }
+            async fn incidents(&self) -> StoreResult<Vec<Incident>> {
+                IncidentQueries::<$db>(&self.pool).list().await
+            }
+            async fn incident(&self, id: i64) -> StoreResult<Incident> {
+                IncidentQueries::<$db>(&self.pool).get(id).await
+            }
+            async fn incident_events(&self, id: i64) -> StoreResult<Vec<TimelineEvent>> {
+                IncidentQueries::<$db>(&self.pool).events(id).await
+            }
+            async fn mark_step(
+                &self,
+                incident_id: i64,
+                step_id: i64,
+                state: StepState,
+                actor: &str,
+                reason: Option<String>,
+                at: DateTime<Utc>,
+                event: AuditEvent,
+            ) -> StoreResult<Incident> {
+                IncidentQueries::<$db>(&self.pool)
+                    .mark_step(incident_id, step_id, state, actor, reason, at, event)
+                    .await
+            }
+            async fn add_incident_note(
+                &self,
+                incident_id: i64,
+                actor: &str,
+                text: &str,
+                at: DateTime<Utc>,
+                event: AuditEvent,
+            ) -> StoreResult<()> {
+                IncidentQueries::<$db>(&self.pool)
+                    .note(incident_id, actor, text, at, event)
+                    .await
+            }
+            async fn advance_incident(
+                &self,
+                incident_id: i64,
+                from_phase: usize,
+                actor: &str,
+                at: DateTime<Utc>,
+                event: AuditEvent,
+            ) -> StoreResult<Incident> {
+                IncidentQueries::<$db>(&self.pool)
+                    .advance(incident_id, from_phase, actor, at, event)
+                    .await
+            }
+            async fn resolve_incident(
+                &self,
+                incident_id: i64,
+                actor: &str,
+                at: DateTime<Utc>,
+                event: AuditEvent,
+            ) -> StoreResult<Incident> {
+                IncidentQueries::<$db>(&self.pool)
+                    .resolve(incident_id, actor, at, event)
+                    .await
             }
         }
     };

@@ -1,17 +1,19 @@
 //! SQLite backend: one file, WAL journal, created if missing.
 use super::accounts::AccountQueries;
 use super::alerts::AlertQueries;
+use super::incidents::IncidentQueries;
 use super::polls::PollQueries;
 use super::{
-    AlertChange, NewAlert, NewToken, NewUser, SampleTable, SessionStoreHandle, StoreError,
-    StoreOptions, StoreResult, TargetQueries, TokenRecord, ToolCatalog, UserAccount, UserChange,
-    UserRecord,
+    AlertChange, NewAlert, NewIncident, NewToken, NewUser, SampleTable, SessionStoreHandle,
+    StoreError, StoreOptions, StoreResult, TargetQueries, TokenRecord, ToolCatalog, UserAccount,
+    UserChange, UserRecord,
 };
 use crate::domain::alerts::{
     Alert, AlertQuery, AlertStep, BaselineOverride, OverrideRecord, Scope,
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::deploys::Deploy;
+use crate::domain::incidents::{Incident, StepState, TimelineEvent};
 use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
 use crate::domain::observation::{PollRecord, SampleRow, TargetStatus, Tool};
 use crate::domain::silences::{NewSilence, Silence};

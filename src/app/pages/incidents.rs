@@ -1,0 +1,315 @@
+//! Incidents: the list with a form to declare one, and the commander's guided screen: the
+//! phase with its countdown, the checklist, live charts of the affected targets, notes and
+//! the timeline; then the post-incident report.
+use crate::api::incidents::{
+    AddNote, DeclareIncident, IncidentView, MarkStep, NextPhase, ResolveIncident, get_incident,
+    list_incidents,
+};
+use crate::app::components::{ErrorNote, Field, LocalTime, field_error, form_error};
+use crate::domain::incidents::{IncidentState, StepState, countdown, relative, timer};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+#[component]
+pub fn IncidentsPage() -> impl IntoView {
+    let declare = ServerAction::<DeclareIncident>::new();
+    let incidents = Resource::new(move || declare.version().get(), |_| list_incidents());
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(incident)) = declare.value().get() {
+            navigate(&format!("/incidents/{}", incident.id), Default::default());
+        }
+    });
+    let declared: Signal<_> = declare.value().into();
+    view! {
+        <Title text="Incidents" />
+        <h1>"Incidents"</h1>
+        <Transition fallback=|| view! { <p class="muted">"Loading incidents…"</p> }>
+            {move || Suspend::new(async move {
+                match incidents.await {
+                    Ok(list) if list.is_empty() => view! { <p class="panel empty-state">"No incidents. Declare one from a firing alert, a runbook, or below."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <table class="incidents">
+                            <thead><tr><th scope="col">"Incident"</th><th scope="col">"State"</th><th scope="col">"Commander"</th><th scope="col">"Declared"</th></tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|i| view! {
+                                    <tr data-incident=i.id data-state=i.state.as_str()>
+                                        <th scope="row"><a href=format!("/incidents/{}", i.id)>{format!("#{} {}", i.id, i.title)}</a><br /><small class="muted">{i.severity.as_str()}</small></th>
+                                        <td>{i.state.as_str()}{(i.state == IncidentState::Open).then(|| i.phase().map(|p| format!(" · {}", p.name)))}</td>
+                                        <td>{i.commander.clone()}</td>
+                                        <td><LocalTime at=i.declared_at /></td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                    Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+        <section class="panel">
+            <h2>"Declare an incident"</h2>
+            <ActionForm action=declare attr:class="target-form" attr:aria-label="Declare an incident">
+                <Field label="Title" name="title" placeholder="Checkout errors in eu" error=field_error(declared, "title") />
+                <Field label="Runbook" name="runbook" placeholder="high-error-rate (or empty)" error=field_error(declared, "runbook") />
+                <div class="field">
+                    <label for="incident-severity">"Severity"</label>
+                    <select id="incident-severity" name="severity">
+                        <option value="critical">"critical"</option>
+                        <option value="warning" selected>"warning"</option>
+                        <option value="info">"info"</option>
+                    </select>
+                </div>
+                <Field label="Commander" name="commander" placeholder="you" error=field_error(declared, "commander") />
+                <Field label="Targets" name="targets" placeholder="demo-01, demo-02" error=field_error(declared, "targets") />
+                <button type="submit" class="primary" disabled=move || declare.pending().get()>"Declare"</button>
+            </ActionForm>
+            <ErrorNote error=form_error(declared) />
+        </section>
+    }
+}
+
+#[component]
+pub fn IncidentPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|raw| raw.parse::<i64>().ok())
+    };
+    let step = ServerAction::<MarkStep>::new();
+    let note = ServerAction::<AddNote>::new();
+    let advance = ServerAction::<NextPhase>::new();
+    let resolve = ServerAction::<ResolveIncident>::new();
+    // Others work the same incident: look again every few seconds, and after every action.
+    let refresh = RwSignal::new(0u64);
+    let ticks = RwSignal::new(0i64);
+    Effect::new(move |_| {
+        if let Ok(handle) = set_interval_with_handle(
+            move || {
+                ticks.update(|t| *t += 1);
+                if ticks.get_untracked() % 5 == 0 {
+                    refresh.update(|r| *r += 1);
+                }
+            },
+            std::time::Duration::from_secs(1),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
+    });
+    let view_data = Resource::new(
+        move || {
+            (
+                id(),
+                refresh.get(),
+                step.version().get(),
+                note.version().get(),
+                advance.version().get(),
+                resolve.version().get(),
+            )
+        },
+        |(id, ..)| async move {
+            match id {
+                Some(id) => get_incident(id).await,
+                None => Err(crate::api::error::AppError::NotFound),
+            }
+        },
+    );
+    // Seconds since the latest answer, so the countdown moves between refreshes.
+    let fetched_at = RwSignal::new(0i64);
+    Effect::new(move |_| {
+        if view_data.get().is_some() {
+            fetched_at.set(ticks.get_untracked());
+        }
+    });
+    let since_fetch = Signal::derive(move || ticks.get() - fetched_at.get());
+    let errors = move || {
+        [
+            form_error(step.value().into()).get(),
+            form_error(note.value().into()).get(),
+            form_error(advance.value().into()).get(),
+            form_error(resolve.value().into()).get(),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    };
+    view! {
+        <Title text="Incident" />
+        <p><a href="/incidents">"← Incidents"</a></p>
+        {move || errors().map(|err| view! { <p class="error-note" role="alert">{err.to_string()}</p> })}
+        <p class="field-error" role="alert">{field_error(step.value().into(), "reason")}</p>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match view_data.await {
+                    Ok(data) => view! { <Guided data since_fetch step note advance resolve /> }.into_any(),
+                    Err(err) => view! { <h1>"Incident"</h1><p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Guided(
+    data: IncidentView,
+    since_fetch: Signal<i64>,
+    step: ServerAction<MarkStep>,
+    note: ServerAction<AddNote>,
+    advance: ServerAction<NextPhase>,
+    resolve: ServerAction<ResolveIncident>,
+) -> impl IntoView {
+    let IncidentView {
+        incident,
+        timeline,
+        targets,
+        now,
+    } = data;
+    let id = incident.id;
+    let open = incident.state == IncidentState::Open;
+    let phase = incident.phase().cloned();
+    let budget = phase.as_ref().and_then(|p| p.budget_secs);
+    let base_elapsed = incident.phase_elapsed(now);
+    let elapsed = move || {
+        if open {
+            base_elapsed + since_fetch.get()
+        } else {
+            base_elapsed
+        }
+    };
+    let level = move || timer(elapsed(), budget);
+    let current = incident.current_phase;
+    let last = incident.is_last_phase();
+    let steps: Vec<_> = incident
+        .steps
+        .iter()
+        .filter(|s| s.phase == current)
+        .cloned()
+        .collect();
+    let declared_at = incident.declared_at;
+    view! {
+        <Title text=format!("#{} {}", incident.id, incident.title) />
+        <header class="incident-head">
+            <h1>{format!("#{} {}", incident.id, incident.title)}</h1>
+            <span class=format!("severity-{}", incident.severity.as_str())>{incident.severity.as_str()}</span>
+            <span data-state=incident.state.as_str()>{incident.state.as_str()}</span>
+            <span class="muted">"commander " <b>{incident.commander.clone()}</b></span>
+            <a href=format!("/reports/incident-{id}.md") download>"Report (Markdown)"</a>
+            <a href=format!("/reports/incident-{id}.html") target="_blank">"Report (printable)"</a>
+        </header>
+        <div class="guided">
+            <section class="panel phase-panel" aria-label="Current phase">
+                {match phase.clone() {
+                    Some(p) if open => view! {
+                        <h2>{format!("Phase {} of {}: {}", current + 1, incident.phases.len(), p.name)}</h2>
+                        <p class=move || format!("timer {}", level().as_str()) data-timer-level=move || level().as_str() role="timer">
+                            {move || countdown(elapsed(), budget)}
+                        </p>
+                    }.into_any(),
+                    _ => view! { <h2>"Resolved"</h2> }.into_any(),
+                }}
+                <ul class="steps">
+                    {steps.into_iter().map(|s| {
+                        let step_id = s.id;
+                        let text = s.text.clone();
+                        let done_label = format!("Done: {text}");
+                        let skip_label = format!("Skip: {text}");
+                        let reason_label = format!("Why skip: {text}");
+                        view! {
+                            <li class=format!("step {}", s.state.as_str()) data-step-state=s.state.as_str()>
+                                <span class="step-text">{text.clone()}</span>
+                                {match s.state {
+                                    StepState::Pending if open => view! {
+                                        <ActionForm action=step attr:class="inline">
+                                            <input type="hidden" name="incident_id" value=id />
+                                            <input type="hidden" name="step_id" value=step_id />
+                                            <input type="hidden" name="action" value="done" />
+                                            <button type="submit" class="primary" aria-label=done_label>"Done"</button>
+                                        </ActionForm>
+                                        <ActionForm action=step attr:class="inline">
+                                            <input type="hidden" name="incident_id" value=id />
+                                            <input type="hidden" name="step_id" value=step_id />
+                                            <input type="hidden" name="action" value="skip" />
+                                            <input name="reason" placeholder="why skip?" aria-label=reason_label />
+                                            <button type="submit" aria-label=skip_label>"Skip"</button>
+                                        </ActionForm>
+                                    }.into_any(),
+                                    StepState::Pending => ().into_any(),
+                                    _ => view! {
+                                        <small class="muted">
+                                            {format!(" {} by {}", s.state.as_str(), s.actor.clone().unwrap_or_default())}
+                                            {s.at.map(|at| format!(" at {}", at.format("%H:%M:%S UTC")))}
+                                            {s.reason.clone().map(|r| format!(": {r}"))}
+                                        </small>
+                                    }.into_any(),
+                                }}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+                {open.then(|| view! {
+                    <div class="phase-actions">
+                        {(!last).then(|| view! {
+                            <ActionForm action=advance attr:class="inline">
+                                <input type="hidden" name="incident_id" value=id />
+                                <input type="hidden" name="from_phase" value=current />
+                                <button type="submit" class="primary">"Next phase"</button>
+                            </ActionForm>
+                        })}
+                        <ActionForm action=resolve attr:class="inline">
+                            <input type="hidden" name="incident_id" value=id />
+                            <button type="submit" class="danger">"Resolve incident"</button>
+                        </ActionForm>
+                    </div>
+                })}
+            </section>
+            <section class="panel incident-charts" aria-label="Affected targets">
+                <h2>"Affected targets"</h2>
+                {targets.is_empty().then(|| view! { <p class="muted">"No targets named."</p> })}
+                {targets.into_iter().map(|(target, name)| view! {
+                    <h3><a href=format!("/targets/{target}")>{name.clone()}</a></h3>
+                    <img class="chart" src=format!("/charts/{target}/latency.svg?range=1h") alt=format!("Latency of {name}") width="640" height="260" />
+                    <img class="chart" src=format!("/charts/{target}/errors.svg?range=1h") alt=format!("Errors of {name}") width="640" height="260" />
+                }).collect_view()}
+            </section>
+        </div>
+        <section class="panel">
+            <h2>"Phases"</h2>
+            <ol class="phases">
+                {incident.phase_times(now).into_iter().enumerate().map(|(i, (name, spent, budget))| view! {
+                    <li class:current=i == current>
+                        <b>{name}</b>
+                        {format!(
+                            " · {} spent{}",
+                            spent.map_or("–".to_owned(), |s| format!("{}:{:02}", s / 60, s % 60)),
+                            budget.map(|b| format!(" of {}:{:02}", b / 60, b % 60)).unwrap_or_default()
+                        )}
+                    </li>
+                }).collect_view()}
+            </ol>
+        </section>
+        {open.then(|| view! {
+            <section class="panel">
+                <h2>"Add a note"</h2>
+                <ActionForm action=note attr:class="inline deploy-form" attr:aria-label="Add a note">
+                    <input type="hidden" name="incident_id" value=id />
+                    <input name="text" required maxlength="2000" placeholder="What did you see or do?" aria-label="Note" />
+                    <button type="submit">"Add note"</button>
+                </ActionForm>
+            </section>
+        })}
+        <section class="panel" aria-label="Timeline">
+            <h2>"Timeline"</h2>
+            <ol class="timeline">
+                {timeline.into_iter().map(|e| view! {
+                    <li data-kind=e.kind.as_str()>
+                        <span class="muted">{relative(e.at, declared_at)}</span>
+                        " " <b>{e.kind.as_str()}</b> " " {e.text} <small class="muted">{format!(" · {}", e.actor)}</small>
+                    </li>
+                }).collect_view()}
+            </ol>
+        </section>
+    }
+}

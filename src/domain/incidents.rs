@@ -1,0 +1,450 @@
+//! Incidents: phases with timers, a checklist, the timeline, and the post-incident report.
+use super::alerts::Severity;
+use super::runbooks::Runbook;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentState {
+    Open,
+    Resolved,
+}
+
+impl IncidentState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Open, Self::Resolved]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepState {
+    Pending,
+    Done,
+    Skipped,
+}
+
+impl StepState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Done => "done",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Done, Self::Skipped]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseRun {
+    pub name: String,
+    pub budget_secs: Option<u32>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepRun {
+    pub id: i64,
+    pub phase: usize,
+    pub text: String,
+    pub state: StepState,
+    /// Who checked or skipped it, when, and (for a skip) why.
+    pub actor: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: i64,
+    pub title: String,
+    pub severity: Severity,
+    pub commander: String,
+    pub state: IncidentState,
+    pub runbook: Option<String>,
+    pub alert_id: Option<i64>,
+    pub target_ids: Vec<i64>,
+    pub declared_by: String,
+    pub declared_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub current_phase: usize,
+    pub phases: Vec<PhaseRun>,
+    pub steps: Vec<StepRun>,
+}
+
+/// The plan an incident starts from: the runbook's phases and steps, or one free phase.
+pub fn plan(runbook: Option<&Runbook>) -> Vec<(String, Option<u32>, Vec<String>)> {
+    match runbook {
+        Some(runbook) if !runbook.phases.is_empty() => runbook
+            .phases
+            .iter()
+            .map(|p| (p.name.clone(), p.budget_secs, p.steps.clone()))
+            .collect(),
+        _ => vec![("Response".to_owned(), None, Vec::new())],
+    }
+}
+
+/// How a phase's time budget stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerLevel {
+    /// Under 80% of the budget, or no budget.
+    Normal,
+    /// At 80% of the budget or more.
+    Amber,
+    Overdue,
+}
+
+impl TimerLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Amber => "amber",
+            Self::Overdue => "overdue",
+        }
+    }
+}
+
+/// A phase's clock: how long it has run and how that compares with its budget.
+pub fn timer(elapsed_secs: i64, budget_secs: Option<u32>) -> TimerLevel {
+    match budget_secs.map(i64::from) {
+        Some(budget) if elapsed_secs > budget => TimerLevel::Overdue,
+        Some(budget) if elapsed_secs * 10 >= budget * 8 => TimerLevel::Amber,
+        _ => TimerLevel::Normal,
+    }
+}
+
+/// "4:05 left", "1:10 over" or "12:30 elapsed", as the countdown shows it.
+pub fn countdown(elapsed_secs: i64, budget_secs: Option<u32>) -> String {
+    let clock = |secs: i64| format!("{}:{:02}", secs / 60, secs % 60);
+    match budget_secs.map(i64::from) {
+        Some(budget) if elapsed_secs > budget => format!("{} over", clock(elapsed_secs - budget)),
+        Some(budget) => format!("{} left", clock(budget - elapsed_secs.max(0))),
+        None => format!("{} elapsed", clock(elapsed_secs.max(0))),
+    }
+}
+
+impl Incident {
+    pub fn phase(&self) -> Option<&PhaseRun> {
+        self.phases.get(self.current_phase)
+    }
+
+    pub fn is_last_phase(&self) -> bool {
+        self.current_phase + 1 >= self.phases.len()
+    }
+
+    /// Seconds the current phase has run at `now`.
+    pub fn phase_elapsed(&self, now: DateTime<Utc>) -> i64 {
+        self.phase()
+            .and_then(|p| p.started_at)
+            .map_or(0, |start| (now - start).num_seconds().max(0))
+    }
+
+    /// Time spent in each phase (so far, for the running one) against its budget.
+    pub fn phase_times(&self, now: DateTime<Utc>) -> Vec<(String, Option<i64>, Option<u32>)> {
+        self.phases
+            .iter()
+            .map(|p| {
+                let spent = p
+                    .started_at
+                    .map(|start| (p.ended_at.unwrap_or(now) - start).num_seconds().max(0));
+                (p.name.clone(), spent, p.budget_secs)
+            })
+            .collect()
+    }
+}
+
+/// What happened, for the timeline and the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimelineKind {
+    Declared,
+    Alert,
+    Phase,
+    Step,
+    Note,
+    Deploy,
+    Resolved,
+}
+
+impl TimelineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Declared => "declared",
+            Self::Alert => "alert",
+            Self::Phase => "phase",
+            Self::Step => "step",
+            Self::Note => "note",
+            Self::Deploy => "deploy",
+            Self::Resolved => "resolved",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [
+            Self::Declared,
+            Self::Alert,
+            Self::Phase,
+            Self::Step,
+            Self::Note,
+            Self::Deploy,
+            Self::Resolved,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == raw)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    pub at: DateTime<Utc>,
+    pub kind: TimelineKind,
+    pub actor: String,
+    pub text: String,
+}
+
+/// "T+4:05" from the declaration ("T-2:00" for what came before it).
+pub fn relative(at: DateTime<Utc>, origin: DateTime<Utc>) -> String {
+    let secs = (at - origin).num_seconds();
+    let sign = if secs < 0 { '-' } else { '+' };
+    let secs = secs.abs();
+    format!("T{sign}{}:{:02}", secs / 60, secs % 60)
+}
+
+/// Sorts events by time, the declaration first among equals, so the report reads in order.
+pub fn ordered(mut events: Vec<TimelineEvent>) -> Vec<TimelineEvent> {
+    events.sort_by_key(|e| (e.at, e.kind != TimelineKind::Declared));
+    events
+}
+
+fn minutes(secs: i64) -> String {
+    format!("{}:{:02}", secs / 60, secs % 60)
+}
+
+/// The post-incident report in Markdown: summary, timeline, time per phase against its
+/// budget, skipped steps, and the charts (SVG, inline so the file stands alone).
+pub fn report_markdown(
+    incident: &Incident,
+    timeline: &[TimelineEvent],
+    charts: &[(String, String)],
+    now: DateTime<Utc>,
+) -> String {
+    let mut out = String::new();
+    let end = incident.resolved_at.unwrap_or(now);
+    out.push_str(&format!(
+        "# Incident #{}: {}\n\n",
+        incident.id, incident.title
+    ));
+    out.push_str(&format!(
+        "- Severity: {}\n- Commander: {}\n- Declared: {} by {}\n- State: {}\n- Duration: {}\n",
+        incident.severity.as_str(),
+        incident.commander,
+        incident.declared_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        incident.declared_by,
+        incident.state.as_str(),
+        minutes((end - incident.declared_at).num_seconds().max(0)),
+    ));
+    if let Some(runbook) = &incident.runbook {
+        out.push_str(&format!("- Runbook: {runbook}\n"));
+    }
+    out.push_str("\n## Timeline\n\n| When | What | Who | Detail |\n|---|---|---|---|\n");
+    for event in timeline {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} |\n",
+            relative(event.at, incident.declared_at),
+            event.kind.as_str(),
+            cell(&event.actor),
+            cell(&event.text)
+        ));
+    }
+    out.push_str("\n## Time per phase\n\n| Phase | Spent | Budget | |\n|---|---|---|---|\n");
+    for (name, spent, budget) in incident.phase_times(now) {
+        let over = match (spent, budget) {
+            (Some(s), Some(b)) if s > i64::from(b) => "over budget",
+            (None, _) => "not reached",
+            _ => "",
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {over} |\n",
+            cell(&name),
+            spent.map_or_else(|| "–".into(), minutes),
+            budget.map_or_else(|| "–".into(), |b| minutes(i64::from(b))),
+        ));
+    }
+    let skipped: Vec<&StepRun> = incident
+        .steps
+        .iter()
+        .filter(|s| s.state == StepState::Skipped)
+        .collect();
+    let open: Vec<&StepRun> = incident
+        .steps
+        .iter()
+        .filter(|s| s.state == StepState::Pending)
+        .collect();
+    out.push_str("\n## Steps skipped\n\n");
+    if skipped.is_empty() {
+        out.push_str("None.\n");
+    }
+    for step in skipped {
+        out.push_str(&format!(
+            "- {} (skipped by {}: {})\n",
+            step.text,
+            step.actor.as_deref().unwrap_or("?"),
+            step.reason.as_deref().unwrap_or("")
+        ));
+    }
+    if !open.is_empty() {
+        out.push_str("\n## Steps not done\n\n");
+        for step in open {
+            out.push_str(&format!("- {}\n", step.text));
+        }
+    }
+    if !charts.is_empty() {
+        out.push_str("\n## Golden signals\n\n");
+        for (title, svg) in charts {
+            out.push_str(&format!("### {title}\n\n{svg}\n\n"));
+        }
+    }
+    out
+}
+
+/// A table cell: one line, with the column separator escaped.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    fn incident() -> Incident {
+        Incident {
+            id: 7,
+            title: "Error burst on demo-04".into(),
+            severity: Severity::Critical,
+            commander: "ann".into(),
+            state: IncidentState::Open,
+            runbook: Some("high-error-rate".into()),
+            alert_id: Some(3),
+            target_ids: vec![4],
+            declared_by: "ann".into(),
+            declared_at: at(0),
+            resolved_at: None,
+            current_phase: 1,
+            phases: vec![
+                PhaseRun {
+                    name: "Initial Response".into(),
+                    budget_secs: Some(300),
+                    started_at: Some(at(0)),
+                    ended_at: Some(at(400)),
+                },
+                PhaseRun {
+                    name: "Investigation".into(),
+                    budget_secs: Some(900),
+                    started_at: Some(at(400)),
+                    ended_at: None,
+                },
+                PhaseRun {
+                    name: "Mitigation".into(),
+                    budget_secs: None,
+                    started_at: None,
+                    ended_at: None,
+                },
+            ],
+            steps: vec![StepRun {
+                id: 1,
+                phase: 0,
+                text: "Page the owner".into(),
+                state: StepState::Skipped,
+                actor: Some("bob".into()),
+                at: Some(at(60)),
+                reason: Some("owner already on the bridge".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_timer_turns_amber_at_80_percent_and_overdue_past_the_budget() {
+        assert_eq!(timer(239, Some(300)), TimerLevel::Normal);
+        assert_eq!(timer(240, Some(300)), TimerLevel::Amber);
+        assert_eq!(timer(300, Some(300)), TimerLevel::Amber);
+        assert_eq!(timer(301, Some(300)), TimerLevel::Overdue);
+        assert_eq!(timer(100_000, None), TimerLevel::Normal);
+        assert_eq!(countdown(55, Some(300)), "4:05 left");
+        assert_eq!(countdown(370, Some(300)), "1:10 over");
+        assert_eq!(countdown(750, None), "12:30 elapsed");
+    }
+
+    #[test]
+    fn phases_report_time_spent_against_budget() {
+        let times = incident().phase_times(at(500));
+        assert_eq!(times[0], ("Initial Response".into(), Some(400), Some(300)));
+        assert_eq!(times[1], ("Investigation".into(), Some(100), Some(900)));
+        assert_eq!(times[2], ("Mitigation".into(), None, None));
+        assert_eq!(incident().phase_elapsed(at(500)), 100);
+        assert!(!incident().is_last_phase());
+    }
+
+    #[test]
+    fn the_report_lists_the_timeline_in_order_with_relative_times() {
+        let events = ordered(vec![
+            TimelineEvent {
+                at: at(60),
+                kind: TimelineKind::Step,
+                actor: "bob".into(),
+                text: "skipped: Page the owner".into(),
+            },
+            TimelineEvent {
+                at: at(-30),
+                kind: TimelineKind::Alert,
+                actor: "system:alerts".into(),
+                text: "error rate firing | 25%".into(),
+            },
+            TimelineEvent {
+                at: at(0),
+                kind: TimelineKind::Declared,
+                actor: "ann".into(),
+                text: "declared".into(),
+            },
+        ]);
+        let report = report_markdown(&incident(), &events, &[], at(500));
+        let alert = report.find("T-0:30 | alert").unwrap();
+        let declared = report.find("T+0:00 | declared").unwrap();
+        let step = report.find("T+1:00 | step").unwrap();
+        assert!(alert < declared && declared < step, "{report}");
+        assert!(
+            report.contains("error rate firing \\| 25%"),
+            "a pipe in text cannot break the table"
+        );
+        assert!(report.contains("| Initial Response | 6:40 | 5:00 | over budget |"));
+        assert!(report.contains("| Mitigation | – | – | not reached |"));
+        assert!(report.contains("Page the owner (skipped by bob: owner already on the bridge)"));
+    }
+
+    #[test]
+    fn without_a_runbook_an_incident_has_one_free_phase() {
+        let plan = plan(None);
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].0, "Response");
+    }
+}

@@ -83,14 +83,18 @@ pub fn IncidentPage() -> impl IntoView {
     let note = ServerAction::<AddNote>::new();
     let advance = ServerAction::<NextPhase>::new();
     let resolve = ServerAction::<ResolveIncident>::new();
-    // Others work the same incident: look again every few seconds, and after every action.
+    // Others work the same incident: look again every few seconds (but not while someone is
+    // typing, which a fresh render would wipe), and after every action.
     let refresh = RwSignal::new(0u64);
     let ticks = RwSignal::new(0i64);
     Effect::new(move |_| {
         if let Ok(handle) = set_interval_with_handle(
             move || {
                 ticks.update(|t| *t += 1);
-                if ticks.get_untracked() % 5 == 0 {
+                let typing = document()
+                    .active_element()
+                    .is_some_and(|e| e.tag_name().eq_ignore_ascii_case("input"));
+                if ticks.get_untracked() % 5 == 0 && !typing {
                     refresh.update(|r| *r += 1);
                 }
             },

@@ -117,7 +117,7 @@ fn Runbook(page: RunbookPage) -> impl IntoView {
                     <li>
                         <b>{p.name.clone()}</b>
                         {p.budget_secs.map(|b| format!(" · {} min", (b + 59) / 60))}
-                        {format!(" · {} steps", p.steps.len())}
+                        {match p.steps.len() { 1 => " · 1 step".to_owned(), n => format!(" · {n} steps") }}
                     </li>
                 }).collect_view()}
             </ol>

@@ -70,6 +70,8 @@ const SERVER_FUNCTIONS: &[(&str, Need)] = &[
     ("/api/incidents/note", Need::Operate),
     ("/api/incidents/advance", Need::Operate),
     ("/api/incidents/resolve", Need::Operate),
+    ("/api/readiness/get", Need::Dashboards),
+    ("/api/readiness/tick", Need::Operate),
     // Last: it ends the caller's session.
     ("/api/auth/logout", Need::SignedIn),
 ];

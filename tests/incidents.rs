@@ -263,6 +263,80 @@ async fn incident_story(backend: Backend) {
     assert_eq!(status, 200);
     let (status, _) = post_form(&app, &viewer, "/api/incidents/declare", &[("title", "x")]).await;
     assert_eq!(status, 403);
+    // Operational readiness: proven items carry evidence; the rest are ticked by hand.
+    let target = incident["target_ids"][0].to_string();
+    let state_of = |rows: &Value, item: &str| {
+        rows.as_array()
+            .and_then(|rows| rows.iter().find(|r| r["item"] == item))
+            .map(|r| r["state"].as_str().unwrap_or_default().to_owned())
+    };
+    let (status, rows) = post_form(
+        &app,
+        &viewer,
+        "/api/readiness/get",
+        &[("target_id", &target)],
+    )
+    .await;
+    assert_eq!(status, 200, "{rows}");
+    assert_eq!(
+        state_of(&rows, "monitoring").as_deref(),
+        Some("met"),
+        "{rows}"
+    );
+    assert_eq!(
+        state_of(&rows, "runbooks").as_deref(),
+        Some("met"),
+        "{rows}"
+    );
+    assert_eq!(state_of(&rows, "on_call").as_deref(), Some("unmet"));
+    let tick = |item: &'static str| {
+        [
+            ("target_id", target.clone()),
+            ("item", item.to_owned()),
+            ("ticked", "true".to_owned()),
+        ]
+    };
+    let (status, _) = post_form(
+        &app,
+        &viewer,
+        "/api/readiness/tick",
+        &tick("on_call").each_ref().map(|(k, v)| (*k, v.as_str())),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = post_form(
+        &app,
+        &commander,
+        "/api/readiness/tick",
+        &tick("monitoring").each_ref().map(|(k, v)| (*k, v.as_str())),
+    )
+    .await;
+    assert_eq!(status, 422, "what mcpops proves is not ticked by hand");
+    let (status, _) = post_form(
+        &app,
+        &commander,
+        "/api/readiness/tick",
+        &tick("on_call").each_ref().map(|(k, v)| (*k, v.as_str())),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, rows) = post_form(
+        &app,
+        &viewer,
+        "/api/readiness/get",
+        &[("target_id", &target)],
+    )
+    .await;
+    assert_eq!(state_of(&rows, "on_call").as_deref(), Some("met"));
+    let on_call = rows
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["item"] == "on_call"))
+        .cloned();
+    assert_eq!(
+        on_call.map(|r| r["tick"]["by"].clone()),
+        Some(Value::String(ann.clone()))
+    );
+
     let report = mcpops::server::audit_export::verify_chain(app.state.store.as_ref(), |_| {})
         .await
         .expect("verify");

@@ -8,6 +8,7 @@ pub mod deploys;
 pub mod error;
 pub mod fleet;
 pub mod incidents;
+pub mod readiness;
 pub mod rules;
 pub mod runbooks;
 pub mod servers;

@@ -7,6 +7,7 @@ pub mod exposition;
 pub mod incidents;
 pub mod notifications;
 pub mod observation;
+pub mod readiness;
 pub mod runbooks;
 pub mod series;
 pub mod signals;

@@ -2,11 +2,13 @@
 //! readiness checks, the MCP handshake with step timings, and the tool list's history.
 use crate::api::alerts::list_alerts;
 use crate::api::deploys::{CreateDeploy, DeployReview, review_deploys};
+use crate::api::readiness::{TickReadiness, target_readiness};
 use crate::api::servers::{CatalogVersion, ServerDetail, target_detail};
 use crate::app::components::{ErrorNote, LocalTime, field_error, form_error};
 use crate::app::pages::wall::use_live;
 use crate::domain::alerts::GoldenSignal;
 use crate::domain::observation::{TargetState, TargetStatus};
+use crate::domain::readiness::ItemState;
 use crate::domain::series::TimeRange;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -101,6 +103,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
             <Handshake status />
         </div>
         <Deploys id name=target.name.clone() />
+        <OperationalReadiness id />
         <Tools catalogs />
     }
 }
@@ -133,6 +136,68 @@ fn TargetAlerts(id: i64) -> impl IntoView {
                 })
             })}
         </Transition>
+    }
+}
+
+/// The pre-production checklist: what mcpops proves, and what people ticked.
+#[component]
+fn OperationalReadiness(id: i64) -> impl IntoView {
+    let tick = ServerAction::<TickReadiness>::new();
+    let rows = Resource::new(move || tick.version().get(), move |_| target_readiness(id));
+    let can_operate = Resource::new(
+        || (),
+        |_| async {
+            crate::api::auth::current_viewer()
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|v| v.allows(crate::domain::auth::Permission::Operate))
+        },
+    );
+    view! {
+        <section class="panel readiness" aria-label="Operational readiness">
+            <h2>"Operational readiness"</h2>
+            <ErrorNote error=form_error(tick.value().into()) />
+            <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    let can_operate = can_operate.await;
+                    match rows.await {
+                        Ok(rows) => {
+                            let met = rows.iter().filter(|r| r.state == ItemState::Met).count();
+                            let total = rows.len();
+                            view! {
+                                <p class="muted">{format!("{met} of {total} ready")}</p>
+                                <ul class="readiness-list">
+                                    {rows.into_iter().map(|row| {
+                                        let met = row.state == ItemState::Met;
+                                        let item = row.item;
+                                        let how = if item.is_automatic() { "proven by mcpops" } else { "ticked by hand" };
+                                        let tick_label = format!("{}: {}", if met { "Clear" } else { "Tick" }, item.label());
+                                        view! {
+                                            <li class:met=met data-item=item.as_str() data-state=if met { "met" } else { "unmet" }>
+                                                <span class="mark">{if met { "✔" } else { "○" }}</span>
+                                                <b>{item.label()}</b>
+                                                <small class="muted">{format!(" · {how}: {}", row.evidence)}</small>
+                                                {row.tick.map(|t| view! { <small>{format!(" · {} at {}", t.by, t.at.format("%Y-%m-%d %H:%M UTC"))}</small> })}
+                                                {(can_operate && !item.is_automatic()).then(|| view! {
+                                                    <ActionForm action=tick attr:class="inline">
+                                                        <input type="hidden" name="target_id" value=id />
+                                                        <input type="hidden" name="item" value=item.as_str() />
+                                                        <input type="hidden" name="ticked" value=if met { "false" } else { "true" } />
+                                                        <button type="submit" aria-label=tick_label>{if met { "Clear" } else { "Tick" }}</button>
+                                                    </ActionForm>
+                                                })}
+                                            </li>
+                                        }
+                                    }).collect_view()}
+                                </ul>
+                            }.into_any()
+                        }
+                        Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }
 

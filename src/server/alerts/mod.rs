@@ -85,6 +85,8 @@ pub const ENGINE_ACTOR: &str = "system:alerts";
 
 /// The running alert service, shared by handlers.
 pub struct Alerts {
+    /// Whether the engine runs (`[alerts] enabled`).
+    pub engine_on: bool,
     feed: broadcast::Sender<AlertUpdate>,
     rules_changed: Arc<Notify>,
     notifier: Notifier,
@@ -102,6 +104,7 @@ impl Alerts {
     ) -> reqwest::Result<(Arc<Self>, Option<PollSink>)> {
         let notifier = Notifier::start(config, store.clone())?;
         let alerts = Arc::new(Self {
+            engine_on: config.enabled,
             feed: broadcast::channel(1024).0,
             rules_changed: Arc::new(Notify::new()),
             notifier,

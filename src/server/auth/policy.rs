@@ -96,6 +96,11 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
     ("/api/incidents/note", Access::Need(Permission::Operate)),
     ("/api/incidents/advance", Access::Need(Permission::Operate)),
     ("/api/incidents/resolve", Access::Need(Permission::Operate)),
+    (
+        "/api/readiness/get",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    ("/api/readiness/tick", Access::Need(Permission::Operate)),
     // REST, for deploy pipelines with an API token.
     ("/api/v1/deploys", Access::Need(Permission::Operate)),
 ];

@@ -9,6 +9,7 @@ use crate::domain::audit::AuditEvent;
 use crate::domain::incidents::{
     Incident, IncidentState, PhaseRun, StepRun, StepState, TimelineEvent, TimelineKind,
 };
+use crate::domain::readiness::{ReadinessItem, Tick};
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Executor, IntoArguments, Pool, Transaction};
 
@@ -104,6 +105,11 @@ const ADVANCE: &str = "UPDATE incidents SET current_phase = current_phase + 1 \
 const END_PHASE: &str = "UPDATE incident_phases SET ended_at = $1 WHERE incident_id = $2 AND idx = $3 AND ended_at IS NULL";
 const START_PHASE: &str =
     "UPDATE incident_phases SET started_at = $1 WHERE incident_id = $2 AND idx = $3 RETURNING name";
+const SELECT_TICKS: &str =
+    "SELECT item, ticked_by, ticked_at FROM readiness_ticks WHERE target_id = $1";
+const INSERT_TICK: &str = "INSERT INTO readiness_ticks (target_id, item, ticked_by, ticked_at) \
+    VALUES ($1, $2, $3, $4) ON CONFLICT (target_id, item) DO NOTHING";
+const DELETE_TICK: &str = "DELETE FROM readiness_ticks WHERE target_id = $1 AND item = $2";
 const RESOLVE: &str = "UPDATE incidents SET state = 'resolved', resolved_at = $1 \
     WHERE id = $2 AND state = 'open' RETURNING current_phase";
 
@@ -126,7 +132,57 @@ where
     for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
     for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
     for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (String, String, i64): sqlx::FromRow<'r, DB::Row>,
 {
+    /// The readiness items ticked by hand on a target.
+    pub async fn ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>> {
+        sqlx::query_as::<DB, (String, String, i64)>(SELECT_TICKS)
+            .bind(target_id)
+            .fetch_all(self.0)
+            .await?
+            .into_iter()
+            .map(|(item, by, at)| {
+                Ok(Tick {
+                    item: ReadinessItem::parse(&item).ok_or_else(|| corrupt("item", &item))?,
+                    by,
+                    at: from_millis(at)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Ticks (keeping the first tick's who and when) or clears a readiness item.
+    pub async fn set_tick(
+        &self,
+        target_id: i64,
+        item: ReadinessItem,
+        ticked: Option<(&str, DateTime<Utc>)>,
+        event: AuditEvent,
+    ) -> StoreResult<()> {
+        let mut tx = DB::begin_serialized(self.0).await?;
+        match ticked {
+            Some((by, at)) => {
+                sqlx::query::<DB>(INSERT_TICK)
+                    .bind(target_id)
+                    .bind(item.as_str().to_owned())
+                    .bind(by.to_owned())
+                    .bind(to_millis(at))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {
+                sqlx::query::<DB>(DELETE_TICK)
+                    .bind(target_id)
+                    .bind(item.as_str().to_owned())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        append(&mut tx, event).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn declare(&self, new: &NewIncident, event: AuditEvent) -> StoreResult<Incident> {
         let at = to_millis(new.at);
         let mut tx = DB::begin_serialized(self.0).await?;

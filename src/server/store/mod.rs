@@ -15,6 +15,7 @@ use crate::domain::incidents::{Incident, StepState, TimelineEvent};
 use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
 use crate::domain::observation::Tool;
 use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
+use crate::domain::readiness::{ReadinessItem, Tick};
 use crate::domain::silences::{NewSilence, Silence};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use async_trait::async_trait;
@@ -268,6 +269,15 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
         event: AuditEvent,
     ) -> StoreResult<Incident>;
+    async fn readiness_ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>>;
+    /// `ticked: None` clears the item.
+    async fn set_readiness_tick(
+        &self,
+        target_id: i64,
+        item: ReadinessItem,
+        ticked: Option<(&str, DateTime<Utc>)>,
+        event: AuditEvent,
+    ) -> StoreResult<()>;
 }
 
 /// Implements `Store` for a backend whose `pool` field holds a pool of `$db`, by handing every
@@ -666,6 +676,20 @@ macro_rules! impl_store {
             ) -> StoreResult<Incident> {
                 IncidentQueries::<$db>(&self.pool)
                     .resolve(incident_id, actor, at, event)
+                    .await
+            }
+            async fn readiness_ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>> {
+                IncidentQueries::<$db>(&self.pool).ticks(target_id).await
+            }
+            async fn set_readiness_tick(
+                &self,
+                target_id: i64,
+                item: ReadinessItem,
+                ticked: Option<(&str, DateTime<Utc>)>,
+                event: AuditEvent,
+            ) -> StoreResult<()> {
+                IncidentQueries::<$db>(&self.pool)
+                    .set_tick(target_id, item, ticked, event)
                     .await
             }
         }

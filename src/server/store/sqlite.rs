@@ -16,6 +16,7 @@ use crate::domain::deploys::Deploy;
 use crate::domain::incidents::{Incident, StepState, TimelineEvent};
 use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
 use crate::domain::observation::{PollRecord, SampleRow, TargetStatus, Tool};
+use crate::domain::readiness::{ReadinessItem, Tick};
 use crate::domain::silences::{NewSilence, Silence};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use chrono::{DateTime, Utc};

@@ -152,6 +152,11 @@ test('a deploy marked on the server page is reviewed before and after, and drawn
   await page.reload();
   const svg = await page.request.get(`${mcpops.url}${await page.locator('img.chart').first().getAttribute('src')}`);
   expect(await svg.text()).toContain('deploy 2.0.0');
+  const readiness = page.getByRole('region', { name: 'Operational readiness' });
+  await expect(readiness.locator('li[data-item="monitoring"]')).toHaveAttribute('data-state', 'met');
+  await readiness.getByRole('button', { name: 'Tick: An on-call rota owns the service' }).click();
+  await expect(readiness.locator('li[data-item="on_call"]')).toHaveAttribute('data-state', 'met');
+  await expect(readiness.locator('li[data-item="on_call"]')).toContainText('demo-admin at');
   await page.screenshot({ path: 'test-results/server-deploys.png', fullPage: true });
   await mcpops.stop();
   noErrors();

@@ -18,6 +18,17 @@ pub struct IncidentView {
 #[cfg(feature = "ssr")]
 const MAX_TEXT: usize = 2000;
 
+/// Loads the incident and checks `action` against its state, for a clear refusal.
+#[cfg(feature = "ssr")]
+async fn check(
+    caller: &super::ssr::Caller,
+    incident_id: i64,
+    action: crate::domain::incidents::IncidentAction,
+) -> Result<(), AppError> {
+    let incident = caller.state.store.incident(incident_id).await?;
+    incident.allows(action).map_err(AppError::Conflict)
+}
+
 #[server(endpoint = "incidents/list")]
 pub async fn list_incidents() -> Result<Vec<Incident>, AppError> {
     use crate::domain::auth::Permission;
@@ -199,6 +210,10 @@ pub async fn mark_step(
     if !errors.is_empty() {
         return super::ssr::respond(Err(AppError::Invalid(errors)));
     }
+    let action = crate::domain::incidents::IncidentAction::Step { step_id };
+    if let Err(err) = check(&caller, incident_id, action).await {
+        return super::ssr::respond(Err(err));
+    }
     let event = caller
         .event("incident", &format!("step {}", state.as_str()), "")
         .details(&serde_json::json!({ "step": step_id, "reason": reason }));
@@ -230,6 +245,15 @@ pub async fn add_note(incident_id: i64, text: String) -> Result<(), AppError> {
         errors.add("text", format!("1 to {MAX_TEXT} characters"));
         return super::ssr::respond(Err(AppError::Invalid(errors)));
     }
+    if let Err(err) = check(
+        &caller,
+        incident_id,
+        crate::domain::incidents::IncidentAction::Note,
+    )
+    .await
+    {
+        return super::ssr::respond(Err(err));
+    }
     let event = caller.event("incident", "note", "");
     let result = caller
         .state
@@ -251,6 +275,10 @@ pub async fn add_note(incident_id: i64, text: String) -> Result<(), AppError> {
 pub async fn next_phase(incident_id: i64, from_phase: usize) -> Result<Incident, AppError> {
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::Operate)?;
+    let action = crate::domain::incidents::IncidentAction::Advance { from_phase };
+    if let Err(err) = check(&caller, incident_id, action).await {
+        return super::ssr::respond(Err(err));
+    }
     let event = caller.event("incident", "next phase", "");
     let result = caller
         .state
@@ -271,6 +299,10 @@ pub async fn next_phase(incident_id: i64, from_phase: usize) -> Result<Incident,
 pub async fn resolve_incident(incident_id: i64) -> Result<Incident, AppError> {
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::Operate)?;
+    let action = crate::domain::incidents::IncidentAction::Resolve;
+    if let Err(err) = check(&caller, incident_id, action).await {
+        return super::ssr::respond(Err(err));
+    }
     let event = caller.event("incident", "resolve", "");
     let result = caller
         .state

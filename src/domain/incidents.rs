@@ -140,7 +140,49 @@ pub fn countdown(elapsed_secs: i64, budget_secs: Option<u32>) -> String {
     }
 }
 
+/// What someone asks of an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentAction {
+    Step {
+        step_id: i64,
+    },
+    Note,
+    /// Move on from the phase the person was looking at.
+    Advance {
+        from_phase: usize,
+    },
+    Resolve,
+}
+
 impl Incident {
+    /// Whether `action` may happen now, or why not. The store applies the same rules
+    /// atomically, so two people acting at once cannot both pass.
+    pub fn allows(&self, action: IncidentAction) -> Result<(), String> {
+        if self.state == IncidentState::Resolved {
+            return Err("the incident is resolved".into());
+        }
+        match action {
+            IncidentAction::Step { step_id } => match self.steps.iter().find(|s| s.id == step_id) {
+                None => Err("no such step in this incident".into()),
+                Some(step) if step.state != StepState::Pending => Err(format!(
+                    "already {} by {}",
+                    step.state.as_str(),
+                    step.actor.as_deref().unwrap_or("someone")
+                )),
+                Some(_) => Ok(()),
+            },
+            IncidentAction::Advance { from_phase } if from_phase != self.current_phase => {
+                Err("the incident has already moved on from that phase".into())
+            }
+            IncidentAction::Advance { .. } if self.is_last_phase() => {
+                Err("this is the last phase: resolve the incident instead".into())
+            }
+            IncidentAction::Advance { .. } | IncidentAction::Note | IncidentAction::Resolve => {
+                Ok(())
+            }
+        }
+    }
+
     pub fn phase(&self) -> Option<&PhaseRun> {
         self.phases.get(self.current_phase)
     }
@@ -439,6 +481,56 @@ mod tests {
         assert!(report.contains("| Initial Response | 6:40 | 5:00 | over budget |"));
         assert!(report.contains("| Mitigation | – | – | not reached |"));
         assert!(report.contains("Page the owner (skipped by bob: owner already on the bridge)"));
+    }
+
+    #[test]
+    fn the_state_machine_refuses_double_work_and_anything_after_resolution() {
+        let mut open = incident();
+        open.steps.push(StepRun {
+            id: 2,
+            phase: 1,
+            text: "Read the logs".into(),
+            state: StepState::Pending,
+            actor: None,
+            at: None,
+            reason: None,
+        });
+        assert_eq!(open.allows(IncidentAction::Step { step_id: 2 }), Ok(()));
+        assert_eq!(
+            open.allows(IncidentAction::Step { step_id: 1 }),
+            Err("already skipped by bob".into())
+        );
+        assert!(open.allows(IncidentAction::Step { step_id: 99 }).is_err());
+        assert_eq!(
+            open.allows(IncidentAction::Advance { from_phase: 1 }),
+            Ok(())
+        );
+        assert!(
+            open.allows(IncidentAction::Advance { from_phase: 0 })
+                .is_err(),
+            "a stale click"
+        );
+        let mut last = open.clone();
+        last.current_phase = 2;
+        assert!(
+            last.allows(IncidentAction::Advance { from_phase: 2 })
+                .is_err()
+        );
+        assert_eq!(last.allows(IncidentAction::Resolve), Ok(()));
+        let resolved = Incident {
+            state: IncidentState::Resolved,
+            ..open
+        };
+        for action in [
+            IncidentAction::Note,
+            IncidentAction::Resolve,
+            IncidentAction::Step { step_id: 2 },
+        ] {
+            assert_eq!(
+                resolved.allows(action),
+                Err("the incident is resolved".into())
+            );
+        }
     }
 
     #[test]

@@ -71,7 +71,7 @@ impl RunbookLibrary {
                 }
             }
         }
-        runbooks.sort_by(|a, b| a.title.to_lowercase().cmp(&b.title.to_lowercase()));
+        runbooks.sort_by_key(|r| r.title.to_lowercase());
         runbooks
     }
 

@@ -116,7 +116,7 @@ fn Runbook(page: RunbookPage) -> impl IntoView {
                 {runbook.phases.iter().map(|p| view! {
                     <li>
                         <b>{p.name.clone()}</b>
-                        {p.budget_secs.map(|b| format!(" · {} min", (b + 59) / 60))}
+                        {p.budget_secs.map(|b| format!(" · {} min", b.div_ceil(60)))}
                         {match p.steps.len() { 1 => " · 1 step".to_owned(), n => format!(" · {n} steps") }}
                     </li>
                 }).collect_view()}

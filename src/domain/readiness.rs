@@ -195,7 +195,7 @@ fn automatic(item: ReadinessItem, facts: &ReadinessFacts) -> (bool, String) {
         ReadinessItem::Runbooks => {
             let (linked, all) = facts.rules_with_runbooks;
             (
-                linked == all,
+                all > 0 && linked == all,
                 format!("{linked} of {all} rules link to a runbook in the library"),
             )
         }

@@ -523,3 +523,187 @@ async fn the_server_page_and_its_charts_show_what_was_polled() {
     assert!(html.contains("search_docs"), "the tools are listed: {html}");
     fleet.shutdown();
 }
+
+/// A server that wants a bearer token everywhere, keeps its endpoints under its own paths,
+/// and names its metrics its own way.
+async fn custom_server() -> std::net::SocketAddr {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let scrapes = Arc::new(AtomicU64::new(0));
+    let authorized = |headers: &axum::http::HeaderMap| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            == Some("Bearer s3cr3t")
+    };
+    let metrics = move |headers: axum::http::HeaderMap| {
+        let scrapes = scrapes.clone();
+        async move {
+            if !authorized(&headers) {
+                return StatusCode::UNAUTHORIZED.into_response();
+            }
+            let n = scrapes.fetch_add(1, Ordering::Relaxed) + 1;
+            let (requests, slow) = (n * 100, n * 10);
+            format!(
+                "# TYPE http_requests_total counter\nhttp_requests_total {requests}\n\
+                 # TYPE http_request_duration_seconds histogram\n\
+                 http_request_duration_seconds_bucket{{le=\"0.1\"}} {}\n\
+                 http_request_duration_seconds_bucket{{le=\"1\"}} {requests}\n\
+                 http_request_duration_seconds_bucket{{le=\"+Inf\"}} {requests}\n\
+                 http_request_duration_seconds_sum {n}\nhttp_request_duration_seconds_count {requests}\n",
+                requests - slow
+            )
+            .into_response()
+        }
+    };
+    let health = move |headers: axum::http::HeaderMap| async move {
+        if authorized(&headers) {
+            (
+                StatusCode::OK,
+                "{\"status\":\"ok\",\"checks\":{\"database\":\"ok\"}}",
+            )
+                .into_response()
+        } else {
+            StatusCode::UNAUTHORIZED.into_response()
+        }
+    };
+    let app = Router::new()
+        .route("/status/live", get(health))
+        .route("/status/ready", get(health))
+        .route("/admin/metrics", get(metrics));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test]
+async fn a_target_is_probed_with_its_own_paths_headers_and_metric_names() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let server = custom_server().await;
+        let app = spawn_app_with(db.url(), None, |_| {}).await;
+        let url = format!("http://{server}");
+        let mut form = vec![
+            ("name", "custom"),
+            ("base_url", url.as_str()),
+            ("interval_secs", "1"),
+            ("tags", ""),
+            ("probe[timeout_ms]", "800"),
+            ("probe[live_path]", "/status/live"),
+            ("probe[ready_path]", "/status/ready"),
+            ("probe[metrics_path]", "/admin/metrics"),
+            ("probe[mcp_path]", ""),
+            ("probe[profile]", "guide"),
+            (
+                "probe[metric_names]",
+                "requests_total = http_requests_total\nduration_histogram = http_request_duration_seconds",
+            ),
+            ("probe[headers]", "Authorization: Bearer s3cr3t"),
+        ];
+        let bad = {
+            let mut bad = form.clone();
+            bad[4] = ("probe[timeout_ms]", "5");
+            bad[11] = ("probe[headers]", "Host: elsewhere");
+            bad
+        };
+        let response = app
+            .client
+            .post(app.url("/api/targets/add"))
+            .form(&bad)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 422);
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert!(
+            body["Invalid"]["timeout_ms"].is_string() && body["Invalid"]["headers"].is_string(),
+            "{body}"
+        );
+
+        let response = app
+            .client
+            .post(app.url("/api/targets/add"))
+            .form(&form)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+        // Polled through its own paths with its header, and its own metric names read.
+        let status = eventually(
+            Duration::from_secs(10),
+            "signals from the custom target",
+            || async {
+                status_of(&app, "custom")
+                    .await
+                    .filter(|s| s.rps.is_some() && s.p95.is_some())
+            },
+        )
+        .await;
+        assert_eq!(
+            status.state,
+            TargetState::Degraded,
+            "up apart from MCP, which it does not serve"
+        );
+        assert!(status.readiness.is_some_and(|r| r.ready));
+        assert!(
+            status.p95.is_some_and(|p| p > 0.1),
+            "10% of requests were slower than 100 ms"
+        );
+
+        // Pages and the audit log see the header's name, never its value.
+        let listed = app
+            .client
+            .post(app.url("/api/targets/list"))
+            .send()
+            .await
+            .expect("list")
+            .text()
+            .await
+            .expect("text");
+        assert!(
+            listed.contains("Authorization") && !listed.contains("s3cr3t"),
+            "{listed}"
+        );
+        let audit = app
+            .client
+            .get(app.url("/audit/export?format=csv"))
+            .send()
+            .await
+            .expect("export")
+            .text()
+            .await
+            .expect("csv");
+        assert!(audit.contains("/admin/metrics") && !audit.contains("s3cr3t"));
+
+        // An edit that leaves the headers empty keeps them.
+        let id = app.state.store.list_targets().await.expect("targets")[0]
+            .id
+            .to_string();
+        form.retain(|(k, _)| *k != "probe[headers]");
+        form.push(("probe[headers]", ""));
+        form.push(("id", id.as_str()));
+        form[3] = ("tags", "edited");
+        let response = app
+            .client
+            .post(app.url("/api/targets/update"))
+            .form(&form)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(response.status(), 200);
+        let target = app
+            .state
+            .store
+            .list_targets()
+            .await
+            .expect("targets")
+            .remove(0);
+        assert_eq!(target.tags, ["edited"]);
+        assert_eq!(
+            target.secret_headers,
+            [("Authorization".to_owned(), "Bearer s3cr3t".to_owned())]
+        );
+    }
+}

@@ -46,7 +46,7 @@ test('a wall tile leads to its server page with charts, readiness, MCP and tools
   await expect(page.getByRole('heading', { level: 1, name: 'demo-01' })).toBeVisible();
   await expect(page.getByRole('region', { name: 'MCP handshake' })).toContainText('2025-11-25');
   await expect(page.getByRole('region', { name: 'Tools' })).toContainText('search_docs');
-  await expect(page.getByRole('region', { name: 'Readiness' })).toContainText('database');
+  await expect(page.getByRole('region', { name: 'Readiness', exact: true })).toContainText('database');
 
   const charts = page.locator('img.chart');
   await expect(charts).toHaveCount(4);

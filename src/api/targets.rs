@@ -2,6 +2,24 @@
 use super::error::AppError;
 use crate::domain::target::Target;
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The advanced fields of the target form, sent as `probe[…]`. Empty fields keep the
+/// defaults; empty `headers` keep the saved ones unless `clear_headers` is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeForm {
+    pub timeout_ms: String,
+    pub live_path: String,
+    pub ready_path: String,
+    pub metrics_path: String,
+    pub mcp_path: String,
+    pub profile: String,
+    pub metric_names: String,
+    /// One `Name: value` per line.
+    pub headers: String,
+    pub clear_headers: Option<String>,
+}
 
 #[server(endpoint = "targets/list")]
 pub async fn list_targets() -> Result<Vec<Target>, AppError> {
@@ -36,14 +54,20 @@ pub async fn add_target(
     base_url: String,
     interval_secs: String,
     tags: String,
+    probe: Option<ProbeForm>,
 ) -> Result<Target, AppError> {
     use crate::domain::auth::Permission;
-    use crate::domain::target::{TargetSource, TargetSpec};
+    use crate::domain::target::TargetSource;
     let caller = super::ssr::require(Permission::Administer)?;
     let event = caller
         .event("target", "create", name.trim())
-        .details(&form_details(&base_url, &interval_secs, &tags));
-    let result = match TargetSpec::from_form(&name, &base_url, &interval_secs, &tags) {
+        .details(&form_details(
+            &base_url,
+            &interval_secs,
+            &tags,
+            probe.as_ref(),
+        ));
+    let result = match spec_from_form(&name, &base_url, &interval_secs, &tags, probe.as_ref()) {
         Ok(spec) => caller
             .state
             .store
@@ -62,17 +86,17 @@ pub async fn update_target(
     base_url: String,
     interval_secs: String,
     tags: String,
+    probe: Option<ProbeForm>,
 ) -> Result<Target, AppError> {
     use crate::domain::auth::Permission;
-    use crate::domain::target::TargetSpec;
     let caller = super::ssr::require(Permission::Administer)?;
     let event = caller
         .event("target", "update", name.trim())
         .details(&serde_json::json!({
             "id": id,
-            "form": form_details(&base_url, &interval_secs, &tags),
+            "form": form_details(&base_url, &interval_secs, &tags, probe.as_ref()),
         }));
-    let result = match TargetSpec::from_form(&name, &base_url, &interval_secs, &tags) {
+    let result = match spec_from_form(&name, &base_url, &interval_secs, &tags, probe.as_ref()) {
         Ok(spec) => match editable(&caller.state, id).await {
             Ok(_) => caller
                 .state
@@ -111,12 +135,84 @@ pub async fn remove_target(id: i64) -> Result<(), AppError> {
 
 /// What the form asked for, for the audit log (the URL may carry credentials, so no userinfo).
 #[cfg(feature = "ssr")]
-fn form_details(base_url: &str, interval_secs: &str, tags: &str) -> serde_json::Value {
+fn form_details(
+    base_url: &str,
+    interval_secs: &str,
+    tags: &str,
+    probe: Option<&ProbeForm>,
+) -> serde_json::Value {
+    // Header values are secrets: only their names are recorded.
+    let header_names: Vec<&str> = probe
+        .map(|p| {
+            p.headers
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .map(|(n, _)| n.trim())
+                .collect()
+        })
+        .unwrap_or_default();
     serde_json::json!({
         "base_url": crate::server::config::redact_url(base_url),
         "interval_secs": interval_secs,
         "tags": tags,
+        "probe": probe.map(|p| serde_json::json!({
+            "timeout_ms": p.timeout_ms, "live_path": p.live_path, "ready_path": p.ready_path,
+            "metrics_path": p.metrics_path, "mcp_path": p.mcp_path, "profile": p.profile,
+            "metric_names": p.metric_names, "headers": header_names,
+            "clear_headers": p.clear_headers.is_some(),
+        })),
     })
+}
+
+/// The basic fields and, when sent, the advanced ones, with every bad field named.
+#[cfg(feature = "ssr")]
+fn spec_from_form(
+    name: &str,
+    base_url: &str,
+    interval_secs: &str,
+    tags: &str,
+    probe: Option<&ProbeForm>,
+) -> Result<crate::domain::target::TargetSpec, crate::domain::target::FieldErrors> {
+    use crate::domain::target::{ProbeSettings, TargetSpec, parse_headers};
+    let spec = TargetSpec::from_form(name, base_url, interval_secs, tags);
+    let Some(form) = probe else {
+        return spec;
+    };
+    let settings = ProbeSettings::from_form(
+        &form.timeout_ms,
+        [
+            &form.live_path,
+            &form.ready_path,
+            &form.metrics_path,
+            &form.mcp_path,
+        ],
+        &form.profile,
+        &form.metric_names,
+    );
+    let headers = if !form.headers.trim().is_empty() {
+        parse_headers(&form.headers).map(Some)
+    } else if form.clear_headers.is_some() {
+        Ok(Some(Vec::new()))
+    } else {
+        Ok(None)
+    };
+    match (spec, settings, headers) {
+        (Ok(mut spec), Ok(settings), Ok(headers)) => {
+            spec.probe = settings;
+            spec.headers = headers;
+            Ok(spec)
+        }
+        (spec, settings, headers) => {
+            let mut errors = spec.err().unwrap_or_default();
+            for (field, message) in settings.err().unwrap_or_default().0 {
+                errors.add(&field, message);
+            }
+            if let Err(message) = headers {
+                errors.add("headers", message);
+            }
+            Err(errors)
+        }
+    }
 }
 
 /// Tells the collector about a change, audits a failure, and sets the response status.

@@ -1,4 +1,5 @@
 //! A monitored MCP server: its validated identity, address and polling interval.
+use super::signals::MetricProfile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -200,6 +201,11 @@ pub struct TargetSpec {
     pub base_url: TargetUrl,
     pub interval: Interval,
     pub tags: Vec<String>,
+    pub probe: ProbeSettings,
+    /// Secret headers sent with every probe; `None` keeps the stored ones (an update that
+    /// does not touch them). Never serialized.
+    #[serde(skip)]
+    pub headers: Option<Vec<(String, String)>>,
 }
 
 impl TargetSpec {
@@ -234,6 +240,8 @@ impl TargetSpec {
                     base_url,
                     interval,
                     tags,
+                    probe: ProbeSettings::default(),
+                    headers: None,
                 })
             }
             _ => Err(errors),
@@ -252,8 +260,236 @@ pub struct Target {
     pub source: TargetSource,
     /// The file that lists it, for file sources; empty otherwise.
     pub origin: String,
+    pub probe: ProbeSettings,
+    /// The names of its secret headers, for pages; the values stay on the server.
+    pub header_names: Vec<String>,
+    #[serde(skip)]
+    pub secret_headers: Vec<(String, String)>,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Where and how one target is probed, where it differs from the defaults. Holds no secrets:
+/// header values live in `Target::secret_headers`, which is never serialized.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeSettings {
+    /// Each probe request's deadline; `None` uses `[collector] timeout_ms`.
+    pub timeout_ms: Option<u32>,
+    pub live_path: String,
+    pub ready_path: String,
+    pub metrics_path: String,
+    pub mcp_path: String,
+    /// `guide` (the operations guide's names) or `opentelemetry`.
+    pub profile: String,
+    /// Metric names that replace the profile's, by signal (e.g. `requests_total`).
+    pub metric_names: BTreeMap<String, String>,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        Self {
+            timeout_ms: None,
+            live_path: "/health/live".into(),
+            ready_path: "/health/ready".into(),
+            metrics_path: "/metrics".into(),
+            mcp_path: "/mcp".into(),
+            profile: "guide".into(),
+            metric_names: BTreeMap::new(),
+        }
+    }
+}
+
+/// The signals a custom mapping may rename.
+pub const METRIC_FIELDS: [&str; 11] = [
+    "requests_total",
+    "errors_total",
+    "error_label",
+    "duration_histogram",
+    "active_connections",
+    "cpu_seconds_total",
+    "resident_memory_bytes",
+    "tools_executed_total",
+    "resources_accessed_total",
+    "sessions_active",
+    "quota_remaining",
+];
+
+const HEADERS_MAX: usize = 10;
+/// Headers the client or the MCP probe sets itself; a target may not override them.
+const RESERVED_HEADERS: [&str; 9] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "accept",
+    "content-type",
+    "mcp-session-id",
+    "mcp-protocol-version",
+    "mcp-method",
+];
+
+impl ProbeSettings {
+    /// Parses the advanced fields of the target form; empty fields keep the defaults.
+    /// `metric_names` is one `signal = metric_name` per line.
+    pub fn from_form(
+        timeout_ms: &str,
+        paths: [&str; 4],
+        profile: &str,
+        metric_names: &str,
+    ) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let mut settings = Self::default();
+        match timeout_ms.trim() {
+            "" => {}
+            raw => match raw.parse::<u32>() {
+                Ok(ms) if (100..=60_000).contains(&ms) => settings.timeout_ms = Some(ms),
+                _ => errors.add("timeout_ms", "milliseconds from 100 to 60000"),
+            },
+        }
+        let slots = [
+            ("live_path", &mut settings.live_path),
+            ("ready_path", &mut settings.ready_path),
+            ("metrics_path", &mut settings.metrics_path),
+            ("mcp_path", &mut settings.mcp_path),
+        ];
+        for ((field, slot), raw) in slots.into_iter().zip(paths) {
+            let raw = raw.trim();
+            if raw.is_empty() {
+                continue;
+            }
+            if !raw.starts_with('/')
+                || raw.len() > 200
+                || raw.contains("//")
+                || raw.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                errors.add(
+                    field,
+                    "a path such as /metrics (starting with /, no spaces)",
+                );
+            } else {
+                *slot = raw.to_owned();
+            }
+        }
+        match profile.trim() {
+            "" | "guide" => {}
+            "opentelemetry" => settings.profile = "opentelemetry".into(),
+            _ => errors.add("profile", "guide or opentelemetry"),
+        }
+        for line in metric_names
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
+            let Some((field, name)) = line.split_once('=') else {
+                errors.add(
+                    "metric_names",
+                    format!("'{line}' is not signal = metric_name"),
+                );
+                continue;
+            };
+            let (field, name) = (field.trim(), name.trim());
+            if !METRIC_FIELDS.contains(&field) {
+                errors.add(
+                    "metric_names",
+                    format!(
+                        "unknown signal '{field}'; use one of {}",
+                        METRIC_FIELDS.join(", ")
+                    ),
+                );
+            } else if !is_metric_name(name) {
+                errors.add(
+                    "metric_names",
+                    format!("'{name}' is not a Prometheus metric name"),
+                );
+            } else {
+                settings
+                    .metric_names
+                    .insert(field.to_owned(), name.to_owned());
+            }
+        }
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The metric profile these settings select, with the custom names applied.
+    pub fn metric_profile(&self) -> MetricProfile {
+        let mut profile = match self.profile.as_str() {
+            "opentelemetry" => MetricProfile::opentelemetry(),
+            _ => MetricProfile::operations_guide(),
+        };
+        for (field, name) in &self.metric_names {
+            let name = name.clone();
+            match field.as_str() {
+                "requests_total" => profile.requests_total = Some(name),
+                "errors_total" => profile.errors_total = Some(name),
+                "error_label" => profile.error_label = Some(name),
+                "duration_histogram" => profile.duration_histogram = name,
+                "active_connections" => profile.active_connections = name,
+                "cpu_seconds_total" => profile.cpu_seconds_total = name,
+                "resident_memory_bytes" => profile.resident_memory_bytes = name,
+                "tools_executed_total" => profile.tools_executed_total = name,
+                "resources_accessed_total" => profile.resources_accessed_total = name,
+                "sessions_active" => profile.sessions_active = name,
+                "quota_remaining" => profile.quota_remaining = name,
+                _ => {}
+            }
+        }
+        profile
+    }
+
+    /// The custom names as the form shows them, one per line.
+    pub fn metric_names_text(&self) -> String {
+        self.metric_names
+            .iter()
+            .map(|(field, name)| format!("{field} = {name}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn is_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        && name.len() <= 200
+}
+
+/// Secret headers from the form: one `Name: value` per line.
+pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
+    let mut headers = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let Some((name, value)) = line.split_once(':') else {
+            return Err("one header per line, as Name: value".into());
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let token = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c));
+        if !token {
+            return Err(format!("'{name}' is not a header name"));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(format!("{name} is set by mcpops itself"));
+        }
+        if value.is_empty() || value.len() > 4096 || value.chars().any(|c| c.is_control()) {
+            return Err(format!(
+                "the value of {name} must be 1 to 4096 printable characters"
+            ));
+        }
+        headers.push((name.to_owned(), value.to_owned()));
+    }
+    if headers.len() > HEADERS_MAX {
+        return Err(format!("at most {HEADERS_MAX} headers"));
+    }
+    Ok(headers)
 }
 
 #[cfg(test)]
@@ -321,5 +557,89 @@ mod tests {
     fn form_defaults_the_interval() {
         let spec = TargetSpec::from_form("a", "https://mcp.example.com", "", "").unwrap();
         assert_eq!(spec.interval.secs(), DEFAULT_INTERVAL_SECS);
+    }
+
+    #[test]
+    fn probe_settings_take_paths_a_timeout_and_custom_metric_names() {
+        let settings = ProbeSettings::from_form(
+            "2500",
+            ["/livez", "", "/admin/metrics", ""],
+            "opentelemetry",
+            "requests_total = http_requests_total\nduration_histogram = http_request_duration_seconds",
+        )
+        .unwrap();
+        assert_eq!(settings.timeout_ms, Some(2500));
+        assert_eq!(settings.live_path, "/livez");
+        assert_eq!(settings.ready_path, "/health/ready");
+        let profile = settings.metric_profile();
+        assert_eq!(
+            profile.requests_total.as_deref(),
+            Some("http_requests_total")
+        );
+        assert_eq!(profile.duration_histogram, "http_request_duration_seconds");
+        assert_eq!(
+            profile.error_label.as_deref(),
+            Some("error_type"),
+            "from the OpenTelemetry base"
+        );
+    }
+
+    #[test]
+    fn bad_probe_settings_are_named_field_by_field() {
+        let errors = ProbeSettings::from_form(
+            "5",
+            ["health", "", "/a b", ""],
+            "nagios",
+            "latency = x\nrequests_total = 9bad",
+        )
+        .unwrap_err();
+        let fields: Vec<&str> = errors.0.keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            [
+                "live_path",
+                "metric_names",
+                "metrics_path",
+                "profile",
+                "timeout_ms"
+            ]
+        );
+    }
+
+    #[test]
+    fn secret_headers_are_parsed_and_reserved_ones_refused() {
+        assert_eq!(
+            parse_headers("Authorization: Bearer s3cr3t\n\nX-Tenant: eu").unwrap(),
+            vec![
+                ("Authorization".to_owned(), "Bearer s3cr3t".to_owned()),
+                ("X-Tenant".to_owned(), "eu".to_owned())
+            ]
+        );
+        assert!(parse_headers("Host: evil").is_err());
+        assert!(parse_headers("no colon").is_err());
+        assert!(parse_headers("Bad Name: x").is_err());
+    }
+
+    #[test]
+    fn a_target_sent_to_a_page_carries_header_names_but_never_values() {
+        let target = Target {
+            id: 1,
+            name: "a".into(),
+            base_url: "http://a".into(),
+            interval_secs: 10,
+            tags: vec![],
+            source: TargetSource::Ui,
+            origin: String::new(),
+            probe: ProbeSettings::default(),
+            header_names: vec!["Authorization".into()],
+            secret_headers: vec![("Authorization".into(), "Bearer s3cr3t".into())],
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        let json = serde_json::to_string(&target).unwrap();
+        assert!(
+            json.contains("Authorization") && !json.contains("s3cr3t"),
+            "{json}"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Targets listed in files: mcpops' own TOML format and Prometheus `file_sd` JSON.
-use super::target::{TargetSource, TargetSpec};
+use super::target::{FieldErrors, ProbeSettings, TargetSource, TargetSpec, parse_headers};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 
@@ -19,6 +19,19 @@ pub struct FileTarget {
     pub interval_secs: Option<u32>,
     #[serde(default)]
     pub tags: Vec<String>,
+    pub timeout_ms: Option<u32>,
+    pub live_path: Option<String>,
+    pub ready_path: Option<String>,
+    pub metrics_path: Option<String>,
+    pub mcp_path: Option<String>,
+    /// `guide` or `opentelemetry`.
+    pub profile: Option<String>,
+    /// Signal → metric name, replacing the profile's.
+    #[serde(default)]
+    pub metric_names: BTreeMap<String, String>,
+    /// Sent with every probe (e.g. `Authorization`); keep such files readable only by mcpops.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 impl TargetsFile {
@@ -26,10 +39,41 @@ impl TargetsFile {
         let specs = self
             .target
             .iter()
-            .map(|t| {
+            .map(|t| -> Result<TargetSpec, String> {
                 let interval = t.interval_secs.map(|i| i.to_string()).unwrap_or_default();
-                TargetSpec::from_form(&t.name, &t.url, &interval, &t.tags.join(","))
-                    .map_err(|fields| format!("target '{}': {fields}", t.name))
+                let fail = |fields: FieldErrors| format!("target '{}': {fields}", t.name);
+                let mut spec = TargetSpec::from_form(&t.name, &t.url, &interval, &t.tags.join(","))
+                    .map_err(fail)?;
+                let text = |v: &Option<String>| v.clone().unwrap_or_default();
+                let names = t
+                    .metric_names
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                spec.probe = ProbeSettings::from_form(
+                    &t.timeout_ms.map(|ms| ms.to_string()).unwrap_or_default(),
+                    [
+                        &text(&t.live_path),
+                        &text(&t.ready_path),
+                        &text(&t.metrics_path),
+                        &text(&t.mcp_path),
+                    ],
+                    &text(&t.profile),
+                    &names,
+                )
+                .map_err(fail)?;
+                let headers = t
+                    .headers
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                spec.headers = Some(
+                    parse_headers(&headers)
+                        .map_err(|e| format!("target '{}': headers: {e}", t.name))?,
+                );
+                Ok(spec)
             })
             .collect::<Result<Vec<_>, _>>()?;
         unique(specs)
@@ -45,7 +89,7 @@ pub struct FileSdGroup {
 }
 
 /// Turns `file_sd` groups into targets, as Prometheus reads them: `__scheme__` (default http)
-/// and `__scrape_interval__` apply; other labels not starting with `__` become `key:value`
+/// `__scrape_interval__` and `__metrics_path__` apply; other labels not starting with `__` become `key:value`
 /// tags. The name is `host-port`.
 pub fn specs_from_file_sd(groups: &[FileSdGroup]) -> Result<Vec<TargetSpec>, String> {
     let mut specs = Vec::new();
@@ -74,8 +118,24 @@ pub fn specs_from_file_sd(groups: &[FileSdGroup]) -> Result<Vec<TargetSpec>, Str
                 .trim_matches('-')
                 .to_owned();
             let url = format!("{scheme}://{address}");
-            let spec = TargetSpec::from_form(&name, &url, &interval, &tags.join(","))
+            let mut spec = TargetSpec::from_form(&name, &url, &interval, &tags.join(","))
                 .map_err(|fields| format!("target '{address}': {fields}"))?;
+            spec.probe = ProbeSettings::from_form(
+                "",
+                [
+                    "",
+                    "",
+                    group
+                        .labels
+                        .get("__metrics_path__")
+                        .map_or("", String::as_str),
+                    "",
+                ],
+                "",
+                "",
+            )
+            .map_err(|fields| format!("target '{address}': {fields}"))?;
+            spec.headers = Some(Vec::new());
             specs.push(spec);
         }
     }
@@ -157,35 +217,48 @@ mod tests {
                 .expect_err("bad")
                 .contains("soon")
         );
-        let file = TargetsFile {
-            target: vec![
-                FileTarget {
-                    name: "a".into(),
-                    url: "http://x".into(),
-                    interval_secs: None,
-                    tags: vec![],
-                },
-                FileTarget {
-                    name: "a".into(),
-                    url: "http://y".into(),
-                    interval_secs: None,
-                    tags: vec![],
-                },
-            ],
-        };
+        let parse = |text: &str| toml::from_str::<TargetsFile>(text).expect("toml");
+        let file = parse(
+            "[[target]]\nname = \"a\"\nurl = \"http://x\"\n[[target]]\nname = \"a\"\nurl = \"http://y\"\n",
+        );
         assert!(file.specs().expect_err("dup").contains("listed twice"));
-        let bad = TargetsFile {
-            target: vec![FileTarget {
-                name: "b".into(),
-                url: "ftp://x".into(),
-                interval_secs: Some(5),
-                tags: vec![],
-            }],
-        };
+        let bad = parse("[[target]]\nname = \"b\"\nurl = \"ftp://x\"\ninterval_secs = 5\n");
         assert!(
             bad.specs()
                 .expect_err("scheme")
                 .starts_with("target 'b': base_url")
+        );
+    }
+
+    #[test]
+    fn file_targets_carry_probe_settings_and_secret_headers() {
+        let file: TargetsFile = toml::from_str(
+            "[[target]]\nname = \"search\"\nurl = \"https://search:8443\"\ntimeout_ms = 2000\n\
+             metrics_path = \"/admin/metrics\"\nprofile = \"opentelemetry\"\n\
+             [target.metric_names]\nrequests_total = \"http_requests_total\"\n\
+             [target.headers]\nAuthorization = \"Bearer s3cr3t\"\n",
+        )
+        .expect("toml");
+        let spec = &file.specs().expect("valid")[0];
+        assert_eq!(spec.probe.timeout_ms, Some(2000));
+        assert_eq!(spec.probe.metrics_path, "/admin/metrics");
+        assert_eq!(
+            spec.probe.metric_profile().requests_total.as_deref(),
+            Some("http_requests_total")
+        );
+        assert_eq!(
+            spec.headers.as_deref(),
+            Some(&[("Authorization".to_owned(), "Bearer s3cr3t".to_owned())][..])
+        );
+        let groups: Vec<FileSdGroup> = serde_json::from_str(
+            r#"[{"targets": ["a:1"], "labels": {"__metrics_path__": "/stats"}}]"#,
+        )
+        .expect("json");
+        assert_eq!(
+            specs_from_file_sd(&groups).expect("ok")[0]
+                .probe
+                .metrics_path,
+            "/stats"
         );
     }
 }

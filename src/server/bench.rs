@@ -137,6 +137,8 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
             base_url: TargetUrl::parse(&format!("http://{addr}")).map_err(anyhow::Error::msg)?,
             interval,
             tags: vec![],
+            probe: Default::default(),
+            headers: None,
         };
         store
             .upsert_target(&spec, TargetSource::Demo, "", None)

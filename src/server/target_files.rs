@@ -208,6 +208,12 @@ fn same(target: &Target, item: &Listed) -> bool {
         && target.base_url == item.spec.base_url.as_str()
         && target.interval_secs == item.spec.interval.secs()
         && target.tags == item.spec.tags
+        && target.probe == item.spec.probe
+        && item
+            .spec
+            .headers
+            .as_ref()
+            .is_none_or(|headers| *headers == target.secret_headers)
 }
 
 fn system_event(action: &str, name: &str, origin: &str) -> AuditEvent {

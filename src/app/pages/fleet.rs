@@ -1,11 +1,12 @@
 //! The Fleet page: every target, and adding, editing and removing the ones made here.
+use crate::api::error::AppError;
 use crate::api::fleet::fleet_overview;
 use crate::api::targets::{
     AddTarget, RemoveTarget, UpdateTarget, get_target, list_targets, target_sources,
 };
 use crate::app::components::{ErrorNote, Field, field_error, form_error};
 use crate::domain::observation::TargetState;
-use crate::domain::target::{Target, TargetSource};
+use crate::domain::target::{ProbeSettings, Target, TargetSource};
 use crate::domain::target_files::SourceStatus;
 use leptos::html;
 use leptos::prelude::*;
@@ -55,6 +56,7 @@ pub fn FleetPage() -> impl IntoView {
                 <Field label="Base URL" name="base_url" placeholder="https://mcp.example.com" error=field_error(added, "base_url") />
                 <Field label="Interval (s)" name="interval_secs" placeholder="10" error=field_error(added, "interval_secs") />
                 <Field label="Tags" name="tags" placeholder="prod, region:eu" hint="comma-separated" error=field_error(added, "tags") />
+                <ProbeFields probe=ProbeSettings::default() header_names=Vec::new() result=added />
                 <button type="submit" class="primary" disabled=move || add.pending().get()>"Add target"</button>
             </ActionForm>
             <ErrorNote error=form_error(added) />
@@ -227,6 +229,7 @@ pub fn EditTargetPage() -> impl IntoView {
                                 <Field label="Base URL" name="base_url" value=target.base_url.clone() error=field_error(updated, "base_url") />
                                 <Field label="Interval (s)" name="interval_secs" value=target.interval_secs.to_string() error=field_error(updated, "interval_secs") />
                                 <Field label="Tags" name="tags" value=target.tags.join(", ") hint="comma-separated" error=field_error(updated, "tags") />
+                                <ProbeFields probe=target.probe.clone() header_names=target.header_names.clone() result=updated />
                                 <button type="submit" class="primary">"Save"</button>
                             </ActionForm>
                             <ErrorNote error=form_error(updated) />
@@ -236,5 +239,61 @@ pub fn EditTargetPage() -> impl IntoView {
                 }
             })}
         </Transition>
+    }
+}
+
+/// The advanced part of the target form: timeout, paths, metric names and secret headers.
+/// Header values are never sent back to the page: an edit shows their names only.
+#[component]
+fn ProbeFields(
+    probe: ProbeSettings,
+    header_names: Vec<String>,
+    result: Signal<Option<Result<Target, AppError>>>,
+) -> impl IntoView {
+    let saved = if header_names.is_empty() {
+        "one Name: value per line, e.g. Authorization: Bearer …".to_owned()
+    } else {
+        format!(
+            "saved: {} (values hidden); leave empty to keep them",
+            header_names.join(", ")
+        )
+    };
+    let has_saved = !header_names.is_empty();
+    let open = probe != ProbeSettings::default() || has_saved;
+    let error = move |field: &'static str| field_error(result, field);
+    view! {
+        <details class="probe-settings" open=open>
+            <summary>"Probe settings (timeout, paths, metric names, headers)"</summary>
+            <div class="target-form">
+                <Field label="Timeout (ms)" name="probe[timeout_ms]" value=probe.timeout_ms.map(|t| t.to_string()).unwrap_or_default() placeholder="5000" hint="empty: the collector's" error=error("timeout_ms") />
+                <Field label="Liveness path" name="probe[live_path]" value=probe.live_path.clone() error=error("live_path") />
+                <Field label="Readiness path" name="probe[ready_path]" value=probe.ready_path.clone() error=error("ready_path") />
+                <Field label="Metrics path" name="probe[metrics_path]" value=probe.metrics_path.clone() error=error("metrics_path") />
+                <Field label="MCP path" name="probe[mcp_path]" value=probe.mcp_path.clone() error=error("mcp_path") />
+                <div class="field">
+                    <label for="probe-profile">"Metric names"</label>
+                    <select id="probe-profile" name="probe[profile]">
+                        <option value="guide" selected=probe.profile != "opentelemetry">"operations guide"</option>
+                        <option value="opentelemetry" selected=probe.profile == "opentelemetry">"OpenTelemetry"</option>
+                    </select>
+                    <small class="field-error" role="alert">{error("profile")}</small>
+                </div>
+                <div class="field wide">
+                    <label for="probe-metric-names">"Custom metric names"</label>
+                    <textarea id="probe-metric-names" name="probe[metric_names]" rows="3" placeholder="requests_total = http_requests_total">{probe.metric_names_text()}</textarea>
+                    <small class="hint">"signal = metric_name, one per line"</small>
+                    <small class="field-error" role="alert">{error("metric_names")}</small>
+                </div>
+                <div class="field wide">
+                    <label for="probe-headers">"Secret headers"</label>
+                    <textarea id="probe-headers" name="probe[headers]" rows="2" autocomplete="off" spellcheck="false"></textarea>
+                    <small class="hint">{saved}</small>
+                    <small class="field-error" role="alert">{error("headers")}</small>
+                    {has_saved.then(|| view! {
+                        <label class="check"><input type="checkbox" name="probe[clear_headers]" value="on" />" remove the saved headers"</label>
+                    })}
+                </div>
+            </div>
+        </details>
     }
 }

@@ -3,11 +3,26 @@ use crate::domain::observation::ProbeError;
 use std::error::Error as _;
 use std::time::Duration;
 
-/// Limits every probe request obeys.
-#[derive(Debug, Clone, Copy)]
-pub struct FetchLimits {
+/// Limits every probe request obeys, and the target's secret headers (no `Debug`: it would
+/// print them).
+#[derive(Clone, Copy)]
+pub struct FetchLimits<'a> {
     pub timeout: Duration,
     pub max_body_bytes: usize,
+    pub headers: &'a reqwest::header::HeaderMap,
+}
+
+/// A target's headers as a map; they were checked when saved, so a bad one is skipped.
+pub fn header_map(headers: &[(String, String)]) -> reqwest::header::HeaderMap {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).ok()?,
+                reqwest::header::HeaderValue::from_str(value).ok()?,
+            ))
+        })
+        .collect()
 }
 
 /// The client all probes share: keep-alive, a connect timeout and a redirect limit.
@@ -26,7 +41,7 @@ pub fn shared_client(
 }
 
 /// Turns a reqwest failure into the reason an operator can act on.
-pub fn classify(err: &reqwest::Error, limits: FetchLimits) -> ProbeError {
+pub fn classify(err: &reqwest::Error, limits: FetchLimits<'_>) -> ProbeError {
     if err.is_timeout() {
         return ProbeError::Timeout {
             after_ms: limits.timeout.as_millis() as u64,
@@ -74,7 +89,7 @@ fn root_cause(err: &reqwest::Error) -> String {
 /// at most `max_body_bytes` of memory.
 pub async fn read_capped(
     mut response: reqwest::Response,
-    limits: FetchLimits,
+    limits: FetchLimits<'_>,
 ) -> Result<Vec<u8>, ProbeError> {
     let cap = limits.max_body_bytes;
     if response
@@ -101,8 +116,13 @@ pub async fn read_capped(
 /// trickles its answer byte by byte.
 pub async fn send(
     request: reqwest::RequestBuilder,
-    limits: FetchLimits,
+    limits: FetchLimits<'_>,
 ) -> Result<reqwest::Response, ProbeError> {
+    let request = if limits.headers.is_empty() {
+        request
+    } else {
+        request.headers(limits.headers.clone())
+    };
     request
         .timeout(limits.timeout)
         .send()

@@ -9,7 +9,7 @@ mod probe_metrics;
 
 use crate::domain::exposition::Limits;
 use crate::domain::observation::{Observation, ProbeError};
-use crate::domain::signals::{IntervalSignals, MetricProfile, Snapshot};
+use crate::domain::signals::{IntervalSignals, Snapshot};
 use crate::domain::target::{Target, TargetUrl};
 use crate::server::alerts::PollSink;
 use crate::server::store::Store;
@@ -303,8 +303,8 @@ impl Scheduler {
             // Removed while it was being polled: close its MCP session.
             let mut memory = done.memory;
             let context = self.context.clone();
-            let url = mcp_url(&done.target);
-            tokio::spawn(async move { close_session(&context, &url, &mut memory).await });
+            let target = done.target;
+            tokio::spawn(async move { close_session(&context, &target, &mut memory).await });
             return;
         };
         let interval = Duration::from_secs(u64::from(slot.target.interval_secs));
@@ -335,43 +335,50 @@ fn endpoint(target: &Target, path: &str) -> String {
         .unwrap_or_default()
 }
 
-fn mcp_url(target: &Target) -> String {
-    endpoint(target, "/mcp")
-}
-
-async fn close_session(context: &PollContext, url: &str, memory: &mut TargetMemory) {
+async fn close_session(context: &PollContext, target: &Target, memory: &mut TargetMemory) {
+    let headers = fetch::header_map(&target.secret_headers);
+    let url = endpoint(target, &target.probe.mcp_path);
     let probe = McpProbe {
         client: &context.client,
-        url,
-        limits: limits(&context.config),
+        url: &url,
+        limits: limits(&context.config, target, &headers),
         full_every: Duration::ZERO,
     };
     probe.close(&mut memory.mcp).await;
 }
 
-fn limits(config: &CollectorConfig) -> FetchLimits {
+/// The collector's limits, with the target's own timeout when it has one.
+fn limits<'a>(
+    config: &CollectorConfig,
+    target: &Target,
+    headers: &'a reqwest::header::HeaderMap,
+) -> FetchLimits<'a> {
+    let timeout_ms = target.probe.timeout_ms.map_or(config.timeout_ms, u64::from);
     FetchLimits {
-        timeout: Duration::from_millis(config.timeout_ms),
+        timeout: Duration::from_millis(timeout_ms),
         max_body_bytes: config.max_body_bytes,
+        headers,
     }
 }
 
 /// One poll: liveness, readiness, metrics and MCP at once, each under its own deadline.
 async fn poll(context: &PollContext, target: &Target, memory: &mut TargetMemory) -> Observation {
     let at = chrono::Utc::now();
-    let limits = limits(&context.config);
+    let headers = fetch::header_map(&target.secret_headers);
+    let limits = limits(&context.config, target, &headers);
+    let probe = &target.probe;
     let (live_url, ready_url, metrics_url, mcp_url) = (
-        endpoint(target, "/health/live"),
-        endpoint(target, "/health/ready"),
-        endpoint(target, "/metrics"),
-        mcp_url(target),
+        endpoint(target, &probe.live_path),
+        endpoint(target, &probe.ready_path),
+        endpoint(target, &probe.metrics_path),
+        endpoint(target, &probe.mcp_path),
     );
     let client = &context.client;
     let parse_limits = Limits {
         max_samples: context.config.max_samples,
         ..Limits::default()
     };
-    let profile = MetricProfile::operations_guide();
+    let profile = probe.metric_profile();
     let mcp_probe = McpProbe {
         client,
         url: &mcp_url,

@@ -11,7 +11,7 @@ const HEALTH_BODY_CAP: usize = 64 * 1024;
 pub async fn live(
     client: &reqwest::Client,
     url: &str,
-    limits: FetchLimits,
+    limits: FetchLimits<'_>,
 ) -> Result<f64, ProbeError> {
     let started = Instant::now();
     let response = fetch::send(client.get(url), limits).await?;
@@ -32,7 +32,7 @@ pub async fn live(
 pub async fn ready(
     client: &reqwest::Client,
     url: &str,
-    limits: FetchLimits,
+    limits: FetchLimits<'_>,
 ) -> Result<Readiness, ProbeError> {
     let response = fetch::send(client.get(url), limits).await?;
     let status = response.status().as_u16();

@@ -40,7 +40,7 @@ struct Session {
 pub struct McpProbe<'a> {
     pub client: &'a reqwest::Client,
     pub url: &'a str,
-    pub limits: FetchLimits,
+    pub limits: FetchLimits<'a>,
     /// How often the full handshake and `tools/list` run on a healthy session.
     pub full_every: Duration,
 }
@@ -443,7 +443,7 @@ fn rpc_error(message: &Value) -> Option<ProbeError> {
 async fn read_sse_response(
     mut response: reqwest::Response,
     id: i64,
-    limits: FetchLimits,
+    limits: FetchLimits<'_>,
 ) -> Result<Value, ProbeError> {
     let mut buffer = String::new();
     let mut seen = 0usize;

@@ -20,7 +20,7 @@ impl From<ParseError> for ProbeError {
 pub async fn scrape(
     client: &reqwest::Client,
     url: &str,
-    limits: FetchLimits,
+    limits: FetchLimits<'_>,
     parse_limits: Limits,
     profile: &MetricProfile,
 ) -> Result<Snapshot, ProbeError> {

@@ -102,6 +102,8 @@ impl DemoFleet {
                     .map_err(crate::server::store::StoreError::Corrupt)?,
                 interval,
                 tags: server.tags.clone(),
+                probe: Default::default(),
+                headers: None,
             };
             store
                 .upsert_target(&spec, TargetSource::Demo, "", None)

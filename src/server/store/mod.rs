@@ -799,6 +799,8 @@ struct TargetRow {
     tags: sqlx::types::Json<Vec<String>>,
     source: String,
     origin: String,
+    probe: String,
+    headers: String,
     created_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
 }
@@ -806,6 +808,8 @@ struct TargetRow {
 impl TryFrom<TargetRow> for Target {
     type Error = StoreError;
     fn try_from(row: TargetRow) -> StoreResult<Self> {
+        let secret_headers: Vec<(String, String)> = serde_json::from_str(&row.headers)
+            .map_err(|e| StoreError::Corrupt(format!("headers: {e}")))?;
         Ok(Target {
             id: row.id,
             name: row.name,
@@ -817,6 +821,13 @@ impl TryFrom<TargetRow> for Target {
                 StoreError::Corrupt(format!("unknown target source '{}'", row.source))
             })?,
             origin: row.origin,
+            probe: serde_json::from_str(&row.probe)
+                .map_err(|e| StoreError::Corrupt(format!("probe settings: {e}")))?,
+            header_names: secret_headers
+                .iter()
+                .map(|(name, _)| name.clone())
+                .collect(),
+            secret_headers,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -827,20 +838,22 @@ impl TryFrom<TargetRow> for Target {
 /// (SQLite reads `$N` as positional too), only the pool type differs.
 struct TargetQueries<'p, DB: sqlx::Database>(&'p sqlx::Pool<DB>);
 
-const SELECT_TARGETS: &str = "SELECT id, name, base_url, interval_secs, tags, source, origin, created_at, updated_at \
-    FROM targets";
+const SELECT_TARGETS: &str = "SELECT id, name, base_url, interval_secs, tags, source, origin, \
+    probe, headers, created_at, updated_at FROM targets";
 const INSERT_TARGET: &str = "INSERT INTO targets \
-    (name, base_url, interval_secs, tags, source, origin, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $7, $6, $6) RETURNING id";
+    (name, base_url, interval_secs, tags, source, origin, probe, headers, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $7, $8, COALESCE($9, '[]'), $6, $6) RETURNING id";
 const UPSERT_TARGET: &str = "INSERT INTO targets \
-    (name, base_url, interval_secs, tags, source, origin, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $7, $6, $6) \
+    (name, base_url, interval_secs, tags, source, origin, probe, headers, created_at, updated_at) \
+    VALUES ($1, $2, $3, $4, $5, $7, $8, COALESCE($9, '[]'), $6, $6) \
     ON CONFLICT (name) DO UPDATE SET base_url = excluded.base_url, \
     interval_secs = excluded.interval_secs, tags = excluded.tags, \
-    origin = excluded.origin, updated_at = excluded.updated_at \
+    origin = excluded.origin, probe = excluded.probe, headers = excluded.headers, \
+    updated_at = excluded.updated_at \
     WHERE targets.source = excluded.source RETURNING id";
 const UPDATE_TARGET: &str = "UPDATE targets SET name = $1, base_url = $2, interval_secs = $3, \
-    tags = $4, updated_at = $5 WHERE id = $6 RETURNING id";
+    tags = $4, updated_at = $5, probe = $7, headers = COALESCE($8, headers) \
+    WHERE id = $6 RETURNING id";
 const DELETE_TARGET: &str = "DELETE FROM targets WHERE id = $1 RETURNING id";
 
 impl<DB> TargetQueries<'_, DB>
@@ -896,6 +909,8 @@ where
             .bind(source.as_str().to_owned())
             .bind(chrono::Utc::now())
             .bind(origin.to_owned())
+            .bind(probe_column(spec)?)
+            .bind(headers_column(spec)?)
             .fetch_optional(&mut *tx)
             .await?;
         // An upsert writes nothing when the name belongs to another source.
@@ -941,6 +956,8 @@ where
             .bind(sqlx::types::Json(spec.tags.clone()))
             .bind(chrono::Utc::now())
             .bind(id)
+            .bind(probe_column(spec)?)
+            .bind(headers_column(spec)?)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -960,6 +977,18 @@ where
         tx.commit().await?;
         Ok(())
     }
+}
+
+fn probe_column(spec: &TargetSpec) -> StoreResult<String> {
+    serde_json::to_string(&spec.probe).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// `None` leaves the stored headers as they are.
+fn headers_column(spec: &TargetSpec) -> StoreResult<Option<String>> {
+    spec.headers
+        .as_ref()
+        .map(|h| serde_json::to_string(h).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
 }
 
 fn interval_column(spec: &TargetSpec) -> i32 {

@@ -104,3 +104,36 @@ test('targets from a file are listed with their file, and a bad file is reported
   await mcpops.stop();
   noErrors();
 });
+
+test('probe settings are checked field by field, and a saved header is never shown again', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  const mcpops = await startMcpops({ demoServers: 1 });
+  await signInQuietly(page, mcpops);
+  await openFleet(page, mcpops.url);
+  const form = page.getByRole('form', { name: 'Add a target' });
+  await form.getByLabel('Name', { exact: true }).fill('private-mcp');
+  await form.getByLabel('Base URL').fill('http://127.0.0.1:9');
+  await form.getByText('Probe settings').click();
+  await form.getByLabel('Timeout (ms)').fill('5');
+  await form.getByLabel('Metrics path').fill('admin/metrics');
+  await form.getByLabel('Secret headers').fill('Authorization: Bearer s3cr3t-value');
+  await form.getByRole('button', { name: 'Add target' }).click();
+  await expect(form.locator('[id="field-probe[timeout_ms]-error"]')).toContainText('100 to 60000');
+  await expect(form.locator('[id="field-probe[metrics_path]-error"]')).toContainText('starting with /');
+  await form.getByLabel('Timeout (ms)').fill('2000');
+  await form.getByLabel('Metrics path').fill('/admin/metrics');
+  await form.getByRole('button', { name: 'Add target' }).click();
+  await expect(page.locator('tr[data-target="private-mcp"]')).toBeVisible();
+
+  await page.locator('tr[data-target="private-mcp"]').getByRole('link', { name: 'Edit' }).click();
+  await waitForHydration(page);
+  const edit = page.getByRole('form', { name: 'Edit target' });
+  await expect(edit.getByLabel('Metrics path')).toHaveValue('/admin/metrics');
+  await expect(edit.getByLabel('Timeout (ms)')).toHaveValue('2000');
+  await expect(edit).toContainText('saved: Authorization (values hidden)');
+  await expect(edit.getByLabel('Secret headers')).toHaveValue('');
+  expect(await page.content()).not.toContain('s3cr3t-value');
+  await page.screenshot({ path: 'test-results/fleet-probe-settings.png', fullPage: true });
+  await mcpops.stop();
+  noErrors();
+});

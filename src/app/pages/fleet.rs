@@ -271,7 +271,7 @@ fn ProbeFields(
                 <Field label="Metrics path" name="probe[metrics_path]" value=probe.metrics_path.clone() error=error("metrics_path") />
                 <Field label="MCP path" name="probe[mcp_path]" value=probe.mcp_path.clone() error=error("mcp_path") />
                 <div class="field">
-                    <label for="probe-profile">"Metric names"</label>
+                    <label for="probe-profile">"Metric profile"</label>
                     <select id="probe-profile" name="probe[profile]">
                         <option value="guide" selected=probe.profile != "opentelemetry">"operations guide"</option>
                         <option value="opentelemetry" selected=probe.profile == "opentelemetry">"OpenTelemetry"</option>
@@ -279,7 +279,7 @@ fn ProbeFields(
                     <small class="field-error" role="alert">{error("profile")}</small>
                 </div>
                 <div class="field wide">
-                    <label for="probe-metric-names">"Custom metric names"</label>
+                    <label for="probe-metric-names">"Metric mapping"</label>
                     <textarea id="probe-metric-names" name="probe[metric_names]" rows="3" placeholder="requests_total = http_requests_total">{probe.metric_names_text()}</textarea>
                     <small class="hint">"signal = metric_name, one per line"</small>
                     <small class="field-error" role="alert">{error("metric_names")}</small>

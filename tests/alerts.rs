@@ -6,7 +6,7 @@ mod common;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use common::{BACKENDS, Backend, TestApp, TestDb, eventually, spawn_app_with};
+use common::{BACKENDS, Backend, TestApp, TestDb, eventually, post_form, spawn_app_with};
 use mcpops::api::demo::DemoFault;
 use mcpops::domain::alerts::{Alert, AlertQuery, AlertState, RuleKind};
 use mcpops::server::demo::DemoFleet;
@@ -76,26 +76,6 @@ async fn hanging_webhook() -> SocketAddr {
         }
     });
     addr
-}
-
-async fn post_form(
-    app: &TestApp,
-    client: &reqwest::Client,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (u16, Value) {
-    let response = client
-        .post(app.url(path))
-        .form(form)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 async fn open_alert(app: &TestApp, target: &str, rule: RuleKind) -> Option<Alert> {

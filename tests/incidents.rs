@@ -2,7 +2,7 @@
 //! its runbook as the checklist, worked phase by phase, resolved, and reported, on both backends.
 mod common;
 
-use common::{BACKENDS, Backend, TestApp, TestDb, eventually, spawn_app_with};
+use common::{BACKENDS, Backend, TestDb, eventually, post_form, spawn_app_with};
 use mcpops::api::demo::DemoFault;
 use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
 use mcpops::domain::auth::Role;
@@ -10,26 +10,6 @@ use mcpops::server::demo::DemoFleet;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
-
-async fn post_form(
-    app: &TestApp,
-    client: &reqwest::Client,
-    path: &str,
-    form: &[(&str, &str)],
-) -> (u16, Value) {
-    let response = client
-        .post(app.url(path))
-        .form(form)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 #[tokio::test]
 async fn an_incident_from_an_alert_is_worked_resolved_and_reported() {

@@ -1,25 +1,8 @@
 //! The target server functions over HTTP, as the browser's forms call them.
 mod common;
 
-use common::{BACKENDS, TestDb, spawn_app};
+use common::{BACKENDS, TestDb, post_form, spawn_app};
 use mcpops::domain::target::TargetSource;
-use serde_json::Value;
-
-async fn post_form(app: &common::TestApp, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url(path))
-        .form(form)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 #[tokio::test]
 async fn bad_fields_are_named_and_nothing_is_saved() {
@@ -28,6 +11,7 @@ async fn bad_fields_are_named_and_nothing_is_saved() {
         let app = spawn_app(db.url(), None).await;
         let (status, body) = post_form(
             &app,
+            &app.client,
             "/api/targets/add",
             &[
                 ("name", "ok-name"),
@@ -69,13 +53,13 @@ async fn a_target_is_added_edited_and_removed() {
             ("interval_secs", ""),
             ("tags", "Prod"),
         ];
-        let (status, body) = post_form(&app, "/api/targets/add", &form).await;
+        let (status, body) = post_form(&app, &app.client, "/api/targets/add", &form).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["base_url"], "http://127.0.0.1:9");
         assert_eq!(body["interval_secs"], 10);
         let id = body["id"].as_i64().expect("id").to_string();
 
-        let (status, _) = post_form(&app, "/api/targets/add", &form).await;
+        let (status, _) = post_form(&app, &app.client, "/api/targets/add", &form).await;
         assert_eq!(
             status, 409,
             "{backend:?}: a second target with the same name"
@@ -88,13 +72,25 @@ async fn a_target_is_added_edited_and_removed() {
             ("interval_secs", "30"),
             ("tags", ""),
         ];
-        let (status, body) = post_form(&app, "/api/targets/update", &edit).await;
+        let (status, body) = post_form(&app, &app.client, "/api/targets/update", &edit).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["name"], "api-one");
 
-        let (status, _) = post_form(&app, "/api/targets/remove", &[("id", id.as_str())]).await;
+        let (status, _) = post_form(
+            &app,
+            &app.client,
+            "/api/targets/remove",
+            &[("id", id.as_str())],
+        )
+        .await;
         assert_eq!(status, 200);
-        let (status, _) = post_form(&app, "/api/targets/remove", &[("id", id.as_str())]).await;
+        let (status, _) = post_form(
+            &app,
+            &app.client,
+            "/api/targets/remove",
+            &[("id", id.as_str())],
+        )
+        .await;
         assert_eq!(status, 404);
     }
 }
@@ -113,7 +109,13 @@ async fn targets_from_other_sources_cannot_be_changed_in_the_ui() {
         .await
         .expect("insert");
     let id = target.id.to_string();
-    let (status, body) = post_form(&app, "/api/targets/remove", &[("id", id.as_str())]).await;
+    let (status, body) = post_form(
+        &app,
+        &app.client,
+        "/api/targets/remove",
+        &[("id", id.as_str())],
+    )
+    .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(app.state.store.list_targets().await.expect("list").len(), 1);
 }

@@ -284,3 +284,24 @@ pub fn test_event() -> mcpops::domain::audit::AuditEvent {
         &mcpops::domain::audit::RequestOrigin::default(),
     )
 }
+
+/// Posts a form as `client`: the status, and the body as JSON (or as text when it is not).
+pub async fn post_form(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let response = client
+        .post(app.url(path))
+        .form(form)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}

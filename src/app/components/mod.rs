@@ -1,6 +1,22 @@
 //! Small building blocks shared by pages.
 use crate::api::error::AppError;
+use crate::domain::auth::Permission;
 use leptos::prelude::*;
+
+/// Whether the signed-in person holds `permission` (false before sign-in): for hiding what
+/// the server would refuse anyway.
+pub fn use_permission(permission: Permission) -> Resource<bool> {
+    Resource::new(
+        || (),
+        move |_| async move {
+            crate::api::auth::current_viewer()
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|v| v.allows(permission))
+        },
+    )
+}
 
 /// A labelled form input with its validation message underneath.
 #[component]

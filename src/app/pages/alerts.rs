@@ -1,9 +1,8 @@
 //! Alerts: the list (firing first) with filters and acknowledgement, one alert's history,
 //! and the sub-pages for rules, silences and channels.
 use crate::api::alerts::{AcknowledgeAlert, AlertDetail, alert_with_history, list_alerts};
-use crate::api::auth::current_viewer;
 use crate::api::incidents::DeclareIncident;
-use crate::app::components::{ErrorNote, LocalTime, field_error, form_error};
+use crate::app::components::{ErrorNote, LocalTime, field_error, form_error, use_permission};
 use crate::app::pages::wall::use_live;
 use crate::domain::alerts::{Alert, AlertState, RuleKind, Severity};
 use crate::domain::auth::Permission;
@@ -22,20 +21,6 @@ pub fn AlertsNav() -> impl IntoView {
             <a href="/alerts/channels">"Channels"</a>
         </nav>
     }
-}
-
-/// Whether the signed-in person may act (acknowledge, silence, edit rules).
-fn use_can_operate() -> Resource<bool> {
-    Resource::new(
-        || (),
-        |_| async {
-            current_viewer()
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|v| v.allows(Permission::Operate))
-        },
-    )
 }
 
 #[component]
@@ -58,7 +43,7 @@ pub fn AlertsPage() -> impl IntoView {
         },
         |((state, severity, rule, target), _, _)| list_alerts(state, severity, rule, target),
     );
-    let can_operate = use_can_operate();
+    let can_operate = use_permission(Permission::Operate);
     let result: Signal<_> = acknowledge.value().into();
     let declare = ServerAction::<DeclareIncident>::new();
     let navigate = leptos_router::hooks::use_navigate();

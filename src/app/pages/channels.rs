@@ -1,8 +1,9 @@
 //! Notification channels: webhooks (generic JSON or Slack-compatible) routed by severity and
 //! tag, their recent deliveries and failures, and a test send.
-use crate::api::auth::current_viewer;
 use crate::api::channels::{ChannelView, CreateChannel, DeleteChannel, TestChannel, list_channels};
-use crate::app::components::{ErrorNote, Field, LocalTime, field_error, form_error};
+use crate::app::components::{
+    ErrorNote, Field, LocalTime, field_error, form_error, use_permission,
+};
 use crate::app::pages::alerts::AlertsNav;
 use crate::domain::alerts::Severity;
 use crate::domain::auth::Permission;
@@ -24,16 +25,7 @@ pub fn ChannelsPage() -> impl IntoView {
         },
         |_| list_channels(),
     );
-    let is_admin = Resource::new(
-        || (),
-        |_| async {
-            current_viewer()
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|v| v.allows(Permission::Administer))
-        },
-    );
+    let is_admin = use_permission(Permission::Administer);
     let created: Signal<_> = create.value().into();
     view! {
         <Title text="Channels" />

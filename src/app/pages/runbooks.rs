@@ -2,7 +2,7 @@
 //! and a button that starts an incident from it.
 use crate::api::incidents::DeclareIncident;
 use crate::api::runbooks::{RunbookIndex, RunbookPage, get_runbook, list_runbooks};
-use crate::app::components::{ErrorNote, form_error};
+use crate::app::components::{ErrorNote, form_error, use_permission};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
@@ -89,16 +89,7 @@ pub fn RunbookPageView() -> impl IntoView {
 fn Runbook(page: RunbookPage) -> impl IntoView {
     let RunbookPage { runbook, html } = page;
     let declare = ServerAction::<DeclareIncident>::new();
-    let can_operate = Resource::new(
-        || (),
-        |_| async {
-            crate::api::auth::current_viewer()
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|v| v.allows(crate::domain::auth::Permission::Operate))
-        },
-    );
+    let can_operate = use_permission(crate::domain::auth::Permission::Operate);
     let slug = runbook.slug.clone();
     let navigate = use_navigate();
     Effect::new(move |_| {

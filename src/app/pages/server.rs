@@ -4,7 +4,7 @@ use crate::api::alerts::list_alerts;
 use crate::api::deploys::{CreateDeploy, DeployReview, review_deploys};
 use crate::api::readiness::{TickReadiness, target_readiness};
 use crate::api::servers::{CatalogVersion, ServerDetail, target_detail};
-use crate::app::components::{ErrorNote, LocalTime, field_error, form_error};
+use crate::app::components::{ErrorNote, LocalTime, field_error, form_error, use_permission};
 use crate::app::pages::wall::use_live;
 use crate::domain::alerts::GoldenSignal;
 use crate::domain::observation::{TargetState, TargetStatus};
@@ -144,16 +144,7 @@ fn TargetAlerts(id: i64) -> impl IntoView {
 fn OperationalReadiness(id: i64) -> impl IntoView {
     let tick = ServerAction::<TickReadiness>::new();
     let rows = Resource::new(move || tick.version().get(), move |_| target_readiness(id));
-    let can_operate = Resource::new(
-        || (),
-        |_| async {
-            crate::api::auth::current_viewer()
-                .await
-                .ok()
-                .flatten()
-                .is_some_and(|v| v.allows(crate::domain::auth::Permission::Operate))
-        },
-    );
+    let can_operate = use_permission(crate::domain::auth::Permission::Operate);
     view! {
         <section class="panel readiness" aria-label="Operational readiness">
             <h2>"Operational readiness"</h2>

@@ -58,9 +58,9 @@ test('an operator acknowledges a firing alert and the wall shows it at once, wit
     form: { server: 'demo-02', fault: 'down', on: 'false' },
   });
   await expect(wall.locator('.wall-alerts')).toContainText('No firing alerts', { timeout: 10_000 });
-  await mcpops.stop();
   wallErrors();
   pageErrors();
+  await mcpops.stop();
 });
 
 test('baselines refuse bad values next to the field, and a learned baseline is shown before saving', async ({ page }) => {
@@ -120,8 +120,8 @@ test('baselines refuse bad values next to the field, and a learned baseline is s
   await expect(page.getByRole('alert').filter({ hasText: 'did not accept the test notice' })).toBeVisible();
   await expect(row).toContainText('last delivery failed');
   await page.screenshot({ path: 'test-results/channels.png', fullPage: true });
-  await mcpops.stop();
   noErrors();
+  await mcpops.stop();
 });
 
 test('a deploy marked on the server page is reviewed before and after, and drawn on its charts', async ({ page }) => {
@@ -158,6 +158,6 @@ test('a deploy marked on the server page is reviewed before and after, and drawn
   await expect(readiness.locator('li[data-item="on_call"]')).toHaveAttribute('data-state', 'met');
   await expect(readiness.locator('li[data-item="on_call"]')).toContainText('demo-admin at');
   await page.screenshot({ path: 'test-results/server-deploys.png', fullPage: true });
-  await mcpops.stop();
   noErrors();
+  await mcpops.stop();
 });

@@ -1,14 +1,18 @@
 //! The mcpops command line: serve the console, run the demo fleet, migrate.
 use clap::{Parser, Subcommand};
 use mcpops::api::demo::DemoFault;
+use mcpops::domain::audit::RequestOrigin;
 use mcpops::domain::auth::Role;
+use mcpops::domain::backups::{Progress, RunKind};
 use mcpops::server::accounts;
+use mcpops::server::backup::{self, Backups};
 use mcpops::server::bench;
 use mcpops::server::collector::PollMode;
 use mcpops::server::config::{Config, ConfigError};
 use mcpops::server::demo::DemoFleet;
 use mcpops::server::startup::{self, Application};
 use mcpops::server::telemetry;
+use secrecy::ExposeSecret;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -47,6 +51,22 @@ enum Command {
     User(UserCommand),
     /// Walk the audit log's hash chain and name the first broken entry (exit 1 if any).
     VerifyAudit,
+    /// Archive the database (copied while polling goes on), the configuration and the runbooks.
+    Backup {
+        /// Directory for the archive (default from backup.dir).
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Keep passwords and tokens in the archived configuration.
+        #[arg(long)]
+        include_secrets: bool,
+    },
+    /// Restore an archive: unpacked and checked in a fresh place, then switched in (stop mcpops
+    /// first). With --verify, only check it in a temporary place and record the result.
+    Restore {
+        archive: PathBuf,
+        #[arg(long)]
+        verify: bool,
+    },
     /// Measure performance and print the figures.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -270,11 +290,118 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Backup {
+            to,
+            include_secrets,
+        } => {
+            let store = startup::open_store(&config).await?;
+            let backups = Backups::new(
+                store.clone(),
+                config.database.url.clone(),
+                config.backup.clone(),
+                startup::backup_sources(&config, include_secrets),
+            );
+            let printer = print_progress(backups.clone());
+            let result = backups
+                .back_up(to.as_deref(), "cli", &RequestOrigin::local())
+                .await;
+            printer.abort();
+            eprintln!();
+            let done = result?;
+            println!(
+                "backup written: {} ({} bytes, {} rows, {:.1} s)",
+                done.archive.display(),
+                done.bytes,
+                done.rows(),
+                done.took.as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Restore { archive, verify } => restore(&config, &archive, verify).await,
         Command::Migrate => {
             startup::open_store(&config).await?;
             tracing::info!("database schema is up to date");
             Ok(())
         }
+    }
+}
+
+/// Prints the running backup's progress on one line of standard error.
+fn print_progress(backups: Arc<Backups>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if let Some(p) = backups.progress() {
+                print_stage(&p);
+            }
+        }
+    })
+}
+
+fn print_stage(p: &Progress) {
+    match p.percent() {
+        Some(pct) => eprint!(
+            "\r{}: {pct}% ({} MB)      ",
+            p.stage,
+            p.done_bytes / 1_000_000
+        ),
+        None => eprint!("\r{}…      ", p.stage),
+    }
+}
+
+async fn restore(config: &Config, archive: &std::path::Path, verify: bool) -> anyhow::Result<()> {
+    let url = config.database.url.expose_secret().to_owned();
+    let started = chrono::Utc::now();
+    let tracker = backup::Tracker::detached(RunKind::Verify);
+    let watcher = tracker.clone();
+    let printer = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if let Some(p) = watcher.snapshot() {
+                print_stage(&p);
+            }
+        }
+    });
+    if verify {
+        let result = backup::verify(&url, archive, &tracker).await;
+        printer.abort();
+        eprintln!();
+        let store = startup::open_store(config).await?;
+        let summary = result
+            .as_ref()
+            .map(|c| format!("{} ({:.1} s)", c.summary(), c.took.as_secs_f64()))
+            .map_err(ToString::to_string);
+        backup::record_cli_run(
+            store.as_ref(),
+            RunKind::Verify,
+            archive,
+            started,
+            summary.clone(),
+        )
+        .await?;
+        match summary {
+            Ok(text) => {
+                println!("verified {}: {text}", archive.display());
+                Ok(())
+            }
+            Err(reason) => {
+                println!("verification FAILED for {}: {reason}", archive.display());
+                std::process::exit(1);
+            }
+        }
+    } else {
+        let result = backup::restore(&url, archive, &tracker).await;
+        printer.abort();
+        eprintln!();
+        let (checked, previous) = result?;
+        backup::record_restore(&url, archive, &checked, started).await?;
+        println!(
+            "restored {}: {} in {:.1} s; the previous database is kept as {previous}",
+            archive.display(),
+            checked.summary(),
+            checked.took.as_secs_f64()
+        );
+        Ok(())
     }
 }
 

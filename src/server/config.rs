@@ -1,6 +1,7 @@
 //! Typed configuration: defaults, then a TOML file, then `MCPOPS__SECTION__KEY` variables.
 use super::alerts::AlertsConfig;
 use super::auth::AuthConfig;
+use super::backup::BackupConfig;
 use super::collector::CollectorConfig;
 use super::rollup::RetentionConfig;
 use super::runbooks::RunbooksConfig;
@@ -26,6 +27,10 @@ pub struct Config {
     pub targets: TargetFilesConfig,
     pub alerts: AlertsConfig,
     pub runbooks: RunbooksConfig,
+    pub backup: BackupConfig,
+    /// The file this was loaded from, if any (backups archive it).
+    #[serde(skip)]
+    pub source_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -92,6 +97,7 @@ struct Defaults {
     targets: TargetFilesConfig,
     alerts: AlertsConfig,
     runbooks: RunbooksConfig,
+    backup: BackupConfig,
 }
 
 #[derive(Serialize)]
@@ -126,6 +132,7 @@ fn defaults() -> Defaults {
         targets: TargetFilesConfig::default(),
         alerts: AlertsConfig::default(),
         runbooks: RunbooksConfig::default(),
+        backup: BackupConfig::default(),
     }
 }
 
@@ -148,7 +155,8 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(Env::prefixed("MCPOPS__").split("__"));
-        let config: Config = figment.extract().map_err(|e| ConfigError(one_line(&e)))?;
+        let mut config: Config = figment.extract().map_err(|e| ConfigError(one_line(&e)))?;
+        config.source_file = file.map(Path::to_path_buf);
         config.validate()?;
         Ok(config)
     }
@@ -187,6 +195,11 @@ impl Config {
             ));
         }
         self.alerts.check().map_err(ConfigError)?;
+        if self.backup.every_minutes > 0 && self.backup.keep_daily + self.backup.keep_weekly == 0 {
+            return Err(ConfigError(
+                "keys backup.keep_daily and backup.keep_weekly: keep at least one archive".into(),
+            ));
+        }
         if self.demo.servers == 0 || self.demo.servers > 10_000 {
             return Err(ConfigError(
                 "key demo.servers: must be between 1 and 10000".into(),

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod audit_bench;
 pub mod audit_export;
 pub mod auth;
+pub mod backup;
 pub mod bench;
 pub mod charts;
 pub mod collector;

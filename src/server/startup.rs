@@ -1,5 +1,6 @@
 //! Wires configuration, storage and the router into a running server.
 use super::alerts::Alerts;
+use super::backup::{Backups, Sources};
 use super::collector::Collector;
 use super::collector::hub::LiveHub;
 use super::config::Config;
@@ -85,6 +86,12 @@ impl Application {
         } else {
             None
         };
+        let backups = Backups::new(
+            store.clone(),
+            config.database.url.clone(),
+            config.backup.clone(),
+            backup_sources(config, false),
+        );
         let metrics = HttpMetrics::new()?;
         if let Some(collector) = &collector {
             metrics.watch_collector(collector.stats().clone())?;
@@ -103,7 +110,9 @@ impl Application {
             target_files: target_files.clone(),
             alerts,
             runbooks: super::runbooks::RunbookLibrary::new(&config.runbooks),
+            backups: backups.clone(),
         });
+        tokio::spawn(backups.run_schedule(state.shutdown.clone()));
         if let Some(files) = target_files {
             let watcher = state.clone();
             tokio::spawn(async move {
@@ -140,6 +149,15 @@ impl Application {
         axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
             .await
+    }
+}
+
+/// What an archive holds besides the database: the configuration file and runbooks.
+pub fn backup_sources(config: &Config, include_secrets: bool) -> Sources {
+    Sources {
+        config_file: config.source_file.clone(),
+        runbooks_dir: config.runbooks.dir.clone(),
+        include_secrets,
     }
 }
 

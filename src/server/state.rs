@@ -35,6 +35,7 @@ pub struct AppStateInner {
     pub target_files: Option<Arc<super::target_files::TargetFiles>>,
     pub alerts: Arc<Alerts>,
     pub runbooks: super::runbooks::RunbookLibrary,
+    pub backups: Arc<super::backup::Backups>,
 }
 
 impl AppStateInner {

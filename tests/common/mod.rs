@@ -135,6 +135,9 @@ pub fn test_config(database_url: &str) -> Config {
     let mut config = Config::load(None).expect("default config");
     config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.database.url = database_url.to_owned().into();
+    // Tests that back up say where; none should write into the working directory.
+    config.backup.every_minutes = 0;
+    config.backup.dir = std::env::temp_dir().join("mcpops-test-backups-unused");
     config
 }
 

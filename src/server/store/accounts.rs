@@ -22,10 +22,14 @@ pub(super) trait Dialect: Database {
     fn text_query(filter: &AuditFilter) -> Option<String>;
     /// The statement that refreshes planner statistics.
     const ANALYZE: &'static str;
+    /// The application's tables, for counting rows after a restore.
+    const LIST_TABLES: &'static str;
 }
 
 impl Dialect for sqlx::Sqlite {
     const ANALYZE: &'static str = "PRAGMA optimize";
+    const LIST_TABLES: &'static str = "SELECT name FROM sqlite_master WHERE type = 'table' \
+        AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name";
     async fn begin_serialized(pool: &Pool<Self>) -> StoreResult<Transaction<'static, Self>> {
         // IMMEDIATE takes the write lock up front, so reading the chain's tail and appending
         // after it cannot interleave with another writer.
@@ -68,6 +72,8 @@ const AUDIT_LOCK_KEY: i64 = 0x6d63_706f_7073;
 
 impl Dialect for sqlx::Postgres {
     const ANALYZE: &'static str = "ANALYZE";
+    const LIST_TABLES: &'static str = "SELECT tablename::text FROM pg_tables \
+        WHERE schemaname = current_schema() AND tablename NOT LIKE '_sqlx%' ORDER BY tablename";
     async fn begin_serialized(pool: &Pool<Self>) -> StoreResult<Transaction<'static, Self>> {
         let mut tx = pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")

@@ -1,6 +1,7 @@
 //! Storage: one `Store` trait, implemented for SQLite and PostgreSQL.
 mod accounts;
 mod alerts;
+mod backups;
 mod incidents;
 mod polls;
 mod postgres;
@@ -10,6 +11,7 @@ use crate::domain::alerts::{
     Alert, AlertQuery, AlertStep, BaselineOverride, OverrideRecord, Scope,
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
+use crate::domain::backups::{BackupRun, NewBackupRun};
 use crate::domain::deploys::Deploy;
 use crate::domain::incidents::{Incident, StepState, TimelineEvent};
 use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
@@ -20,14 +22,17 @@ use crate::domain::silences::{NewSilence, Silence};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use accounts::{NewToken, NewUser, TokenRecord, UserAccount, UserChange, UserRecord};
 pub use alerts::{AlertChange, NewAlert};
+pub use backups::LoadRow;
 pub use incidents::NewIncident;
 pub use polls::{SampleTable, ToolCatalog};
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, pg_tool, tool_missing};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +51,9 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A program the backend needs (`pg_dump`, `pg_restore`) is missing or failed.
+    #[error("{0}")]
+    External(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -73,6 +81,8 @@ pub trait Store: Send + Sync + 'static {
     async fn refresh_statistics(&self) -> StoreResult<()>;
     /// Where login sessions live: the same database.
     fn sessions(&self) -> SessionStoreHandle;
+    /// Closes every connection, waiting for them to finish.
+    async fn close(&self);
 
     async fn list_targets(&self) -> StoreResult<Vec<Target>>;
     async fn get_target(&self, id: i64) -> StoreResult<Target>;
@@ -269,6 +279,40 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
         event: AuditEvent,
     ) -> StoreResult<Incident>;
+    async fn record_backup_run(&self, run: &NewBackupRun, event: AuditEvent) -> StoreResult<()>;
+    /// The newest `limit` backups, verifications and restores, newest first.
+    async fn backup_runs(&self, limit: i64) -> StoreResult<Vec<BackupRun>>;
+    /// A user's what-if capacity inputs for a scope (JSON) and when they were saved.
+    async fn capacity_plan(
+        &self,
+        user_id: i64,
+        scope: &str,
+    ) -> StoreResult<Option<(String, DateTime<Utc>)>>;
+    /// `overrides: None` removes them.
+    async fn save_capacity_plan(
+        &self,
+        user_id: i64,
+        scope: &str,
+        overrides: Option<&str>,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<()>;
+    /// Load per period of `table` in `[from, to)`, summed over the targets (all when `None`).
+    async fn load(
+        &self,
+        table: SampleTable,
+        target_ids: Option<&[i64]>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<LoadRow>>;
+    async fn row_counts(&self) -> StoreResult<BTreeMap<String, i64>>;
+    /// The newest schema migration applied.
+    async fn schema_version(&self) -> StoreResult<i64>;
+    /// What the database's own integrity check reports wrong; empty when it is sound.
+    async fn integrity_problems(&self) -> StoreResult<Vec<String>>;
+    /// Copies the database consistently into `dir` while it stays in use, counting each
+    /// table's rows in the same snapshot.
+    async fn snapshot_database(&self, dir: &Path) -> StoreResult<DatabaseSnapshot>;
     async fn readiness_ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>>;
     /// `ticked: None` clears the item.
     async fn set_readiness_tick(
@@ -298,6 +342,9 @@ macro_rules! impl_store {
             }
             fn sessions(&self) -> SessionStoreHandle {
                 self.sessions.clone()
+            }
+            async fn close(&self) {
+                self.pool.close().await;
             }
             async fn list_targets(&self) -> StoreResult<Vec<Target>> {
                 TargetQueries::<$db>(&self.pool).list().await
@@ -678,6 +725,62 @@ macro_rules! impl_store {
                     .resolve(incident_id, actor, at, event)
                     .await
             }
+            async fn record_backup_run(
+                &self,
+                run: &NewBackupRun,
+                event: AuditEvent,
+            ) -> StoreResult<()> {
+                BackupQueries::<$db>(&self.pool)
+                    .record_run(run, event)
+                    .await
+            }
+            async fn backup_runs(&self, limit: i64) -> StoreResult<Vec<BackupRun>> {
+                BackupQueries::<$db>(&self.pool).runs(limit).await
+            }
+            async fn capacity_plan(
+                &self,
+                user_id: i64,
+                scope: &str,
+            ) -> StoreResult<Option<(String, DateTime<Utc>)>> {
+                BackupQueries::<$db>(&self.pool)
+                    .capacity_plan(user_id, scope)
+                    .await
+            }
+            async fn save_capacity_plan(
+                &self,
+                user_id: i64,
+                scope: &str,
+                overrides: Option<&str>,
+                at: DateTime<Utc>,
+                event: AuditEvent,
+            ) -> StoreResult<()> {
+                BackupQueries::<$db>(&self.pool)
+                    .save_capacity_plan(user_id, scope, overrides, at, event)
+                    .await
+            }
+            async fn load(
+                &self,
+                table: SampleTable,
+                target_ids: Option<&[i64]>,
+                from: DateTime<Utc>,
+                to: DateTime<Utc>,
+            ) -> StoreResult<Vec<LoadRow>> {
+                BackupQueries::<$db>(&self.pool)
+                    .load(table, target_ids, from, to)
+                    .await
+            }
+            async fn row_counts(&self) -> StoreResult<BTreeMap<String, i64>> {
+                BackupQueries::<$db>(&self.pool).row_counts().await
+            }
+            async fn schema_version(&self) -> StoreResult<i64> {
+                BackupQueries::<$db>(&self.pool).schema_version().await
+            }
+            async fn integrity_problems(&self) -> StoreResult<Vec<String>> {
+                self.integrity_problems_of_backend().await
+            }
+            async fn snapshot_database(&self, dir: &Path) -> StoreResult<DatabaseSnapshot> {
+                self.snapshot_of_backend(dir).await
+            }
             async fn readiness_ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>> {
                 IncidentQueries::<$db>(&self.pool).ticks(target_id).await
             }
@@ -763,6 +866,14 @@ impl tower_sessions::SessionStore for SessionStoreHandle {
     }
 }
 
+/// A consistent copy of the database, made while it stayed in use.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatabaseSnapshot {
+    pub file: PathBuf,
+    pub row_counts: BTreeMap<String, i64>,
+    pub schema_version: i64,
+}
+
 /// Settings for opening a store.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -777,6 +888,15 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(3),
         }
     }
+}
+
+/// The newest schema migration this build knows for a backend.
+pub fn newest_migration(backend: crate::domain::backups::Backend) -> i64 {
+    let migrator = match backend {
+        crate::domain::backups::Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+        crate::domain::backups::Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+    };
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 /// Opens the backend the URL names and brings its schema up to date.

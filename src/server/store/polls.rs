@@ -21,7 +21,7 @@ pub enum SampleTable {
 }
 
 impl SampleTable {
-    fn name(self) -> &'static str {
+    pub(super) fn name(self) -> &'static str {
         match self {
             Self::Raw => "samples",
             Self::Minute => "rollups_1m",

@@ -1,17 +1,19 @@
 //! SQLite backend: one file, WAL journal, created if missing.
 use super::accounts::AccountQueries;
 use super::alerts::AlertQueries;
+use super::backups::BackupQueries;
 use super::incidents::IncidentQueries;
 use super::polls::PollQueries;
 use super::{
-    AlertChange, NewAlert, NewIncident, NewToken, NewUser, SampleTable, SessionStoreHandle,
-    StoreError, StoreOptions, StoreResult, TargetQueries, TokenRecord, ToolCatalog, UserAccount,
-    UserChange, UserRecord,
+    AlertChange, DatabaseSnapshot, LoadRow, NewAlert, NewIncident, NewToken, NewUser, SampleTable,
+    SessionStoreHandle, StoreError, StoreOptions, StoreResult, TargetQueries, TokenRecord,
+    ToolCatalog, UserAccount, UserChange, UserRecord,
 };
 use crate::domain::alerts::{
     Alert, AlertQuery, AlertStep, BaselineOverride, OverrideRecord, Scope,
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
+use crate::domain::backups::{BackupRun, NewBackupRun};
 use crate::domain::deploys::Deploy;
 use crate::domain::incidents::{Incident, StepState, TimelineEvent};
 use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
@@ -22,6 +24,8 @@ use crate::domain::target::{Target, TargetSource, TargetSpec};
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -59,6 +63,45 @@ impl SqliteStore {
             pool,
             sessions: SessionStoreHandle::new(sessions),
         })
+    }
+}
+
+impl SqliteStore {
+    async fn snapshot_of_backend(&self, dir: &Path) -> StoreResult<DatabaseSnapshot> {
+        let file = dir.join("mcpops.db");
+        let path = file.to_str().ok_or_else(|| {
+            StoreError::External("the backup directory's path is not UTF-8".into())
+        })?;
+        // VACUUM INTO reads one snapshot and leaves writers running: polling goes on.
+        sqlx::query("VACUUM INTO $1")
+            .bind(path.to_owned())
+            .execute(&self.pool)
+            .await?;
+        // Counted in the copy, so the counts are exactly what was copied.
+        let copy = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(SqliteConnectOptions::new().filename(&file).read_only(true))
+            .await?;
+        let queries = BackupQueries::<sqlx::Sqlite>(&copy);
+        let row_counts = queries.row_counts().await;
+        let schema_version = queries.schema_version().await;
+        copy.close().await;
+        Ok(DatabaseSnapshot {
+            file,
+            row_counts: row_counts?,
+            schema_version: schema_version?,
+        })
+    }
+
+    async fn integrity_problems_of_backend(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(line,)| line)
+            .filter(|line| line != "ok")
+            .collect())
     }
 }
 

@@ -1,0 +1,22 @@
+-- Backups, verified restores and restores, as the admin page lists them (times in Unix ms).
+CREATE TABLE backup_runs (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT NOT NULL CHECK (kind IN ('backup', 'verify', 'restore')),
+    actor       TEXT NOT NULL,
+    archive     TEXT NOT NULL,
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER NOT NULL,
+    ok          BOOLEAN NOT NULL,
+    bytes       INTEGER,
+    detail      TEXT NOT NULL
+);
+CREATE INDEX backup_runs_by_time ON backup_runs (finished_at);
+
+-- What-if capacity inputs, saved per user and scope (`fleet`, `tag:x`, `target:id`).
+CREATE TABLE capacity_plans (
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    scope      TEXT NOT NULL,
+    overrides  TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, scope)
+);

@@ -1,0 +1,311 @@
+//! Backups taken while the demo fleet is polled restore into a fresh place with the audit
+//! chain intact and the manifest's row counts; damaged and mismatched archives are refused and
+//! change nothing. Both backends, through the real command line where an operator would use it.
+mod common;
+
+use common::{BACKENDS, Backend, TestDb, eventually, spawn_app_with, test_config};
+use mcpops::domain::audit::RequestOrigin;
+use mcpops::domain::backups::RunKind;
+use mcpops::server::backup::{BackupError, Backups};
+use mcpops::server::demo::DemoFleet;
+use mcpops::server::store::{self, SampleTable, Store, StoreOptions};
+use std::collections::BTreeMap;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn mcpops(database_url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .env_remove("MCPOPS_CONFIG")
+        .env("MCPOPS__DATABASE__URL", database_url)
+        .env("MCPOPS__LOG__LEVEL", "warn")
+        .args(args)
+        .output()
+        .expect("mcpops runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+async fn open(url: &str) -> Arc<dyn Store> {
+    store::open(url, &StoreOptions::default())
+        .await
+        .expect("store opens")
+}
+
+async fn sample_count(store: &dyn Store) -> usize {
+    let from = chrono::Utc::now() - chrono::Duration::hours(1);
+    let to = chrono::Utc::now() + chrono::Duration::hours(1);
+    store
+        .samples(SampleTable::Raw, None, from, to)
+        .await
+        .expect("samples")
+        .len()
+}
+
+#[tokio::test]
+async fn a_backup_taken_while_polling_restores_with_its_audit_chain_and_row_counts() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let fleet = Arc::new(DemoFleet::start(4).await.expect("fleet"));
+        let app = spawn_app_with(db.url(), Some(fleet.clone()), |c| {
+            c.demo.interval_secs = 1;
+        })
+        .await;
+        let store = app.state.store.clone();
+        eventually(Duration::from_secs(20), "polls stored", || {
+            let store = store.clone();
+            async move { (sample_count(store.as_ref()).await >= 12).then_some(()) }
+        })
+        .await;
+        let dir = tempfile::tempdir().expect("dir");
+        // Polling goes on during the backup; the copy is one consistent snapshot regardless.
+        let before = sample_count(store.as_ref()).await;
+        let done = app
+            .state
+            .backups
+            .back_up(Some(dir.path()), "test", &RequestOrigin::local())
+            .await
+            .expect("backup");
+        let archived = done.row_counts["samples"];
+        assert!(
+            archived >= before as i64,
+            "{backend:?}: {archived} < {before}"
+        );
+        eventually(Duration::from_secs(10), "polling after the backup", || {
+            let store = store.clone();
+            async move { (sample_count(store.as_ref()).await as i64 > archived).then_some(()) }
+        })
+        .await;
+        assert!(
+            archived > 0 && done.row_counts["audit_log"] > 0,
+            "{backend:?}"
+        );
+
+        // The running server verifies it and records the result for the admin page.
+        let checked = app
+            .state
+            .backups
+            .verify(&done.archive, "test", &RequestOrigin::local())
+            .await
+            .expect("verified");
+        assert_eq!(checked.rows, done.rows(), "{backend:?}");
+        let recovery = app.state.backups.recovery().await.expect("recovery");
+        assert!(
+            recovery.rpo.met() && recovery.rto.met(),
+            "{backend:?}: {recovery:?}"
+        );
+        assert_eq!(
+            recovery.last_verified.map(|r| r.kind),
+            Some(RunKind::Verify)
+        );
+
+        // Restore into a fresh database with the command line, as an operator would.
+        let fresh = TestDb::new(backend).await;
+        let archive = done.archive.to_string_lossy().into_owned();
+        let restored = mcpops(fresh.url(), &["restore", &archive]);
+        assert!(
+            restored.status.success(),
+            "{backend:?}: {}",
+            text(&restored)
+        );
+        assert!(
+            text(&restored).contains("audit chain intact"),
+            "{}",
+            text(&restored)
+        );
+        let audit = mcpops(fresh.url(), &["verify-audit"]);
+        assert!(audit.status.success(), "{backend:?}: {}", text(&audit));
+        let restored_store = open(fresh.url()).await;
+        let counts = restored_store.row_counts().await.expect("counts");
+        assert_eq!(counts["samples"], archived, "{backend:?}");
+        assert_eq!(counts["targets"], done.row_counts["targets"], "{backend:?}");
+        // The restore itself is recorded (and audited) in the restored database.
+        let runs = restored_store.backup_runs(10).await.expect("runs");
+        assert_eq!(
+            runs.first().map(|r| r.kind),
+            Some(RunKind::Restore),
+            "{backend:?}"
+        );
+        restored_store.close().await;
+        if matches!(backend, Backend::Postgres) {
+            drop_previous_databases(fresh.url()).await;
+        }
+        app.stop().await.expect("stops");
+        fleet.shutdown();
+    }
+}
+
+#[tokio::test]
+async fn damaged_and_mismatched_archives_are_refused_and_change_nothing() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let store = open(db.url()).await;
+        store
+            .append_audit(common::test_event())
+            .await
+            .expect("audit");
+        let dir = tempfile::tempdir().expect("dir");
+        let config = test_config(db.url());
+        let backups = Backups::new(
+            store.clone(),
+            config.database.url.clone(),
+            config.backup.clone(),
+            Default::default(),
+        );
+        let done = backups
+            .back_up(Some(dir.path()), "test", &RequestOrigin::local())
+            .await
+            .expect("backup");
+        let counts_before = store.row_counts().await.expect("counts");
+        store.close().await;
+        let bytes = std::fs::read(&done.archive).expect("archive");
+
+        let truncated = dir.path().join("truncated.tar.gz");
+        std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).expect("write");
+        let flipped = dir.path().join("flipped.tar.gz");
+        let mut damaged = bytes.clone();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x04;
+        std::fs::write(&flipped, &damaged).expect("write");
+        for archive in [&truncated, &flipped] {
+            let output = mcpops(db.url(), &["restore", &archive.to_string_lossy()]);
+            assert!(
+                !output.status.success(),
+                "{backend:?} accepted {}",
+                archive.display()
+            );
+            let said = text(&output);
+            assert!(
+                said.contains("truncated or corrupt") || said.contains("checksum"),
+                "{backend:?}: {said}"
+            );
+            let verify = mcpops(
+                db.url(),
+                &["restore", "--verify", &archive.to_string_lossy()],
+            );
+            assert!(!verify.status.success(), "{backend:?}: {}", text(&verify));
+            assert!(text(&verify).contains("FAILED"), "{}", text(&verify));
+        }
+        // Nothing changed but the failed verifications' records and their audit entries.
+        let store = open(db.url()).await;
+        let counts_after = store.row_counts().await.expect("counts");
+        assert_eq!(
+            without_run_records(&counts_after),
+            without_run_records(&counts_before),
+            "{backend:?}"
+        );
+        let failures = store.backup_runs(10).await.expect("runs");
+        assert!(
+            failures
+                .iter()
+                .filter(|r| r.kind == RunKind::Verify)
+                .all(|r| !r.ok),
+            "{backend:?}: {failures:?}"
+        );
+        store.close().await;
+        if matches!(backend, Backend::Postgres) {
+            assert_no_restore_copies(db.url()).await;
+        }
+
+        // An archive of the other backend is refused with its reason before anything is done.
+        let other = match backend {
+            Backend::Sqlite => TestDb::new(Backend::Postgres).await,
+            Backend::Postgres => TestDb::new(Backend::Sqlite).await,
+        };
+        let mismatched = mcpops(other.url(), &["restore", &done.archive.to_string_lossy()]);
+        assert!(!mismatched.status.success());
+        assert!(
+            text(&mismatched).contains("configured database is"),
+            "{}",
+            text(&mismatched)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_second_backup_while_one_runs_is_told_to_wait() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = open(db.url()).await;
+    let config = test_config(db.url());
+    let backups = Backups::new(
+        store.clone(),
+        config.database.url.clone(),
+        config.backup.clone(),
+        Default::default(),
+    );
+    let dir = tempfile::tempdir().expect("dir");
+    let origin = RequestOrigin::local();
+    let (first, second) = tokio::join!(
+        backups.back_up(Some(dir.path()), "a", &origin),
+        backups.back_up(Some(dir.path()), "b", &origin),
+    );
+    assert!(
+        first.is_ok() != second.is_ok(),
+        "exactly one runs: {first:?} {second:?}"
+    );
+    assert!(matches!(
+        first.err().or(second.err()),
+        Some(BackupError::Busy)
+    ));
+}
+
+fn without_run_records(counts: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+    counts
+        .iter()
+        .filter(|(table, _)| !["backup_runs", "audit_log"].contains(&table.as_str()))
+        .filter(|(table, _)| !table.starts_with("audit_search"))
+        .map(|(t, c)| (t.clone(), *c))
+        .collect()
+}
+
+/// Restore keeps the previous PostgreSQL database under a `_o…` name; tests remove it.
+async fn drop_previous_databases(url: &str) {
+    let name = url::Url::parse(url)
+        .expect("url")
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let mut admin = admin().await;
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE $1")
+            .bind(format!("{name}\\_o%"))
+            .fetch_all(&mut admin)
+            .await
+            .expect("list");
+    assert_eq!(rows.len(), 1, "one previous database kept");
+    for (db,) in rows {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
+            .execute(&mut admin)
+            .await
+            .expect("drop");
+    }
+}
+
+async fn assert_no_restore_copies(url: &str) {
+    let name = url::Url::parse(url)
+        .expect("url")
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let mut admin = admin().await;
+    let (copies,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM pg_database WHERE datname LIKE $1")
+            .bind(format!("{name}\\_%"))
+            .fetch_one(&mut admin)
+            .await
+            .expect("count");
+    assert_eq!(copies, 0, "a refused restore leaves no database behind");
+}
+
+async fn admin() -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(&common::postgres_admin_url())
+        .await
+        .expect("admin connection")
+}

@@ -108,6 +108,17 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         searches: usize,
     },
+    /// Fill a database like DAYS of TARGETS polled every 10 s, then time a backup, a verified
+    /// restore and a restore.
+    Backup {
+        #[arg(long, default_value_t = 1000)]
+        targets: usize,
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+        /// An empty database to fill; a temporary SQLite file by default.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// Poll a simulated fleet in child processes; print polls/s, CPU, RSS, lag and storage.
     Collector {
         #[arg(long, default_value_t = 1000)]
@@ -209,6 +220,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 searches,
             };
             mcpops::server::audit_bench::run(&options).await
+        }
+        Command::Bench(BenchCommand::Backup {
+            targets,
+            days,
+            database_url,
+        }) => {
+            let options = mcpops::server::backup_bench::BackupBenchOptions {
+                targets,
+                days,
+                database_url,
+            };
+            mcpops::server::backup_bench::run(&options, &config).await
         }
         Command::Bench(BenchCommand::Collector {
             targets,

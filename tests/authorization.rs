@@ -72,6 +72,11 @@ const SERVER_FUNCTIONS: &[(&str, Need)] = &[
     ("/api/incidents/resolve", Need::Operate),
     ("/api/readiness/get", Need::Dashboards),
     ("/api/readiness/tick", Need::Operate),
+    ("/api/backups/get", Need::Admin),
+    ("/api/backups/start", Need::Admin),
+    ("/api/backups/health", Need::Dashboards),
+    ("/api/capacity/get", Need::Dashboards),
+    ("/api/capacity/save", Need::Dashboards),
     // Last: it ends the caller's session.
     ("/api/auth/logout", Need::SignedIn),
 ];
@@ -87,6 +92,8 @@ const GETS: &[(&str, Need)] = &[
     ("/charts/1/latency.svg", Need::Dashboards),
     ("/audit/export?format=csv", Need::Audit),
     ("/reports/incident-1.md", Need::Dashboards),
+    ("/reports/capacity.csv?scope=fleet", Need::Dashboards),
+    ("/charts/capacity.svg?scope=fleet", Need::Dashboards),
     ("/account/password", Need::SignedIn),
 ];
 
@@ -100,6 +107,8 @@ const PAGES: &[(&str, Need)] = &[
     ("/audit/1", Need::Audit),
     ("/admin/users", Need::Admin),
     ("/admin/tokens", Need::Admin),
+    ("/admin/backups", Need::Admin),
+    ("/capacity", Need::Dashboards),
     ("/alerts/channels", Need::Operate),
     ("/alerts/1", Need::Dashboards),
 ];

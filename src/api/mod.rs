@@ -2,6 +2,8 @@
 pub mod alerts;
 pub mod audit;
 pub mod auth;
+pub mod backups;
+pub mod capacity;
 pub mod channels;
 pub mod demo;
 pub mod deploys;

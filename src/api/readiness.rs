@@ -51,7 +51,12 @@ pub async fn target_readiness(target_id: i64) -> Result<Vec<ReadinessRow>, AppEr
             alert_engine_on: state.alerts.engine_on,
             rules: RuleKind::ALL.len(),
             rules_with_runbooks: (linked, RuleKind::ALL.len()),
-            last_verified_restore: None,
+            last_verified_restore: state
+                .backups
+                .recovery()
+                .await?
+                .last_verified
+                .map(|run| run.finished_at),
         };
         let ticks = state.store.readiness_ticks(target_id).await?;
         Ok(checklist(&facts, &ticks))

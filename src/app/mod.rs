@@ -15,10 +15,11 @@ use pages::{
     admin::AdminPage,
     alerts::{AlertPage, AlertsPage},
     audit::{AuditEntryPage, AuditPage},
+    backups::BackupsPage,
+    capacity::CapacityPage,
     channels::ChannelsPage,
     fleet::{EditTargetPage, FleetPage},
     incidents::{IncidentPage, IncidentsPage},
-    planned::PlannedPage,
     rules::RulesPage,
     runbooks::{RunbookPageView, RunbooksPage},
     server::ServerPage,
@@ -127,10 +128,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/incidents/:id") view=IncidentPage ssr=SsrMode::Async />
                     <Route path=path!("/runbooks") view=RunbooksPage ssr=SsrMode::Async />
                     <Route path=path!("/runbooks/:slug") view=RunbookPageView ssr=SsrMode::Async />
-                    <Route path=path!("/capacity") view=|| view! { <PlannedPage title="Capacity" what="Required cores, memory and instances from measured load, with a forecast." /> } />
+                    <Route path=path!("/capacity") view=CapacityPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/tokens") view=AdminTokensPage ssr=SsrMode::Async />
+                    <Route path=path!("/admin/backups") view=BackupsPage ssr=SsrMode::Async />
                     <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async />
                     <Route path=path!("/audit/:seq") view=AuditEntryPage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=LoginPage />

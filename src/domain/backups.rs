@@ -276,6 +276,7 @@ pub fn human_duration(duration: Duration) -> String {
     match secs {
         0..60 => format!("{secs} s"),
         60..3600 => format!("{} min", secs / 60),
+        3600..86_400 if secs % 3600 < 60 => format!("{} h", secs / 3600),
         3600..86_400 => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
         _ => format!("{} d {} h", secs / 86_400, secs % 86_400 / 3600),
     }
@@ -412,6 +413,7 @@ mod tests {
         assert_eq!(human_duration(Duration::seconds(45)), "45 s");
         assert_eq!(human_duration(Duration::minutes(12)), "12 min");
         assert_eq!(human_duration(Duration::minutes(200)), "3 h 20 min");
+        assert_eq!(human_duration(Duration::hours(1)), "1 h");
         assert_eq!(human_duration(Duration::hours(52)), "2 d 4 h");
     }
 }

@@ -413,6 +413,15 @@ impl Exhaustion {
         }
     }
 
+    /// Out of capacity already, or within a month: worth a warning colour.
+    pub fn urgent(&self, today: NaiveDate) -> bool {
+        match self {
+            Self::Already => true,
+            Self::On(day) => (*day - today).num_days() <= 30,
+            _ => false,
+        }
+    }
+
     fn cell(&self) -> String {
         match self {
             Self::On(day) => day.to_string(),
@@ -535,6 +544,115 @@ pub fn csv(
         out.push_str("\r\n");
     }
     out
+}
+
+/// One period (a minute or an hour) of load summed over the targets in scope.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadPoint {
+    pub at: DateTime<Utc>,
+    pub requests: Option<f64>,
+    pub cpu_seconds: Option<f64>,
+    /// Requests served in periods where CPU was measured too.
+    pub cpu_requests: Option<f64>,
+    pub memory_bytes: Option<f64>,
+    pub connections: Option<f64>,
+    /// Σ p50 (seconds) × requests, and the requests that carried a p50.
+    pub latency_weighted: Option<f64>,
+    pub latency_requests: Option<f64>,
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The guide's inputs from per-minute load: peak rps is the p99 of per-minute traffic, CPU
+/// per request is Δcpu / Δrequests, memory per connection averages memory / connections over
+/// the minutes that had both, and the request time is the request-weighted median latency.
+pub fn measure(minutes: &[LoadPoint], instances: usize) -> Measured {
+    let mut rps: Vec<f64> = minutes
+        .iter()
+        .filter_map(|m| m.requests)
+        .map(|r| r / 60.0)
+        .collect();
+    let ratio = |num: f64, den: f64| (den > 0.0).then_some(num / den);
+    let sum = |read: fn(&LoadPoint) -> Option<f64>| minutes.iter().filter_map(read).sum::<f64>();
+    let per_connection: Vec<f64> = minutes
+        .iter()
+        .filter_map(|m| match (m.memory_bytes, m.connections) {
+            (Some(mem), Some(conns)) if conns > 0.0 => Some(mem / conns / MIB),
+            _ => None,
+        })
+        .collect();
+    Measured {
+        peak_rps: percentile(&mut rps, 0.99),
+        cpu_per_request: ratio(sum(|m| m.cpu_seconds), sum(|m| m.cpu_requests)),
+        memory_per_connection_mib: ratio(per_connection.iter().sum(), per_connection.len() as f64),
+        avg_request_ms: ratio(sum(|m| m.latency_weighted), sum(|m| m.latency_requests))
+            .map(|secs| secs * 1000.0),
+        current_instances: (instances > 0).then_some(instances as f64),
+    }
+}
+
+/// Each day's peak: the p99 of its per-minute traffic where minutes are kept, otherwise its
+/// busiest hour (older days live only in the hourly rollups).
+pub fn daily_peaks(minutes: &[LoadPoint], hours: &[LoadPoint]) -> Vec<DailyPeak> {
+    let mut by_day: BTreeMap<NaiveDate, Vec<f64>> = BTreeMap::new();
+    for m in minutes {
+        if let Some(r) = m.requests {
+            by_day.entry(m.at.date_naive()).or_default().push(r / 60.0);
+        }
+    }
+    let mut peaks: BTreeMap<NaiveDate, f64> = by_day
+        .into_iter()
+        .filter_map(|(day, mut rps)| percentile(&mut rps, 0.99).map(|p| (day, p)))
+        .collect();
+    let minute_days: Vec<NaiveDate> = peaks.keys().copied().collect();
+    for h in hours {
+        let day = h.at.date_naive();
+        if let Some(r) = h.requests
+            && !minute_days.contains(&day)
+        {
+            let peak = peaks.entry(day).or_insert(0.0);
+            *peak = peak.max(r / 3600.0);
+        }
+    }
+    peaks
+        .into_iter()
+        .map(|(day, rps)| DailyPeak { day, rps })
+        .collect()
+}
+
+/// The full capacity picture for one scope, as the page, the chart and the CSV show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CapacityReport {
+    /// `fleet`, `tag:NAME` or `target:ID`.
+    pub scope: String,
+    pub scope_label: String,
+    /// `24h`, `7d` or `30d`.
+    pub window: String,
+    /// The server's date, which run-out dates are judged against.
+    pub today: NaiveDate,
+    pub inputs: Vec<Input>,
+    pub plan: Option<Plan>,
+    pub missing: Vec<InputKey>,
+    pub limits: Limits,
+    pub cpu_runs_out: Exhaustion,
+    pub memory_runs_out: Exhaustion,
+    pub trend: Option<Trend>,
+    pub peaks: Vec<DailyPeak>,
+}
+
+impl CapacityReport {
+    pub fn csv(&self) -> String {
+        let missing = Missing(self.missing.clone());
+        let plan = self.plan.as_ref().ok_or(&missing);
+        csv(
+            &self.scope_label,
+            &self.inputs,
+            plan,
+            &self.limits,
+            &self.cpu_runs_out,
+            &self.memory_runs_out,
+        )
+    }
 }
 
 /// Nearest-rank percentile, `q` from 0 to 1 (0.99 for p99); sorts `values` in place.
@@ -820,6 +938,71 @@ mod tests {
             &Exhaustion::Unknown,
         );
         assert!(out.contains("\r\ninstances,,instances,missing peak_rps\r\n"));
+    }
+
+    fn minute(at: DateTime<Utc>, requests: f64) -> LoadPoint {
+        LoadPoint {
+            at,
+            requests: Some(requests),
+            cpu_seconds: Some(requests * 0.01),
+            cpu_requests: Some(requests),
+            memory_bytes: Some(200.0 * 1024.0 * 1024.0),
+            connections: Some(100.0),
+            latency_weighted: Some(requests * 0.05),
+            latency_requests: Some(requests),
+        }
+    }
+
+    #[test]
+    fn measured_inputs_follow_the_guide() {
+        let start = Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap();
+        // 100 minutes at 600 requests (10 rps), one at 60,000 (1,000 rps).
+        let mut minutes: Vec<LoadPoint> = (0..100)
+            .map(|i| minute(start + Duration::minutes(i), 600.0))
+            .collect();
+        minutes.push(minute(start + Duration::minutes(100), 60_000.0));
+        let measured = measure(&minutes, 3);
+        // p99 of 101 minutes is the 100th smallest: a normal minute, not the one spike.
+        assert_eq!(measured.peak_rps, Some(10.0));
+        assert!((measured.cpu_per_request.unwrap() - 0.01).abs() < 1e-12);
+        assert_eq!(measured.memory_per_connection_mib, Some(2.0));
+        assert!((measured.avg_request_ms.unwrap() - 50.0).abs() < 1e-9);
+        assert_eq!(measured.current_instances, Some(3.0));
+        assert_eq!(measure(&[], 0), Measured::default());
+    }
+
+    #[test]
+    fn daily_peaks_prefer_minutes_and_fall_back_to_hours() {
+        let day1 = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap();
+        let day2 = day1 + Duration::days(1);
+        let minutes = vec![
+            minute(day2, 120.0),
+            minute(day2 + Duration::minutes(1), 600.0),
+        ];
+        let hour = |at, requests| LoadPoint {
+            at,
+            requests: Some(requests),
+            ..LoadPoint::default()
+        };
+        let hours = vec![
+            hour(day1, 3600.0),
+            hour(day1 + Duration::hours(1), 7200.0),
+            hour(day2, 360_000.0),
+        ];
+        let peaks = daily_peaks(&minutes, &hours);
+        assert_eq!(
+            peaks,
+            vec![
+                DailyPeak {
+                    day: day1.date_naive(),
+                    rps: 2.0
+                },
+                DailyPeak {
+                    day: day2.date_naive(),
+                    rps: 10.0
+                },
+            ]
+        );
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub struct DemoConfig {
     pub servers: usize,
     /// The polling interval the demo's targets are registered with.
     pub interval_secs: u32,
+    /// Write 30 days of made-up history into a fresh database, for charts and forecasts.
+    pub seed_history: bool,
 }
 
 /// Defaults as a serialisable tree, so figment can layer the file and env on top.
@@ -125,6 +127,7 @@ fn defaults() -> Defaults {
         demo: DemoConfig {
             servers: 12,
             interval_secs: 10,
+            seed_history: true,
         },
         collector: CollectorConfig::default(),
         retention: RetentionConfig::default(),

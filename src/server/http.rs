@@ -32,10 +32,12 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .route("/metrics", get(metrics))
         .route("/events", get(events))
         .route("/charts/{id}/{chart}", get(chart))
+        .route("/charts/capacity.svg", get(super::capacity::chart))
         .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
         .route("/audit/export", get(super::audit_export::export))
         .route("/api/v1/deploys", axum::routing::post(super::deploys::post))
         .route("/reports/{file}", get(super::incidents::report_file))
+        .route("/reports/capacity.csv", get(super::capacity::csv))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -51,6 +51,11 @@ impl Application {
         if let Some(fleet) = &demo {
             let interval = Interval::try_from(config.demo.interval_secs).unwrap_or_default();
             fleet.register(store.as_ref(), interval).await?;
+            if config.demo.seed_history {
+                fleet
+                    .seed_history(store.as_ref(), chrono::Utc::now())
+                    .await?;
+            }
         }
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
@@ -112,7 +117,8 @@ impl Application {
             runbooks: super::runbooks::RunbookLibrary::new(&config.runbooks),
             backups: backups.clone(),
         });
-        tokio::spawn(backups.run_schedule(state.shutdown.clone()));
+        tokio::spawn(backups.clone().run_schedule(state.shutdown.clone()));
+        tokio::spawn(backups.watch_rpo(state.alerts.clone(), state.shutdown.clone()));
         if let Some(files) = target_files {
             let watcher = state.clone();
             tokio::spawn(async move {

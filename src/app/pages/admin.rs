@@ -23,6 +23,7 @@ pub fn AdminPage() -> impl IntoView {
                     <nav class="panel subnav" aria-label="Administration">
                         <A href="/admin/users">"Users"</A>
                         <A href="/admin/tokens">"Kiosk and API tokens"</A>
+                        <A href="/admin/backups">"Backups"</A>
                     </nav>
                 })
             })}

@@ -8,6 +8,7 @@ use crate::domain::alerts::{Alert, AlertState, RuleKind, Severity};
 use crate::domain::auth::Permission;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 /// Links between the alert pages.
@@ -20,6 +21,23 @@ pub fn AlertsNav() -> impl IntoView {
             <a href="/alerts/silences">"Silences"</a>
             <a href="/alerts/channels">"Channels"</a>
         </nav>
+    }
+}
+
+/// mcpops' own alert: backups older than the RPO (only while backups are scheduled).
+#[component]
+fn BackupWarning() -> impl IntoView {
+    let warning = Resource::new(|| (), |_| crate::api::backups::backup_warning());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                warning.await.ok().flatten().map(|text| view! {
+                    <p class="banner critical" role="alert" data-testid="backup-warning">
+                        {text} " · " <A href="/admin/backups">"Backups"</A>
+                    </p>
+                })
+            })}
+        </Transition>
     }
 }
 
@@ -56,6 +74,7 @@ pub fn AlertsPage() -> impl IntoView {
         <Title text="Alerts" />
         <h1>"Alerts"</h1>
         <AlertsNav />
+        <BackupWarning />
         <AlertFilter filter=Signal::derive(filter) />
         <ErrorNote error=form_error(result) />
         <ErrorNote error=form_error(declare.value().into()) />

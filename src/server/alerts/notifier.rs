@@ -91,6 +91,33 @@ impl Notifier {
         }
     }
 
+    /// Queues a notice about mcpops itself (not a target), such as a missed backup RPO; `path`
+    /// is the console page that explains it.
+    pub fn send_system(&self, event: NoticeEvent, severity: Severity, summary: String, path: &str) {
+        let notice = AlertNotice {
+            event,
+            alert_id: None,
+            rule: None,
+            severity,
+            state: None,
+            target: "mcpops".into(),
+            summary,
+            at: Utc::now(),
+            link: (!self.console_url.is_empty()).then(|| format!("{}{path}", self.console_url)),
+            runbook: None,
+        };
+        if self
+            .queue
+            .try_send(Job {
+                notice,
+                tags: Vec::new(),
+            })
+            .is_err()
+        {
+            tracing::warn!("notification queue full; system notice dropped");
+        }
+    }
+
     /// Calls one channel once with a test notice, records the attempt and says how it went.
     pub async fn test(&self, channel: &Channel, url: &WebhookUrl, by: &str) -> TestOutcome {
         let notice = AlertNotice {

@@ -101,6 +101,21 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
         Access::Need(Permission::ViewDashboards),
     ),
     ("/api/readiness/tick", Access::Need(Permission::Operate)),
+    ("/api/backups/get", Access::Need(Permission::Administer)),
+    ("/api/backups/start", Access::Need(Permission::Administer)),
+    (
+        "/api/backups/health",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    (
+        "/api/capacity/get",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    // What-if inputs are each person's own.
+    (
+        "/api/capacity/save",
+        Access::Need(Permission::ViewDashboards),
+    ),
     // REST, for deploy pipelines with an API token.
     ("/api/v1/deploys", Access::Need(Permission::Operate)),
 ];
@@ -126,6 +141,7 @@ const PAGES: &[(&str, Access)] = &[
     ("/audit", Access::Need(Permission::ReadAudit)),
     ("/admin/users", Access::Need(Permission::Administer)),
     ("/admin/tokens", Access::Need(Permission::Administer)),
+    ("/admin/backups", Access::Need(Permission::Administer)),
     ("/alerts/channels", Access::Need(Permission::Operate)),
 ];
 

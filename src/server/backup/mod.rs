@@ -6,14 +6,17 @@
 pub mod archive;
 mod place;
 
+use super::alerts::Alerts;
 use super::audit_export::verify_chain;
 use super::config::redact_url;
 use super::store::{self, Store, StoreError, StoreOptions};
+use crate::domain::alerts::Severity;
 use crate::domain::audit::{AuditEvent, Outcome, RequestOrigin};
 use crate::domain::backups::{
     ARCHIVE_FORMAT, Manifest, NewBackupRun, Progress, Recovery, RunKind, StoredArchive,
-    archive_name, expired, parse_archive_name,
+    archive_name, expired, human_duration, parse_archive_name,
 };
+use crate::domain::notifications::NoticeEvent;
 use archive::{ArchiveError, Member};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -31,8 +34,9 @@ pub const SCHEDULE_ACTOR: &str = "system:backup";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackupConfig {
-    /// Where archives are written and retention prunes.
-    pub dir: PathBuf,
+    /// Where archives are written and retention prunes; by default `backups/` beside the
+    /// SQLite file, or `data/backups` with PostgreSQL.
+    pub dir: Option<PathBuf>,
     /// Minutes between scheduled backups; 0 switches the schedule off.
     pub every_minutes: u32,
     pub keep_daily: usize,
@@ -46,7 +50,7 @@ pub struct BackupConfig {
 impl Default for BackupConfig {
     fn default() -> Self {
         Self {
-            dir: PathBuf::from("data/backups"),
+            dir: None,
             every_minutes: 60,
             keep_daily: 7,
             keep_weekly: 4,
@@ -150,6 +154,16 @@ impl Backups {
         &self.config
     }
 
+    /// The directory archives go to.
+    pub fn dir(&self) -> PathBuf {
+        self.config.dir.clone().unwrap_or_else(|| {
+            place::work_dir(self.database_url.expose_secret())
+                .ok()
+                .filter(|_| self.database_url.expose_secret().starts_with("sqlite:"))
+                .map_or_else(|| PathBuf::from("data/backups"), |dir| dir.join("backups"))
+        })
+    }
+
     /// The backup or verification running now, if any.
     pub fn progress(&self) -> Option<Progress> {
         self.progress.lock().ok().and_then(|p| p.clone())
@@ -175,7 +189,7 @@ impl Backups {
     ) -> Result<BackupDone, BackupError> {
         let _running = self.running.try_lock().map_err(|_| BackupError::Busy)?;
         let started = Utc::now();
-        let dir = dir.unwrap_or(&self.config.dir).to_path_buf();
+        let dir = dir.map_or_else(|| self.dir(), Path::to_path_buf);
         let tracker = Tracker::start(&self.progress, RunKind::Backup);
         let result = self.write_archive(&dir, started, &tracker).await;
         drop(tracker);
@@ -344,12 +358,75 @@ impl Backups {
         }
     }
 
+    /// What pages warn about while backups are scheduled and the last good one is older
+    /// than the RPO.
+    pub async fn rpo_warning(&self) -> Result<Option<String>, StoreError> {
+        if self.config.every_minutes == 0 {
+            return Ok(None);
+        }
+        let recovery = self.recovery().await?;
+        Ok((!recovery.rpo.met()).then(|| match recovery.rpo.measured {
+            Some(age) => format!(
+                "Backup RPO missed: the last good backup is {} old (objective {})",
+                human_duration(age),
+                human_duration(recovery.rpo.target)
+            ),
+            None => format!(
+                "Backup RPO missed: there is no good backup yet (objective {})",
+                human_duration(recovery.rpo.target)
+            ),
+        }))
+    }
+
+    /// Checks the RPO every minute; notifies the alert channels and audits when it is missed
+    /// and again when it is met.
+    pub async fn watch_rpo(self: Arc<Self>, alerts: Arc<Alerts>, shutdown: CancellationToken) {
+        let mut missed: Option<String> = None;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            }
+            let Ok(now) = self.rpo_warning().await else {
+                continue;
+            };
+            let (event, summary, action) = match (&missed, &now) {
+                (None, Some(warning)) => (NoticeEvent::Firing, warning.clone(), "rpo_missed"),
+                (Some(_), None) => (
+                    NoticeEvent::Resolved,
+                    "Backup RPO met again".to_owned(),
+                    "rpo_met",
+                ),
+                _ => continue,
+            };
+            alerts.notifier().send_system(
+                event,
+                Severity::Critical,
+                summary.clone(),
+                "/admin/backups",
+            );
+            let audit = AuditEvent::new(
+                "backup",
+                SCHEDULE_ACTOR,
+                action,
+                "rpo",
+                &RequestOrigin::local(),
+            )
+            .reason(&summary);
+            if let Err(err) = self.store.append_audit(audit).await {
+                tracing::warn!(error = %err, "could not audit the RPO state");
+            }
+            missed = now;
+        }
+    }
+
     /// The newest archive in the configured directory.
     pub fn latest_archive(&self) -> Option<PathBuf> {
-        archives_in(&self.config.dir)
+        let dir = self.dir();
+        archives_in(&dir)
             .into_iter()
             .max_by_key(|a| a.taken_at)
-            .map(|a| self.config.dir.join(a.name))
+            .map(|a| dir.join(a.name))
     }
 
     async fn prune(&self, dir: &Path) {

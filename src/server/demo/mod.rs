@@ -1,11 +1,12 @@
 //! A simulated MCP fleet: real HTTP servers on 127.0.0.1 with Prometheus metrics,
 //! health endpoints, a small MCP Streamable HTTP endpoint, and fault injection.
 mod endpoints;
-mod simulation;
+pub(crate) mod simulation;
 
 use crate::api::demo::{DemoFault, DemoServerView};
 use crate::domain::target::{Interval, TargetName, TargetSource, TargetSpec, TargetUrl};
-use crate::server::store::{Store, StoreResult};
+use crate::server::store::{SampleTable, Store, StoreResult};
+use chrono::{DateTime, DurationRound, Utc};
 use simulation::Simulation;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -52,6 +53,8 @@ pub struct DemoFleet {
 }
 
 const TICK: Duration = Duration::from_secs(1);
+/// How much made-up history `seed_history` writes.
+const HISTORY_DAYS: i64 = 30;
 
 impl DemoFleet {
     /// Starts `count` servers named demo-01, demo-02, … on ephemeral loopback ports.
@@ -110,6 +113,46 @@ impl DemoFleet {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Thirty days of hourly and one day of per-minute history before the demo started, its
+    /// traffic growing about 1% a day, so long chart ranges and the capacity forecast have
+    /// something to show at once. Only into a database that has never been rolled up.
+    pub async fn seed_history(&self, store: &dyn Store, now: DateTime<Utc>) -> StoreResult<()> {
+        if store.rollup_progress(SampleTable::Hour).await?.is_some()
+            || store.rollup_progress(SampleTable::Minute).await?.is_some()
+        {
+            return Ok(());
+        }
+        let targets = store.list_targets().await?;
+        let hour_end = now
+            .duration_trunc(chrono::Duration::hours(1))
+            .unwrap_or(now);
+        let minute_end = now
+            .duration_trunc(chrono::Duration::minutes(1))
+            .unwrap_or(now);
+        let (mut hours, mut minutes) = (Vec::new(), Vec::new());
+        for server in &self.servers {
+            let Some(target) = targets.iter().find(|t| t.name.as_str() == server.name) else {
+                continue;
+            };
+            let mut sim = lock(&server.sim);
+            let scale = |at: DateTime<Utc>| 1.0 - 0.01 * (now - at).num_hours() as f64 / 24.0;
+            for h in 1..=HISTORY_DAYS * 24 {
+                let at = hour_end - chrono::Duration::hours(h);
+                hours.push(sim.history_row(target.id, at, 3600.0, scale(at)));
+            }
+            for m in 1..=24 * 60 {
+                let at = minute_end - chrono::Duration::minutes(m);
+                minutes.push(sim.history_row(target.id, at, 60.0, scale(at)));
+            }
+        }
+        store
+            .record_rollups(SampleTable::Hour, &hours, hour_end)
+            .await?;
+        store
+            .record_rollups(SampleTable::Minute, &minutes, minute_end)
+            .await
     }
 
     pub fn views(&self) -> Vec<DemoServerView> {

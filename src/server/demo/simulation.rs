@@ -1,6 +1,8 @@
 //! Simulated traffic for one demo server: a daily curve with noise, and the counters,
 //! histogram and gauges a real MCP server would expose.
 use crate::api::demo::DemoFault;
+use crate::domain::observation::{SampleRow, TargetState};
+use crate::domain::signals::BucketDeltas;
 use chrono::{DateTime, Timelike, Utc};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -151,6 +153,57 @@ impl Simulation {
                     *bucket += count;
                 }
             }
+        }
+    }
+
+    /// One rollup row of made-up past traffic: `period` seconds starting at `at`, at `scale`
+    /// times today's level. Built like the live metrics (same latency shape, CPU and memory
+    /// model) so seeded history and live polls chart as one series.
+    pub fn history_row(
+        &mut self,
+        target_id: i64,
+        at: DateTime<Utc>,
+        period: f64,
+        scale: f64,
+    ) -> SampleRow {
+        let middle = at + chrono::Duration::milliseconds((period * 500.0) as i64);
+        let rps =
+            self.base_rps * Self::daily_factor(middle) * scale * self.rng.random_range(0.9..1.1);
+        let total = (rps * period).round();
+        let mut counts = vec![0.0; BUCKETS.len() + 1];
+        for _ in 0..SAMPLES_PER_TICK {
+            let latency = self.median_latency * self.lognormal(0.6);
+            let slot = BUCKETS
+                .iter()
+                .position(|b| latency <= *b)
+                .unwrap_or(BUCKETS.len());
+            counts[slot] += total / SAMPLES_PER_TICK as f64;
+        }
+        let buckets = BucketDeltas {
+            bounds: BUCKETS.to_vec(),
+            counts,
+        };
+        let connections = (rps * self.median_latency * 1.2 * 4.0 + 3.0).round();
+        SampleRow {
+            target_id,
+            at,
+            state: TargetState::Up,
+            live_ms: Some(1.0),
+            mcp_ms: Some(4.0),
+            seconds: Some(period),
+            requests: Some(total),
+            errors: Some((total * 0.0005).round()),
+            p50: buckets.quantile(0.5),
+            p95: buckets.quantile(0.95),
+            p99: buckets.quantile(0.99),
+            active_connections: Some(connections),
+            cpu_cores: Some(rps * 0.0015 + 0.01),
+            memory_bytes: Some((120.0 + connections * 1.5) * 1024.0 * 1024.0),
+            tools_executed: Some((total * METHODS[0].1).round()),
+            resources_accessed: Some((total * METHODS[1].1).round()),
+            sessions_active: Some((rps * 0.8).round()),
+            quota_remaining: None,
+            buckets: Some(buckets),
         }
     }
 

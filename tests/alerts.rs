@@ -658,3 +658,100 @@ async fn deploys_baselines_silences(backend: Backend) {
     assert!(body["Invalid"]["target"].is_string() && body["Invalid"]["reason"].is_string());
     fleet.shutdown();
 }
+
+#[tokio::test]
+async fn a_missed_backup_rpo_is_notified_and_audited_then_cleared() {
+    use mcpops::domain::backups::{NewBackupRun, RunKind};
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let good_backup = |finished: chrono::DateTime<chrono::Utc>| NewBackupRun {
+            kind: RunKind::Backup,
+            actor: "test".into(),
+            archive: "mcpops-test.tar.gz".into(),
+            started_at: finished - chrono::Duration::seconds(5),
+            finished_at: finished,
+            ok: true,
+            bytes: Some(1),
+            detail: String::new(),
+        };
+        let store = mcpops::server::store::open(db.url(), &Default::default())
+            .await
+            .expect("store");
+        // The last good backup finished two hours ago: past the one-hour RPO.
+        let two_hours_ago = chrono::Utc::now() - chrono::Duration::hours(2);
+        store
+            .record_backup_run(&good_backup(two_hours_ago), common::test_event())
+            .await
+            .expect("run");
+        store.close().await;
+        let app = spawn_app_with(db.url(), None, |c| {
+            // Scheduled (so the RPO is watched), but not due for hours.
+            c.backup.every_minutes = 600;
+            c.backup.rpo_check_secs = 1;
+        })
+        .await;
+        let (receiver, addr) = Receiver::start(0).await;
+        let hook = format!("http://{addr}/hook/rpo");
+        let (status, body) = post_form(
+            &app,
+            &app.client,
+            "/api/channels/create",
+            &[
+                ("name", "ops"),
+                ("kind", "webhook"),
+                ("url", &hook),
+                ("min_severity", "warning"),
+                ("tags", ""),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let firing = eventually(Duration::from_secs(15), "RPO notice", || {
+            let receiver = receiver.clone();
+            async move { receiver.notices("firing").into_iter().next() }
+        })
+        .await;
+        assert!(
+            firing["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Backup RPO missed"),
+            "{firing}"
+        );
+        assert_eq!(firing["severity"], "critical");
+        let (_, warning) = post_form(&app, &app.client, "/api/backups/health", &[]).await;
+        assert!(
+            warning.as_str().unwrap_or_default().contains("2 h"),
+            "{backend:?}: {warning}"
+        );
+
+        // A backup finishes: the RPO is met again and the channel hears so once.
+        app.state
+            .store
+            .record_backup_run(&good_backup(chrono::Utc::now()), common::test_event())
+            .await
+            .expect("run");
+        eventually(Duration::from_secs(15), "RPO met notice", || {
+            let receiver = receiver.clone();
+            async move { receiver.notices("resolved").into_iter().next() }
+        })
+        .await;
+        let (_, warning) = post_form(&app, &app.client, "/api/backups/health", &[]).await;
+        assert!(warning.is_null(), "{warning}");
+        assert_eq!(
+            receiver.notices("firing").len(),
+            1,
+            "notified once while missed"
+        );
+        let audit = app.state.store.audit_after(0, 1000).await.expect("audit");
+        for action in ["rpo_missed", "rpo_met"] {
+            assert!(
+                audit
+                    .iter()
+                    .any(|e| e.event.event_type == "backup" && e.event.action == action),
+                "{backend:?}: no {action} entry"
+            );
+        }
+        app.stop().await.expect("stops");
+    }
+}

@@ -45,6 +45,8 @@ pub struct BackupConfig {
     pub verify_scheduled: bool,
     pub rpo_minutes: u32,
     pub rto_minutes: u32,
+    /// How often a missed RPO is looked for (while backups are scheduled).
+    pub rpo_check_secs: u64,
 }
 
 impl Default for BackupConfig {
@@ -57,6 +59,7 @@ impl Default for BackupConfig {
             verify_scheduled: true,
             rpo_minutes: 60,
             rto_minutes: 30,
+            rpo_check_secs: 60,
         }
     }
 }
@@ -378,14 +381,15 @@ impl Backups {
         }))
     }
 
-    /// Checks the RPO every minute; notifies the alert channels and audits when it is missed
-    /// and again when it is met.
+    /// Checks the RPO every `rpo_check_secs`; notifies the alert channels and audits when it
+    /// is missed and again when it is met.
     pub async fn watch_rpo(self: Arc<Self>, alerts: Arc<Alerts>, shutdown: CancellationToken) {
+        let every = std::time::Duration::from_secs(self.config.rpo_check_secs.max(1));
         let mut missed: Option<String> = None;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                () = tokio::time::sleep(every) => {}
             }
             let Ok(now) = self.rpo_warning().await else {
                 continue;
@@ -399,12 +403,6 @@ impl Backups {
                 ),
                 _ => continue,
             };
-            alerts.notifier().send_system(
-                event,
-                Severity::Critical,
-                summary.clone(),
-                "/admin/backups",
-            );
             let audit = AuditEvent::new(
                 "backup",
                 SCHEDULE_ACTOR,
@@ -416,6 +414,10 @@ impl Backups {
             if let Err(err) = self.store.append_audit(audit).await {
                 tracing::warn!(error = %err, "could not audit the RPO state");
             }
+            // Sent after it is recorded, so whoever hears of it finds it in the log.
+            alerts
+                .notifier()
+                .send_system(event, Severity::Critical, summary, "/admin/backups");
             missed = now;
         }
     }

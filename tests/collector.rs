@@ -73,6 +73,26 @@ async fn demo_fleet_is_polled_stored_and_faults_show_up_on_both_backends() {
             steps == ["ping"] || steps.contains(&"initialize"),
             "{steps:?}"
         );
+        // Between full handshakes a poll only pings; the last full handshake is kept with it.
+        let pinged = eventually(Duration::from_secs(10), "a ping-only poll", || async {
+            status_of(&app, "demo-01")
+                .await
+                .and_then(|s| s.mcp)
+                .filter(|m| m.steps.len() == 1 && m.steps[0].0 == "ping")
+        })
+        .await;
+        let full = pinged.full_handshake.expect("the last full handshake");
+        let full_steps: Vec<&str> = full.steps.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(
+            full_steps,
+            [
+                "initialize",
+                "notifications/initialized",
+                "ping",
+                "tools/list"
+            ],
+            "{backend:?}"
+        );
 
         fleet
             .set_fault("demo-02", DemoFault::Down, true)

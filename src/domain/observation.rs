@@ -81,6 +81,17 @@ pub struct McpReport {
     pub steps: Vec<(String, f64)>,
     /// Present when this poll listed the tools (first contact and every few minutes).
     pub tools: Option<Vec<Tool>>,
+    /// The last full handshake, kept through the cheap pings of the polls after it.
+    #[serde(default)]
+    pub full_handshake: Option<FullHandshake>,
+}
+
+/// A full handshake's time and step timings (initialize … tools/list, or discover and
+/// tools/list on a 2026-07-28 server).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FullHandshake {
+    pub at: DateTime<Utc>,
+    pub steps: Vec<(String, f64)>,
 }
 
 /// The state a target is shown in, worst first.

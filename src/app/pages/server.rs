@@ -317,23 +317,39 @@ fn Handshake(status: Option<TargetStatus>) -> impl IntoView {
             <h2>"MCP"</h2>
             {match mcp {
                 None => view! { <p class="muted">"No successful MCP probe yet."</p> }.into_any(),
-                Some(report) => view! {
-                    <p>
-                        <b>{report.server_name}</b> " " {report.server_version}
-                        <span class="muted">" · protocol " {report.protocol_version}</span>
-                    </p>
-                    <table class="steps">
-                        <thead><tr><th scope="col">"Step"</th><th scope="col">"Time"</th></tr></thead>
-                        <tbody>
-                            {report.steps
-                                .into_iter()
-                                .map(|(step, ms)| view! { <tr><td>{step}</td><td>{format!("{ms:.1} ms")}</td></tr> })
-                                .collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any(),
+                Some(report) => {
+                    // Between full handshakes a poll only pings: show both.
+                    let full = report.full_handshake.filter(|full| full.steps != report.steps);
+                    view! {
+                        <p>
+                            <b>{report.server_name}</b> " " {report.server_version}
+                            <span class="muted">" · protocol " {report.protocol_version}</span>
+                        </p>
+                        {full.map(|full| view! {
+                            <h3>"Last full handshake " <small class="muted"><LocalTime at=full.at /></small></h3>
+                            <StepTable steps=full.steps />
+                            <h3>"Latest poll"</h3>
+                        })}
+                        <StepTable steps=report.steps />
+                    }.into_any()
+                }
             }}
         </section>
+    }
+}
+
+#[component]
+fn StepTable(steps: Vec<(String, f64)>) -> impl IntoView {
+    view! {
+        <table class="steps">
+            <thead><tr><th scope="col">"Step"</th><th scope="col">"Time"</th></tr></thead>
+            <tbody>
+                {steps
+                    .into_iter()
+                    .map(|(step, ms)| view! { <tr><td>{step}</td><td>{format!("{ms:.1} ms")}</td></tr> })
+                    .collect_view()}
+            </tbody>
+        </table>
     }
 }
 

@@ -504,9 +504,21 @@ async fn record_run(
     store.record_backup_run(run, event).await
 }
 
-/// Shares the current run's progress with the page; clears it when dropped.
-#[derive(Clone)]
-pub struct Tracker(Arc<Mutex<Option<Progress>>>);
+/// Shares the current run's progress with the page. The tracker a run starts with clears it
+/// when dropped; clones (handed to blocking tasks) only report.
+pub struct Tracker {
+    slot: Arc<Mutex<Option<Progress>>>,
+    owner: bool,
+}
+
+impl Clone for Tracker {
+    fn clone(&self) -> Self {
+        Self {
+            slot: self.slot.clone(),
+            owner: false,
+        }
+    }
+}
 
 impl Tracker {
     fn start(slot: &Arc<Mutex<Option<Progress>>>, kind: RunKind) -> Self {
@@ -519,16 +531,19 @@ impl Tracker {
                 started_at: Utc::now(),
             });
         }
-        Self(slot.clone())
+        Self {
+            slot: slot.clone(),
+            owner: true,
+        }
     }
 
-    /// A tracker nobody watches, for the command line's own printing.
+    /// A tracker nobody else watches, for the command line's own printing.
     pub fn detached(kind: RunKind) -> Self {
         Self::start(&Arc::default(), kind)
     }
 
     pub fn stage(&self, stage: &str, total_bytes: u64) {
-        if let Ok(mut p) = self.0.lock()
+        if let Ok(mut p) = self.slot.lock()
             && let Some(p) = p.as_mut()
         {
             p.stage = stage.to_owned();
@@ -538,7 +553,7 @@ impl Tracker {
     }
 
     fn advance(&self, bytes: u64) {
-        if let Ok(mut p) = self.0.lock()
+        if let Ok(mut p) = self.slot.lock()
             && let Some(p) = p.as_mut()
         {
             p.done_bytes += bytes;
@@ -546,15 +561,14 @@ impl Tracker {
     }
 
     pub fn snapshot(&self) -> Option<Progress> {
-        self.0.lock().ok().and_then(|p| p.clone())
+        self.slot.lock().ok().and_then(|p| p.clone())
     }
 }
 
 impl Drop for Tracker {
     fn drop(&mut self) {
-        // Only the last holder clears it: clones live in blocking tasks.
-        if Arc::strong_count(&self.0) <= 2
-            && let Ok(mut p) = self.0.lock()
+        if self.owner
+            && let Ok(mut p) = self.slot.lock()
         {
             *p = None;
         }

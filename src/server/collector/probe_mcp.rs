@@ -4,7 +4,8 @@
 //! run on first contact, every few minutes, and after any session error. A replaced or failed
 //! session is always closed with DELETE.
 use super::fetch::{self, FetchLimits};
-use crate::domain::observation::{McpReport, ProbeError, Tool};
+use crate::domain::observation::{FullHandshake, McpReport, ProbeError, Tool};
+use chrono::Utc;
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -21,6 +22,7 @@ pub struct McpMemory {
     transport: Option<Transport>,
     session: Option<Session>,
     last_full: Option<Instant>,
+    full_handshake: Option<FullHandshake>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +119,10 @@ impl McpProbe<'_> {
         memory.transport = Some(Transport::Stateless);
         if list_tools {
             memory.last_full = Some(Instant::now());
+            memory.full_handshake = Some(FullHandshake {
+                at: Utc::now(),
+                steps: steps.0.clone(),
+            });
         }
         Ok(McpReport {
             protocol_version: STATELESS_VERSION.into(),
@@ -124,6 +130,7 @@ impl McpProbe<'_> {
             server_version,
             steps: steps.0,
             tools,
+            full_handshake: memory.full_handshake.clone(),
         })
     }
 
@@ -158,12 +165,18 @@ impl McpProbe<'_> {
             Ok(tools) => {
                 memory.transport = Some(Transport::Sessions);
                 memory.last_full = Some(Instant::now());
+                let full = FullHandshake {
+                    at: Utc::now(),
+                    steps: steps.0,
+                };
+                memory.full_handshake = Some(full.clone());
                 let report = McpReport {
                     protocol_version: session.protocol_version.clone(),
                     server_name: session.server_name.clone(),
                     server_version: session.server_version.clone(),
-                    steps: steps.0,
+                    steps: full.steps.clone(),
                     tools: Some(tools),
+                    full_handshake: Some(full),
                 };
                 memory.session = Some(session);
                 Ok(report)
@@ -230,6 +243,7 @@ impl McpProbe<'_> {
                 server_version: session.server_version,
                 steps: steps.0,
                 tools: None,
+                full_handshake: memory.full_handshake.clone(),
             }),
             Err(err) => {
                 memory.session = None;

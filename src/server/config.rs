@@ -41,6 +41,8 @@ pub struct ServerConfig {
     pub site_root: PathBuf,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
+    /// Poll updates queued for one live page; a page that falls this far behind is dropped.
+    pub live_queue: usize,
 }
 
 #[derive(Clone, Deserialize)]
@@ -115,6 +117,7 @@ fn defaults() -> Defaults {
             site_root: PathBuf::from("target/site"),
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
+            live_queue: 16 * 1024,
         },
         database: DefaultDatabase {
             url: "sqlite://data/mcpops.db",

@@ -251,8 +251,8 @@ struct EventFilter {
 }
 
 /// Server-sent events: one `update` event per poll and an `alert` event per alert change.
-/// A client that falls too far behind on polls is
-/// disconnected (its EventSource reconnects) rather than slowing the hub for everyone.
+/// A client that falls too far behind on polls is dropped from the hub (its EventSource
+/// reconnects) rather than slowing anyone else; see `LiveHub::follow`.
 async fn events(
     State(state): State<AppState>,
     principal: Option<axum::Extension<crate::domain::auth::Principal>>,
@@ -269,22 +269,18 @@ async fn events(
             .collect()
     });
     let stopping = state.shutdown.clone().cancelled_owned();
-    let updates = tokio_stream::wrappers::BroadcastStream::new(state.hub.subscribe())
-        .take_while(Result::is_ok)
-        .filter_map(move |update| {
-            let update = update.ok()?;
-            if wanted
-                .as_ref()
-                .is_some_and(|ids| !ids.contains(&update.target_id))
-            {
-                return None;
-            }
-            Event::default()
-                .event("update")
-                .json_data(&update)
-                .ok()
-                .map(Ok)
-        });
+    let followed = state.hub.follow(move |update| {
+        wanted
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&update.target_id))
+    });
+    let updates = tokio_stream::wrappers::ReceiverStream::new(followed).filter_map(|update| {
+        Event::default()
+            .event("update")
+            .json_data(&update)
+            .ok()
+            .map(Ok)
+    });
     // Alert changes go to every page; they are few and each page refetches what it shows.
     let alert_changes = tokio_stream::wrappers::BroadcastStream::new(state.alerts.subscribe())
         .filter_map(|change| {

@@ -77,7 +77,7 @@ impl Application {
             }
             Some(files)
         };
-        let hub = LiveHub::default();
+        let hub = LiveHub::new(config.server.live_queue);
         tokio::spawn(super::rollup::run(store.clone(), config.retention.clone()));
         tokio::spawn(sweep_sessions(store.sessions()));
         let (alerts, poll_sink) = Alerts::start(&config.alerts, store.clone())?;

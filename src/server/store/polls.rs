@@ -34,8 +34,11 @@ const SAMPLE_COLUMNS: &str = "target_id, at, state, live_ms, mcp_ms, seconds, re
     p50, p95, p99, active_connections, cpu_cores, memory_bytes, tools_executed, resources_accessed, \
     sessions_active, quota_remaining, buckets";
 
-fn insert_sample_sql(table: SampleTable) -> String {
-    let on_conflict = match table {
+/// Rows per multi-row insert: 19 parameters each stays far below SQLite's 32,766.
+const ROWS_PER_INSERT: usize = 500;
+
+fn on_conflict(table: SampleTable) -> String {
+    match table {
         // A poll is stored once; a rollup is recomputed when its period is rolled up again.
         SampleTable::Raw => "DO NOTHING".to_owned(),
         _ => {
@@ -47,11 +50,29 @@ fn insert_sample_sql(table: SampleTable) -> String {
                 .collect();
             format!("DO UPDATE SET {}", updates.join(", "))
         }
-    };
+    }
+}
+
+fn insert_sample_sql(table: SampleTable) -> String {
+    insert_samples_sql(table, 1)
+}
+
+/// An insert of `rows` samples: `($1, …, $19), ($20, …, $38), …`.
+fn insert_samples_sql(table: SampleTable, rows: usize) -> String {
+    const COLUMNS: usize = 19;
+    let values: Vec<String> = (0..rows)
+        .map(|row| {
+            let params: Vec<String> = (1..=COLUMNS)
+                .map(|column| format!("${}", row * COLUMNS + column))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect();
     format!(
-        "INSERT INTO {} ({SAMPLE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
-         $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (target_id, at) {on_conflict}",
-        table.name()
+        "INSERT INTO {} ({SAMPLE_COLUMNS}) VALUES {} ON CONFLICT (target_id, at) {}",
+        table.name(),
+        values.join(", "),
+        on_conflict(table)
     )
 }
 
@@ -273,12 +294,16 @@ where
         rows: &[SampleRow],
         up_to: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let insert = insert_sample_sql(table);
         let mut tx = self.0.begin().await?;
-        for row in rows {
-            bind_sample(sqlx::query::<DB>(&insert), row)?
-                .execute(&mut *tx)
-                .await?;
+        // Many rows per statement: a rollup pass (or a seeded history) writes tens of
+        // thousands, and one statement per row is most of the cost.
+        for chunk in rows.chunks(ROWS_PER_INSERT) {
+            let sql = insert_samples_sql(table, chunk.len());
+            let mut insert = sqlx::query::<DB>(&sql);
+            for row in chunk {
+                insert = bind_sample(insert, row)?;
+            }
+            insert.execute(&mut *tx).await?;
         }
         sqlx::query::<DB>(
             "INSERT INTO rollup_progress (level, up_to) VALUES ($1, $2) \

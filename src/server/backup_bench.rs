@@ -35,7 +35,7 @@ pub async fn run(options: &BackupBenchOptions, config: &Config) -> anyhow::Resul
     let store = store::open(&url, &StoreOptions::default()).await?;
     let now = Utc::now().duration_trunc(Duration::minutes(1))?;
     let clock = Instant::now();
-    let rows = seed(store.as_ref(), options, now).await?;
+    let rows = seed(store.as_ref(), &url, options, now).await?;
     eprintln!();
     println!(
         "seeded {rows} rows for {} targets × {} days in {:.0} s",
@@ -98,9 +98,12 @@ pub async fn run(options: &BackupBenchOptions, config: &Config) -> anyhow::Resul
 }
 
 /// Raw polls for the last 48 h (or all days if fewer), minute rollups and hour rollups for
-/// every day; returns the rows written.
+/// every day; returns the rows written. SQLite is filled by `INSERT … SELECT` over a counting
+/// CTE with random figures per row (tens of millions of rows in a minute or two); other
+/// databases through the store, row by row (slow).
 async fn seed(
     store: &dyn Store,
+    url: &str,
     options: &BackupBenchOptions,
     now: DateTime<Utc>,
 ) -> anyhow::Result<usize> {
@@ -129,15 +132,16 @@ async fn seed(
         (SampleTable::Minute, span, 60),
         (SampleTable::Hour, span, 3600),
     ];
+    if url.starts_with("sqlite:") {
+        return seed_sqlite(url, &ids, &levels, now).await;
+    }
     let mut written = 0;
     for (table, span, step) in levels {
         let mut batch = Vec::with_capacity(BATCH);
         for (n, id) in ids.iter().enumerate() {
-            // One sampled row per target, scaled per period: seeding stays fast.
             let mut sim = Simulation::new(n as u64);
             let shape = sim.history_row(*id, now, step as f64, 1.0);
-            let periods = span.num_seconds() / step;
-            for p in 1..=periods {
+            for p in 1..=span.num_seconds() / step {
                 let at = now - Duration::seconds(p * step);
                 batch.push(SampleRow {
                     at,
@@ -156,6 +160,54 @@ async fn seed(
             written += batch.len();
         }
     }
+    Ok(written)
+}
+
+async fn seed_sqlite(
+    url: &str,
+    ids: &[i64],
+    levels: &[(SampleTable, Duration, i64)],
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    let pool = sqlx::SqlitePool::connect(url).await?;
+    let mut written = 0;
+    for (table, span, step) in levels {
+        let name = match table {
+            SampleTable::Raw => "samples",
+            SampleTable::Minute => "rollups_1m",
+            SampleTable::Hour => "rollups_1h",
+        };
+        let periods = span.num_seconds() / step;
+        // Fifty targets per statement keeps each transaction (and the WAL) to a few hundred MB.
+        for group in ids.chunks(50) {
+            let (first, last) = (group[0], group[group.len() - 1]);
+            let sql = format!(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {periods}) \
+                 INSERT INTO {name} (target_id, at, state, live_ms, mcp_ms, seconds, requests, errors, \
+                 p50, p95, p99, active_connections, cpu_cores, memory_bytes, tools_executed, \
+                 resources_accessed, sessions_active, quota_remaining, buckets) \
+                 SELECT t.id, {now_ms} - n.i * {step_ms}, 'up', \
+                 0.5 + (abs(random()) % 1000) / 1000.0, 3.0 + (abs(random()) % 1000) / 400.0, \
+                 {step}, {step} * (20 + abs(random()) % 100), abs(random()) % 3, \
+                 0.04 + (abs(random()) % 100) / 5000.0, 0.12 + (abs(random()) % 100) / 2000.0, \
+                 0.25 + (abs(random()) % 100) / 1000.0, 5 + abs(random()) % 40, \
+                 0.05 + (abs(random()) % 100) / 1000.0, 125829120 + abs(random()) % 50000000, \
+                 {step} * (10 + abs(random()) % 60), {step} * (2 + abs(random()) % 20), \
+                 abs(random()) % 80, abs(random()) % 100000, \
+                 json_object('bounds', json('[0.005,0.01,0.025,0.05,0.1,0.25,0.5,1.0,2.5,5.0,10.0]'), \
+                 'counts', json_array(abs(random()) % 10, abs(random()) % 60, abs(random()) % 300, \
+                 abs(random()) % 900, abs(random()) % 1200, abs(random()) % 300, abs(random()) % 60, \
+                 abs(random()) % 10, abs(random()) % 3, 0, 0, 0)) \
+                 FROM targets t, n WHERE t.id BETWEEN {first} AND {last}",
+                now_ms = now.timestamp_millis(),
+                step_ms = step * 1000,
+            );
+            let done = sqlx::query(&sql).execute(&pool).await?;
+            written += usize::try_from(done.rows_affected()).unwrap_or(usize::MAX);
+            eprint!("\rseeding {table:?}: {written} rows");
+        }
+    }
+    pool.close().await;
     Ok(written)
 }
 

@@ -34,8 +34,9 @@ const SAMPLE_COLUMNS: &str = "target_id, at, state, live_ms, mcp_ms, seconds, re
     p50, p95, p99, active_connections, cpu_cores, memory_bytes, tools_executed, resources_accessed, \
     sessions_active, quota_remaining, buckets";
 
-/// Rows per multi-row insert: 19 parameters each stays far below SQLite's 32,766.
-const ROWS_PER_INSERT: usize = 500;
+/// Rows per insert statement: a few save round trips; many make sqlx's binding slower than
+/// one statement per row (measured: 500 rows per statement took 4× as long as 10).
+const ROWS_PER_INSERT: usize = 10;
 
 fn on_conflict(table: SampleTable) -> String {
     match table {

@@ -108,8 +108,8 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         searches: usize,
     },
-    /// Fill a database like DAYS of TARGETS polled every 10 s, then time a backup, a verified
-    /// restore and a restore.
+    /// Fill a database like DAYS of TARGETS polled every 10 s, then time a backup and a
+    /// verified restore.
     Backup {
         #[arg(long, default_value_t = 1000)]
         targets: usize,

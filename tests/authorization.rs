@@ -306,6 +306,7 @@ async fn the_page_table_covers_every_declared_route() {
         "/admin",
         "/admin/users",
         "/admin/tokens",
+        "/admin/backups",
         "/audit",
         "/audit/{seq}",
         "/login",

@@ -63,6 +63,25 @@ impl Receiver {
     }
 }
 
+/// Adds a webhook channel as the admin; returns the channel as the page gets it.
+async fn create_webhook(app: &TestApp, name: &str, url: &str, min_severity: &str) -> Value {
+    let (status, body) = post_form(
+        app,
+        &app.client,
+        "/api/channels/create",
+        &[
+            ("name", name),
+            ("kind", "webhook"),
+            ("url", url),
+            ("min_severity", min_severity),
+            ("tags", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
 /// A webhook that accepts connections and never answers.
 async fn hanging_webhook() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -119,20 +138,7 @@ async fn faults_fire_notify_and_resolve(backend: Backend) {
     // A receiver that fails its first two calls, and a channel that never answers.
     let (receiver, addr) = Receiver::start(2).await;
     let hook = format!("http://{addr}/hook/s3cr3t-path");
-    let (status, body) = post_form(
-        &app,
-        &app.client,
-        "/api/channels/create",
-        &[
-            ("name", "ops"),
-            ("kind", "webhook"),
-            ("url", &hook),
-            ("min_severity", "info"),
-            ("tags", ""),
-        ],
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = create_webhook(&app, "ops", &hook, "info").await;
     assert_eq!(
         body["url_redacted"],
         format!("http://{addr}/…"),
@@ -692,20 +698,7 @@ async fn a_missed_backup_rpo_is_notified_and_audited_then_cleared() {
         .await;
         let (receiver, addr) = Receiver::start(0).await;
         let hook = format!("http://{addr}/hook/rpo");
-        let (status, body) = post_form(
-            &app,
-            &app.client,
-            "/api/channels/create",
-            &[
-                ("name", "ops"),
-                ("kind", "webhook"),
-                ("url", &hook),
-                ("min_severity", "warning"),
-                ("tags", ""),
-            ],
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
+        create_webhook(&app, "ops", &hook, "warning").await;
         let firing = eventually(Duration::from_secs(15), "RPO notice", || {
             let receiver = receiver.clone();
             async move { receiver.notices("firing").into_iter().next() }

@@ -33,7 +33,13 @@ pub async fn run(options: &BackupBenchOptions, config: &Config) -> anyhow::Resul
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", work.path().join("bench.db").display()));
-    let store = store::open(&url, &StoreOptions::default()).await?;
+    // Generous: after seeding gigabytes, a new SQLite connection can wait seconds for the
+    // checkpoint of the seeding's write-ahead log.
+    let options_store = StoreOptions {
+        acquire_timeout: std::time::Duration::from_secs(120),
+        ..StoreOptions::default()
+    };
+    let store = store::open(&url, &options_store).await?;
     let now = Utc::now().duration_trunc(Duration::minutes(1))?;
     let clock = Instant::now();
     let rows = seed(store.as_ref(), &url, options, now).await?;

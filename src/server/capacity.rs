@@ -182,21 +182,29 @@ fn seven_days() -> String {
     "7d".into()
 }
 
+/// The report a chart or export asks for, as of now.
+async fn queried(
+    state: &AppState,
+    principal: &Principal,
+    query: &ReportQuery,
+) -> Result<CapacityReport, AppError> {
+    report(
+        state.store.as_ref(),
+        principal,
+        &query.scope,
+        &query.window,
+        Utc::now(),
+    )
+    .await
+}
+
 /// `GET /reports/capacity.csv?scope=…&window=…`: the plan as the caller sees it, as CSV.
 pub async fn csv(
     State(state): State<AppState>,
     Extension(principal): Extension<Principal>,
     Query(query): Query<ReportQuery>,
 ) -> Response {
-    match report(
-        state.store.as_ref(),
-        &principal,
-        &query.scope,
-        &query.window,
-        Utc::now(),
-    )
-    .await
-    {
+    match queried(&state, &principal, &query).await {
         Ok(report) => {
             let name: String = report
                 .scope
@@ -228,15 +236,7 @@ pub async fn chart(
     Extension(principal): Extension<Principal>,
     Query(query): Query<ReportQuery>,
 ) -> Response {
-    let report = match report(
-        state.store.as_ref(),
-        &principal,
-        &query.scope,
-        &query.window,
-        Utc::now(),
-    )
-    .await
-    {
+    let report = match queried(&state, &principal, &query).await {
         Ok(report) => report,
         Err(err) => return err.into_response(),
     };

@@ -708,24 +708,19 @@ pub async fn record_restore(
     started: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let store = store::open(database_url, &StoreOptions::default()).await?;
-    let run = NewBackupRun {
-        kind: RunKind::Restore,
-        actor: "cli".into(),
-        archive: file_name(archive),
-        started_at: started,
-        finished_at: Utc::now(),
-        ok: true,
-        bytes: std::fs::metadata(archive)
-            .ok()
-            .and_then(|m| i64::try_from(m.len()).ok()),
-        detail: checked.summary(),
-    };
-    let result = record_run(store.as_ref(), &run, &RequestOrigin::local()).await;
+    let result = record_cli_run(
+        store.as_ref(),
+        RunKind::Restore,
+        archive,
+        started,
+        Ok(checked.summary()),
+    )
+    .await;
     store.close().await;
     result
 }
 
-/// Records a command-line backup or verification in the configured database.
+/// Records a command-line backup, verification or restore in `store`.
 pub async fn record_cli_run(
     store: &dyn Store,
     kind: RunKind,

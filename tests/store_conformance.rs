@@ -239,3 +239,150 @@ async fn unknown_url_scheme_is_refused() {
     let result = store::open("mysql://localhost/x", &StoreOptions::default()).await;
     assert!(matches!(result, Err(StoreError::UnsupportedUrl(scheme)) if scheme == "mysql"));
 }
+
+async fn leases_share_targets_and_lapse(backend: Backend) {
+    use mcpops::domain::leases::Replica;
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    for i in 0..5 {
+        store
+            .insert_target(
+                &spec(&format!("t{i}"), "http://127.0.0.1:9"),
+                TargetSource::Ui,
+                common::test_event(),
+            )
+            .await
+            .expect("insert");
+    }
+    let now = 1_000_000;
+    let replica = |id: &str, started_at: i64| Replica {
+        id: id.into(),
+        name: id.into(),
+        started_at,
+        heartbeat_at: started_at,
+    };
+    store
+        .join_cluster(&replica("a", now), now + 10_000)
+        .await
+        .expect("lease store call");
+    store
+        .join_cluster(&replica("b", now + 1), now + 10_000)
+        .await
+        .expect("lease store call");
+
+    let a = store
+        .claim_targets("a", now, 3)
+        .await
+        .expect("lease store call");
+    let b = store
+        .claim_targets("b", now, 5)
+        .await
+        .expect("lease store call");
+    assert_eq!(
+        (a.len(), b.len()),
+        (3, 2),
+        "{backend:?}: b gets only what a left"
+    );
+    assert!(
+        a.iter().all(|id| !b.contains(id)),
+        "{backend:?}: no target twice"
+    );
+    assert_eq!(store.held_targets("a").await.expect("lease store call"), a);
+
+    assert!(
+        store
+            .heartbeat("a", now + 5_000, now + 15_000)
+            .await
+            .expect("lease store call")
+    );
+    let view = store
+        .cluster_view("a", now + 5_000)
+        .await
+        .expect("lease store call");
+    let ids: Vec<&str> = view.replicas.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"], "{backend:?}: oldest first");
+    assert_eq!((view.targets, view.held), (5, 3));
+    assert!(view.leads("a"));
+
+    // A target given back is free at once.
+    store
+        .release_targets("a", &a[..1])
+        .await
+        .expect("lease store call");
+    assert_eq!(
+        store
+            .claim_targets("b", now + 5_000, 5)
+            .await
+            .expect("lease store call"),
+        a[..1]
+    );
+
+    // b's membership lapses: its heartbeat is refused and a may take everything it held.
+    let later = now + 12_000;
+    assert!(
+        !store
+            .heartbeat("b", later, later + 10_000)
+            .await
+            .expect("lease store call")
+    );
+    assert!(
+        store
+            .heartbeat("a", later, later + 10_000)
+            .await
+            .expect("lease store call")
+    );
+    let view = store
+        .cluster_view("a", later)
+        .await
+        .expect("lease store call");
+    assert_eq!(view.replicas.len(), 1, "{backend:?}: b no longer counts");
+    assert_eq!(
+        store
+            .claim_targets("a", later, 10)
+            .await
+            .expect("lease store call")
+            .len(),
+        3
+    );
+    assert_eq!(
+        store
+            .held_targets("a")
+            .await
+            .expect("lease store call")
+            .len(),
+        5
+    );
+
+    // Leaving gives everything back at once.
+    store.leave_cluster("a").await.expect("lease store call");
+    assert!(
+        store
+            .held_targets("a")
+            .await
+            .expect("lease store call")
+            .is_empty()
+    );
+    assert!(
+        store
+            .cluster_view("a", later)
+            .await
+            .expect("lease store call")
+            .replicas
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .claim_targets("c", later, 10)
+            .await
+            .expect("lease store call")
+            .len(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn conformance_leases_share_targets_and_lapse() {
+    for backend in BACKENDS {
+        leases_share_targets_and_lapse(backend).await;
+    }
+}

@@ -7,6 +7,7 @@ pub mod capacity;
 pub mod deploys;
 pub mod exposition;
 pub mod incidents;
+pub mod leases;
 pub mod notifications;
 pub mod observation;
 pub mod readiness;

@@ -1,5 +1,6 @@
 //! `mcpops bench collector`: polls a simulated fleet running in child processes on loopback
 //! for a fixed time and prints throughput, CPU, memory, scheduling lag and storage figures.
+use super::cluster::Membership;
 use super::collector::hub::LiveHub;
 use super::collector::{Collector, CollectorConfig, PollMode};
 use super::store::{self, StoreOptions};
@@ -148,7 +149,13 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
         mode,
         ..CollectorConfig::default()
     };
-    let collector = Collector::start(config, store.clone(), LiveHub::default(), None)?;
+    let collector = Collector::start(
+        config,
+        store.clone(),
+        LiveHub::default(),
+        None,
+        Membership::Solo,
+    )?;
 
     // One interval to spread the first polls and fill connection pools, then measure.
     tokio::time::sleep(Duration::from_secs(u64::from(options.interval_secs))).await;

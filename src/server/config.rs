@@ -2,6 +2,7 @@
 use super::alerts::AlertsConfig;
 use super::auth::AuthConfig;
 use super::backup::BackupConfig;
+use super::cluster::ClusterConfig;
 use super::collector::CollectorConfig;
 use super::rollup::RetentionConfig;
 use super::runbooks::RunbooksConfig;
@@ -28,6 +29,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub runbooks: RunbooksConfig,
     pub backup: BackupConfig,
+    pub cluster: ClusterConfig,
     /// The file this was loaded from, if any (backups archive it).
     #[serde(skip)]
     pub source_file: Option<PathBuf>,
@@ -102,6 +104,7 @@ struct Defaults {
     alerts: AlertsConfig,
     runbooks: RunbooksConfig,
     backup: BackupConfig,
+    cluster: ClusterConfig,
 }
 
 #[derive(Serialize)]
@@ -139,6 +142,7 @@ fn defaults() -> Defaults {
         alerts: AlertsConfig::default(),
         runbooks: RunbooksConfig::default(),
         backup: BackupConfig::default(),
+        cluster: ClusterConfig::default(),
     }
 }
 
@@ -204,6 +208,12 @@ impl Config {
         if self.backup.every_minutes > 0 && self.backup.keep_daily + self.backup.keep_weekly == 0 {
             return Err(ConfigError(
                 "keys backup.keep_daily and backup.keep_weekly: keep at least one archive".into(),
+            ));
+        }
+        if self.cluster.lease_secs < 3 {
+            return Err(ConfigError(
+                "key cluster.lease_secs: must be at least 3 (heartbeats come three times a lease)"
+                    .into(),
             ));
         }
         if self.demo.servers == 0 || self.demo.servers > 10_000 {

@@ -1,5 +1,6 @@
 //! The axum router: mcpops' own health and metrics, the Leptos app, and the layers every route gets.
 use super::auth;
+use super::cluster::Membership;
 use super::config::Config;
 use super::state::AppState;
 use crate::app::{App, shell};
@@ -129,15 +130,30 @@ async fn ready(State(state): State<AppState>) -> Response {
         tokio::time::timeout(READY_DB_TIMEOUT, state.store.ping()).await,
         Ok(Ok(()))
     );
-    let checks = json!({"database": database});
-    if database {
-        Json(json!({"status": "ready", "checks": checks})).into_response()
+    let mut checks = json!({"database": database});
+    let mut body = json!({});
+    let mut ready = database;
+    // A replica whose heartbeats stall has paused polling: another replica should serve.
+    if let Membership::Shared { .. } = &state.membership {
+        let leases = state.membership.holds_leases(tokio::time::Instant::now());
+        checks["leases"] = json!(leases);
+        ready &= leases;
+        if let Some(standing) = state.membership.standing() {
+            body["cluster"] = json!({
+                "replica": standing.replica_id,
+                "replicas": standing.view.replicas.len(),
+                "targets": standing.view.targets,
+                "held": standing.view.held,
+                "leads": state.membership.leads(),
+            });
+        }
+    }
+    body["status"] = json!(if ready { "ready" } else { "not_ready" });
+    body["checks"] = checks;
+    if ready {
+        Json(body).into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "checks": checks})),
-        )
-            .into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
     }
 }
 

@@ -1,6 +1,7 @@
 //! Rollups and retention: merges raw samples into 1-minute rows and those into 1-hour rows,
 //! then deletes what is older than each level keeps. Re-running a period recomputes it, so
 //! the job is idempotent and safe to repeat after a crash.
+use super::cluster::Membership;
 use super::store::{SampleTable, Store, StoreResult};
 use crate::domain::series::roll_up;
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -113,11 +114,15 @@ pub async fn roll_up_once(
 }
 
 /// Runs a pass every minute until the process stops.
-pub async fn run(store: Arc<dyn Store>, retention: RetentionConfig) {
+/// Among replicas, only the one that leads does it.
+pub async fn run(store: Arc<dyn Store>, retention: RetentionConfig, membership: Membership) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        if !membership.leads() {
+            continue;
+        }
         match roll_up_once(store.as_ref(), &retention, Utc::now()).await {
             Ok(report) => tracing::debug!(?report, "rollup pass"),
             Err(err) => tracing::warn!(error = ?err, "rollup pass failed; it will be retried"),

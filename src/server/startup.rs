@@ -1,6 +1,8 @@
 //! Wires configuration, storage and the router into a running server.
 use super::alerts::Alerts;
-use super::backup::{Backups, Sources};
+use super::backup::{Backups, Sources, backend_of};
+use super::cluster::Membership;
+use super::cluster::relay::Relay;
 use super::collector::Collector;
 use super::collector::hub::LiveHub;
 use super::config::Config;
@@ -10,6 +12,7 @@ use super::metrics::HttpMetrics;
 use super::state::{AppState, AppStateInner};
 use super::store::{self, StoreError, StoreOptions};
 use super::target_files::TargetFiles;
+use crate::domain::backups::Backend;
 use crate::domain::target::Interval;
 use leptos::prelude::LeptosOptions;
 use secrecy::ExposeSecret;
@@ -77,16 +80,35 @@ impl Application {
             }
             Some(files)
         };
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let database_url = config.database.url.expose_secret();
+        let shared = backend_of(database_url)? == Backend::Postgres;
+        let membership = if shared {
+            Membership::join(&config.cluster, store.clone(), shutdown.clone()).await
+        } else {
+            Membership::Solo
+        };
         let hub = LiveHub::new(config.server.live_queue);
-        tokio::spawn(super::rollup::run(store.clone(), config.retention.clone()));
+        tokio::spawn(super::rollup::run(
+            store.clone(),
+            config.retention.clone(),
+            membership.clone(),
+        ));
         tokio::spawn(sweep_sessions(store.sessions()));
         let (alerts, poll_sink) = Alerts::start(&config.alerts, store.clone())?;
+        if shared {
+            let relay = Relay::start(database_url, hub.clone(), alerts.clone())
+                .map_err(StoreError::Database)?;
+            hub.relay_to(relay.clone());
+            alerts.relay_to(relay);
+        }
         let collector = if config.collector.enabled {
             Some(Collector::start(
                 config.collector.clone(),
                 store.clone(),
                 hub.clone(),
                 poll_sink,
+                membership.clone(),
             )?)
         } else {
             None
@@ -108,7 +130,7 @@ impl Application {
             demo,
             hub,
             collector,
-            shutdown: tokio_util::sync::CancellationToken::new(),
+            shutdown,
             charts: Default::default(),
             auth: super::auth::Auth::new(config.auth.clone()),
             revocations: tokio::sync::broadcast::channel(16).0,
@@ -116,9 +138,14 @@ impl Application {
             alerts,
             runbooks: super::runbooks::RunbookLibrary::new(&config.runbooks),
             backups: backups.clone(),
+            membership: membership.clone(),
         });
-        tokio::spawn(backups.clone().run_schedule(state.shutdown.clone()));
-        tokio::spawn(backups.watch_rpo(state.alerts.clone(), state.shutdown.clone()));
+        tokio::spawn(
+            backups
+                .clone()
+                .run_schedule(membership.clone(), state.shutdown.clone()),
+        );
+        tokio::spawn(backups.watch_rpo(state.alerts.clone(), membership, state.shutdown.clone()));
         if let Some(files) = target_files {
             let watcher = state.clone();
             tokio::spawn(async move {
@@ -152,9 +179,11 @@ impl Application {
             shutdown.await;
             streams.cancel();
         };
-        axum::serve(self.listener, service)
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        self.state.membership.leave(self.state.store.as_ref()).await;
+        served
     }
 }
 

@@ -36,6 +36,8 @@ pub struct AppStateInner {
     pub alerts: Arc<Alerts>,
     pub runbooks: super::runbooks::RunbookLibrary,
     pub backups: Arc<super::backup::Backups>,
+    /// This process's place among replicas sharing the database.
+    pub membership: super::cluster::Membership,
 }
 
 impl AppStateInner {

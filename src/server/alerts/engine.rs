@@ -1,6 +1,6 @@
 //! The alert engine: judges every stored poll against every rule, and records, publishes
 //! and notifies each change. Its trackers live in memory; open alerts are resumed at start.
-use super::{Alerts, AlertsConfig, ENGINE_ACTOR, REFRESH_EVERY, engine_event};
+use super::{Alerts, AlertsConfig, ENGINE_ACTOR, EngineInput, REFRESH_EVERY, engine_event};
 use crate::domain::alerts::{
     AlertQuery, AlertState, BaselineOverride, Baselines, Damping, Policy, Reading, RecentPolls,
     RuleKind, Tracker, Transition, describe_breach, read,
@@ -11,7 +11,7 @@ use crate::domain::silences::Silence;
 use crate::domain::tools::ToolDiff;
 use crate::server::store::{AlertChange, NewAlert, Store, StoreError};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -40,6 +40,8 @@ pub(super) struct Engine {
     /// Only rules that are pending or firing have a tracker.
     trackers: HashMap<Key, Tracker>,
     open: HashMap<Key, OpenAlert>,
+    /// The targets this replica polls, and so judges.
+    adopted: HashSet<i64>,
 }
 
 impl Engine {
@@ -56,26 +58,25 @@ impl Engine {
             recent: HashMap::new(),
             trackers: HashMap::new(),
             open: HashMap::new(),
+            adopted: HashSet::new(),
         }
     }
 
-    pub(super) async fn run(mut self, mut polls: mpsc::Receiver<Arc<[PollRecord]>>) {
+    pub(super) async fn run(mut self, mut input: mpsc::Receiver<EngineInput>) {
         self.reload().await;
-        self.resume().await;
-        if let Ok(latest) = self.store.latest_tool_catalogs().await {
-            self.current_tools.extend(latest);
-        }
         let changed = self.alerts.rules_changed.clone();
         let mut refresh = tokio::time::interval(REFRESH_EVERY);
         refresh.tick().await;
         loop {
             tokio::select! {
-                batch = polls.recv() => match batch {
-                    Some(batch) => {
+                next = input.recv() => match next {
+                    Some(EngineInput::Polls(batch)) => {
                         for record in batch.iter() {
                             self.evaluate(record).await;
                         }
                     }
+                    Some(EngineInput::Adopted(targets)) => self.adopt(targets).await,
+                    Some(EngineInput::Released(targets)) => self.release(&targets),
                     None => break,
                 },
                 () = changed.notified() => self.reload().await,
@@ -115,15 +116,47 @@ impl Engine {
         }
     }
 
-    /// Picks up the alerts that were open when the engine last stopped.
-    async fn resume(&mut self) {
+    /// Starts judging `targets`, taking up their open alerts (left by this process before a
+    /// restart, or by the replica that polled them before) and their newest tool lists.
+    async fn adopt(&mut self, targets: Vec<i64>) {
+        if targets.iter().any(|id| !self.targets.contains_key(id)) {
+            self.reload().await;
+        }
+        let adopted: HashSet<i64> = targets.into_iter().collect();
+        self.resume(&adopted).await;
+        match self.store.latest_tool_catalogs().await {
+            Ok(latest) => self.current_tools.extend(
+                latest
+                    .into_iter()
+                    .filter(|(target, _)| adopted.contains(target)),
+            ),
+            Err(err) => tracing::warn!(error = %err, "could not read the newest tool lists"),
+        }
+        self.adopted.extend(adopted);
+    }
+
+    /// Forgets what it knew of targets another replica judges now; their open alerts stay in
+    /// the store for that replica to take up.
+    fn release(&mut self, targets: &[i64]) {
+        for target in targets {
+            self.adopted.remove(target);
+            self.recent.remove(target);
+            self.current_tools.remove(target);
+        }
+        let released = |key: &Key| targets.contains(&key.0);
+        self.trackers.retain(|key, _| !released(key));
+        self.open.retain(|key, _| !released(key));
+    }
+
+    /// Takes up the stored open alerts of `targets`.
+    async fn resume(&mut self, targets: &HashSet<i64>) {
         let query = AlertQuery {
             limit: 5000,
             ..AlertQuery::default()
         };
         match self.store.alerts(&query).await {
             Ok(open) => {
-                for alert in open {
+                for alert in open.into_iter().filter(|a| targets.contains(&a.target_id)) {
                     let key = (alert.target_id, alert.rule);
                     self.trackers
                         .insert(key, Tracker::resume(alert.state, alert.fired_at));
@@ -142,6 +175,10 @@ impl Engine {
 
     async fn evaluate(&mut self, record: &PollRecord) {
         let target = record.status.target_id;
+        if !self.adopted.contains(&target) {
+            // Only the replica that polls a target judges it.
+            return;
+        }
         if !self.targets.contains_key(&target) {
             // A target added since the last reload.
             self.reload().await;
@@ -302,7 +339,8 @@ impl Engine {
                     // Stored state moved under us (another writer): start again from it.
                     self.trackers.clear();
                     self.open.clear();
-                    self.resume().await;
+                    let adopted = self.adopted.clone();
+                    self.resume(&adopted).await;
                 }
             }
         }

@@ -6,6 +6,7 @@ mod notifier;
 use crate::domain::alerts::{Alert, AlertUpdate, Damping};
 use crate::domain::audit::{AuditEvent, RequestOrigin};
 use crate::domain::observation::PollRecord;
+use crate::server::cluster::relay::Relay;
 use crate::server::store::Store;
 use notifier::Notifier;
 use serde::{Deserialize, Serialize};
@@ -90,10 +91,22 @@ pub struct Alerts {
     feed: broadcast::Sender<AlertUpdate>,
     rules_changed: Arc<Notify>,
     notifier: Notifier,
+    /// Where alert changes also go, when other replicas share the fleet.
+    relay: std::sync::OnceLock<Relay>,
 }
 
-/// Where ingest hands each stored batch of polls.
-pub type PollSink = mpsc::Sender<Arc<[PollRecord]>>;
+/// What ingest hands the engine, in the order it happened.
+pub enum EngineInput {
+    /// Polls just stored.
+    Polls(Arc<[PollRecord]>),
+    /// This replica polls these targets now: their open alerts are taken up from the store.
+    Adopted(Vec<i64>),
+    /// This replica no longer polls these: whoever does now judges them.
+    Released(Vec<i64>),
+}
+
+/// Where ingest hands the engine its input.
+pub type PollSink = mpsc::Sender<EngineInput>;
 
 impl Alerts {
     /// Starts the notifier and, when alerting is on, the engine; returns the handle and
@@ -108,6 +121,7 @@ impl Alerts {
             feed: broadcast::channel(1024).0,
             rules_changed: Arc::new(Notify::new()),
             notifier,
+            relay: std::sync::OnceLock::new(),
         });
         if !config.enabled {
             return Ok((alerts, None));
@@ -123,14 +137,28 @@ impl Alerts {
         self.rules_changed.notify_one();
     }
 
-    /// Tells open pages that an alert changed.
+    /// From now on, sends alert changes to the other replicas too.
+    pub fn relay_to(&self, relay: Relay) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// Tells open pages, on every replica, that an alert changed.
     pub fn publish(&self, alert: &Alert) {
-        // Nobody listening is normal.
-        let _ = self.feed.send(AlertUpdate {
+        let update = AlertUpdate {
             alert_id: alert.id,
             target_id: alert.target_id,
             state: alert.state,
-        });
+        };
+        if let Some(relay) = self.relay.get() {
+            relay.alert(update.clone());
+        }
+        self.publish_local(update);
+    }
+
+    /// Tells this replica's open pages only (a change relayed from another replica).
+    pub fn publish_local(&self, update: AlertUpdate) {
+        // Nobody listening is normal.
+        let _ = self.feed.send(update);
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<AlertUpdate> {

@@ -8,6 +8,7 @@ mod place;
 
 use super::alerts::Alerts;
 use super::audit_export::verify_chain;
+use super::cluster::Membership;
 use super::config::redact_url;
 use super::store::{self, Store, StoreError, StoreOptions};
 use crate::domain::alerts::Severity;
@@ -383,13 +384,21 @@ impl Backups {
 
     /// Checks the RPO every `rpo_check_secs`; notifies the alert channels and audits when it
     /// is missed and again when it is met.
-    pub async fn watch_rpo(self: Arc<Self>, alerts: Arc<Alerts>, shutdown: CancellationToken) {
+    pub async fn watch_rpo(
+        self: Arc<Self>,
+        alerts: Arc<Alerts>,
+        membership: Membership,
+        shutdown: CancellationToken,
+    ) {
         let every = std::time::Duration::from_secs(self.config.rpo_check_secs.max(1));
         let mut missed: Option<String> = None;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
+            }
+            if !membership.leads() {
+                continue;
             }
             let Ok(now) = self.rpo_warning().await else {
                 continue;
@@ -446,7 +455,11 @@ impl Backups {
 
     /// Backs up every `every_minutes` (counting from the last good backup, so a restart does
     /// not take an extra one), verifying each when configured.
-    pub async fn run_schedule(self: Arc<Self>, shutdown: CancellationToken) {
+    pub async fn run_schedule(
+        self: Arc<Self>,
+        membership: Membership,
+        shutdown: CancellationToken,
+    ) {
         if self.config.every_minutes == 0 {
             return;
         }
@@ -463,6 +476,9 @@ impl Backups {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(wait.max(std::time::Duration::from_secs(5))) => {}
+            }
+            if !membership.leads() {
+                continue;
             }
             let origin = RequestOrigin::local();
             match self.back_up(None, SCHEDULE_ACTOR, &origin).await {
@@ -771,7 +787,9 @@ async fn unpack(
 async fn check(url: &str, manifest: &Manifest) -> Result<Checked, BackupError> {
     let options = StoreOptions {
         max_connections: 2,
-        ..StoreOptions::default()
+        // A restored database of many gigabytes is slow to open the first time; nobody waits
+        // on this connection but the check itself.
+        acquire_timeout: std::time::Duration::from_secs(120),
     };
     let restored = store::open(url, &options).await?;
     let result = check_store(restored.as_ref(), manifest).await;

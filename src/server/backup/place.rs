@@ -95,10 +95,20 @@ pub async fn stage(
         .ok_or_else(|| BackupError::Refused("the archive holds no database".into()))?;
     let dump = unpacked.join(&file.name);
     match manifest.backend {
-        Backend::Sqlite => Ok(Placed {
-            url: format!("sqlite://{}", dump.display()),
-            kind: PlacedKind::Sqlite(dump),
-        }),
+        Backend::Sqlite => {
+            // On disk before it is opened or switched in. Flushed now, a large file's first
+            // open (which turns on WAL, and syncs) is quick instead of waiting on the flush.
+            let synced = dump.clone();
+            tokio::task::spawn_blocking(move || std::fs::File::open(&synced)?.sync_all())
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|synced| synced)
+                .map_err(io_error("cannot flush the restored database to disk"))?;
+            Ok(Placed {
+                url: format!("sqlite://{}", dump.display()),
+                kind: PlacedKind::Sqlite(dump),
+            })
+        }
         Backend::Postgres => {
             let (mut admin, current) = maintenance(database_url).await?;
             let name = sibling_name(&current, tag);

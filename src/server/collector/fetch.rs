@@ -26,17 +26,25 @@ pub fn header_map(headers: &[(String, String)]) -> reqwest::header::HeaderMap {
 }
 
 /// The client all probes share: keep-alive, a connect timeout and a redirect limit.
+/// The probes say who is asking, and which replica when several share the fleet, so a
+/// target's operator can tell the pollers apart.
 pub fn shared_client(
     connect_timeout: Duration,
     max_redirects: usize,
+    replica: Option<&str>,
 ) -> reqwest::Result<reqwest::Client> {
+    let version = concat!("mcpops/", env!("CARGO_PKG_VERSION"));
+    let user_agent = match replica {
+        Some(name) => format!("{version} (replica {name})"),
+        None => version.to_owned(),
+    };
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::limited(max_redirects))
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(4)
         .tcp_nodelay(true)
-        .user_agent(concat!("mcpops/", env!("CARGO_PKG_VERSION")))
+        .user_agent(user_agent)
         .build()
 }
 

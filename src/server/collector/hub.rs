@@ -1,5 +1,7 @@
 //! The live hub: every poll's compact update, broadcast to whoever is listening.
 use crate::domain::observation::LiveUpdate;
+use crate::server::cluster::relay::Relay;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc};
 
@@ -11,6 +13,8 @@ pub struct LiveHub {
     sender: broadcast::Sender<LiveUpdate>,
     /// Updates queued for one live page before it counts as too slow.
     page_queue: usize,
+    /// Where this replica's own updates also go, when other replicas share the fleet.
+    relay: Arc<OnceLock<Relay>>,
 }
 
 impl Default for LiveHub {
@@ -24,10 +28,25 @@ impl LiveHub {
         Self {
             sender: broadcast::channel(CAPACITY).0,
             page_queue: page_queue.max(1),
+            relay: Arc::default(),
         }
     }
 
+    /// From now on, sends this replica's updates to the other replicas too.
+    pub fn relay_to(&self, relay: Relay) {
+        let _ = self.relay.set(relay);
+    }
+
+    /// An update from this replica's own poll.
     pub fn publish(&self, update: LiveUpdate) {
+        if let Some(relay) = self.relay.get() {
+            relay.poll(update.clone());
+        }
+        self.publish_local(update);
+    }
+
+    /// An update for this replica's pages only (one relayed from another replica).
+    pub fn publish_local(&self, update: LiveUpdate) {
         // No listeners is normal: nobody has a live page open.
         let _ = self.sender.send(update);
     }

@@ -8,18 +8,21 @@ mod probe_mcp;
 mod probe_metrics;
 
 use crate::domain::exposition::Limits;
+use crate::domain::leases::ClusterView;
 use crate::domain::observation::{Observation, ProbeError};
 use crate::domain::signals::{IntervalSignals, Snapshot};
 use crate::domain::target::{Target, TargetUrl};
 use crate::server::alerts::PollSink;
+use crate::server::cluster::Membership;
 use crate::server::store::Store;
 use fetch::FetchLimits;
 use hub::LiveHub;
+use ingest::Collected;
 use probe_mcp::{McpMemory, McpProbe};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -134,16 +137,20 @@ impl Collector {
         self.reload.notify_one();
     }
 
-    /// Starts the scheduler and ingest tasks; they run until the runtime stops.
+    /// Starts the scheduler and ingest tasks; they run until the runtime stops. The
+    /// scheduler polls the targets `membership` lets it hold: all of them on a database of
+    /// its own, its share when replicas share the database.
     pub fn start(
         config: CollectorConfig,
         store: Arc<dyn Store>,
         hub: LiveHub,
         alerts: Option<PollSink>,
+        membership: Membership,
     ) -> reqwest::Result<Self> {
         let client = fetch::shared_client(
             Duration::from_millis(config.connect_timeout_ms),
             config.max_redirects,
+            membership.name(),
         )?;
         let reload = Arc::new(Notify::new());
         let stats = Arc::new(CollectorStats::default());
@@ -158,6 +165,11 @@ impl Collector {
             }),
             store,
             reload: reload.clone(),
+            leases: Leases {
+                membership,
+                held: HashSet::new(),
+                generation: 0,
+            },
         };
         tokio::spawn(scheduler.run());
         Ok(Self { reload, stats })
@@ -168,7 +180,7 @@ impl Collector {
 struct PollContext {
     client: reqwest::Client,
     config: CollectorConfig,
-    observations: mpsc::Sender<Observation>,
+    observations: mpsc::Sender<Collected>,
     stats: Arc<CollectorStats>,
 }
 
@@ -195,18 +207,83 @@ struct Scheduler {
     context: Arc<PollContext>,
     store: Arc<dyn Store>,
     reload: Arc<Notify>,
+    leases: Leases,
+}
+
+/// The targets this replica may poll.
+struct Leases {
+    membership: Membership,
+    /// When replicas share the database: the targets this one holds.
+    held: HashSet<i64>,
+    /// The membership these leases were claimed under.
+    generation: u64,
+}
+
+impl Leases {
+    fn allows(&self, target_id: i64) -> bool {
+        matches!(self.membership, Membership::Solo) || self.held.contains(&target_id)
+    }
+
+    /// One round after a heartbeat: gives back what is above this replica's fair share (only
+    /// targets not being polled right now, so no poll outlives its lease) and claims what is
+    /// below it. Returns whether the held set changed.
+    async fn rebalance(&mut self, store: &dyn Store, idle: impl Fn(i64) -> bool) -> bool {
+        let Some(standing) = self.membership.standing() else {
+            return false;
+        };
+        let before = std::mem::take(&mut self.held);
+        if standing.generation == self.generation {
+            self.held = before.clone();
+        } else {
+            // The membership lapsed: anything held under it may be polled elsewhere already.
+            self.generation = standing.generation;
+        }
+        let view = ClusterView {
+            held: self.held.len(),
+            ..standing.view
+        };
+        let wanted = view.rebalance();
+        let me = &standing.replica_id;
+        if wanted.release > 0 {
+            let give_back: Vec<i64> = self
+                .held
+                .iter()
+                .copied()
+                .filter(|id| idle(*id))
+                .take(wanted.release)
+                .collect();
+            match store.release_targets(me, &give_back).await {
+                Ok(()) => self.held.retain(|id| !give_back.contains(id)),
+                Err(err) => tracing::warn!(error = %err, "could not give targets back"),
+            }
+        }
+        if wanted.claim > 0 {
+            let now = chrono::Utc::now().timestamp_millis();
+            match store.claim_targets(me, now, wanted.claim).await {
+                Ok(claimed) => self.held.extend(claimed),
+                Err(err) => tracing::warn!(error = %err, "could not claim targets"),
+            }
+        }
+        // The store has the last word (a target deleted, leases cleared by hand).
+        match store.held_targets(me).await {
+            Ok(held) => self.held = held.into_iter().collect(),
+            Err(err) => tracing::warn!(error = %err, "could not read the targets held"),
+        }
+        self.held != before
+    }
 }
 
 /// Targets are also re-read on this period, for changes made by another process.
 const REFRESH_EVERY: Duration = Duration::from_secs(30);
 
 impl Scheduler {
-    async fn run(self) {
+    async fn run(mut self) {
         let permits = Arc::new(Semaphore::new(self.context.config.concurrency.max(1)));
         let mut slots: HashMap<i64, Slot> = HashMap::new();
         let mut queue: BinaryHeap<Reverse<(Instant, i64)>> = BinaryHeap::new();
         let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
         let mut next_refresh = Instant::now();
+        let mut heartbeats = self.leases.membership.heartbeats();
 
         loop {
             if Instant::now() >= next_refresh {
@@ -219,6 +296,14 @@ impl Scheduler {
             tokio::select! {
                 () = self.reload.notified() => next_refresh = Instant::now(),
                 Some(done) = finished.recv() => self.finish(done, &mut slots, &mut queue).await,
+                () = Membership::next_heartbeat(&mut heartbeats) => {
+                    let idle = |id: i64| slots.get(&id).is_some_and(|slot| slot.memory.is_some());
+                    if self.leases.rebalance(self.store.as_ref(), idle).await {
+                        // At once, so a target given back is not polled again here.
+                        self.refresh(&mut slots, &mut queue).await;
+                        next_refresh = Instant::now() + REFRESH_EVERY;
+                    }
+                }
                 () = tokio::time::sleep_until(wake) => {
                     let now = Instant::now();
                     while let Some(Reverse((due, id))) = queue.peek().copied() {
@@ -227,6 +312,13 @@ impl Scheduler {
                         }
                         queue.pop();
                         let Some(slot) = slots.get_mut(&id) else { continue };
+                        if !self.leases.membership.holds_leases(now) {
+                            // Heartbeats stalled: another replica may hold this target by
+                            // now, so skip the slot rather than poll it twice.
+                            let interval = Duration::from_secs(u64::from(slot.target.interval_secs));
+                            queue.push(Reverse((next_slot(due, interval, now), id)));
+                            continue;
+                        }
                         let Some(memory) = slot.memory.take() else { continue };
                         let target = slot.target.clone();
                         let context = self.context.clone();
@@ -238,7 +330,7 @@ impl Scheduler {
                             let mut memory = memory;
                             let observation = poll(&context, &target, &mut memory).await;
                             // Ingest is gone only when the process is stopping.
-                            let _ = context.observations.send(observation).await;
+                            let _ = context.observations.send(Collected::Observed(observation)).await;
                             let _ = done.send(Finished { target, due, memory });
                         });
                     }
@@ -261,9 +353,10 @@ impl Scheduler {
                 return;
             }
         };
-        let mut seen = std::collections::HashSet::with_capacity(targets.len());
+        let mut seen = HashSet::with_capacity(targets.len());
+        let mut adopted = Vec::new();
         let now = Instant::now();
-        for target in targets {
+        for target in targets.into_iter().filter(|t| self.leases.allows(t.id)) {
             seen.insert(target.id);
             match slots.get_mut(&target.id) {
                 Some(slot) => {
@@ -278,6 +371,7 @@ impl Scheduler {
                     let interval = Duration::from_secs(u64::from(target.interval_secs));
                     let offset = rand::rng().random_range(0.0..1.0) * interval.as_secs_f64();
                     queue.push(Reverse((now + Duration::from_secs_f64(offset), target.id)));
+                    adopted.push(target.id);
                     slots.insert(
                         target.id,
                         Slot {
@@ -288,11 +382,33 @@ impl Scheduler {
                 }
             }
         }
-        slots.retain(|id, _| seen.contains(id));
+        let released: Vec<i64> = slots
+            .keys()
+            .copied()
+            .filter(|id| !seen.contains(id))
+            .collect();
+        for id in &released {
+            if let Some(Slot {
+                target,
+                memory: Some(mut memory),
+            }) = slots.remove(id)
+            {
+                let context = self.context.clone();
+                tokio::spawn(async move { close_session(&context, &target, &mut memory).await });
+            }
+        }
+        // Through ingest, so the engine hears of these in order with the polls. Ingest is gone
+        // only when the process is stopping.
+        let observations = &self.context.observations;
+        if !released.is_empty() {
+            let _ = observations.send(Collected::Released(released)).await;
+        }
+        if !adopted.is_empty() {
+            let _ = observations.send(Collected::Adopted(adopted)).await;
+        }
     }
 
-    /// Puts a polled target back in the queue at its next slot. The schedule keeps its phase;
-    /// a poll that overran its interval skips the slots it missed instead of bunching up.
+    /// Puts a polled target back in the queue at its next slot.
     async fn finish(
         &self,
         done: Finished,
@@ -308,14 +424,22 @@ impl Scheduler {
             return;
         };
         let interval = Duration::from_secs(u64::from(slot.target.interval_secs));
-        let mut next = done.due + interval;
-        let now = Instant::now();
-        while next <= now {
-            next += interval;
-        }
         slot.memory = Some(done.memory);
-        queue.push(Reverse((next, done.target.id)));
+        queue.push(Reverse((
+            next_slot(done.due, interval, Instant::now()),
+            done.target.id,
+        )));
     }
+}
+
+/// The first slot of the schedule after `now`: the schedule keeps its phase, and slots missed
+/// (a poll that overran, a pause) are skipped instead of bunching up.
+fn next_slot(due: Instant, interval: Duration, now: Instant) -> Instant {
+    let mut next = due + interval;
+    while next <= now {
+        next += interval;
+    }
+    next
 }
 
 /// Failures that mean nothing answered at all, as opposed to a wrong answer.

@@ -3,6 +3,7 @@ mod accounts;
 mod alerts;
 mod backups;
 mod incidents;
+mod leases;
 mod polls;
 mod postgres;
 mod sqlite;
@@ -14,6 +15,7 @@ use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::backups::{BackupRun, NewBackupRun};
 use crate::domain::deploys::Deploy;
 use crate::domain::incidents::{Incident, StepState, TimelineEvent};
+use crate::domain::leases::{ClusterView, Replica};
 use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
 use crate::domain::observation::Tool;
 use crate::domain::observation::{PollRecord, SampleRow, TargetStatus};
@@ -313,6 +315,16 @@ pub trait Store: Send + Sync + 'static {
     /// Copies the database consistently into `dir` while it stays in use, counting each
     /// table's rows in the same snapshot.
     async fn snapshot_database(&self, dir: &Path) -> StoreResult<DatabaseSnapshot>;
+    /// Registers a replica sharing this database; its membership lasts until `expires_at`.
+    async fn join_cluster(&self, replica: &Replica, expires_at: i64) -> StoreResult<()>;
+    /// Renews a live membership; `false` when it had already lapsed.
+    async fn heartbeat(&self, replica_id: &str, now: i64, expires_at: i64) -> StoreResult<bool>;
+    async fn cluster_view(&self, replica_id: &str, now: i64) -> StoreResult<ClusterView>;
+    /// Takes up to `max` targets no live replica holds; returns their ids.
+    async fn claim_targets(&self, replica_id: &str, now: i64, max: usize) -> StoreResult<Vec<i64>>;
+    async fn release_targets(&self, replica_id: &str, target_ids: &[i64]) -> StoreResult<()>;
+    async fn held_targets(&self, replica_id: &str) -> StoreResult<Vec<i64>>;
+    async fn leave_cluster(&self, replica_id: &str) -> StoreResult<()>;
     async fn readiness_ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>>;
     /// `ticked: None` clears the item.
     async fn set_readiness_tick(
@@ -780,6 +792,49 @@ macro_rules! impl_store {
             }
             async fn snapshot_database(&self, dir: &Path) -> StoreResult<DatabaseSnapshot> {
                 self.snapshot_of_backend(dir).await
+            }
+            async fn join_cluster(&self, replica: &Replica, expires_at: i64) -> StoreResult<()> {
+                LeaseQueries::<$db>(&self.pool)
+                    .join(replica, expires_at)
+                    .await
+            }
+            async fn heartbeat(
+                &self,
+                replica_id: &str,
+                now: i64,
+                expires_at: i64,
+            ) -> StoreResult<bool> {
+                LeaseQueries::<$db>(&self.pool)
+                    .heartbeat(replica_id, now, expires_at)
+                    .await
+            }
+            async fn cluster_view(&self, replica_id: &str, now: i64) -> StoreResult<ClusterView> {
+                LeaseQueries::<$db>(&self.pool).view(replica_id, now).await
+            }
+            async fn claim_targets(
+                &self,
+                replica_id: &str,
+                now: i64,
+                max: usize,
+            ) -> StoreResult<Vec<i64>> {
+                LeaseQueries::<$db>(&self.pool)
+                    .claim(replica_id, now, max)
+                    .await
+            }
+            async fn release_targets(
+                &self,
+                replica_id: &str,
+                target_ids: &[i64],
+            ) -> StoreResult<()> {
+                LeaseQueries::<$db>(&self.pool)
+                    .release(replica_id, target_ids)
+                    .await
+            }
+            async fn held_targets(&self, replica_id: &str) -> StoreResult<Vec<i64>> {
+                LeaseQueries::<$db>(&self.pool).held(replica_id).await
+            }
+            async fn leave_cluster(&self, replica_id: &str) -> StoreResult<()> {
+                LeaseQueries::<$db>(&self.pool).leave(replica_id).await
             }
             async fn readiness_ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>> {
                 IncidentQueries::<$db>(&self.pool).ticks(target_id).await

@@ -3,6 +3,7 @@ use super::accounts::AccountQueries;
 use super::alerts::AlertQueries;
 use super::backups::BackupQueries;
 use super::incidents::IncidentQueries;
+use super::leases::LeaseQueries;
 use super::polls::PollQueries;
 use super::{
     AlertChange, DatabaseSnapshot, LoadRow, NewAlert, NewIncident, NewToken, NewUser, SampleTable,
@@ -16,6 +17,7 @@ use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::backups::{BackupRun, NewBackupRun};
 use crate::domain::deploys::Deploy;
 use crate::domain::incidents::{Incident, StepState, TimelineEvent};
+use crate::domain::leases::{ClusterView, Replica};
 use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
 use crate::domain::observation::{PollRecord, SampleRow, TargetStatus, Tool};
 use crate::domain::readiness::{ReadinessItem, Tick};

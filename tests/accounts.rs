@@ -499,13 +499,7 @@ async fn tampering(backend: Backend) {
         "{backend:?}: flagged in the UI"
     );
 
-    let cli = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
-        .arg("verify-audit")
-        .env("MCPOPS__DATABASE__URL", db.url())
-        .env("MCPOPS__LOG__LEVEL", "error")
-        .output()
-        .await
-        .expect("run verify-audit");
+    let cli = common::verify_audit(db.url()).await;
     let stdout = String::from_utf8_lossy(&cli.stdout);
     assert_eq!(cli.status.code(), Some(1), "{backend:?}: {stdout}");
     assert!(stdout.contains("BROKEN at entry 2"), "{stdout}");

@@ -17,7 +17,6 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncBufReadExt;
 
 /// Healthy targets keep ingest busy; dead ones (nothing listens) give alerts to acknowledge.
 const HEALTHY: usize = 30;
@@ -56,34 +55,16 @@ async fn dead_port() -> u16 {
 }
 
 async fn start(database_url: &str) -> (tokio::process::Child, SocketAddr) {
-    let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
-        .arg("serve")
-        .env("MCPOPS__DATABASE__URL", database_url)
-        .env("MCPOPS__SERVER__LISTEN", "127.0.0.1:0")
-        .env("MCPOPS__COLLECTOR__MODE", "metrics_only")
-        .env("MCPOPS__ALERTS__MIN_FIRING_SECS", "0")
-        .env("MCPOPS__BACKUP__EVERY_MINUTES", "0")
-        .env("MCPOPS__CLUSTER__LEASE_SECS", "3")
-        .env("MCPOPS__LOG__LEVEL", "error")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start mcpops serve");
-    let mut lines = tokio::io::BufReader::new(process.stdout.take().expect("piped stdout")).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.strip_prefix("mcpops dashboard: http://") {
-                return url.trim_end_matches('/').parse::<SocketAddr>().ok();
-            }
-        }
-        None
-    })
+    common::serve_process(
+        database_url,
+        &[
+            ("MCPOPS__COLLECTOR__MODE", "metrics_only"),
+            ("MCPOPS__ALERTS__MIN_FIRING_SECS", "0"),
+            ("MCPOPS__CLUSTER__LEASE_SECS", "3"),
+            ("MCPOPS__LOG__LEVEL", "error"),
+        ],
+    )
     .await
-    .ok()
-    .flatten()
-    .expect("mcpops serve did not start");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (process, addr)
 }
 
 async fn post(
@@ -312,13 +293,7 @@ async fn killed_repeatedly(backend: Backend, kills: usize) {
             problems.is_empty(),
             "{backend:?} round {round}: {problems:?}"
         );
-        let verify = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
-            .arg("verify-audit")
-            .env("MCPOPS__DATABASE__URL", db.url())
-            .env("MCPOPS__LOG__LEVEL", "error")
-            .output()
-            .await
-            .expect("verify-audit");
+        let verify = common::verify_audit(db.url()).await;
         assert!(
             verify.status.success(),
             "{backend:?} round {round}: {}",

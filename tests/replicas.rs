@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncBufReadExt;
 use tokio::time::Instant;
 
 const TARGETS: usize = 12;
@@ -107,36 +106,18 @@ struct Replica {
 }
 
 async fn start_replica(database_url: &str, name: &str) -> Replica {
-    let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
-        .arg("serve")
-        .env("MCPOPS__DATABASE__URL", database_url)
-        .env("MCPOPS__SERVER__LISTEN", "127.0.0.1:0")
-        .env("MCPOPS__CLUSTER__NAME", name)
-        .env("MCPOPS__CLUSTER__LEASE_SECS", LEASE_SECS.to_string())
-        .env("MCPOPS__COLLECTOR__MODE", "metrics_only")
-        .env("MCPOPS__ALERTS__MIN_FIRING_SECS", "0")
-        .env("MCPOPS__ALERTS__RETRY_BASE_MS", "100")
-        .env("MCPOPS__BACKUP__EVERY_MINUTES", "0")
-        .env("MCPOPS__LOG__LEVEL", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start mcpops serve");
-    let mut lines = tokio::io::BufReader::new(process.stdout.take().expect("piped stdout")).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.strip_prefix("mcpops dashboard: http://") {
-                return url.trim_end_matches('/').parse::<SocketAddr>().ok();
-            }
-        }
-        None
-    })
-    .await
-    .ok()
-    .flatten()
-    .unwrap_or_else(|| panic!("replica {name} did not start"));
-    // Keep reading, so a full pipe never blocks the replica's logging.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let lease = LEASE_SECS.to_string();
+    let (process, addr) = common::serve_process(
+        database_url,
+        &[
+            ("MCPOPS__CLUSTER__NAME", name),
+            ("MCPOPS__CLUSTER__LEASE_SECS", &lease),
+            ("MCPOPS__COLLECTOR__MODE", "metrics_only"),
+            ("MCPOPS__ALERTS__MIN_FIRING_SECS", "0"),
+            ("MCPOPS__ALERTS__RETRY_BASE_MS", "100"),
+        ],
+    )
+    .await;
     Replica {
         name: name.to_owned(),
         addr,
@@ -496,13 +477,7 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
     }
 
     // Two replicas wrote the audit log at once; its chain is intact.
-    let verify = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
-        .arg("verify-audit")
-        .env("MCPOPS__DATABASE__URL", db.url())
-        .env("MCPOPS__LOG__LEVEL", "error")
-        .output()
-        .await
-        .expect("verify-audit");
+    let verify = common::verify_audit(db.url()).await;
     assert!(
         verify.status.success(),
         "{}",

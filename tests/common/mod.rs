@@ -309,3 +309,54 @@ pub async fn post_form(
         serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
     )
 }
+
+/// Runs `mcpops verify-audit` on the database.
+pub async fn verify_audit(database_url: &str) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpops"))
+        .arg("verify-audit")
+        .env("MCPOPS__DATABASE__URL", database_url)
+        .env("MCPOPS__LOG__LEVEL", "error")
+        .output()
+        .await
+        .expect("run verify-audit")
+}
+
+/// A real `mcpops serve` process on the database, on a port of its own, with `settings` as
+/// `MCPOPS__SECTION__KEY` variables; returns once it listens. SIGKILL it with `start_kill`.
+pub async fn serve_process(
+    database_url: &str,
+    settings: &[(&str, &str)],
+) -> (tokio::process::Child, SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpops"));
+    command
+        .arg("serve")
+        .env("MCPOPS__DATABASE__URL", database_url)
+        .env("MCPOPS__SERVER__LISTEN", "127.0.0.1:0")
+        // No scheduled backups into the working directory.
+        .env("MCPOPS__BACKUP__EVERY_MINUTES", "0")
+        .env("MCPOPS__LOG__LEVEL", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (key, value) in settings {
+        command.env(key, value);
+    }
+    let mut process = command.spawn().expect("start mcpops serve");
+    let stdout = process.stdout.take().expect("piped stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(url) = line.strip_prefix("mcpops dashboard: http://") {
+                return url.trim_end_matches('/').parse::<SocketAddr>().ok();
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("mcpops serve did not start");
+    // Keep reading, so a full pipe never blocks the server.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (process, addr)
+}

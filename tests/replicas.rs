@@ -452,6 +452,10 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
         taken_over <= 2 * LEASE,
         "hung replica's targets taken after {taken_over:?}"
     );
+    eprintln!(
+        "{} targets of the hung replica taken over after {taken_over:?} (lease {LEASE:?})",
+        hung_targets.len()
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(signal("-CONT", &hung.process).success());
     eventually(

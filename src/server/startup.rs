@@ -84,7 +84,7 @@ impl Application {
         let database_url = config.database.url.expose_secret();
         let shared = backend_of(database_url)? == Backend::Postgres;
         let membership = if shared {
-            Membership::join(&config.cluster, store.clone(), shutdown.clone()).await
+            Membership::join(&config.cluster, store.clone(), shutdown.clone())
         } else {
             Membership::Solo
         };

@@ -1,5 +1,6 @@
 //! The alert engine: judges every stored poll against every rule, and records, publishes
-//! and notifies each change. Its trackers live in memory; open alerts are resumed at start.
+//! and notifies each change. Its trackers live in memory; a target's open alerts are taken
+//! up from the store when the collector starts polling it (at start, or on a hand-over).
 use super::{Alerts, AlertsConfig, ENGINE_ACTOR, EngineInput, REFRESH_EVERY, engine_event};
 use crate::domain::alerts::{
     AlertQuery, AlertState, BaselineOverride, Baselines, Damping, Policy, Reading, RecentPolls,

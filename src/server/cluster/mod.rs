@@ -82,8 +82,9 @@ pub enum Membership {
 }
 
 impl Membership {
-    /// Joins the replicas on `store` and keeps the membership alive until `stop`.
-    pub async fn join(
+    /// Starts joining the replicas on `store` (the first heartbeat joins) and keeps the
+    /// membership alive until `stop`.
+    pub fn join(
         config: &ClusterConfig,
         store: Arc<dyn Store>,
         stop: tokio_util::sync::CancellationToken,

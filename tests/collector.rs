@@ -4,12 +4,12 @@ mod common;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use common::hostile::hostile_server;
 use common::{BACKENDS, TestApp, TestDb, eventually, spawn_app_with};
 use mcpops::api::demo::DemoFault;
 use mcpops::domain::observation::{TargetState, TargetStatus};
-use mcpops::domain::target::{TargetSource, TargetSpec};
 use mcpops::server::demo::DemoFleet;
 use mcpops::server::store::SampleTable;
 use std::sync::Arc;
@@ -208,129 +208,6 @@ async fn tool_drift_records_a_new_catalog_version() {
 }
 
 /// One server whose path prefixes each misbehave in their own way.
-async fn hostile_server() -> std::net::SocketAddr {
-    async fn alive() -> &'static str {
-        "{\"status\":\"alive\"}"
-    }
-    fn text(body: impl Into<String>) -> Response {
-        (
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-            body.into(),
-        )
-            .into_response()
-    }
-    let slow_body = || async {
-        // Trickles one byte a second: only the probe deadline ends it.
-        let stream = async_stream_of_bytes();
-        (
-            [(header::CONTENT_TYPE, "text/plain")],
-            axum::body::Body::from_stream(stream),
-        )
-            .into_response()
-    };
-    let never_answering_sse = || async {
-        let stream = tokio_stream::StreamExt::map(
-            tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(
-                Duration::from_millis(200),
-            )),
-            |_| {
-                Ok::<_, std::convert::Infallible>(axum::body::Bytes::from_static(
-                    b": keep-alive\n\n",
-                ))
-            },
-        );
-        (
-            [(header::CONTENT_TYPE, "text/event-stream")],
-            axum::body::Body::from_stream(stream),
-        )
-            .into_response()
-    };
-    let rpc_error = || async {
-        axum::Json(
-            serde_json::json!({"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"backend exploded"}}),
-        )
-    };
-    let mut app = Router::new();
-    for prefix in [
-        "garbage",
-        "huge",
-        "slow",
-        "html",
-        "loop",
-        "backwards",
-        "noinf",
-        "rpcerr",
-        "sse",
-        "status500",
-        "badutf8",
-        "mcp406",
-    ] {
-        app = app
-            .route(&format!("/{prefix}/health/live"), get(alive))
-            .route(
-                &format!("/{prefix}/health/ready"),
-                get(|| async { "{\"status\":\"ready\",\"checks\":{}}" }),
-            );
-    }
-    let app = app
-        .route(
-            "/garbage/metrics",
-            get(|| async { text("mcp_requests_total 1\nthis is { not prometheus\n") }),
-        )
-        .route(
-            "/huge/metrics",
-            get(|| async { text("x".repeat(64 * 1024)) }),
-        )
-        .route("/slow/metrics", get(slow_body))
-        .route(
-            "/html/metrics",
-            get(|| async {
-                ([(header::CONTENT_TYPE, "text/html")], "<html></html>").into_response()
-            }),
-        )
-        .route(
-            "/loop/metrics",
-            get(|| async {
-                (StatusCode::FOUND, [(header::LOCATION, "/loop/metrics")]).into_response()
-            }),
-        )
-        .route(
-            "/noinf/metrics",
-            get(|| async { text("mcp_request_duration_seconds_bucket{le=\"0.1\"} 4\n") }),
-        )
-        .route(
-            "/status500/metrics",
-            get(|| async { StatusCode::INTERNAL_SERVER_ERROR }),
-        )
-        .route(
-            "/badutf8/metrics",
-            get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "text/plain")],
-                    b"ok 1\n\xff\xfe 2\n".to_vec(),
-                )
-                    .into_response()
-            }),
-        )
-        .route("/rpcerr/mcp", post(rpc_error))
-        .route("/sse/mcp", post(never_answering_sse))
-        .route("/mcp406/mcp", post(|| async { StatusCode::NOT_ACCEPTABLE }));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-fn async_stream_of_bytes()
--> impl tokio_stream::Stream<Item = Result<axum::body::Bytes, std::convert::Infallible>> {
-    tokio_stream::StreamExt::map(
-        tokio_stream::wrappers::IntervalStream::new(tokio::time::interval(Duration::from_secs(1))),
-        |_| Ok(axum::body::Bytes::from_static(b"a")),
-    )
-}
-
 #[tokio::test]
 async fn misbehaving_targets_each_show_their_own_reason() {
     let db = TestDb::sqlite();
@@ -401,12 +278,7 @@ async fn misbehaving_targets_each_show_their_own_reason() {
         ),
     ];
     for (name, url, _, _) in &cases {
-        let spec = TargetSpec::from_form(name, url, "1", "").expect("spec");
-        app.state
-            .store
-            .insert_target(&spec, TargetSource::Ui, common::test_event())
-            .await
-            .expect("insert");
+        common::add_target(app.state.store.as_ref(), name, url).await;
     }
     app.state.targets_changed();
     for (name, _, probe, reason) in &cases {
@@ -445,13 +317,8 @@ async fn mcp_failures_are_named_and_a_silent_event_stream_times_out() {
         ("mcp406", "initialize answered HTTP 406"),
     ];
     for (name, _) in cases {
-        let spec = TargetSpec::from_form(name, &format!("http://{hostile}/{name}"), "1", "")
-            .expect("spec");
-        app.state
-            .store
-            .insert_target(&spec, TargetSource::Ui, common::test_event())
-            .await
-            .expect("insert");
+        let url = format!("http://{hostile}/{name}");
+        common::add_target(app.state.store.as_ref(), name, &url).await;
     }
     app.state.targets_changed();
     for (name, reason) in cases {
@@ -590,12 +457,7 @@ async fn custom_server() -> std::net::SocketAddr {
         .route("/status/live", get(health))
         .route("/status/ready", get(health))
         .route("/admin/metrics", get(metrics));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    common::serve_on_loopback(app).await
 }
 
 #[tokio::test]

@@ -6,11 +6,10 @@
 //! `MCPOPS_CRASH_KILLS` sets the number of kills (20 by default).
 mod common;
 
-use common::{BACKENDS, Backend, TEST_PASSWORD, TestDb, cookie_client, eventually, test_event};
+use common::{BACKENDS, Backend, TEST_PASSWORD, TestDb, cookie_client, eventually};
 use mcpops::domain::alerts::{AlertQuery, AlertState};
 use mcpops::domain::auth::Role;
 use mcpops::domain::incidents::StepState;
-use mcpops::domain::target::{TargetSource, TargetSpec};
 use mcpops::server::store::{self, Store, StoreOptions};
 use rand::Rng;
 use serde_json::Value;
@@ -38,12 +37,7 @@ async fn fleet() -> SocketAddr {
             "# TYPE mcp_requests_total counter\nmcp_requests_total 1\n"
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("fixture");
-    let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    common::serve_on_loopback(app).await
 }
 
 /// A port nothing listens on.
@@ -218,25 +212,12 @@ async fn killed_repeatedly(backend: Backend, kills: usize) {
         .expect("open store");
     let fleet = fleet().await;
     for i in 0..HEALTHY {
-        let spec = TargetSpec::from_form(
-            &format!("ok{i:02}"),
-            &format!("http://{fleet}/t/{i}"),
-            "1",
-            "",
-        )
-        .expect("fixture");
-        store
-            .insert_target(&spec, TargetSource::Ui, test_event())
-            .await
-            .expect("fixture");
+        let url = format!("http://{fleet}/t/{i}");
+        common::add_target(store.as_ref(), &format!("ok{i:02}"), &url).await;
     }
     for i in 0..DEAD {
         let url = format!("http://127.0.0.1:{}/t/{i}", dead_port().await);
-        let spec = TargetSpec::from_form(&format!("dead{i:02}"), &url, "1", "").expect("fixture");
-        store
-            .insert_target(&spec, TargetSource::Ui, test_event())
-            .await
-            .expect("fixture");
+        common::add_target(store.as_ref(), &format!("dead{i:02}"), &url).await;
     }
     mcpops::server::accounts::add_user(
         store.as_ref(),

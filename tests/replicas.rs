@@ -9,7 +9,6 @@ use axum::http::HeaderMap;
 use common::{TEST_PASSWORD, TestDb, cookie_client, eventually, test_event};
 use mcpops::domain::auth::Role;
 use mcpops::domain::notifications::{ChannelForm, NewChannel};
-use mcpops::domain::target::{TargetSource, TargetSpec};
 use mcpops::server::store::{self, Store, StoreOptions};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -242,11 +241,7 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
     let mut names: Vec<String> = (0..TARGETS).map(|i| format!("t{i:02}")).collect();
     for name in &names {
         let url = format!("http://{fleet_addr}/t/{name}");
-        let spec = TargetSpec::from_form(name, &url, "1", "").expect("spec");
-        store
-            .insert_target(&spec, TargetSource::Ui, test_event())
-            .await
-            .expect("insert target");
+        common::add_target(store.as_ref(), name, &url).await;
     }
     // The flaky target has a server of its own, so it can go down and come back.
     let flaky_app = axum::Router::new()
@@ -254,12 +249,8 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
         .with_state(log.clone());
     let (flaky_addr, flaky_stop) =
         serve(flaky_app.clone(), "127.0.0.1:0".parse().expect("address")).await;
-    let spec = TargetSpec::from_form("flaky", &format!("http://{flaky_addr}/t/flaky"), "1", "")
-        .expect("fixture");
-    store
-        .insert_target(&spec, TargetSource::Ui, test_event())
-        .await
-        .expect("insert flaky");
+    let url = format!("http://{flaky_addr}/t/flaky");
+    common::add_target(store.as_ref(), "flaky", &url).await;
     names.push("flaky".into());
     let notices: Arc<Mutex<Vec<Value>>> = Arc::default();
     let (hook, _hook) = webhook(notices.clone()).await;

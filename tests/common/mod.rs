@@ -1,6 +1,8 @@
 //! Test helpers: fresh databases on both backends, and the app on a port-0 listener.
 #![allow(dead_code)] // each test binary uses its own subset of these helpers
 
+pub mod hostile;
+
 use mcpops::domain::auth::Role;
 use mcpops::server::config::Config;
 use mcpops::server::demo::DemoFleet;
@@ -359,4 +361,31 @@ pub async fn serve_process(
     // Keep reading, so a full pipe never blocks the server.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (process, addr)
+}
+
+/// Serves `app` on 127.0.0.1 at a port of its own, for the rest of the test.
+pub async fn serve_on_loopback(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A target added as from the UI, polled every second.
+pub async fn add_target(
+    store: &dyn mcpops::server::store::Store,
+    name: &str,
+    url: &str,
+) -> mcpops::domain::target::Target {
+    let spec = mcpops::domain::target::TargetSpec::from_form(name, url, "1", "").expect("spec");
+    store
+        .insert_target(
+            &spec,
+            mcpops::domain::target::TargetSource::Ui,
+            test_event(),
+        )
+        .await
+        .expect("insert target")
 }

@@ -60,7 +60,6 @@ impl ClusterConfig {
 #[derive(Debug, Clone)]
 pub struct Standing {
     pub replica_id: String,
-    pub name: String,
     /// Changes when the membership lapsed and the replica joined again: every target it held
     /// may be someone else's by now.
     pub generation: u64,
@@ -238,7 +237,6 @@ impl Heartbeat {
                 Ok(view) => {
                     self.publish.send_replace(Some(Standing {
                         replica_id: id.clone(),
-                        name: self.name.clone(),
                         generation: *generation,
                         renewed_at: sent,
                         view,

@@ -306,13 +306,14 @@ impl Scheduler {
                 }
                 () = tokio::time::sleep_until(wake) => {
                     let now = Instant::now();
+                    let holds_leases = self.leases.membership.holds_leases(now);
                     while let Some(Reverse((due, id))) = queue.peek().copied() {
                         if due > now {
                             break;
                         }
                         queue.pop();
                         let Some(slot) = slots.get_mut(&id) else { continue };
-                        if !self.leases.membership.holds_leases(now) {
+                        if !holds_leases {
                             // Heartbeats stalled: another replica may hold this target by
                             // now, so skip the slot rather than poll it twice.
                             let interval = Duration::from_secs(u64::from(slot.target.interval_secs));

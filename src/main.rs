@@ -132,6 +132,30 @@ enum BenchCommand {
         #[arg(long, value_enum)]
         mode: Option<BenchMode>,
     },
+    /// Real `mcpops serve` processes polling a simulated fleet: polls, lag, CPU, memory,
+    /// storage, page render times and live-update delay, one table row per setup.
+    Load {
+        /// Fleet sizes measured with one process on SQLite.
+        #[arg(long, value_delimiter = ',', default_values_t = [1000, 5000, 10000])]
+        sizes: Vec<usize>,
+        /// How long polling is measured per setup, after the fleet settles.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 100)]
+        page_requests: usize,
+        /// Browsers following live updates at once.
+        #[arg(long, default_value_t = 500)]
+        live_clients: usize,
+        /// A PostgreSQL server where the bench may create and drop a scratch database, for
+        /// the replica row (skipped without it).
+        #[arg(long)]
+        postgres_url: Option<String>,
+        #[arg(long, default_value_t = 3)]
+        replicas: usize,
+        /// Fleet size of the replica row.
+        #[arg(long, default_value_t = 10000)]
+        replica_targets: usize,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -253,6 +277,26 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let results = bench::run_collector(&options).await?;
             bench::print_table(&results);
             Ok(())
+        }
+        Command::Bench(BenchCommand::Load {
+            sizes,
+            seconds,
+            page_requests,
+            live_clients,
+            postgres_url,
+            replicas,
+            replica_targets,
+        }) => {
+            let options = mcpops::server::load_bench::LoadBenchOptions {
+                sizes,
+                seconds,
+                page_requests,
+                live_clients,
+                postgres_url,
+                replicas: replicas.max(1),
+                replica_targets,
+            };
+            mcpops::server::load_bench::run(&options).await
         }
         Command::Fleet { servers } => {
             let fleet = DemoFleet::start(servers).await?;

@@ -90,6 +90,7 @@ const GETS: &[(&str, Need)] = &[
     ("/pkg/mcpops.css", Need::Anyone),
     ("/events", Need::Wall),
     ("/charts/1/latency.svg", Need::Dashboards),
+    ("/charts/fleet/latency.svg", Need::Wall),
     ("/audit/export?format=csv", Need::Audit),
     ("/reports/incident-1.md", Need::Dashboards),
     ("/reports/capacity.csv?scope=fleet", Need::Dashboards),

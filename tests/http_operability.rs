@@ -225,3 +225,82 @@ async fn graceful_shutdown_ends_open_event_streams() {
     );
     drop(stream);
 }
+
+/// Counts the `updates` events in the stream until `wanted` have arrived.
+async fn count_update_events(mut stream: reqwest::Response, wanted: usize) -> usize {
+    let mut text = String::new();
+    let mut seen = 0;
+    while seen < wanted {
+        match stream.chunk().await {
+            Ok(Some(chunk)) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+        // Count whole events only, keeping a partial one for the next chunk.
+        while let Some(end) = text.find("\n\n") {
+            seen += usize::from(text[..end].contains("event: updates"));
+            text.drain(..end + 2);
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_live_page_that_stops_reading_is_dropped_and_the_others_get_every_update() {
+    const BATCHES: usize = 600;
+    let db = TestDb::sqlite();
+    let app = common::spawn_app_with(db.url(), None, |config| config.server.live_queue = 16).await;
+    let open = || async {
+        let stream = app
+            .client
+            .get(app.url("/events"))
+            .send()
+            .await
+            .expect("events");
+        assert_eq!(stream.status(), 200);
+        stream
+    };
+    let reader = tokio::spawn(count_update_events(open().await, BATCHES));
+    // Opened and never read: the socket buffers fill, then its queue in the hub.
+    let stalled = open().await;
+    common::eventually(
+        std::time::Duration::from_secs(5),
+        "both pages follow the hub",
+        || async { (app.state.hub.listeners() == 2).then_some(()) },
+    )
+    .await;
+    // 600 batches of 20 updates of about 2 KB: 24 MB, more than loopback buffers hold.
+    let update = |target_id| mcpops::domain::observation::LiveUpdate {
+        target_id,
+        at_ms: 0,
+        state: mcpops::domain::observation::TargetState::Down,
+        p95_ms: None,
+        error_ratio: None,
+        rps: None,
+        error: Some("x".repeat(2000)),
+    };
+    for batch in 0..BATCHES as i64 {
+        app.state
+            .hub
+            .publish((0..20).map(|i| update(batch * 20 + i)).collect());
+        // Paced, as ingest publishes: the reading page keeps up.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let received = tokio::time::timeout(std::time::Duration::from_secs(30), reader)
+        .await
+        .expect("the reading page got its updates in time")
+        .expect("reader");
+    assert_eq!(received, BATCHES, "the reading page missed nothing");
+    assert_eq!(
+        app.state.hub.listeners(),
+        1,
+        "the stalled page left the hub"
+    );
+    // Its stream was ended by the server: reading it now comes to an end.
+    let leftover = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        count_update_events(stalled, usize::MAX),
+    )
+    .await
+    .expect("the stalled page's stream ends");
+    assert!(leftover < BATCHES, "{leftover}");
+}

@@ -208,13 +208,18 @@ async fn live_update_for(replica: &Replica, client: &reqwest::Client, targets: &
         while let Ok(Some(chunk)) = stream.chunk().await {
             text.push_str(&String::from_utf8_lossy(&chunk));
             let relayed = text.split("\n\n").any(|event| {
-                event.contains("event: update")
+                event.contains("event: updates")
                     && event
                         .lines()
                         .find_map(|l| l.strip_prefix("data: "))
-                        .and_then(|data| serde_json::from_str::<Value>(data).ok())
-                        .and_then(|update| update["target_id"].as_i64())
-                        .is_some_and(|id| targets.contains(&id))
+                        .and_then(|data| serde_json::from_str::<Vec<Value>>(data).ok())
+                        .is_some_and(|updates| {
+                            updates.iter().any(|update| {
+                                update["target_id"]
+                                    .as_i64()
+                                    .is_some_and(|id| targets.contains(&id))
+                            })
+                        })
             });
             if relayed {
                 return;

@@ -71,12 +71,34 @@ async fn rollups_merge_and_retention_deletes(backend: Backend) {
         .duration_trunc(Duration::hours(1))
         .expect("trunc")
         + Duration::minutes(30);
-    // Three hours of polls every 10 s, plus one poll older than raw retention.
+    let other_spec = TargetSpec::from_form("u", "http://127.0.0.1:2", "10", "").expect("spec");
+    let other = store
+        .insert_target(&other_spec, TargetSource::Ui, common::test_event())
+        .await
+        .expect("target")
+        .id;
+    // Three hours of polls every 10 s of two targets, plus one poll older than raw retention.
     let start = now - Duration::hours(3);
     let batch: Vec<PollRecord> = (0..(3 * 360))
-        .map(|i| record(id, start + Duration::seconds(10 * i), 10.0))
+        .flat_map(|i| {
+            let at = start + Duration::seconds(10 * i);
+            [record(id, at, 10.0), record(other, at, 20.0)]
+        })
         .collect();
     store.record_polls(&batch).await.expect("polls");
+    let latest = store.target_status(other).await.expect("status");
+    assert_eq!(
+        latest.map(|s| s.at),
+        Some(start + Duration::seconds(10 * (3 * 360 - 1))),
+        "{backend:?}: one target's latest status"
+    );
+    assert!(
+        store
+            .target_status(other + 100)
+            .await
+            .expect("status")
+            .is_none()
+    );
     store
         .record_polls(&[record(id, now - Duration::hours(60), 99.0)])
         .await
@@ -132,13 +154,34 @@ async fn rollups_merge_and_retention_deletes(backend: Backend) {
         "p50 comes from the merged buckets"
     );
 
+    // One fleet row per minute: both targets' requests over the minute, buckets merged.
+    let fleet = store
+        .samples(SampleTable::FleetMinute, None, start, now)
+        .await
+        .expect("fleet minutes");
+    assert_eq!(fleet.len(), minutes.len(), "{backend:?}");
+    // The pass also rolled up the minute of the poll older than raw retention.
+    assert_eq!(report.fleet_rows, fleet.len() + 1);
+    assert!(
+        fleet.iter().all(|m| m.target_id == 0
+            && m.rps() == Some(3.0)
+            && m.buckets.as_ref().map(BucketDeltas::total) == Some(180.0)),
+        "{backend:?}: {:?}",
+        fleet[0]
+    );
+
     // A second pass finds nothing new to do, and changes nothing.
     let again = roll_up_once(store.as_ref(), &retention, now)
         .await
         .expect("rollup");
     assert_eq!(
-        (again.minute_rows, again.hour_rows, again.deleted),
-        (0, 0, 0)
+        (
+            again.minute_rows,
+            again.hour_rows,
+            again.fleet_rows,
+            again.deleted
+        ),
+        (0, 0, 0, 0)
     );
     assert_eq!(
         store

@@ -61,3 +61,71 @@ test('a wall tile leads to its server page with charts, readiness, MCP and tools
   await mcpops.stop();
   noErrors();
 });
+
+test('a small fleet shows sparklines on every tile and the fleet golden-signal charts', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  const mcpops = await startMcpops({ demoServers: 4, pollSeconds: 1 });
+  await signInQuietly(page, mcpops);
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  await page.goto(`${mcpops.url}/wall`);
+  await waitForHydration(page);
+  const tile = page.locator('.tile[data-target="demo-01"]');
+  // Sparklines grow with each live poll, without a reload.
+  const line = tile.getByRole('img', { name: 'p95 latency, last polls' }).locator('polyline');
+  await expect
+    .poll(async () => ((await line.getAttribute('points')) ?? '').split(' ').filter(Boolean).length, { timeout: 10_000 })
+    .toBeGreaterThanOrEqual(3);
+  await expect(tile.getByRole('img', { name: 'error rate, last polls' })).toBeVisible();
+
+  // The demo seeds a day of minute rollups, so the fleet charts have an hour to draw.
+  const charts = page.getByRole('region', { name: 'Fleet golden signals, last hour' }).locator('img.chart');
+  await expect(charts).toHaveCount(4);
+  for (const chart of await charts.all()) {
+    await expect(chart).toHaveAttribute('src', /^\/charts\/fleet\/\w+\.svg\?range=1h/);
+    await expect.poll(() => chart.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBeGreaterThan(0);
+  }
+  const svg = await page.request.get(`${mcpops.url}/charts/fleet/traffic.svg?range=1h`);
+  expect(svg.status()).toBe(200);
+  expect(await svg.text()).toContain('requests/s');
+  await page.screenshot({ path: 'test-results/wall-small-fleet.png', fullPage: true });
+  await mcpops.stop();
+  noErrors();
+});
+
+test('1,600 targets fit the wall as cells grouped by team; a fault shows in its cell and its group', async ({ page }) => {
+  test.setTimeout(120_000);
+  const noErrors = watchForErrors(page);
+  const pollSeconds = 5;
+  const mcpops = await startMcpops({
+    demoServers: 1600,
+    pollSeconds,
+    env: { MCPOPS__DEMO__SEED_HISTORY: 'false' },
+  });
+  await signInQuietly(page, mcpops);
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  await page.goto(`${mcpops.url}/wall`);
+  await waitForHydration(page);
+  await expect(page.locator('.tiles.dense .tile')).toHaveCount(1600);
+  const groups = page.locator('.tile-group-name');
+  await expect(groups).toHaveCount(3);
+  await expect(groups.nth(0)).toContainText('team: payments');
+  // demo-0002 is the second server: team payments.
+  const cell = page.locator('.tile[data-target="demo-0002"]');
+  await expect(cell).toHaveAttribute('data-state', 'up', { timeout: 3 * pollSeconds * 1000 });
+  await expect(cell.getByRole('link')).toHaveAttribute('aria-label', 'demo-0002: up');
+  // Every cell is on the first screen of a 1080p wall.
+  const bottom = await page.locator('.tile-group').last().evaluate((el) => el.getBoundingClientRect().bottom);
+  expect(bottom).toBeLessThanOrEqual(1080);
+
+  const injected = await page.request.post(`${mcpops.url}/api/demo/fault`, {
+    form: { server: 'demo-0002', fault: 'down', on: 'true' },
+  });
+  expect(injected.status()).toBe(200);
+  await expect(cell).toHaveAttribute('data-state', 'down', { timeout: pollSeconds * 1000 + 2000 });
+  const payments = page.getByRole('region', { name: 'Group team: payments' });
+  await expect(payments.locator('.tile-group-name')).toHaveClass(/has-down/);
+  await expect(payments.locator('.group-count.status-down')).toHaveText('1 down');
+  await page.screenshot({ path: 'test-results/wall-1600.png' });
+  await mcpops.stop();
+  noErrors();
+});

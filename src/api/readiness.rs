@@ -13,12 +13,7 @@ pub async fn target_readiness(target_id: i64) -> Result<Vec<ReadinessRow>, AppEr
     let state = &caller.state;
     let rows = async {
         state.store.get_target(target_id).await?;
-        let status = state
-            .store
-            .target_statuses()
-            .await?
-            .into_iter()
-            .find(|s| s.target_id == target_id);
+        let status = state.store.target_status(target_id).await?;
         let runbooks = state.runbooks.all().await;
         let linked = RuleKind::ALL
             .iter()

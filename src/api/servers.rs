@@ -31,14 +31,13 @@ pub async fn target_detail(id: i64) -> Result<ServerDetail, AppError> {
     let state = super::ssr::require(Permission::ViewDashboards)?.state;
     let loaded = tokio::try_join!(
         state.store.get_target(id),
-        state.store.target_statuses(),
+        state.store.target_status(id),
         state.store.tool_catalogs(id, CATALOG_HISTORY + 1),
     );
-    let (target, statuses, stored) = match loaded {
+    let (target, status, stored) = match loaded {
         Ok(all) => all,
         Err(err) => return super::ssr::respond(Err(err.into())),
     };
-    let status = statuses.into_iter().find(|s| s.target_id == id);
     let catalogs = stored
         .iter()
         .enumerate()

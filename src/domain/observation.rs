@@ -271,6 +271,27 @@ pub struct LiveUpdate {
     pub error: Option<String>,
 }
 
+/// One poll's p95 and error ratio: a point of a wall tile's sparklines.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrendPoint {
+    pub p95_ms: Option<f64>,
+    pub error_ratio: Option<f64>,
+}
+
+impl TrendPoint {
+    /// How many recent polls a sparkline shows.
+    pub const KEPT: usize = 30;
+}
+
+impl From<&LiveUpdate> for TrendPoint {
+    fn from(update: &LiveUpdate) -> Self {
+        Self {
+            p95_ms: update.p95_ms,
+            error_ratio: update.error_ratio,
+        }
+    }
+}
+
 impl From<&TargetStatus> for LiveUpdate {
     fn from(status: &TargetStatus) -> Self {
         Self {

@@ -222,6 +222,55 @@ pub fn roll_up(samples: &[SampleRow], width: Duration) -> Vec<SampleRow> {
         .collect()
 }
 
+/// An SVG polyline's `points` for `values` drawn left to right across `width` × `height`,
+/// scaled so the largest value nearly fills the height; gaps (no value) are skipped.
+pub fn sparkline(values: &[Option<f64>], width: f64, height: f64) -> String {
+    let top = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max);
+    let step = width / (values.len().max(2) - 1) as f64;
+    values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| {
+            let v = v.filter(|v| v.is_finite())?;
+            let y = if top > 0.0 {
+                height - 1.0 - (v / top) * (height - 2.0)
+            } else {
+                height - 1.0
+            };
+            Some(format!("{:.1},{:.1}", i as f64 * step, y))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The target id fleet-wide rows carry.
+pub const FLEET_ID: i64 = 0;
+
+/// Merges rows of many targets into one fleet row per period of `width`: requests and errors
+/// summed over the period (so its rate is the fleet's total), bucket deltas merged (so its
+/// quantiles are the fleet's), gauges averaged per target, the worst state.
+pub fn fleet_roll_up(rows: &[SampleRow], width: Duration) -> Vec<SampleRow> {
+    let width_ms = width.num_milliseconds().max(1);
+    let mut periods: std::collections::BTreeMap<i64, Accumulator> = Default::default();
+    for row in rows {
+        let start = row.at.timestamp_millis().div_euclid(width_ms) * width_ms;
+        periods.entry(start).or_default().add(row);
+    }
+    periods
+        .into_iter()
+        .filter_map(|(start, acc)| {
+            let mut row = acc.into_row(FLEET_ID, DateTime::from_timestamp_millis(start)?);
+            row.seconds = row.requests.map(|_| width_ms as f64 / 1000.0);
+            Some(row)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +365,42 @@ mod tests {
             hourly.iter().map(|r| r.requests).collect::<Vec<_>>(),
             direct.iter().map(|r| r.requests).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn the_fleet_row_sums_rates_and_merges_buckets_across_targets() {
+        let at = DateTime::from_timestamp(1_764_158_400, 0).unwrap();
+        let mut a = sample(at, 600.0, 6.0, [90.0, 10.0, 0.0]);
+        a.seconds = Some(60.0);
+        let mut b = sample(at, 1200.0, 0.0, [0.0, 10.0, 90.0]);
+        b.target_id = 2;
+        b.seconds = Some(60.0);
+        b.state = TargetState::Down;
+        let next = sample(at + Duration::minutes(1), 60.0, 0.0, [1.0, 0.0, 0.0]);
+        let rows = fleet_roll_up(&[a, b, next], Duration::minutes(1));
+        assert_eq!(rows.len(), 2);
+        let first = &rows[0];
+        assert_eq!(first.target_id, FLEET_ID);
+        // 10 + 20 requests per second: the fleet's total, not the mean of the two.
+        assert_eq!(first.rps(), Some(30.0));
+        assert_eq!(first.error_ratio(), Some(6.0 / 1800.0));
+        assert_eq!(first.state, TargetState::Down);
+        // 200 observations: 90 ≤ 0.1 s, 20 in (0.1, 1], 90 above; the median is in the
+        // middle bucket, at rank 100: 0.1 + 0.9 × (100 − 90) / 20 = 0.55.
+        let median = first.p50.expect("median");
+        assert!((median - 0.55).abs() < 1e-9, "{median}");
+    }
+
+    #[test]
+    fn a_sparkline_spans_the_width_and_scales_to_the_largest_value() {
+        let points = sparkline(&[Some(0.0), None, Some(5.0), Some(10.0)], 30.0, 12.0);
+        // x steps by 30 / 3; y runs from 11 (zero) up to 1 (the largest value).
+        assert_eq!(points, "0.0,11.0 20.0,6.0 30.0,1.0");
+        assert_eq!(
+            sparkline(&[Some(0.0), Some(0.0)], 10.0, 4.0),
+            "0.0,3.0 10.0,3.0"
+        );
+        assert_eq!(sparkline(&[None, Some(f64::NAN)], 10.0, 4.0), "");
     }
 
     #[test]

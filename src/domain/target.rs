@@ -492,9 +492,75 @@ pub fn parse_headers(text: &str) -> Result<Vec<(String, String)>, String> {
     Ok(headers)
 }
 
+/// The value of a `key:value` tag, e.g. `team` in `team:search`.
+pub fn tag_value<'a>(tags: &'a [String], key: &str) -> Option<&'a str> {
+    tags.iter().find_map(|tag| {
+        tag.split_once(':')
+            .filter(|(k, _)| *k == key)
+            .map(|(_, value)| value)
+    })
+}
+
+/// The tag key that groups a fleet best when nobody chose one: the `key:value` key most
+/// targets carry, among those with at least two values; more values break a tie, then the
+/// name, so the choice is stable.
+pub fn grouping_key<'a>(fleet: impl IntoIterator<Item = &'a [String]>) -> Option<String> {
+    let mut keys: BTreeMap<&str, (usize, std::collections::BTreeSet<&str>)> = BTreeMap::new();
+    for tags in fleet {
+        let mut seen = std::collections::BTreeSet::new();
+        for (key, value) in tags.iter().filter_map(|t| t.split_once(':')) {
+            if seen.insert(key) {
+                let entry = keys.entry(key).or_default();
+                entry.0 += 1;
+                entry.1.insert(value);
+            }
+        }
+    }
+    keys.into_iter()
+        .filter(|(_, (_, values))| values.len() >= 2)
+        .max_by(
+            |(a_key, (a_count, a_values)), (b_key, (b_count, b_values))| {
+                a_count
+                    .cmp(b_count)
+                    .then(a_values.len().cmp(&b_values.len()))
+                    .then(b_key.cmp(a_key))
+            },
+        )
+        .map(|(key, _)| key.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tags(list: &[&str]) -> Vec<String> {
+        list.iter().map(|t| (*t).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_grouping_key_is_the_most_common_key_with_several_values() {
+        let fleet = [
+            tags(&["demo", "region:eu", "team:search", "env:prod"]),
+            tags(&["demo", "region:us", "team:payments", "env:prod"]),
+            tags(&["demo", "region:eu", "team:support", "env:prod"]),
+            tags(&["team:search"]),
+        ];
+        // team is on every target; env has a single value; region is on three of four.
+        assert_eq!(
+            grouping_key(fleet.iter().map(Vec::as_slice)).as_deref(),
+            Some("team")
+        );
+        assert_eq!(tag_value(&fleet[1], "team"), Some("payments"));
+        assert_eq!(tag_value(&fleet[3], "region"), None);
+        let untagged = [tags(&["demo"]), tags(&["env:prod"])];
+        assert_eq!(grouping_key(untagged.iter().map(Vec::as_slice)), None);
+        // A tie on coverage goes to more values, then to the first name.
+        let tie = [tags(&["a:1", "b:1"]), tags(&["a:2", "b:2"])];
+        assert_eq!(
+            grouping_key(tie.iter().map(Vec::as_slice)).as_deref(),
+            Some("a")
+        );
+    }
 
     #[test]
     fn url_without_scheme_is_refused_with_reason() {

@@ -164,11 +164,7 @@ async fn seed_sqlite(
     let pool = sqlx::SqlitePool::connect(url).await?;
     let mut written = 0;
     for (table, span, step) in levels {
-        let name = match table {
-            SampleTable::Raw => "samples",
-            SampleTable::Minute => "rollups_1m",
-            SampleTable::Hour => "rollups_1h",
-        };
+        let name = table.name();
         let periods = span.num_seconds() / step;
         // Fifty targets per statement keeps each transaction (and the WAL) to a few hundred MB.
         for group in ids.chunks(50) {

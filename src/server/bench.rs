@@ -34,7 +34,9 @@ pub struct BenchFigures {
 }
 
 /// Starts fleet processes (`mcpops fleet`) and returns them with every server's address.
-async fn start_fleet(targets: usize) -> anyhow::Result<(Vec<tokio::process::Child>, Vec<String>)> {
+pub(super) async fn start_fleet(
+    targets: usize,
+) -> anyhow::Result<(Vec<tokio::process::Child>, Vec<String>)> {
     let exe = std::env::current_exe()?;
     let mut children = Vec::new();
     let mut addrs = Vec::with_capacity(targets);
@@ -69,11 +71,11 @@ async fn start_fleet(targets: usize) -> anyhow::Result<(Vec<tokio::process::Chil
     Ok((children, addrs))
 }
 
-/// User plus system CPU time of this process, from /proc.
-fn cpu_seconds() -> anyhow::Result<f64> {
+/// User plus system CPU time of a process (`self` or a pid), from /proc.
+pub(super) fn cpu_seconds(pid: &str) -> anyhow::Result<f64> {
     // Failing to read /proc here usually means the process ran out of file descriptors.
-    let stat = std::fs::read_to_string("/proc/self/stat")
-        .map_err(|e| anyhow::anyhow!("cannot read /proc/self/stat: {e}"))?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| anyhow::anyhow!("cannot read /proc/{pid}/stat: {e}"))?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -90,16 +92,16 @@ fn cpu_seconds() -> anyhow::Result<f64> {
     Ok((ticks(11) + ticks(12)) / 100.0)
 }
 
-fn rss_bytes() -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| anyhow::anyhow!("cannot read /proc/self/status: {e}"))?;
+pub(super) fn rss_bytes(pid: &str) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| anyhow::anyhow!("cannot read /proc/{pid}/status: {e}"))?;
     status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<u64>().ok())
         .map(|kb| kb * 1024)
-        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/self/status"))
+        .ok_or_else(|| anyhow::anyhow!("no VmRSS in /proc/{pid}/status"))
 }
 
 fn database_bytes(dir: &Path) -> u64 {
@@ -110,7 +112,7 @@ fn database_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-fn percentile(sorted: &[f32], q: f64) -> f64 {
+pub(super) fn percentile(sorted: &[f32], q: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -161,13 +163,16 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
     tokio::time::sleep(Duration::from_secs(u64::from(options.interval_secs))).await;
     let stats = collector.stats();
     stats.drain_lags();
-    let (polls_before, cpu_before, bytes_before) =
-        (stats.polls(), cpu_seconds()?, database_bytes(dir.path()));
+    let (polls_before, cpu_before, bytes_before) = (
+        stats.polls(),
+        cpu_seconds("self")?,
+        database_bytes(dir.path()),
+    );
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let polls = (stats.polls() - polls_before) as f64;
-    let cpu = cpu_seconds()? - cpu_before;
+    let cpu = cpu_seconds("self")? - cpu_before;
     let mut lags = stats.drain_lags();
     lags.sort_by(f32::total_cmp);
     let stored = database_bytes(dir.path()).saturating_sub(bytes_before) as f64;
@@ -181,7 +186,7 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
             0.0
         },
         cpu_cores: cpu / elapsed,
-        rss_bytes: rss_bytes()?,
+        rss_bytes: rss_bytes("self")?,
         lag_p50_ms: percentile(&lags, 0.5),
         lag_p99_ms: percentile(&lags, 0.99),
         stored_bytes_per_target_day: stored / options.targets as f64 / elapsed * 86_400.0,

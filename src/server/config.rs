@@ -43,7 +43,7 @@ pub struct ServerConfig {
     pub site_root: PathBuf,
     pub request_timeout_secs: u64,
     pub body_limit_bytes: usize,
-    /// Poll updates queued for one live page; a page that falls this far behind is dropped.
+    /// Batches of poll updates queued for one live page; a page this far behind is dropped.
     pub live_queue: usize,
 }
 
@@ -120,7 +120,7 @@ fn defaults() -> Defaults {
             site_root: PathBuf::from("target/site"),
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
-            live_queue: 16 * 1024,
+            live_queue: super::collector::hub::PAGE_QUEUE,
         },
         database: DefaultDatabase {
             url: "sqlite://data/mcpops.db",

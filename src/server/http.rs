@@ -33,6 +33,7 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .route("/metrics", get(metrics))
         .route("/events", get(events))
         .route("/charts/{id}/{chart}", get(chart))
+        .route("/charts/fleet/{chart}", get(fleet_chart))
         .route("/charts/capacity.svg", get(super::capacity::chart))
         .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
         .route("/audit/export", get(super::audit_export::export))
@@ -168,9 +169,28 @@ async fn chart(
     axum::extract::Path((id, file)): axum::extract::Path<(i64, String)>,
     axum::extract::Query(query): axum::extract::Query<ChartQuery>,
 ) -> Response {
+    render_chart(&state, Some(id), &file, query).await
+}
+
+/// The whole fleet's golden signals, from the fleet-wide minute rollups.
+async fn fleet_chart(
+    State(state): State<AppState>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+    axum::extract::Query(query): axum::extract::Query<ChartQuery>,
+) -> Response {
+    render_chart(&state, None, &file, query).await
+}
+
+/// A target's chart (`Some(id)`), or the fleet's.
+async fn render_chart(
+    state: &AppState,
+    target_id: Option<i64>,
+    file: &str,
+    query: ChartQuery,
+) -> Response {
     use super::charts::{self, Chart};
     use super::store::SampleTable;
-    use crate::domain::series::{TimeRange, downsample};
+    use crate::domain::series::{FLEET_ID, TimeRange, downsample};
     let Some(kind) = file.strip_suffix(".svg").and_then(Chart::parse) else {
         return (StatusCode::NOT_FOUND, "no such chart").into_response();
     };
@@ -189,19 +209,29 @@ async fn chart(
     };
     let now = chrono::Utc::now();
     let tick = now.timestamp() / charts::TICK_SECS;
-    let key = (id, kind, range, tick);
+    let key = (target_id.unwrap_or(FLEET_ID), kind, range, tick);
     let svg = match state.charts.get(key) {
         Some(svg) => svg,
         None => {
             let from = now - range.duration();
-            // Longer ranges read rollups, so every chart reads a few thousand rows at most.
-            let table = match range {
-                TimeRange::M15 | TimeRange::H1 | TimeRange::H6 => SampleTable::Raw,
-                TimeRange::H24 | TimeRange::D7 => SampleTable::Minute,
-                TimeRange::D30 => SampleTable::Hour,
+            // Longer ranges read rollups, so every chart reads a few thousand rows at most;
+            // the fleet has one row per minute however many targets it has.
+            let table = match (target_id, range) {
+                (None, _) => SampleTable::FleetMinute,
+                (Some(_), TimeRange::M15 | TimeRange::H1 | TimeRange::H6) => SampleTable::Raw,
+                (Some(_), TimeRange::H24 | TimeRange::D7) => SampleTable::Minute,
+                (Some(_), TimeRange::D30) => SampleTable::Hour,
             };
-            let samples = match state.store.samples(table, Some(id), from, now).await {
-                Ok(samples) => samples,
+            let read = async {
+                let samples = state.store.samples(table, target_id, from, now).await?;
+                let markers = match target_id {
+                    Some(id) => deploy_markers(state, id, from, now).await?,
+                    None => Vec::new(),
+                };
+                Ok::<_, super::store::StoreError>((samples, markers))
+            };
+            let (samples, markers) = match read.await {
+                Ok(read) => read,
                 Err(err) => {
                     return crate::api::error::AppError::from(err)
                         .status()
@@ -209,14 +239,6 @@ async fn chart(
                 }
             };
             let points = downsample(&samples, from, now, 120);
-            let markers = match deploy_markers(&state, id, from, now).await {
-                Ok(markers) => markers,
-                Err(err) => {
-                    return crate::api::error::AppError::from(err)
-                        .status()
-                        .into_response();
-                }
-            };
             match charts::render(kind, &points, &markers, from, now) {
                 Ok(svg) => {
                     state.charts.put(key, svg.clone());
@@ -266,7 +288,8 @@ struct EventFilter {
     targets: Option<String>,
 }
 
-/// Server-sent events: one `update` event per poll and an `alert` event per alert change.
+/// Server-sent events: an `updates` event (a JSON array) per batch of polls and an `alert`
+/// event per alert change.
 /// A client that falls too far behind on polls is dropped from the hub (its EventSource
 /// reconnects) rather than slowing anyone else; see `LiveHub::follow`.
 async fn events(
@@ -285,18 +308,17 @@ async fn events(
             .collect()
     });
     let stopping = state.shutdown.clone().cancelled_owned();
-    let followed = state.hub.follow(move |update| {
-        wanted
-            .as_ref()
-            .is_none_or(|ids| ids.contains(&update.target_id))
-    });
-    let updates = tokio_stream::wrappers::ReceiverStream::new(followed).filter_map(|update| {
-        Event::default()
-            .event("update")
-            .json_data(&update)
-            .ok()
-            .map(Ok)
-    });
+    // A page that shows no polls (`?targets=`) does not follow the hub at all.
+    let polls: std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Option<Event>> + Send>> =
+        match wanted {
+            Some(ids) if ids.is_empty() => Box::pin(tokio_stream::pending()),
+            wanted => Box::pin(
+                tokio_stream::wrappers::ReceiverStream::new(state.hub.follow(wanted))
+                    .map(|batch| Some(Event::default().event("updates").data(batch.json())))
+                    // The hub dropped this page as too slow: end the stream (see below).
+                    .chain(tokio_stream::once(None)),
+            ),
+        };
     // Alert changes go to every page; they are few and each page refetches what it shows.
     let alert_changes = tokio_stream::wrappers::BroadcastStream::new(state.alerts.subscribe())
         .filter_map(|change| {
@@ -305,9 +327,11 @@ async fn events(
                 .event("alert")
                 .json_data(&change)
                 .ok()
-                .map(Ok)
+                .map(Some)
         });
-    let updates = updates.merge(alert_changes);
+    // The whole stream ends when the page was dropped from the hub, so its EventSource
+    // reconnects and starts afresh, instead of staying open with alerts only.
+    let updates = polls.merge(alert_changes).map_while(|event| event.map(Ok));
     // A kiosk's stream ends when its token is revoked; the reconnect is then refused.
     let kiosk = principal.and_then(|p| match p.0.kind {
         crate::domain::auth::PrincipalKind::Kiosk { id } => Some(id),

@@ -61,7 +61,9 @@ impl HttpMetrics {
                 "mcpops_collector_schedule_lag_seconds",
                 "How late polls started against their schedule.",
             )
-            .buckets(vec![0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            .buckets(vec![
+                0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0,
+            ]),
         )?;
         self.registry.register(Box::new(lag.clone()))?;
         stats.export_lag(lag);

@@ -17,6 +17,7 @@ pub mod deploys;
 pub mod error;
 pub mod http;
 pub mod incidents;
+pub mod load_bench;
 pub mod metrics;
 pub mod rollup;
 pub mod runbooks;

@@ -1,9 +1,9 @@
-//! Rollups and retention: merges raw samples into 1-minute rows and those into 1-hour rows,
-//! then deletes what is older than each level keeps. Re-running a period recomputes it, so
+//! Rollups and retention: merges raw samples into 1-minute rows, those into 1-hour rows and
+//! into one fleet-wide row per minute, then deletes what is older than each level keeps. Re-running a period recomputes it, so
 //! the job is idempotent and safe to repeat after a crash.
 use super::cluster::Membership;
-use super::store::{SampleTable, Store, StoreResult};
-use crate::domain::series::roll_up;
+use super::store::{SampleTable, Store, StoreError, StoreResult};
+use crate::domain::series::{fleet_roll_up, roll_up};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -32,6 +32,7 @@ impl Default for RetentionConfig {
 pub struct RollupReport {
     pub minute_rows: usize,
     pub hour_rows: usize,
+    pub fleet_rows: usize,
     pub deleted: u64,
 }
 
@@ -44,15 +45,27 @@ struct Level {
     settle: Duration,
     /// Rows are read in slices of this length to bound memory on large fleets.
     slice: Duration,
+    /// Merge every target into one fleet row per period, instead of one row per target.
+    fleet: bool,
 }
 
-const LEVELS: [Level; 2] = [
+const LEVELS: [Level; 3] = [
     Level {
         source: SampleTable::Raw,
         target: SampleTable::Minute,
         width: Duration::minutes(1),
         settle: Duration::seconds(30),
         slice: Duration::minutes(5),
+        fleet: false,
+    },
+    // Reads the minute rows the level above has just written in the same pass.
+    Level {
+        source: SampleTable::Minute,
+        target: SampleTable::FleetMinute,
+        width: Duration::minutes(1),
+        settle: Duration::seconds(30),
+        slice: Duration::minutes(5),
+        fleet: true,
     },
     Level {
         source: SampleTable::Minute,
@@ -60,6 +73,7 @@ const LEVELS: [Level; 2] = [
         width: Duration::hours(1),
         settle: Duration::minutes(2),
         slice: Duration::hours(6),
+        fleet: false,
     },
 ];
 
@@ -84,10 +98,22 @@ pub async fn roll_up_once(
         while from < end {
             let to = (from + level.slice).min(end);
             let rows = store.samples(level.source, None, from, to).await?;
-            let rolled = roll_up(&rows, level.width);
+            // Hundreds of thousands of rows on a large fleet: merged on the blocking pool,
+            // not on a worker that polls and serves pages.
+            let (fleet, width) = (level.fleet, level.width);
+            let rolled = tokio::task::spawn_blocking(move || {
+                if fleet {
+                    fleet_roll_up(&rows, width)
+                } else {
+                    roll_up(&rows, width)
+                }
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("rollup stopped: {e}")))?;
             store.record_rollups(level.target, &rolled, to).await?;
             match level.target {
                 SampleTable::Hour => report.hour_rows += rolled.len(),
+                SampleTable::FleetMinute => report.fleet_rows += rolled.len(),
                 _ => report.minute_rows += rolled.len(),
             }
             from = to;
@@ -105,6 +131,10 @@ pub async fn roll_up_once(
         (
             SampleTable::Hour,
             Duration::days(i64::from(retention.hour_days)),
+        ),
+        (
+            SampleTable::FleetMinute,
+            Duration::days(i64::from(retention.minute_days)),
         ),
     ];
     for (table, keep) in cutoffs {

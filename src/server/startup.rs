@@ -13,6 +13,7 @@ use super::state::{AppState, AppStateInner};
 use super::store::{self, StoreError, StoreOptions};
 use super::target_files::TargetFiles;
 use crate::domain::backups::Backend;
+use crate::domain::observation::LiveUpdate;
 use crate::domain::target::Interval;
 use leptos::prelude::LeptosOptions;
 use secrecy::ExposeSecret;
@@ -89,6 +90,7 @@ impl Application {
             Membership::Solo
         };
         let hub = LiveHub::new(config.server.live_queue);
+        hub.remember(store.target_statuses().await?.iter().map(LiveUpdate::from));
         tokio::spawn(super::rollup::run(
             store.clone(),
             config.retention.clone(),
@@ -179,7 +181,14 @@ impl Application {
             shutdown.await;
             streams.cancel();
         };
-        let served = axum::serve(self.listener, service)
+        // Pages are streamed in several writes; without TCP_NODELAY each later write waits for
+        // the browser's delayed ACK (about 40 ms on Linux).
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY on a connection");
+            }
+        });
+        let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         self.state.membership.leave(self.state.store.as_ref()).await;

@@ -21,16 +21,20 @@ export interface Running {
 export const DEMO_ADMIN = 'demo-admin';
 export const PASSWORD = 'correct horse battery staple';
 
+/**
+ * A free port below Linux's ephemeral range (32768+): the demo fleet binds its servers to
+ * ephemeral ports after this is chosen, and one of them could otherwise take it first.
+ */
 async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolveFree) => {
+      const server = createServer();
+      server.once('error', () => resolveFree(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolveFree(true)));
     });
-  });
+    if (free) return port;
+  }
 }
 
 async function waitReady(url: string, child: ChildProcess, output: () => string): Promise<void> {

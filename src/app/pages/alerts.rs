@@ -50,7 +50,7 @@ pub fn AlertsPage() -> impl IntoView {
         (get("state"), get("severity"), get("rule"), get("target"))
     };
     let acknowledge = ServerAction::<AcknowledgeAlert>::new();
-    let live = use_live(false);
+    let live = use_live(None);
     let alerts = Resource::new(
         move || {
             (
@@ -205,7 +205,7 @@ pub fn AlertPage() -> impl IntoView {
             .get("id")
             .and_then(|raw| raw.parse::<i64>().ok())
     };
-    let live = use_live(false);
+    let live = use_live(None);
     let detail = Resource::new(
         move || (id(), live.alert_changes.get()),
         |(id, _)| async move {

@@ -15,7 +15,8 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-const CHARTS: [(&str, &str); 4] = [
+/// The golden-signal charts, by file name, with their alternative text.
+pub const CHARTS: [(&str, &str); 4] = [
     ("latency", "Latency p50, p95 and p99"),
     ("traffic", "Requests per second"),
     ("errors", "Share of requests that failed"),
@@ -111,7 +112,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
 /// The target's open alerts, refreshed as they change.
 #[component]
 fn TargetAlerts(id: i64) -> impl IntoView {
-    let live = use_live(false);
+    let live = use_live(None);
     let alerts = Resource::new(
         move || live.alert_changes.get(),
         move |_| list_alerts(String::new(), String::new(), String::new(), id.to_string()),

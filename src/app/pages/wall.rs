@@ -1,63 +1,64 @@
-//! The wall screen: every target as a tile coloured by state, updated live from `/events`.
+//! The wall screen: the fleet's golden signals, then every target as a tile coloured by
+//! state, grouped by a tag, updated live from `/events`. `?group=KEY` picks the tag key.
 use crate::api::alerts::wall_alerts;
-use crate::api::fleet::{FleetTile, fleet_overview};
+use crate::api::fleet::{FleetTile, SPARKLINE_LIMIT, fleet_overview};
 use crate::domain::alerts::{Alert, AlertState};
-use crate::domain::observation::{LiveUpdate, TargetState};
+use crate::domain::observation::{LiveUpdate, TargetState, TrendPoint};
+use crate::domain::series::sparkline;
+use crate::domain::target::{grouping_key, tag_value};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use std::collections::HashMap;
 
-/// The newest update per target, as pushed by the server.
-pub type LiveMap = RwSignal<HashMap<i64, LiveUpdate>>;
-
-/// What a live page hears from `/events`: poll updates, and a count of alert changes that
-/// pages watching alerts refetch on.
+/// What a live page hears from `/events`: a count of alert changes that pages watching
+/// alerts refetch on (poll updates go to the handler given to `use_live`).
 #[derive(Clone, Copy)]
 pub struct Live {
-    pub polls: LiveMap,
     pub alert_changes: RwSignal<u64>,
 }
 
-/// Subscribes to the server's live updates for as long as the page is open; with
-/// `polls: false` only alert changes are sent.
-pub fn use_live(polls: bool) -> Live {
+/// Subscribes to the server's live updates for as long as the page is open. Each poll update
+/// goes to `on_poll`; without one, only alert changes are sent.
+pub fn use_live(on_poll: Option<Callback<LiveUpdate>>) -> Live {
     let live = Live {
-        polls: RwSignal::new(HashMap::new()),
         alert_changes: RwSignal::new(0),
     };
     // Effects run only in the browser; the server renders the stored state.
     Effect::new(move |_| {
         #[cfg(feature = "hydrate")]
-        subscribe(live, polls);
+        subscribe(live, on_poll);
         #[cfg(not(feature = "hydrate"))]
-        let _ = polls;
+        let _ = on_poll;
     });
     live
 }
 
 #[cfg(feature = "hydrate")]
-fn subscribe(live: Live, polls: bool) {
+fn subscribe(live: Live, on_poll: Option<Callback<LiveUpdate>>) {
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
-    let url = if polls { "/events" } else { "/events?targets=" };
+    let url = if on_poll.is_some() {
+        "/events"
+    } else {
+        "/events?targets="
+    };
     let Ok(source) = web_sys::EventSource::new(url) else {
         return;
     };
     let on_update =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-            let Some(text) = event.data().as_string() else {
+            let (Some(text), Some(on_poll)) = (event.data().as_string(), on_poll) else {
                 return;
             };
-            if let Ok(update) = serde_json::from_str::<LiveUpdate>(&text) {
-                live.polls.update(|map| {
-                    map.insert(update.target_id, update);
-                });
+            if let Ok(updates) = serde_json::from_str::<Vec<LiveUpdate>>(&text) {
+                for update in updates {
+                    on_poll.run(update);
+                }
             }
         });
     let on_alert = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
         live.alert_changes.update(|n| *n += 1);
     });
-    let _ = source.add_event_listener_with_callback("update", on_update.as_ref().unchecked_ref());
+    let _ = source.add_event_listener_with_callback("updates", on_update.as_ref().unchecked_ref());
     let _ = source.add_event_listener_with_callback("alert", on_alert.as_ref().unchecked_ref());
     // The listeners live as long as the EventSource, which is closed when the page goes away.
     on_update.forget();
@@ -66,10 +67,113 @@ fn subscribe(live: Live, polls: bool) {
     on_cleanup(move || source.close());
 }
 
+/// Targets per state, indexed by `TargetState as usize` (worst first).
+type Tally = [usize; 5];
+
+const STATES: [TargetState; 5] = [
+    TargetState::Down,
+    TargetState::NotReady,
+    TargetState::Degraded,
+    TargetState::Up,
+    TargetState::Unknown,
+];
+
+/// Up to `SPARKLINE_LIMIT` targets, tiles show figures, sparklines and errors; up to
+/// `COMPACT_LIMIT` names and states; beyond it each target is a coloured cell, smaller again
+/// beyond `CELL_LIMIT`, so 10,000 fit on one 1080p screen.
+const COMPACT_LIMIT: usize = 1500;
+const CELL_LIMIT: usize = 4000;
+
+/// The wall's live state: one signal per tile, so an update re-renders one tile, and running
+/// tallies for the fleet and each group, so counts never rescan the fleet.
+#[derive(Clone, Default)]
+struct WallState {
+    tiles: std::collections::HashMap<i64, TileLive>,
+    fleet: RwSignal<Tally>,
+    groups: Vec<RwSignal<Tally>>,
+}
+
+/// One tile's live parts.
+#[derive(Clone, Copy)]
+struct TileLive {
+    status: RwSignal<Option<LiveUpdate>>,
+    /// Only on tiles large enough to draw sparklines.
+    trend: Option<RwSignal<Vec<TrendPoint>>>,
+    group: usize,
+}
+
+impl WallState {
+    fn apply(&self, update: LiveUpdate) {
+        let Some(tile) = self.tiles.get(&update.target_id) else {
+            return;
+        };
+        if let Some(trend) = tile.trend {
+            trend.update(|points| {
+                if points.len() >= TrendPoint::KEPT {
+                    points.remove(0);
+                }
+                points.push(TrendPoint::from(&update));
+            });
+        }
+        let before = tile.status.with_untracked(|s| state_of(s.as_ref()));
+        let after = update.state;
+        tile.status.set(Some(update));
+        if before != after {
+            let shift = |tally: &mut Tally| {
+                tally[before as usize] = tally[before as usize].saturating_sub(1);
+                tally[after as usize] += 1;
+            };
+            self.fleet.update(shift);
+            if let Some(group) = self.groups.get(tile.group) {
+                group.update(shift);
+            }
+        }
+    }
+}
+
+fn state_of(status: Option<&LiveUpdate>) -> TargetState {
+    status.map_or(TargetState::Unknown, |s| s.state)
+}
+
+/// Tiles grouped by the value of the tag `key` (targets without it last), in name order
+/// within a group; one unnamed group without a key.
+fn group_by_tag(tiles: Vec<FleetTile>, key: Option<&str>) -> Vec<(String, Vec<FleetTile>)> {
+    let Some(key) = key else {
+        return vec![(String::new(), tiles)];
+    };
+    let mut groups: std::collections::BTreeMap<(bool, String), Vec<FleetTile>> = Default::default();
+    for tile in tiles {
+        let group = match tag_value(&tile.tags, key) {
+            Some(value) => (false, format!("{key}: {value}")),
+            None => (true, format!("no {key}")),
+        };
+        groups.entry(group).or_default().push(tile);
+    }
+    groups
+        .into_iter()
+        .map(|((_, name), tiles)| (name, tiles))
+        .collect()
+}
+
+/// The tag key the wall groups by: `?group=KEY` (`?group=none` for no groups); a large fleet
+/// without one is grouped by the key that splits it best.
+fn chosen_grouping(tiles: &[FleetTile]) -> Option<String> {
+    let asked = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("group"));
+    match asked.as_deref() {
+        Some("none") => None,
+        Some(key) if !key.is_empty() => Some(key.to_owned()),
+        _ if tiles.len() > SPARKLINE_LIMIT => grouping_key(tiles.iter().map(|t| t.tags.as_slice())),
+        _ => None,
+    }
+}
+
 #[component]
 pub fn WallPage() -> impl IntoView {
     let tiles = Resource::new(|| (), |_| fleet_overview());
-    let live = use_live(true);
+    let wall = StoredValue::new(WallState::default());
+    let live = use_live(Some(Callback::new(move |update| {
+        wall.with_value(|wall| wall.apply(update));
+    })));
     let alerts = Resource::new(move || live.alert_changes.get(), |_| wall_alerts());
     view! {
         <Title text="Wall" />
@@ -78,6 +182,7 @@ pub fn WallPage() -> impl IntoView {
                 alerts.await.ok().map(|list| view! { <WallAlerts alerts=list /> })
             })}
         </Transition>
+        <FleetCharts />
         <section class="wall" aria-label="Fleet status">
             <Transition fallback=|| view! { <p class="muted">"Loading fleet…"</p> }>
                 {move || Suspend::new(async move {
@@ -85,7 +190,7 @@ pub fn WallPage() -> impl IntoView {
                         Ok(list) if list.is_empty() => view! {
                             <p class="panel empty-state">"No targets yet. Add them on the Fleet page."</p>
                         }.into_any(),
-                        Ok(list) => view! { <WallGrid tiles=list live=live.polls /> }.into_any(),
+                        Ok(list) => view! { <WallGrid tiles=list wall /> }.into_any(),
                         Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -94,81 +199,188 @@ pub fn WallPage() -> impl IntoView {
     }
 }
 
-/// A tile's status: the live one when it has arrived, else what the page was rendered with.
-fn current(tile: &FleetTile, live: LiveMap) -> Option<LiveUpdate> {
-    live.with(|map| map.get(&tile.id).cloned())
-        .or_else(|| tile.status.clone())
-}
-
 #[component]
-fn WallGrid(tiles: Vec<FleetTile>, live: LiveMap) -> impl IntoView {
-    let tiles = StoredValue::new(tiles);
-    let counts = move || {
-        let mut counts: HashMap<TargetState, usize> = HashMap::new();
-        tiles.with_value(|tiles| {
-            for tile in tiles {
-                let state = current(tile, live).map_or(TargetState::Unknown, |s| s.state);
-                *counts.entry(state).or_default() += 1;
-            }
-        });
-        counts
+fn WallGrid(tiles: Vec<FleetTile>, wall: StoredValue<WallState>) -> impl IntoView {
+    let density = match tiles.len() {
+        n if n <= SPARKLINE_LIMIT => "roomy",
+        n if n <= COMPACT_LIMIT => "compact",
+        n if n <= CELL_LIMIT => "dense",
+        _ => "dense tiny",
     };
-    let summary = [
-        TargetState::Down,
-        TargetState::NotReady,
-        TargetState::Degraded,
-        TargetState::Up,
-        TargetState::Unknown,
-    ]
-    .into_iter()
-    .map(|state| {
-        view! {
-            <span class=format!("count status-{}", state.as_str().replace('_', "-"))>
-                <span class="big-number">{move || counts().get(&state).copied().unwrap_or(0)}</span>
-                " " {state.label()}
-            </span>
+    let key = chosen_grouping(&tiles);
+    let grouped = key.is_some();
+    let groups = group_by_tag(tiles, key.as_deref());
+    let mut state = WallState::default();
+    let mut fleet = Tally::default();
+    let mut sections = Vec::with_capacity(groups.len());
+    for (index, (name, members)) in groups.into_iter().enumerate() {
+        let mut tally = Tally::default();
+        let mut cells = Vec::with_capacity(members.len());
+        for tile in members {
+            tally[state_of(tile.status.as_ref()) as usize] += 1;
+            let live = TileLive {
+                status: RwSignal::new(tile.status.clone()),
+                trend: (density == "roomy").then(|| RwSignal::new(tile.trend.clone())),
+                group: index,
+            };
+            state.tiles.insert(tile.id, live);
+            cells.push((tile, live));
         }
-    })
-    .collect_view();
+        for (all, mine) in fleet.iter_mut().zip(tally) {
+            *all += mine;
+        }
+        let tally = RwSignal::new(tally);
+        state.groups.push(tally);
+        sections.push((name, tally, cells));
+    }
+    state.fleet.set(fleet);
+    let fleet = state.fleet;
+    wall.set_value(state);
+    let sections = sections
+        .into_iter()
+        .map(|(name, tally, cells)| {
+            let tiles = cells
+                .into_iter()
+                .map(|(tile, live)| view! { <Tile tile live density /> })
+                .collect_view();
+            let heading = grouped.then(|| {
+                view! {
+                    <h2 class="tile-group-name" class=("has-down", move || tally.get()[0] > 0)>
+                        {name.clone()}
+                        <GroupTally tally />
+                    </h2>
+                }
+            });
+            view! {
+                <section class="tile-group" aria-label=grouped.then(|| format!("Group {name}"))>
+                    {heading}
+                    <ul class=format!("tiles {density}")>{tiles}</ul>
+                </section>
+            }
+        })
+        .collect_view();
+    let summary = STATES
+        .into_iter()
+        .map(|state| {
+            view! {
+                <span class=format!("count status-{}", state.as_str().replace('_', "-"))>
+                    <span class="big-number">{move || fleet.get()[state as usize]}</span>
+                    " " {state.label()}
+                </span>
+            }
+        })
+        .collect_view();
     view! {
         <div class="wall-summary" aria-live="polite">{summary}</div>
-        <ul class="tiles">
-            {tiles
-                .get_value()
-                .into_iter()
-                .map(|tile| view! { <Tile tile live /> })
-                .collect_view()}
-        </ul>
+        <div class=format!("tile-groups {density}")>{sections}</div>
     }
 }
 
+/// A group's problems at a glance: how many of its targets are in each state but up.
 #[component]
-fn Tile(tile: FleetTile, live: LiveMap) -> impl IntoView {
-    let tile = StoredValue::new(tile);
-    let status = move || tile.with_value(|t| current(t, live));
-    let state = move || status().map_or(TargetState::Unknown, |s| s.state);
+fn GroupTally(tally: RwSignal<Tally>) -> impl IntoView {
+    STATES
+        .into_iter()
+        .map(|state| {
+            let count = move || tally.get()[state as usize];
+            view! {
+                <span
+                    class=format!("group-count status-{}", state.as_str().replace('_', "-"))
+                    class:zero=move || count() == 0
+                >
+                    {count} " " {state.label()}
+                </span>
+            }
+        })
+        .collect_view()
+}
+
+#[component]
+fn Tile(tile: FleetTile, live: TileLive, density: &'static str) -> impl IntoView {
+    let status = live.status;
+    let state = move || status.with(|s| state_of(s.as_ref()));
     let class = move || format!("tile status-{}", state().as_str().replace('_', "-"));
-    let p95 = move || {
-        status()
-            .and_then(|s| s.p95_ms)
-            .map_or("–".to_owned(), |ms| format!("{ms:.0} ms"))
-    };
-    let errors = move || {
-        status()
-            .and_then(|s| s.error_ratio)
-            .map_or("–".to_owned(), |r| format!("{:.2}%", r * 100.0))
-    };
-    let (id, name, tags) = tile.with_value(|t| (t.id, t.name.clone(), t.tags.join(" · ")));
-    let link_text = name.clone();
-    view! {
-        <li class=class data-target=name data-state=move || state().as_str()>
-            <a class="tile-name" href=format!("/targets/{id}")>{link_text}</a>
-            <span class="tile-state">{move || state().label()}</span>
+    let href = format!("/targets/{}", tile.id);
+    if density.starts_with("dense") {
+        // A cell: the name and state are in its label, read out and shown on hover.
+        let name = tile.name.clone();
+        let label = move || format!("{name}: {}", state().label());
+        return view! {
+            <li class=class data-target=tile.name data-state=move || state().as_str()>
+                <a href=href title=label.clone() aria-label=label></a>
+            </li>
+        }
+        .into_any();
+    }
+    let figures = live.trend.map(|trend| {
+        let p95 = move || {
+            status
+                .with(|s| s.as_ref().and_then(|s| s.p95_ms))
+                .map_or("–".to_owned(), |ms| format!("{ms:.0} ms"))
+        };
+        let errors = move || {
+            status
+                .with(|s| s.as_ref().and_then(|s| s.error_ratio))
+                .map_or("–".to_owned(), |r| format!("{:.2}%", r * 100.0))
+        };
+        let p95_line = move || {
+            trend.with(|t| sparkline(&t.iter().map(|p| p.p95_ms).collect::<Vec<_>>(), 100.0, 24.0))
+        };
+        let error_line = move || {
+            trend.with(|t| sparkline(&t.iter().map(|p| p.error_ratio).collect::<Vec<_>>(), 100.0, 24.0))
+        };
+        view! {
             <span class="tile-figures">"p95 " <b>{p95}</b></span>
+            <Sparkline points=Signal::derive(p95_line) label="p95 latency, last polls" />
             <span class="tile-figures">"errors " <b>{errors}</b></span>
-            <span class="tile-error">{move || status().and_then(|s| s.error)}</span>
-            <span class="tile-tags">{tags}</span>
+            <Sparkline points=Signal::derive(error_line) label="error rate, last polls" />
+            <span class="tile-error">{move || status.with(|s| s.as_ref().and_then(|s| s.error.clone()))}</span>
+            <span class="tile-tags">{tile.tags.join(" · ")}</span>
+        }
+    });
+    view! {
+        <li class=class data-target=tile.name.clone() data-state=move || state().as_str()>
+            <a class="tile-name" href=href>{tile.name.clone()}</a>
+            <span class="tile-state">{move || state().label()}</span>
+            {figures}
         </li>
+    }
+    .into_any()
+}
+
+/// A tile's recent history as a line, drawn to fit whatever width the tile has.
+#[component]
+fn Sparkline(points: Signal<String>, label: &'static str) -> impl IntoView {
+    view! {
+        <svg class="sparkline" viewBox="0 0 100 24" preserveAspectRatio="none" role="img" aria-label=label>
+            <polyline points=points fill="none" vector-effect="non-scaling-stroke" />
+        </svg>
+    }
+}
+
+/// The whole fleet's golden signals over the last hour, one point per minute; the images
+/// are fetched afresh every minute, when a new minute has been rolled up.
+#[component]
+fn FleetCharts() -> impl IntoView {
+    let minute = RwSignal::new(0_u64);
+    Effect::new(move |_| {
+        if let Ok(every_minute) = set_interval_with_handle(
+            move || minute.update(|m| *m += 1),
+            std::time::Duration::from_secs(60),
+        ) {
+            on_cleanup(move || every_minute.clear());
+        }
+    });
+    view! {
+        <section class="fleet-charts charts" aria-label="Fleet golden signals, last hour">
+            {crate::app::pages::server::CHARTS
+                .into_iter()
+                .map(|(chart, alt)| {
+                    let src = move || format!("/charts/fleet/{chart}.svg?range=1h&m={}", minute.get());
+                    view! { <img class="chart" src=src alt=format!("Fleet: {alt}") width="640" height="260" /> }
+                })
+                .collect_view()}
+        </section>
     }
 }
 

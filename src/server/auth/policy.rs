@@ -127,6 +127,8 @@ pub const ROUTES: &[(&str, Access)] = &[
     // mcpops' own request metrics, for the Prometheus that watches mcpops; no fleet data.
     ("/metrics", Access::Public),
     ("/events", Access::Need(Permission::ViewWall)),
+    // The wall's fleet charts, so a kiosk screen shows them too (first match wins).
+    ("/charts/fleet/", Access::Need(Permission::ViewWall)),
     ("/charts/", Access::Need(Permission::ViewDashboards)),
     ("/audit/export", Access::Need(Permission::ReadAudit)),
     // Post-incident reports: `/reports/incident-{id}.md` and `.html`.
@@ -210,6 +212,10 @@ mod tests {
         assert_eq!(
             access("/charts/1/latency.svg"),
             Access::Need(Permission::ViewDashboards)
+        );
+        assert_eq!(
+            access("/charts/fleet/latency.svg"),
+            Access::Need(Permission::ViewWall)
         );
         assert_eq!(access("/pkg/mcpops.js"), Access::Public);
         assert_eq!(access("/favicon.svg"), Access::Public);

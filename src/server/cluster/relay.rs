@@ -169,9 +169,7 @@ async fn receive(pool: PgPool, origin: String, hub: LiveHub, alerts: Arc<Alerts>
             if envelope.from == origin {
                 continue;
             }
-            for update in envelope.polls {
-                hub.publish_local(update);
-            }
+            hub.publish_local(envelope.polls);
             for update in envelope.alerts {
                 alerts.publish_local(update);
             }

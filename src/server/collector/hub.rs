@@ -1,34 +1,75 @@
-//! The live hub: every poll's compact update, broadcast to whoever is listening.
-use crate::domain::observation::LiveUpdate;
+//! The live hub: every poll's compact update, broadcast to whoever is listening. Updates go
+//! out in the batches ingest stores them in, each serialized once however many pages
+//! follow it, so a thousand polls a second to hundreds of pages stays cheap.
+use crate::domain::observation::{LiveUpdate, TrendPoint};
 use crate::server::cluster::relay::Relay;
-use std::sync::{Arc, OnceLock};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc};
 
-/// Room for a burst of a whole large fleet; a listener further behind than this is dropped.
-const CAPACITY: usize = 16 * 1024;
+/// Batches the hub holds for listeners that are behind; one further behind is dropped.
+const CAPACITY: usize = 1024;
+/// Batches queued for one live page before it counts as too slow: a minute or so at
+/// ingest's pace of a few batches a second.
+pub const PAGE_QUEUE: usize = 256;
+
+/// Updates published together, shared by every page that follows them.
+#[derive(Debug, Default)]
+pub struct UpdateBatch {
+    updates: Vec<LiveUpdate>,
+    json: OnceLock<String>,
+}
+
+impl UpdateBatch {
+    pub fn new(updates: Vec<LiveUpdate>) -> Self {
+        Self {
+            updates,
+            json: OnceLock::new(),
+        }
+    }
+
+    pub fn updates(&self) -> &[LiveUpdate] {
+        &self.updates
+    }
+
+    /// The updates as a JSON array, serialized by the first page that sends them.
+    pub fn json(&self) -> &str {
+        self.json
+            .get_or_init(|| serde_json::to_string(&self.updates).unwrap_or_else(|_| "[]".into()))
+    }
+}
 
 #[derive(Clone)]
 pub struct LiveHub {
-    sender: broadcast::Sender<LiveUpdate>,
-    /// Updates queued for one live page before it counts as too slow.
+    sender: broadcast::Sender<Arc<UpdateBatch>>,
     page_queue: usize,
     /// Where this replica's own updates also go, when other replicas share the fleet.
     relay: Arc<OnceLock<Relay>>,
+    /// Every target's newest update and last few polls, so the wall is drawn from memory
+    /// instead of reading the whole fleet's status from the database per view.
+    recent: Arc<Mutex<HashMap<i64, Recent>>>,
+}
+
+struct Recent {
+    latest: LiveUpdate,
+    trend: VecDeque<TrendPoint>,
 }
 
 impl Default for LiveHub {
     fn default() -> Self {
-        Self::new(CAPACITY)
+        Self::new(PAGE_QUEUE)
     }
 }
 
 impl LiveHub {
+    /// A hub whose pages may fall `page_queue` batches behind.
     pub fn new(page_queue: usize) -> Self {
         Self {
             sender: broadcast::channel(CAPACITY).0,
             page_queue: page_queue.max(1),
             relay: Arc::default(),
+            recent: Arc::default(),
         }
     }
 
@@ -37,45 +78,117 @@ impl LiveHub {
         let _ = self.relay.set(relay);
     }
 
-    /// An update from this replica's own poll.
-    pub fn publish(&self, update: LiveUpdate) {
+    /// Updates from this replica's own polls.
+    pub fn publish(&self, updates: Vec<LiveUpdate>) {
         if let Some(relay) = self.relay.get() {
-            relay.poll(update.clone());
+            for update in &updates {
+                relay.poll(update.clone());
+            }
         }
-        self.publish_local(update);
+        self.publish_local(updates);
     }
 
-    /// An update for this replica's pages only (one relayed from another replica).
-    pub fn publish_local(&self, update: LiveUpdate) {
+    /// Updates for this replica's pages only (relayed from another replica).
+    pub fn publish_local(&self, updates: Vec<LiveUpdate>) {
+        if updates.is_empty() {
+            return;
+        }
+        {
+            let mut recent = self.lock_recent();
+            for update in &updates {
+                let point = TrendPoint::from(update);
+                match recent.get_mut(&update.target_id) {
+                    Some(known) => {
+                        if known.trend.len() == TrendPoint::KEPT {
+                            known.trend.pop_front();
+                        }
+                        known.trend.push_back(point);
+                        known.latest = update.clone();
+                    }
+                    None => {
+                        let recent_one = Recent {
+                            latest: update.clone(),
+                            trend: VecDeque::from([point]),
+                        };
+                        recent.insert(update.target_id, recent_one);
+                    }
+                }
+            }
+        }
         // No listeners is normal: nobody has a live page open.
-        let _ = self.sender.send(update);
+        let _ = self.sender.send(Arc::new(UpdateBatch::new(updates)));
     }
 
-    /// A live page's own queue of the updates `wanted` lets through. A page that stops
-    /// reading until its queue is full, or falls behind the hub itself, is dropped from the
-    /// hub (its stream ends, and its EventSource reconnects), so it can never hold up the
-    /// collector or another page.
-    pub fn follow(
-        &self,
-        wanted: impl Fn(&LiveUpdate) -> bool + Send + 'static,
-    ) -> mpsc::Receiver<LiveUpdate> {
+    /// A live page's own queue of batches, with only the targets in `only` when given. A
+    /// page that stops reading until its queue is full, or falls behind the hub itself, is
+    /// dropped from the hub (its stream ends, and its EventSource reconnects), so it can
+    /// never hold up the collector or another page.
+    pub fn follow(&self, only: Option<HashSet<i64>>) -> mpsc::Receiver<Arc<UpdateBatch>> {
         let (queue, page) = mpsc::channel(self.page_queue);
         let mut hub = self.sender.subscribe();
         tokio::spawn(async move {
             loop {
-                match hub.recv().await {
-                    Ok(update) if !wanted(&update) => {}
-                    // Full: the page is not reading. Closed: the page is gone.
-                    Ok(update) => {
-                        if queue.try_send(update).is_err() {
-                            break;
-                        }
-                    }
+                let batch = match hub.recv().await {
+                    Ok(batch) => batch,
                     Err(RecvError::Lagged(_) | RecvError::Closed) => break,
+                };
+                let batch = match &only {
+                    None => batch,
+                    Some(ids) => {
+                        let wanted: Vec<LiveUpdate> = batch
+                            .updates()
+                            .iter()
+                            .filter(|u| ids.contains(&u.target_id))
+                            .cloned()
+                            .collect();
+                        if wanted.is_empty() {
+                            continue;
+                        }
+                        Arc::new(UpdateBatch::new(wanted))
+                    }
+                };
+                // Full: the page is not reading. Closed: the page is gone.
+                if queue.try_send(batch).is_err() {
+                    break;
                 }
             }
         });
         page
+    }
+
+    /// Takes the stored statuses of targets not polled since this process started, so the
+    /// wall shows them before their next poll.
+    pub fn remember(&self, stored: impl IntoIterator<Item = LiveUpdate>) {
+        let mut recent = self.lock_recent();
+        for update in stored {
+            recent.entry(update.target_id).or_insert_with(|| Recent {
+                latest: update,
+                trend: VecDeque::new(),
+            });
+        }
+    }
+
+    /// Each target's newest update.
+    pub fn latest(&self) -> HashMap<i64, LiveUpdate> {
+        let recent = self.lock_recent();
+        recent
+            .iter()
+            .map(|(id, known)| (*id, known.latest.clone()))
+            .collect()
+    }
+
+    /// The recent polls of each target, oldest first.
+    pub fn trends(&self) -> HashMap<i64, Vec<TrendPoint>> {
+        let recent = self.lock_recent();
+        recent
+            .iter()
+            .map(|(id, known)| (*id, known.trend.iter().copied().collect()))
+            .collect()
+    }
+
+    fn lock_recent(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Recent>> {
+        // A panic elsewhere while holding it leaves whole entries; they are still good.
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Live pages following the hub now.
@@ -106,32 +219,67 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
+    #[test]
+    fn the_hub_keeps_each_targets_newest_update_and_last_polls() {
+        let hub = LiveHub::default();
+        for i in 0..(TrendPoint::KEPT + 5) {
+            hub.publish(vec![LiveUpdate {
+                p95_ms: Some(i as f64),
+                ..update(1)
+            }]);
+        }
+        hub.remember([update(2), update(3)]);
+        hub.publish(vec![LiveUpdate {
+            state: TargetState::Down,
+            ..update(2)
+        }]);
+        let trends = hub.trends();
+        let first: Vec<Option<f64>> = trends[&1].iter().map(|p| p.p95_ms).collect();
+        assert_eq!(first.len(), TrendPoint::KEPT);
+        assert_eq!(first[0], Some(5.0));
+        assert_eq!(first.last(), Some(&Some((TrendPoint::KEPT + 4) as f64)));
+        assert_eq!(trends[&2].len(), 1);
+        assert!(trends[&3].is_empty(), "a remembered status is not a poll");
+        let latest = hub.latest();
+        assert_eq!(latest[&1].p95_ms, Some((TrendPoint::KEPT + 4) as f64));
+        assert_eq!(
+            latest[&2].state,
+            TargetState::Down,
+            "a poll replaces what was stored"
+        );
+        assert_eq!(latest[&3], update(3));
+    }
+
     #[tokio::test]
     async fn a_page_that_stops_reading_is_dropped_while_the_others_get_everything() {
         let hub = LiveHub::new(4);
-        let mut reading = hub.follow(|_| true);
-        let _stalled = hub.follow(|_| true);
-        let only_seven = hub.follow(|u| u.target_id == 7);
+        let mut reading = hub.follow(None);
+        let _stalled = hub.follow(None);
+        let mut only_seven = hub.follow(Some(HashSet::from([7])));
         settle().await;
         assert_eq!(hub.listeners(), 3);
         let mut received = Vec::new();
         for id in 0..20 {
-            hub.publish(update(id));
+            // Two updates per batch: the target and one nobody filters for.
+            hub.publish(vec![update(id), update(100 + id)]);
             settle().await;
-            while let Ok(u) = reading.try_recv() {
-                received.push(u.target_id);
+            while let Ok(batch) = reading.try_recv() {
+                received.extend(batch.updates().iter().map(|u| u.target_id));
             }
         }
-        assert_eq!(
-            received,
-            (0..20).collect::<Vec<_>>(),
-            "the reading page missed nothing"
-        );
-        // The stalled page's queue filled at its fifth update: it left the hub. The filtered
-        // page queued only target 7, so it stays.
+        let expected: Vec<i64> = (0..20).flat_map(|id| [id, 100 + id]).collect();
+        assert_eq!(received, expected, "the reading page missed nothing");
+        // The stalled page's queue filled at its fifth batch: it left the hub. The filtered
+        // page queued only the batch with target 7, and only that update.
         assert_eq!(hub.listeners(), 2);
+        let seven = only_seven.try_recv().expect("target 7's batch");
+        assert_eq!(
+            seven.json(),
+            serde_json::to_string(&[update(7)]).expect("json")
+        );
+        assert!(only_seven.try_recv().is_err());
         drop(only_seven);
-        hub.publish(update(7));
+        hub.publish(vec![update(7)]);
         settle().await;
         assert_eq!(
             hub.listeners(),

@@ -1,6 +1,6 @@
-//! Ingest: publishes each observation to the live hub at once, stores them in batches, and
-//! hands each stored batch to the alert engine, together with the changes of which targets
-//! this replica polls, in the order they happened.
+//! Ingest: publishes observations to the live hub as they arrive, stores them in batches
+//! behind that, and hands each stored batch to the alert engine, together with the changes
+//! of which targets this replica polls, in the order they happened.
 use super::hub::LiveHub;
 use crate::domain::observation::{LiveUpdate, Observation, PollRecord};
 use crate::server::alerts::{EngineInput, PollSink};
@@ -25,33 +25,76 @@ pub enum Collected {
     Released(Vec<i64>),
 }
 
+/// Polls queued between publishing and storing: half a minute of a 10,000-target fleet, so
+/// a database write that stalls for seconds (a rollup holding SQLite's write lock) delays
+/// neither the live pages nor the schedule. Beyond that the scheduler waits, rather than
+/// memory growing.
+const STORE_QUEUE: usize = 32 * MAX_BATCH;
+
+/// What the storing side receives: polls already turned into records, and lease changes in
+/// their order among them.
+// As with `Collected`: nearly every item is a poll, so boxing would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum ToStore {
+    Poll(PollRecord),
+    Adopted(Vec<i64>),
+    Released(Vec<i64>),
+}
+
 pub async fn run(
     mut received: mpsc::Receiver<Collected>,
     store: Arc<dyn Store>,
     hub: LiveHub,
     alerts: Option<PollSink>,
 ) {
-    let ingest = Ingest { store, hub, alerts };
+    let (to_store, queued) = mpsc::channel(STORE_QUEUE);
+    let storing = tokio::spawn(store_batches(queued, Ingest { store, alerts }));
+    let mut incoming = Vec::with_capacity(MAX_BATCH);
+    let mut items = Vec::with_capacity(MAX_BATCH);
+    while received.recv_many(&mut incoming, MAX_BATCH).await > 0 {
+        // Publish what arrived at once: pages see a poll before it is stored.
+        let mut updates = Vec::with_capacity(incoming.len());
+        for collected in incoming.drain(..) {
+            items.push(match collected {
+                Collected::Observed(observation) => {
+                    let record = PollRecord::from_observation(&observation);
+                    updates.push(LiveUpdate::from(&record.status));
+                    ToStore::Poll(record)
+                }
+                Collected::Adopted(ids) => ToStore::Adopted(ids),
+                Collected::Released(ids) => ToStore::Released(ids),
+            });
+        }
+        hub.publish(updates);
+        for item in items.drain(..) {
+            if to_store.send(item).await.is_err() {
+                return;
+            }
+        }
+    }
+    drop(to_store);
+    let _ = storing.await;
+}
+
+async fn store_batches(mut queued: mpsc::Receiver<ToStore>, ingest: Ingest) {
     let mut incoming = Vec::with_capacity(MAX_BATCH);
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while received.recv_many(&mut incoming, MAX_BATCH).await > 0 {
+    while queued.recv_many(&mut incoming, MAX_BATCH).await > 0 {
         let deadline = tokio::time::Instant::now() + GATHER;
         while incoming.len() < MAX_BATCH {
-            match tokio::time::timeout_at(deadline, received.recv()).await {
-                Ok(Some(collected)) => incoming.push(collected),
+            match tokio::time::timeout_at(deadline, queued.recv()).await {
+                Ok(Some(item)) => incoming.push(item),
                 _ => break,
             }
         }
-        for collected in incoming.drain(..) {
-            match collected {
-                Collected::Observed(observation) => {
-                    batch.push(PollRecord::from_observation(&observation));
-                }
-                Collected::Adopted(ids) => {
+        for item in incoming.drain(..) {
+            match item {
+                ToStore::Poll(record) => batch.push(record),
+                ToStore::Adopted(ids) => {
                     ingest.store(&mut batch).await;
                     ingest.tell_engine(EngineInput::Adopted(ids)).await;
                 }
-                Collected::Released(ids) => {
+                ToStore::Released(ids) => {
                     ingest.store(&mut batch).await;
                     ingest.tell_engine(EngineInput::Released(ids)).await;
                 }
@@ -63,7 +106,6 @@ pub async fn run(
 
 struct Ingest {
     store: Arc<dyn Store>,
-    hub: LiveHub,
     alerts: Option<PollSink>,
 }
 
@@ -73,9 +115,6 @@ impl Ingest {
             return;
         }
         let records: Arc<[PollRecord]> = batch.drain(..).collect();
-        for record in records.iter() {
-            self.hub.publish(LiveUpdate::from(&record.status));
-        }
         if let Err(err) = self.store.record_polls(&records).await {
             // The live view already has these polls; the store will get the next ones.
             tracing::warn!(error = ?err, polls = records.len(), "could not store polls");

@@ -4,6 +4,10 @@ use crate::domain::exposition::{self, Limits, ParseError};
 use crate::domain::observation::ProbeError;
 use crate::domain::signals::{self, MetricProfile, Snapshot};
 
+/// Bodies larger than this are parsed on the blocking pool: a scrape of thousands of series
+/// takes milliseconds of CPU, which on an async worker would delay the polls queued behind it.
+const PARSE_INLINE_BYTES: usize = 64 * 1024;
+
 const ACCEPT: &str =
     "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.9,*/*;q=0.1";
 
@@ -43,7 +47,21 @@ pub async fn scrape(
         ));
     }
     let body = fetch::read_capped(response, limits).await?;
-    let text = exposition::decode(&body)?;
+    if body.len() <= PARSE_INLINE_BYTES {
+        return parse(&body, parse_limits, profile);
+    }
+    let profile = profile.clone();
+    tokio::task::spawn_blocking(move || parse(&body, parse_limits, &profile))
+        .await
+        .map_err(|e| ProbeError::Io(format!("parsing stopped: {e}")))?
+}
+
+fn parse(
+    body: &[u8],
+    parse_limits: Limits,
+    profile: &MetricProfile,
+) -> Result<Snapshot, ProbeError> {
+    let text = exposition::decode(body)?;
     let parsed = exposition::parse(text, parse_limits)?;
     signals::snapshot(&parsed, profile).map_err(|e| ProbeError::Histogram(e.to_string()))
 }

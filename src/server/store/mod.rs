@@ -115,6 +115,8 @@ pub trait Store: Send + Sync + 'static {
     async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()>;
     /// The latest status of every target that has been polled.
     async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>>;
+    /// One target's latest status; `None` before its first poll.
+    async fn target_status(&self, target_id: i64) -> StoreResult<Option<TargetStatus>>;
     /// Rows of `table` in `[from, to)`, for one target or all, ordered by target then time.
     async fn samples(
         &self,
@@ -403,6 +405,9 @@ macro_rules! impl_store {
             }
             async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>> {
                 PollQueries::<$db>(&self.pool).statuses().await
+            }
+            async fn target_status(&self, target_id: i64) -> StoreResult<Option<TargetStatus>> {
+                PollQueries::<$db>(&self.pool).status(target_id).await
             }
             async fn samples(
                 &self,

@@ -18,14 +18,18 @@ pub enum SampleTable {
     Raw,
     Minute,
     Hour,
+    /// The whole fleet per minute (`series::FLEET_ID`).
+    FleetMinute,
 }
 
 impl SampleTable {
-    pub(super) fn name(self) -> &'static str {
+    /// The table's name in the database.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Raw => "samples",
             Self::Minute => "rollups_1m",
             Self::Hour => "rollups_1h",
+            Self::FleetMinute => "fleet_rollups_1m",
         }
     }
 }
@@ -247,6 +251,16 @@ where
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    pub async fn status(&self, target_id: i64) -> StoreResult<Option<TargetStatus>> {
+        let sql = format!("{SELECT_STATUS} WHERE target_id = $1");
+        sqlx::query_as::<DB, StatusRow>(&sql)
+            .bind(target_id)
+            .fetch_optional(self.0)
+            .await?
+            .map(TargetStatus::try_from)
+            .transpose()
     }
 
     pub async fn statuses(&self) -> StoreResult<Vec<TargetStatus>> {

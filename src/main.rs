@@ -481,7 +481,7 @@ async fn serve(config: &Config, demo: Option<Arc<DemoFleet>>) -> anyhow::Result<
     }
     let addr = app.local_addr()?;
     tracing::info!(%addr, "mcpops is listening");
-    println!("mcpops dashboard: http://{addr}/");
+    println!("{}", startup::dashboard_line(addr));
     app.serve(startup::shutdown_signal()).await?;
     Ok(())
 }

@@ -246,8 +246,8 @@ async fn spawn_serve(database_url: &str, index: usize) -> anyhow::Result<Replica
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let addr = tokio::time::timeout(Duration::from_secs(120), async {
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.strip_prefix("mcpops dashboard: http://") {
-                return url.trim_end_matches('/').parse::<SocketAddr>().ok();
+            if let Some(addr) = super::startup::dashboard_addr(&line) {
+                return Some(addr);
             }
         }
         None

@@ -225,6 +225,21 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn store::Store>, StoreE
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
+/// What `mcpops serve` prints once it listens; scripts (and the tests and benchmarks that
+/// start it on port 0) read the address back with `dashboard_addr`.
+const DASHBOARD_LINE: &str = "mcpops dashboard: http://";
+
+pub fn dashboard_line(addr: SocketAddr) -> String {
+    format!("{DASHBOARD_LINE}{addr}/")
+}
+
+pub fn dashboard_addr(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix(DASHBOARD_LINE)?
+        .trim_end_matches('/')
+        .parse()
+        .ok()
+}
+
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
@@ -251,4 +266,16 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dashboard_line_gives_back_its_address() {
+        let addr: SocketAddr = "127.0.0.1:43127".parse().expect("address");
+        assert_eq!(dashboard_addr(&dashboard_line(addr)), Some(addr));
+        assert_eq!(dashboard_addr("mcpops is listening"), None);
+    }
 }

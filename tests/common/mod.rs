@@ -348,8 +348,8 @@ pub async fn serve_process(
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let addr = tokio::time::timeout(std::time::Duration::from_secs(60), async {
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(url) = line.strip_prefix("mcpops dashboard: http://") {
-                return url.trim_end_matches('/').parse::<SocketAddr>().ok();
+            if let Some(addr) = mcpops::server::startup::dashboard_addr(&line) {
+                return Some(addr);
             }
         }
         None

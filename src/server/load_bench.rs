@@ -370,12 +370,7 @@ impl Snapshot {
             let (replica_polls, histogram) = collector_figures(&text)?;
             polls += replica_polls;
             // Cumulative counts since start; the difference of two snapshots is the window.
-            let counts = BucketDeltas::between(&Histogram::default(), &histogram);
-            if lag.bounds.is_empty() {
-                lag = counts;
-            } else {
-                lag.merge(&counts);
-            }
+            lag.merge(&BucketDeltas::between(&Histogram::default(), &histogram));
             cpu_seconds += bench::cpu_seconds(&replica.pid()?)?;
         }
         Ok(Self {
@@ -638,5 +633,10 @@ mod tests {
         assert_eq!(polls, 1200.0);
         assert_eq!(histogram.bounds, vec![0.001, 0.01]);
         assert_eq!(histogram.cumulative, vec![400.0, 1000.0, 1200.0]);
+        // As `Snapshot::take` sums replicas: merged onto nothing, it keeps its buckets.
+        let mut lag = BucketDeltas::default();
+        lag.merge(&BucketDeltas::between(&Histogram::default(), &histogram));
+        assert_eq!(lag.bounds, vec![0.001, 0.01]);
+        assert_eq!(lag.counts, vec![400.0, 600.0, 200.0]);
     }
 }

@@ -96,23 +96,15 @@ impl LiveHub {
         {
             let mut recent = self.lock_recent();
             for update in &updates {
-                let point = TrendPoint::from(update);
-                match recent.get_mut(&update.target_id) {
-                    Some(known) => {
-                        if known.trend.len() == TrendPoint::KEPT {
-                            known.trend.pop_front();
-                        }
-                        known.trend.push_back(point);
-                        known.latest = update.clone();
-                    }
-                    None => {
-                        let recent_one = Recent {
-                            latest: update.clone(),
-                            trend: VecDeque::from([point]),
-                        };
-                        recent.insert(update.target_id, recent_one);
-                    }
+                let known = recent.entry(update.target_id).or_insert_with(|| Recent {
+                    latest: update.clone(),
+                    trend: VecDeque::new(),
+                });
+                if known.trend.len() == TrendPoint::KEPT {
+                    known.trend.pop_front();
                 }
+                known.trend.push_back(TrendPoint::from(update));
+                known.latest = update.clone();
             }
         }
         // No listeners is normal: nobody has a live page open.

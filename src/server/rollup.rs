@@ -1,6 +1,7 @@
 //! Rollups and retention: merges raw samples into 1-minute rows, those into 1-hour rows and
-//! into one fleet-wide row per minute, then deletes what is older than each level keeps. Re-running a period recomputes it, so
-//! the job is idempotent and safe to repeat after a crash.
+//! into one fleet-wide row per minute, then deletes what is older than each level keeps.
+//! Re-running a period recomputes it, so the job is idempotent and safe to repeat after a
+//! crash.
 use super::cluster::Membership;
 use super::store::{SampleTable, Store, StoreError, StoreResult};
 use crate::domain::series::{fleet_roll_up, roll_up};

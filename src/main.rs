@@ -197,7 +197,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             tracing::error!(error = ?err, "mcpops stopped");
             eprintln!("mcpops: {err:#}");
@@ -215,12 +215,43 @@ fn raise_open_file_limit() {
     }
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+/// What a one-shot command found: a failed check ends the process with a failure code after
+/// the store is closed.
+enum Finding {
+    Passed,
+    Failed,
+}
+
+/// Runs a one-shot command on an open store and closes it, also when the command fails: a
+/// SQLite database left open keeps its WAL file, which a later restore reads as "mcpops is
+/// still running".
+async fn with_store<T, F, Fut>(config: &Config, command: F) -> anyhow::Result<T>
+where
+    F: FnOnce(Arc<dyn mcpops::server::store::Store>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let store = startup::open_store(config).await?;
+    let result = command(store.clone()).await;
+    store.close().await;
+    result
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    let finding = run_command(command, config).await?;
+    Ok(match finding {
+        Finding::Passed => ExitCode::SUCCESS,
+        Finding::Failed => ExitCode::FAILURE,
+    })
+}
+
+async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding> {
     match command {
-        Command::Serve => serve(&config, None).await,
+        Command::Serve => serve(&config, None).await.map(|()| Finding::Passed),
         Command::Demo { servers, faults } => {
-            let store = startup::open_store(&config).await?;
-            let password = accounts::reset_demo_admin(store.as_ref()).await?;
+            let password = with_store(&config, |store| async move {
+                Ok(accounts::reset_demo_admin(store.as_ref()).await?)
+            })
+            .await?;
             println!(
                 "sign in as {} with password {password}",
                 accounts::DEMO_ADMIN
@@ -231,7 +262,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             let result = serve(&config, Some(fleet.clone())).await;
             fleet.shutdown();
-            result
+            result.map(|()| Finding::Passed)
         }
         Command::Bench(BenchCommand::Audit {
             entries,
@@ -243,7 +274,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 database_url,
                 searches,
             };
-            mcpops::server::audit_bench::run(&options).await
+            mcpops::server::audit_bench::run(&options).await?;
+            Ok(Finding::Passed)
         }
         Command::Bench(BenchCommand::Backup {
             targets,
@@ -255,7 +287,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 days,
                 database_url,
             };
-            mcpops::server::backup_bench::run(&options, &config).await
+            mcpops::server::backup_bench::run(&options, &config).await?;
+            Ok(Finding::Passed)
         }
         Command::Bench(BenchCommand::Collector {
             targets,
@@ -276,7 +309,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             };
             let results = bench::run_collector(&options).await?;
             bench::print_table(&results);
-            Ok(())
+            Ok(Finding::Passed)
         }
         Command::Bench(BenchCommand::Load {
             sizes,
@@ -296,7 +329,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 replicas: replicas.max(1),
                 replica_targets,
             };
-            mcpops::server::load_bench::run(&options).await
+            mcpops::server::load_bench::run(&options).await?;
+            Ok(Finding::Passed)
         }
         Command::Fleet { servers } => {
             let fleet = DemoFleet::start(servers).await?;
@@ -306,14 +340,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("ready");
             startup::shutdown_signal().await;
             fleet.shutdown();
-            Ok(())
+            Ok(Finding::Passed)
         }
         Command::User(UserCommand::Add {
             username,
             role,
             password_stdin,
         }) => {
-            let store = startup::open_store(&config).await?;
             let password = if password_stdin {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
@@ -321,7 +354,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             } else {
                 None
             };
-            let created = accounts::add_user(store.as_ref(), &username, role, password).await?;
+            let created = with_store(&config, |store| async move {
+                Ok(accounts::add_user(store.as_ref(), &username, role, password).await?)
+            })
+            .await?;
             match created.temporary_password {
                 Some(password) => println!(
                     "created {} ({}); temporary password: {password} (must be changed at first sign-in)",
@@ -330,12 +366,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 ),
                 None => println!("created {} ({})", created.username, role.as_str()),
             }
-            Ok(())
+            Ok(Finding::Passed)
         }
         Command::VerifyAudit => {
-            let store = startup::open_store(&config).await?;
-            let report = mcpops::server::audit_export::verify_chain(store.as_ref(), |checked| {
-                eprint!("\rchecked {checked} entries");
+            let report = with_store(&config, |store| async move {
+                Ok(
+                    mcpops::server::audit_export::verify_chain(store.as_ref(), |checked| {
+                        eprint!("\rchecked {checked} entries");
+                    })
+                    .await?,
+                )
             })
             .await?;
             eprintln!();
@@ -345,7 +385,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         "audit chain intact: {} entries verified in {} ms",
                         report.checked, report.millis
                     );
-                    Ok(())
+                    Ok(Finding::Passed)
                 }
                 Some((seq, check)) => {
                     println!(
@@ -353,7 +393,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                         check.describe(),
                         report.checked
                     );
-                    std::process::exit(1);
+                    Ok(Finding::Failed)
                 }
             }
         }
@@ -361,20 +401,22 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             to,
             include_secrets,
         } => {
-            let store = startup::open_store(&config).await?;
-            let backups = Backups::new(
-                store.clone(),
-                config.database.url.clone(),
-                config.backup.clone(),
-                startup::backup_sources(&config, include_secrets),
-            );
-            let printer = print_progress(backups.clone());
-            let result = backups
-                .back_up(to.as_deref(), "cli", &RequestOrigin::local())
-                .await;
-            printer.abort();
-            eprintln!();
-            let done = result?;
+            let done = with_store(&config, |store| async {
+                let backups = Backups::new(
+                    store,
+                    config.database.url.clone(),
+                    config.backup.clone(),
+                    startup::backup_sources(&config, include_secrets),
+                );
+                let printer = print_progress(backups.clone());
+                let result = backups
+                    .back_up(to.as_deref(), "cli", &RequestOrigin::local())
+                    .await;
+                printer.abort();
+                eprintln!();
+                Ok(result?)
+            })
+            .await?;
             println!(
                 "backup written: {} ({} bytes, {} rows, {:.1} s)",
                 done.archive.display(),
@@ -382,13 +424,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 done.rows(),
                 done.took.as_secs_f64()
             );
-            Ok(())
+            Ok(Finding::Passed)
         }
         Command::Restore { archive, verify } => restore(&config, &archive, verify).await,
         Command::Migrate => {
-            startup::open_store(&config).await?;
+            with_store(&config, |_| async { Ok(()) }).await?;
             tracing::info!("database schema is up to date");
-            Ok(())
+            Ok(Finding::Passed)
         }
     }
 }
@@ -416,7 +458,11 @@ fn print_stage(p: &Progress) {
     }
 }
 
-async fn restore(config: &Config, archive: &std::path::Path, verify: bool) -> anyhow::Result<()> {
+async fn restore(
+    config: &Config,
+    archive: &std::path::Path,
+    verify: bool,
+) -> anyhow::Result<Finding> {
     let url = config.database.url.expose_secret().to_owned();
     let started = chrono::Utc::now();
     let tracker = backup::Tracker::detached(RunKind::Verify);
@@ -433,27 +479,26 @@ async fn restore(config: &Config, archive: &std::path::Path, verify: bool) -> an
         let result = backup::verify(&url, archive, &tracker).await;
         printer.abort();
         eprintln!();
-        let store = startup::open_store(config).await?;
         let summary = result
             .as_ref()
             .map(|c| format!("{} ({:.1} s)", c.summary(), c.took.as_secs_f64()))
             .map_err(ToString::to_string);
-        backup::record_cli_run(
-            store.as_ref(),
-            RunKind::Verify,
-            archive,
-            started,
-            summary.clone(),
-        )
+        let recorded = summary.clone();
+        with_store(config, |store| async move {
+            Ok(
+                backup::record_cli_run(store.as_ref(), RunKind::Verify, archive, started, recorded)
+                    .await?,
+            )
+        })
         .await?;
         match summary {
             Ok(text) => {
                 println!("verified {}: {text}", archive.display());
-                Ok(())
+                Ok(Finding::Passed)
             }
             Err(reason) => {
                 println!("verification FAILED for {}: {reason}", archive.display());
-                std::process::exit(1);
+                Ok(Finding::Failed)
             }
         }
     } else {
@@ -468,7 +513,7 @@ async fn restore(config: &Config, archive: &std::path::Path, verify: bool) -> an
             checked.summary(),
             checked.took.as_secs_f64()
         );
-        Ok(())
+        Ok(Finding::Passed)
     }
 }
 

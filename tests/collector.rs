@@ -11,7 +11,7 @@ use common::{BACKENDS, TestApp, TestDb, eventually, spawn_app_with};
 use mcpops::api::demo::DemoFault;
 use mcpops::domain::observation::{TargetState, TargetStatus};
 use mcpops::server::demo::DemoFleet;
-use mcpops::server::store::SampleTable;
+use mcpops::server::store::{self, SampleTable, StoreOptions};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,6 +151,53 @@ async fn demo_fleet_is_polled_stored_and_faults_show_up_on_both_backends() {
             .expect("polls counter");
         assert!(polls >= 4.0, "{backend:?}: {polls}");
         assert!(exposition.contains("mcpops_collector_schedule_lag_seconds_bucket"));
+        fleet.shutdown();
+    }
+}
+
+#[tokio::test]
+async fn a_stop_stores_every_poll_taken_and_closes_sessions_and_the_database() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let fleet = Arc::new(DemoFleet::start(3).await.expect("fleet"));
+        let app = spawn_app_with(db.url(), Some(fleet.clone()), |c| c.demo.interval_secs = 1).await;
+        eventually(Duration::from_secs(15), "a session on every server", || async {
+            fleet
+                .servers()
+                .iter()
+                .all(|s| s.open_sessions() > 0)
+                .then_some(())
+        })
+        .await;
+        let stats = app
+            .state
+            .collector
+            .as_ref()
+            .expect("collector")
+            .stats()
+            .clone();
+        app.stop().await.expect("stops");
+        let polls_taken = stats.polls();
+
+        let sessions: Vec<usize> = fleet.servers().iter().map(|s| s.open_sessions()).collect();
+        assert_eq!(sessions, [0, 0, 0], "{backend:?}: sessions left open");
+        if let Some(path) = db.url().strip_prefix("sqlite://") {
+            let wal = format!("{path}-wal");
+            assert!(
+                !std::path::Path::new(&wal).exists(),
+                "a clean stop folds the WAL back"
+            );
+        }
+        let store = store::open(db.url(), &StoreOptions::default())
+            .await
+            .expect("reopens");
+        let counts = store.row_counts().await.expect("counts");
+        assert_eq!(
+            u64::try_from(counts["samples"]).ok(),
+            Some(polls_taken),
+            "{backend:?}: every poll taken is stored"
+        );
+        store.close().await;
         fleet.shutdown();
     }
 }

@@ -151,12 +151,14 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
         mode,
         ..CollectorConfig::default()
     };
+    let stopping = tokio_util::sync::CancellationToken::new();
     let collector = Collector::start(
         config,
         store.clone(),
         LiveHub::default(),
         None,
         Membership::Solo,
+        stopping.clone(),
     )?;
 
     // One interval to spread the first polls and fill connection pools, then measure.
@@ -176,6 +178,11 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
     let mut lags = stats.drain_lags();
     lags.sort_by(f32::total_cmp);
     let stored = database_bytes(dir.path()).saturating_sub(bytes_before) as f64;
+    let rss = rss_bytes("self")?;
+    // Stopped before the next mode, so it is measured alone.
+    stopping.cancel();
+    collector.drained().await;
+    store.close().await;
     Ok(BenchFigures {
         mode,
         targets: options.targets,
@@ -186,7 +193,7 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
             0.0
         },
         cpu_cores: cpu / elapsed,
-        rss_bytes: rss_bytes("self")?,
+        rss_bytes: rss,
         lag_p50_ms: percentile(&lags, 0.5),
         lag_p99_ms: percentile(&lags, 0.99),
         stored_bytes_per_target_day: stored / options.targets as f64 / elapsed * 86_400.0,

@@ -111,6 +111,7 @@ impl Application {
                 hub.clone(),
                 poll_sink,
                 membership.clone(),
+                shutdown.clone(),
             )?)
         } else {
             None
@@ -191,7 +192,11 @@ impl Application {
         let served = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
+        self.state.settle().await;
         self.state.membership.leave(self.state.store.as_ref()).await;
+        // A clean close also lets SQLite fold its WAL back into the database file, which a
+        // restore checks for.
+        self.state.store.close().await;
         served
     }
 }
@@ -224,7 +229,6 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn store::Store>, StoreE
     store::open(config.database.url.expose_secret(), &options).await
 }
 
-/// Resolves on SIGTERM or Ctrl-C.
 /// What `mcpops serve` prints once it listens; scripts (and the tests and benchmarks that
 /// start it on port 0) read the address back with `dashboard_addr`.
 const DASHBOARD_LINE: &str = "mcpops dashboard: http://";
@@ -240,6 +244,7 @@ pub fn dashboard_addr(line: &str) -> Option<SocketAddr> {
         .ok()
 }
 
+/// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {

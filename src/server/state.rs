@@ -52,7 +52,28 @@ impl AppStateInner {
             collector.reload();
         }
     }
+
+    /// After `shutdown` is cancelled: waits, up to `STOP_GRACE`, until the polls already
+    /// taken are stored and judged, so a restart loses none of them.
+    pub async fn settle(&self) {
+        let settled = async {
+            if let Some(collector) = &self.collector {
+                collector.drained().await;
+            }
+            self.alerts.settled().await;
+        };
+        if tokio::time::timeout(STOP_GRACE, settled).await.is_err() {
+            tracing::warn!(
+                grace_secs = STOP_GRACE.as_secs(),
+                "stopping before every poll taken was stored"
+            );
+        }
+    }
 }
+
+/// How long a stop waits for polls in flight and the store queue; service managers commonly
+/// allow 30 s or more between SIGTERM and SIGKILL.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl AppState {
     pub fn new(inner: AppStateInner) -> Self {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 /// The `[alerts]` section of the configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,6 +94,8 @@ pub struct Alerts {
     notifier: Notifier,
     /// Where alert changes also go, when other replicas share the fleet.
     relay: std::sync::OnceLock<Relay>,
+    /// Cancelled once the engine has judged the last polls handed to it (or never ran).
+    settled: CancellationToken,
 }
 
 /// What ingest hands the engine, in the order it happened.
@@ -122,14 +125,25 @@ impl Alerts {
             rules_changed: Arc::new(Notify::new()),
             notifier,
             relay: std::sync::OnceLock::new(),
+            settled: CancellationToken::new(),
         });
         if !config.enabled {
+            alerts.settled.cancel();
             return Ok((alerts, None));
         }
         let (sink, polls) = mpsc::channel(1024);
         let engine = engine::Engine::new(config, store, alerts.clone());
-        tokio::spawn(engine.run(polls));
+        let settled = alerts.settled.clone();
+        tokio::spawn(async move {
+            engine.run(polls).await;
+            settled.cancel();
+        });
         Ok((alerts, Some(sink)))
+    }
+
+    /// Resolves once every sender of polls is gone and the engine has judged what it got.
+    pub async fn settled(&self) {
+        self.settled.cancelled().await;
     }
 
     /// Tells the engine that baselines, silences or accepted tool lists changed.

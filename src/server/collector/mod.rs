@@ -16,6 +16,7 @@ use crate::server::alerts::PollSink;
 use crate::server::cluster::Membership;
 use crate::server::store::Store;
 use fetch::FetchLimits;
+use futures::StreamExt;
 use hub::LiveHub;
 use ingest::Collected;
 use probe_mcp::{McpMemory, McpProbe};
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// Collector settings (the `[collector]` section of the configuration).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +69,8 @@ impl Default for CollectorConfig {
 pub struct Collector {
     reload: Arc<Notify>,
     stats: Arc<CollectorStats>,
+    /// Cancelled once polling has stopped and every poll taken has been stored.
+    drained: CancellationToken,
 }
 
 /// Which probes a poll runs.
@@ -137,7 +141,13 @@ impl Collector {
         self.reload.notify_one();
     }
 
-    /// Starts the scheduler and ingest tasks; they run until the runtime stops. The
+    /// Resolves once the collector has stopped (after `stopping` is cancelled) and the polls
+    /// it took are stored and handed to the alert engine.
+    pub async fn drained(&self) {
+        self.drained.cancelled().await;
+    }
+
+    /// Starts the scheduler and ingest tasks; they run until `stopping` is cancelled. The
     /// scheduler polls the targets `membership` lets it hold: all of them on a database of
     /// its own, its share when replicas share the database.
     pub fn start(
@@ -146,6 +156,7 @@ impl Collector {
         hub: LiveHub,
         alerts: Option<PollSink>,
         membership: Membership,
+        stopping: CancellationToken,
     ) -> reqwest::Result<Self> {
         let client = fetch::shared_client(
             Duration::from_millis(config.connect_timeout_ms),
@@ -154,8 +165,14 @@ impl Collector {
         )?;
         let reload = Arc::new(Notify::new());
         let stats = Arc::new(CollectorStats::default());
+        let store_for_ingest = store.clone();
         let (observations, received) = mpsc::channel(16 * 1024);
-        tokio::spawn(ingest::run(received, store.clone(), hub, alerts));
+        let drained = CancellationToken::new();
+        let done = drained.clone();
+        tokio::spawn(async move {
+            ingest::run(received, store_for_ingest, hub, alerts).await;
+            done.cancel();
+        });
         let scheduler = Scheduler {
             context: Arc::new(PollContext {
                 client,
@@ -170,9 +187,14 @@ impl Collector {
                 held: HashSet::new(),
                 generation: 0,
             },
+            stopping,
         };
         tokio::spawn(scheduler.run());
-        Ok(Self { reload, stats })
+        Ok(Self {
+            reload,
+            stats,
+            drained,
+        })
     }
 }
 
@@ -208,6 +230,7 @@ struct Scheduler {
     store: Arc<dyn Store>,
     reload: Arc<Notify>,
     leases: Leases,
+    stopping: CancellationToken,
 }
 
 /// The targets this replica may poll.
@@ -294,6 +317,7 @@ impl Scheduler {
                 .peek()
                 .map_or(next_refresh, |Reverse((due, _))| (*due).min(next_refresh));
             tokio::select! {
+                () = self.stopping.cancelled() => break,
                 () = self.reload.notified() => next_refresh = Instant::now(),
                 Some(done) = finished.recv() => self.finish(done, &mut slots, &mut queue).await,
                 () = Membership::next_heartbeat(&mut heartbeats) => {
@@ -338,6 +362,33 @@ impl Scheduler {
                 }
             }
         }
+        drop(finished_tx);
+        self.stop(slots, finished).await;
+    }
+
+    /// Lets running polls finish and closes every MCP session held. Ingest stops once the
+    /// last poll is handed over, as this drops the last sender it reads from.
+    async fn stop(
+        self,
+        mut slots: HashMap<i64, Slot>,
+        mut finished: mpsc::UnboundedReceiver<Finished>,
+    ) {
+        let mut sessions: Vec<(Target, TargetMemory)> = slots
+            .drain()
+            .filter_map(|(_, slot)| Some((slot.target, slot.memory?)))
+            .collect();
+        while let Some(done) = finished.recv().await {
+            sessions.push((done.target, done.memory));
+        }
+        let context = &self.context;
+        futures::stream::iter(sessions)
+            .for_each_concurrent(
+                context.config.concurrency.max(1),
+                |(target, mut memory)| async move {
+                    close_session(context, &target, &mut memory).await;
+                },
+            )
+            .await;
     }
 
     /// Re-reads the target list: new targets start at a random point of their interval, so

@@ -30,6 +30,9 @@ impl Sessions {
     fn contains(&self, id: &str) -> bool {
         self.0.iter().any(|s| s == id)
     }
+    pub fn count(&self) -> usize {
+        self.0.len()
+    }
     fn close(&mut self, id: &str) -> bool {
         let before = self.0.len();
         self.0.retain(|s| s != id);

@@ -41,6 +41,11 @@ impl DemoServer {
         lock(&self.faults).contains(&fault)
     }
 
+    /// MCP sessions opened and not yet deleted by their client.
+    pub fn open_sessions(&self) -> usize {
+        lock(&self.sessions).count()
+    }
+
     fn url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -161,13 +161,17 @@ async fn a_stop_stores_every_poll_taken_and_closes_sessions_and_the_database() {
         let db = TestDb::new(backend).await;
         let fleet = Arc::new(DemoFleet::start(3).await.expect("fleet"));
         let app = spawn_app_with(db.url(), Some(fleet.clone()), |c| c.demo.interval_secs = 1).await;
-        eventually(Duration::from_secs(15), "a session on every server", || async {
-            fleet
-                .servers()
-                .iter()
-                .all(|s| s.open_sessions() > 0)
-                .then_some(())
-        })
+        eventually(
+            Duration::from_secs(15),
+            "a session on every server",
+            || async {
+                fleet
+                    .servers()
+                    .iter()
+                    .all(|s| s.open_sessions() > 0)
+                    .then_some(())
+            },
+        )
         .await;
         let stats = app
             .state
@@ -362,6 +366,11 @@ async fn mcp_failures_are_named_and_a_silent_event_stream_times_out() {
         ("rpcerr", "JSON-RPC error -32603: backend exploded"),
         ("sse", "timed out after 1500 ms"),
         ("mcp406", "initialize answered HTTP 406"),
+        (
+            "legacy-elsewhere",
+            "the endpoint event names another origin",
+        ),
+        ("legacy-silent", "timed out after 1500 ms"),
     ];
     for (name, _) in cases {
         let url = format!("http://{hostile}/{name}");

@@ -1,5 +1,5 @@
 //! Interoperability: the MCP probe against a server nobody here wrote, the reference Python
-//! SDK serving Streamable HTTP on loopback. `scripts/test.sh` installs the SDK into a venv and
+//! SDK serving Streamable HTTP, and the legacy HTTP+SSE transport, on loopback. `scripts/test.sh` installs the SDK into a venv and
 //! points `MCPOPS_TEST_PYTHON` at its interpreter.
 mod common;
 
@@ -13,7 +13,7 @@ struct PythonServer {
 }
 
 impl PythonServer {
-    async fn start(port: u16) -> Self {
+    async fn start(port: u16, transport: &str) -> Self {
         let python = std::env::var("MCPOPS_TEST_PYTHON").unwrap_or_else(|_| {
             panic!("MCPOPS_TEST_PYTHON is not set: run scripts/test.sh, which installs the Python MCP SDK")
         });
@@ -24,6 +24,7 @@ impl PythonServer {
         let child = tokio::process::Command::new(python)
             .arg(script)
             .arg(port.to_string())
+            .arg(transport)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
@@ -44,14 +45,18 @@ impl PythonServer {
     }
 }
 
-#[tokio::test]
-async fn the_mcp_probe_speaks_to_the_reference_python_sdk() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
         .expect("addr")
-        .port();
-    let _python = PythonServer::start(port).await;
+        .port()
+}
+
+#[tokio::test]
+async fn the_mcp_probe_speaks_to_the_reference_python_sdk() {
+    let port = free_port();
+    let _python = PythonServer::start(port, "streamable-http").await;
     let db = TestDb::sqlite();
     let app = spawn_app(db.url(), None).await;
     let spec = TargetSpec::from_form("python-sdk", &format!("http://127.0.0.1:{port}"), "1", "")
@@ -98,6 +103,83 @@ async fn the_mcp_probe_speaks_to_the_reference_python_sdk() {
     assert_eq!(report.server_version, "9.9.9");
     // The SDK speaks the stateless 2026-07-28 revision, which the probe tries first.
     assert_eq!(report.protocol_version, "2026-07-28");
+    assert!(
+        !status.failures.iter().any(|f| f.probe == "mcp"),
+        "{:?}",
+        status.failures
+    );
+}
+
+#[tokio::test]
+async fn the_mcp_probe_speaks_the_legacy_sse_transport_of_the_reference_python_sdk() {
+    let port = free_port();
+    let _python = PythonServer::start(port, "sse").await;
+    let db = TestDb::sqlite();
+    let app = spawn_app(db.url(), None).await;
+    // An operator points the MCP path at the server's event stream.
+    let mut spec =
+        TargetSpec::from_form("python-sse", &format!("http://127.0.0.1:{port}"), "1", "")
+            .expect("spec");
+    spec.probe.mcp_path = "/sse".into();
+    let id = app
+        .state
+        .store
+        .insert_target(&spec, TargetSource::Ui, common::test_event())
+        .await
+        .expect("insert")
+        .id;
+    app.state.targets_changed();
+
+    let catalog = eventually(Duration::from_secs(20), "the SDK's tool list", || async {
+        app.state
+            .store
+            .tool_catalogs(id, 1)
+            .await
+            .ok()?
+            .into_iter()
+            .next()
+    })
+    .await;
+    let names: Vec<&str> = catalog.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, vec!["add", "echo"]);
+
+    // The stream stays open between polls: a routine poll is one ping on it.
+    let status = eventually(Duration::from_secs(15), "a ping-only poll", || async {
+        app.state
+            .store
+            .target_statuses()
+            .await
+            .ok()?
+            .into_iter()
+            .find(|s| {
+                s.target_id == id
+                    && s.mcp
+                        .as_ref()
+                        .is_some_and(|m| m.steps.len() == 1 && m.steps[0].0 == "ping")
+            })
+    })
+    .await;
+    let report = status.mcp.expect("report");
+    assert_eq!(report.server_name, "interop-python");
+    assert_eq!(report.protocol_version, "2024-11-05");
+    let full: Vec<&str> = report
+        .full_handshake
+        .as_ref()
+        .expect("the last full handshake")
+        .steps
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .collect();
+    assert_eq!(
+        full,
+        [
+            "GET event stream",
+            "initialize",
+            "notifications/initialized",
+            "ping",
+            "tools/list"
+        ]
+    );
     assert!(
         !status.failures.iter().any(|f| f.probe == "mcp"),
         "{:?}",

@@ -8,20 +8,39 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum ProbeError {
-    Timeout { after_ms: u64 },
+    Timeout {
+        after_ms: u64,
+    },
     Refused,
     Tls(String),
     Connect(String),
     HttpStatus(u16),
     TooManyRedirects,
-    BodyTooLarge { limit_bytes: u64 },
+    BodyTooLarge {
+        limit_bytes: u64,
+    },
     WrongContentType(String),
-    InvalidUtf8 { line: usize },
-    Parse { line: usize, reason: String },
-    TooManySamples { limit: usize },
+    InvalidUtf8 {
+        line: usize,
+    },
+    Parse {
+        line: usize,
+        reason: String,
+    },
+    TooManySamples {
+        limit: usize,
+    },
     Histogram(String),
     Protocol(String),
-    JsonRpc { code: i64, message: String },
+    /// An MCP request answered with an HTTP error status.
+    Rejected {
+        request: String,
+        status: u16,
+    },
+    JsonRpc {
+        code: i64,
+        message: String,
+    },
     Io(String),
 }
 
@@ -41,6 +60,9 @@ impl fmt::Display for ProbeError {
             Self::TooManySamples { limit } => write!(f, "more than {limit} samples"),
             Self::Histogram(detail) => write!(f, "{detail}"),
             Self::Protocol(detail) => write!(f, "MCP protocol error: {detail}"),
+            Self::Rejected { request, status } => {
+                write!(f, "MCP protocol error: {request} answered HTTP {status}")
+            }
             Self::JsonRpc { code, message } => write!(f, "JSON-RPC error {code}: {message}"),
             Self::Io(detail) => write!(f, "I/O error: {detail}"),
         }

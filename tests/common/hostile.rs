@@ -43,6 +43,14 @@ pub async fn hostile_server() -> std::net::SocketAddr {
         )
             .into_response()
     };
+    // A legacy HTTP+SSE server whose endpoint event sends the probe to another host.
+    let endpoint_elsewhere = || async {
+        (
+            [(header::CONTENT_TYPE, "text/event-stream")],
+            "event: endpoint\ndata: http://203.0.113.7/messages?session=1\n\n",
+        )
+            .into_response()
+    };
     let rpc_error = || async {
         axum::Json(
             serde_json::json!({"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"backend exploded"}}),
@@ -95,6 +103,8 @@ pub async fn hostile_server() -> std::net::SocketAddr {
         "status500",
         "badutf8",
         "mcp406",
+        "legacy-elsewhere",
+        "legacy-silent",
     ] {
         app = app
             .route(&format!("/{prefix}/health/live"), get(alive))
@@ -161,7 +171,10 @@ pub async fn hostile_server() -> std::net::SocketAddr {
         )
         .route("/rpcerr/mcp", post(rpc_error))
         .route("/sse/mcp", post(never_answering_sse))
-        .route("/mcp406/mcp", post(|| async { StatusCode::NOT_ACCEPTABLE }));
+        .route("/mcp406/mcp", post(|| async { StatusCode::NOT_ACCEPTABLE }))
+        // Both refuse the Streamable HTTP POST (405), so the probe tries the legacy GET.
+        .route("/legacy-elsewhere/mcp", get(endpoint_elsewhere))
+        .route("/legacy-silent/mcp", get(never_answering_sse));
     super::serve_on_loopback(app).await
 }
 

@@ -1,6 +1,6 @@
 """An MCP server built with the reference Python SDK (`mcp` on PyPI), for the interoperability test.
 
-Usage: python_server.py PORT
+Usage: python_server.py PORT [streamable-http|sse]
 """
 import sys
 
@@ -22,4 +22,5 @@ def echo(text: str) -> str:
 
 
 if __name__ == "__main__":
-    server.run(transport="streamable-http", host="127.0.0.1", port=int(sys.argv[1]))
+    transport = sys.argv[2] if len(sys.argv) > 2 else "streamable-http"
+    server.run(transport=transport, host="127.0.0.1", port=int(sys.argv[1]))

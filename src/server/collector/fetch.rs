@@ -49,10 +49,10 @@ pub fn shared_client(
 }
 
 /// Turns a reqwest failure into the reason an operator can act on.
-pub fn classify(err: &reqwest::Error, limits: FetchLimits<'_>) -> ProbeError {
+pub fn classify(err: &reqwest::Error, timeout: Duration) -> ProbeError {
     if err.is_timeout() {
         return ProbeError::Timeout {
-            after_ms: limits.timeout.as_millis() as u64,
+            after_ms: timeout.as_millis() as u64,
         };
     }
     if err.is_redirect() {
@@ -65,7 +65,7 @@ pub fn classify(err: &reqwest::Error, limits: FetchLimits<'_>) -> ProbeError {
                 std::io::ErrorKind::ConnectionRefused => return ProbeError::Refused,
                 std::io::ErrorKind::TimedOut => {
                     return ProbeError::Timeout {
-                        after_ms: limits.timeout.as_millis() as u64,
+                        after_ms: timeout.as_millis() as u64,
                     };
                 }
                 _ => {}
@@ -109,7 +109,11 @@ pub async fn read_capped(
         });
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| classify(&e, limits))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| classify(&e, limits.timeout))?
+    {
         if body.len() + chunk.len() > cap {
             return Err(ProbeError::BodyTooLarge {
                 limit_bytes: cap as u64,
@@ -135,7 +139,7 @@ pub async fn send(
         .timeout(limits.timeout)
         .send()
         .await
-        .map_err(|e| classify(&e, limits))
+        .map_err(|e| classify(&e, limits.timeout))
 }
 
 pub fn content_type(response: &reqwest::Response) -> String {

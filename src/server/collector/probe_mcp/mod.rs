@@ -1,11 +1,15 @@
 //! The MCP probe. It tries the stateless 2026-07-28 revision (`server/discover`) first, then
-//! Streamable HTTP with a session (initialize → initialized → ping → tools/list). A session is
-//! kept between polls so a routine poll costs one `ping`; the full handshake and tool listing
-//! run on first contact, every few minutes, and after any session error. A replaced or failed
-//! session is always closed with DELETE.
+//! Streamable HTTP with a session (initialize → initialized → ping → tools/list), then, when
+//! the server rejects that POST, the legacy HTTP+SSE transport (`legacy`). A session, or the
+//! legacy event stream, is kept between polls so a routine poll costs one `ping`; the full
+//! handshake and tool listing run on first contact, every few minutes, and after any session
+//! error. A replaced or failed session is always closed with DELETE.
+mod legacy;
+
 use super::fetch::{self, FetchLimits};
 use crate::domain::observation::{FullHandshake, McpReport, ProbeError, Tool};
 use chrono::Utc;
+use legacy::{LEGACY_VERSION, LegacyStream};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -21,6 +25,8 @@ const MAX_TOOLS: usize = 2000;
 pub struct McpMemory {
     transport: Option<Transport>,
     session: Option<Session>,
+    /// The open event stream, on the legacy transport.
+    legacy: Option<LegacyStream>,
     last_full: Option<Instant>,
     full_handshake: Option<FullHandshake>,
 }
@@ -29,14 +35,34 @@ pub struct McpMemory {
 enum Transport {
     Stateless,
     Sessions,
+    Legacy,
 }
 
 #[derive(Debug, Clone)]
 struct Session {
+    /// `Mcp-Session-Id`; none on the legacy transport, where the stream is the session.
     id: Option<String>,
     protocol_version: String,
     server_name: String,
     server_version: String,
+}
+
+impl Session {
+    fn from_initialize(result: &Value, id: Option<String>, requested: &str) -> Self {
+        let (server_name, server_version) = server_info(result);
+        Self {
+            id,
+            protocol_version: result
+                .get("protocolVersion")
+                .and_then(Value::as_str)
+                .unwrap_or(requested)
+                .chars()
+                .take(32)
+                .collect(),
+            server_name,
+            server_version,
+        }
+    }
 }
 
 pub struct McpProbe<'a> {
@@ -79,7 +105,14 @@ impl McpProbe<'_> {
                     Err(_) => self.handshake(memory).await,
                 }
             }
+            Some(Transport::Legacy) if !due_for_full && memory.legacy.is_some() => {
+                match self.ping_legacy(memory).await {
+                    Ok(report) => Ok(report),
+                    Err(_) => self.legacy_handshake(memory).await,
+                }
+            }
             Some(Transport::Sessions) => self.handshake(memory).await,
+            Some(Transport::Legacy) => self.legacy_handshake(memory).await,
             None => match self.stateless(memory, true).await {
                 Ok(report) => Ok(report),
                 Err(_) => self.handshake(memory).await,
@@ -87,8 +120,10 @@ impl McpProbe<'_> {
         }
     }
 
-    /// Closes the held session, if any; used when a target is removed or mcpops stops.
+    /// Closes the held session or event stream, if any; used when a target is removed or
+    /// mcpops stops.
     pub async fn close(&self, memory: &mut McpMemory) {
+        memory.legacy = None;
         if let Some(session) = memory.session.take() {
             self.delete_session(&session).await;
         }
@@ -97,7 +132,7 @@ impl McpProbe<'_> {
     async fn stateless(
         &self,
         memory: &mut McpMemory,
-        list_tools: bool,
+        with_tools: bool,
     ) -> Result<McpReport, ProbeError> {
         let mut steps = Steps::default();
         let discovered = steps
@@ -107,17 +142,18 @@ impl McpProbe<'_> {
             )
             .await?;
         let (server_name, server_version) = server_info(&discovered);
-        let tools = if list_tools {
-            Some(
-                steps
-                    .time("tools/list", self.list_tools(None, STATELESS_VERSION))
-                    .await?,
-            )
+        let tools = if with_tools {
+            let pages = ToolPages::Post {
+                probe: self,
+                session: None,
+                version: STATELESS_VERSION,
+            };
+            Some(steps.time("tools/list", list_tools(pages)).await?)
         } else {
             None
         };
         memory.transport = Some(Transport::Stateless);
-        if list_tools {
+        if with_tools {
             memory.last_full = Some(Instant::now());
             memory.full_handshake = Some(FullHandshake {
                 at: Utc::now(),
@@ -134,7 +170,21 @@ impl McpProbe<'_> {
         })
     }
 
+    /// A Streamable HTTP session; a server that rejects its `initialize` POST may speak the
+    /// legacy transport at the same URL, as the specification's compatibility advice says.
     async fn handshake(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
+        let rejected = match self.session_handshake(memory).await {
+            Err(err) if initialize_rejected(&err) => err,
+            other => return other,
+        };
+        match self.legacy_handshake(memory).await {
+            // Not a legacy server either: its answer to the POST is the reason to show.
+            Err(ProbeError::Rejected { .. } | ProbeError::WrongContentType(_)) => Err(rejected),
+            other => other,
+        }
+    }
+
+    async fn session_handshake(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
         if let Some(old) = memory.session.take() {
             self.delete_session(&old).await;
         }
@@ -147,40 +197,15 @@ impl McpProbe<'_> {
         let (result, session_id) = steps
             .time("initialize", self.post(None, None, 1, "initialize", params))
             .await?;
-        let (server_name, server_version) = server_info(&result);
-        let session = Session {
-            id: session_id,
-            protocol_version: result
-                .get("protocolVersion")
-                .and_then(Value::as_str)
-                .unwrap_or(SESSION_VERSION)
-                .chars()
-                .take(32)
-                .collect(),
-            server_name,
-            server_version,
-        };
-        let outcome = self.after_initialize(&session, &mut steps).await;
-        match outcome {
-            Ok(tools) => {
-                memory.transport = Some(Transport::Sessions);
-                memory.last_full = Some(Instant::now());
-                let full = FullHandshake {
-                    at: Utc::now(),
-                    steps: steps.0,
-                };
-                memory.full_handshake = Some(full.clone());
-                let report = McpReport {
-                    protocol_version: session.protocol_version.clone(),
-                    server_name: session.server_name.clone(),
-                    server_version: session.server_version.clone(),
-                    steps: full.steps.clone(),
-                    tools: Some(tools),
-                    full_handshake: Some(full),
-                };
-                memory.session = Some(session);
-                Ok(report)
-            }
+        let session = Session::from_initialize(&result, session_id, SESSION_VERSION);
+        match self.after_initialize(&session, &mut steps).await {
+            Ok(tools) => Ok(full_report(
+                memory,
+                Transport::Sessions,
+                session,
+                steps,
+                tools,
+            )),
             Err(err) => {
                 self.delete_session(&session).await;
                 Err(err)
@@ -211,12 +236,12 @@ impl McpProbe<'_> {
                 ),
             )
             .await?;
-        steps
-            .time(
-                "tools/list",
-                self.list_tools(Some(session), &session.protocol_version),
-            )
-            .await
+        let pages = ToolPages::Post {
+            probe: self,
+            session: Some(session),
+            version: &session.protocol_version,
+        };
+        steps.time("tools/list", list_tools(pages)).await
     }
 
     async fn ping_session(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
@@ -237,14 +262,7 @@ impl McpProbe<'_> {
             )
             .await;
         match result {
-            Ok(_) => Ok(McpReport {
-                protocol_version: session.protocol_version,
-                server_name: session.server_name,
-                server_version: session.server_version,
-                steps: steps.0,
-                tools: None,
-                full_handshake: memory.full_handshake.clone(),
-            }),
+            Ok(_) => Ok(ping_report(memory, session, steps)),
             Err(err) => {
                 memory.session = None;
                 self.delete_session(&session).await;
@@ -253,48 +271,81 @@ impl McpProbe<'_> {
         }
     }
 
-    async fn list_tools(
-        &self,
-        session: Option<&Session>,
-        version: &str,
-    ) -> Result<Vec<Tool>, ProbeError> {
-        let mut tools = Vec::new();
-        let mut cursor: Option<String> = None;
-        for page in 0..MAX_TOOL_PAGES {
-            let params = match &cursor {
-                Some(c) => json!({"cursor": c}),
-                None => json!({}),
-            };
-            let result = self
-                .call(session, version, 10 + page as i64, "tools/list", params)
-                .await?;
-            let listed = result
-                .get("tools")
-                .and_then(Value::as_array)
-                .ok_or_else(|| {
-                    ProbeError::Protocol("tools/list result has no tools array".into())
-                })?;
-            for tool in listed.iter().take(MAX_TOOLS.saturating_sub(tools.len())) {
-                let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
-                let schema = tool
-                    .get("inputSchema")
-                    .map(canonical_json)
-                    .unwrap_or_default();
-                tools.push(Tool {
-                    name: name.chars().take(128).collect(),
-                    schema,
-                });
-            }
-            cursor = result
-                .get("nextCursor")
-                .and_then(Value::as_str)
-                .map(str::to_owned);
-            if cursor.is_none() || tools.len() >= MAX_TOOLS {
-                break;
+    /// Opens the event stream and runs the handshake over it. When that fails, the next poll
+    /// starts again from the newest revision, in case the server was upgraded.
+    async fn legacy_handshake(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
+        memory.legacy = None;
+        let result = self.open_legacy(memory).await;
+        if result.is_err() {
+            memory.transport = None;
+            memory.legacy = None;
+        }
+        result
+    }
+
+    async fn open_legacy(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
+        let (client, limits) = (self.client, self.limits);
+        let mut steps = Steps::default();
+        let mut stream = steps
+            .time(
+                "GET event stream",
+                LegacyStream::open(client, self.url, limits),
+            )
+            .await?;
+        let params = json!({
+            "protocolVersion": LEGACY_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "mcpops", "version": env!("CARGO_PKG_VERSION")},
+        });
+        let result = steps
+            .time(
+                "initialize",
+                stream.request(client, limits, "initialize", params),
+            )
+            .await?;
+        let session = Session::from_initialize(&result, None, LEGACY_VERSION);
+        steps
+            .time(
+                "notifications/initialized",
+                stream.notify(client, limits, "notifications/initialized"),
+            )
+            .await?;
+        steps
+            .time("ping", stream.request(client, limits, "ping", json!({})))
+            .await?;
+        let pages = ToolPages::Legacy {
+            probe: self,
+            stream: &mut stream,
+        };
+        let tools = steps.time("tools/list", list_tools(pages)).await?;
+        memory.legacy = Some(stream);
+        Ok(full_report(
+            memory,
+            Transport::Legacy,
+            session,
+            steps,
+            tools,
+        ))
+    }
+
+    async fn ping_legacy(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
+        let (Some(stream), Some(session)) = (memory.legacy.as_mut(), memory.session.clone()) else {
+            return Err(ProbeError::Protocol("no event stream".into()));
+        };
+        let mut steps = Steps::default();
+        let pinged = steps
+            .time(
+                "ping",
+                stream.request(self.client, self.limits, "ping", json!({})),
+            )
+            .await;
+        match pinged {
+            Ok(_) => Ok(ping_report(memory, session, steps)),
+            Err(err) => {
+                memory.legacy = None;
+                Err(err)
             }
         }
-        tools.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(tools)
     }
 
     async fn call(
@@ -350,9 +401,10 @@ impl McpProbe<'_> {
             if let Some(err) = rpc_error(&serde_json::from_slice(&text).unwrap_or(Value::Null)) {
                 return Err(err);
             }
-            return Err(ProbeError::Protocol(format!(
-                "{method} answered HTTP {status}"
-            )));
+            return Err(ProbeError::Rejected {
+                request: method.to_owned(),
+                status,
+            });
         }
         let message = if fetch::content_type(&response).starts_with("text/event-stream") {
             read_sse_response(response, id, self.limits).await?
@@ -389,9 +441,10 @@ impl McpProbe<'_> {
         if (200..300).contains(&status) {
             Ok(())
         } else {
-            Err(ProbeError::Protocol(format!(
-                "notifications/initialized answered HTTP {status}"
-            )))
+            Err(ProbeError::Rejected {
+                request: "notifications/initialized".into(),
+                status,
+            })
         }
     }
 
@@ -419,6 +472,123 @@ impl McpProbe<'_> {
         }
         headers
     }
+}
+
+/// Where `tools/list` pages are asked for.
+enum ToolPages<'p, 'a> {
+    Post {
+        probe: &'p McpProbe<'a>,
+        session: Option<&'p Session>,
+        version: &'p str,
+    },
+    Legacy {
+        probe: &'p McpProbe<'a>,
+        stream: &'p mut LegacyStream,
+    },
+}
+
+impl ToolPages<'_, '_> {
+    async fn page(&mut self, n: usize, params: Value) -> Result<Value, ProbeError> {
+        match self {
+            Self::Post {
+                probe,
+                session,
+                version,
+            } => {
+                probe
+                    .call(*session, version, 10 + n as i64, "tools/list", params)
+                    .await
+            }
+            Self::Legacy { probe, stream } => {
+                stream
+                    .request(probe.client, probe.limits, "tools/list", params)
+                    .await
+            }
+        }
+    }
+}
+
+/// Follows `nextCursor` through at most `MAX_TOOL_PAGES` pages and `MAX_TOOLS` tools.
+async fn list_tools(mut pages: ToolPages<'_, '_>) -> Result<Vec<Tool>, ProbeError> {
+    let mut tools = Vec::new();
+    let mut cursor: Option<String> = None;
+    for n in 0..MAX_TOOL_PAGES {
+        let params = match &cursor {
+            Some(c) => json!({"cursor": c}),
+            None => json!({}),
+        };
+        let result = pages.page(n, params).await?;
+        let listed = result
+            .get("tools")
+            .and_then(Value::as_array)
+            .ok_or_else(|| ProbeError::Protocol("tools/list result has no tools array".into()))?;
+        for tool in listed.iter().take(MAX_TOOLS.saturating_sub(tools.len())) {
+            let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
+            let schema = tool
+                .get("inputSchema")
+                .map(canonical_json)
+                .unwrap_or_default();
+            tools.push(Tool {
+                name: name.chars().take(128).collect(),
+                schema,
+            });
+        }
+        cursor = result
+            .get("nextCursor")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if cursor.is_none() || tools.len() >= MAX_TOOLS {
+            break;
+        }
+    }
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(tools)
+}
+
+/// A completed handshake: remembered as the last full one, with the session it opened.
+fn full_report(
+    memory: &mut McpMemory,
+    transport: Transport,
+    session: Session,
+    steps: Steps,
+    tools: Vec<Tool>,
+) -> McpReport {
+    let full = FullHandshake {
+        at: Utc::now(),
+        steps: steps.0,
+    };
+    memory.transport = Some(transport);
+    memory.last_full = Some(Instant::now());
+    memory.full_handshake = Some(full.clone());
+    let report = McpReport {
+        protocol_version: session.protocol_version.clone(),
+        server_name: session.server_name.clone(),
+        server_version: session.server_version.clone(),
+        steps: full.steps.clone(),
+        tools: Some(tools),
+        full_handshake: Some(full),
+    };
+    memory.session = Some(session);
+    report
+}
+
+/// A routine poll's report: the ping, with the last full handshake kept beside it.
+fn ping_report(memory: &McpMemory, session: Session, steps: Steps) -> McpReport {
+    McpReport {
+        protocol_version: session.protocol_version,
+        server_name: session.server_name,
+        server_version: session.server_version,
+        steps: steps.0,
+        tools: None,
+        full_handshake: memory.full_handshake.clone(),
+    }
+}
+
+/// A client error (404 and 405 are typical) for `initialize`: the server does not take the
+/// Streamable HTTP POST at this URL.
+fn initialize_rejected(err: &ProbeError) -> bool {
+    matches!(err, ProbeError::Rejected { request, status }
+        if request == "initialize" && (400..500).contains(status))
 }
 
 fn server_info(result: &Value) -> (String, String) {
@@ -455,44 +625,97 @@ fn rpc_error(message: &Value) -> Option<ProbeError> {
 
 /// Reads SSE events until the one answering `id` arrives; the stream may stay open after it.
 async fn read_sse_response(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     id: i64,
     limits: FetchLimits<'_>,
 ) -> Result<Value, ProbeError> {
-    let mut buffer = String::new();
-    let mut seen = 0usize;
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| fetch::classify(&e, limits))?
-    {
-        seen += chunk.len();
-        if seen > limits.max_body_bytes {
-            return Err(ProbeError::BodyTooLarge {
-                limit_bytes: limits.max_body_bytes as u64,
-            });
-        }
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = find_event_end(&buffer) {
-            let event: String = buffer.drain(..end).collect();
-            let data: Vec<&str> = event
-                .lines()
-                .filter_map(|line| line.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            if data.is_empty() {
-                continue;
-            }
-            if let Ok(message) = serde_json::from_str::<Value>(&data.join("\n"))
-                && message.get("id") == Some(&json!(id))
-            {
-                return Ok(message);
-            }
+    let mut events = EventReader::new(response, limits);
+    while let Some(event) = events.next().await? {
+        if let Ok(message) = serde_json::from_str::<Value>(&event.data)
+            && message.get("id") == Some(&json!(id))
+        {
+            return Ok(message);
         }
     }
     Err(ProbeError::Protocol(
         "the event stream ended without the response".into(),
     ))
+}
+
+/// One server-sent event: its name (`message` unless it says otherwise) and its data lines.
+struct Event {
+    name: String,
+    data: String,
+}
+
+/// Splits a response body into server-sent events, reading at most `max_body_bytes` until
+/// `allow_another` grants that much again.
+struct EventReader {
+    response: reqwest::Response,
+    buffer: String,
+    allowed: usize,
+    max_event_bytes: usize,
+    timeout: Duration,
+}
+
+impl EventReader {
+    fn new(response: reqwest::Response, limits: FetchLimits<'_>) -> Self {
+        Self {
+            response,
+            buffer: String::new(),
+            allowed: limits.max_body_bytes,
+            max_event_bytes: limits.max_body_bytes,
+            timeout: limits.timeout,
+        }
+    }
+
+    /// For a stream meant to stay open: the cap applies to each event, not to the whole.
+    fn allow_another(&mut self) {
+        self.allowed = self.max_event_bytes;
+    }
+
+    /// The next event with data, or `None` when the stream ends.
+    async fn next(&mut self) -> Result<Option<Event>, ProbeError> {
+        loop {
+            while let Some(end) = find_event_end(&self.buffer) {
+                let block: String = self.buffer.drain(..end).collect();
+                let mut event = Event {
+                    name: "message".into(),
+                    data: String::new(),
+                };
+                let mut lines = 0;
+                for line in block.lines() {
+                    if let Some(name) = line.strip_prefix("event:") {
+                        event.name = name.trim().to_owned();
+                    } else if let Some(data) = line.strip_prefix("data:") {
+                        if lines > 0 {
+                            event.data.push('\n');
+                        }
+                        event.data.push_str(data.strip_prefix(' ').unwrap_or(data));
+                        lines += 1;
+                    }
+                }
+                if lines > 0 {
+                    return Ok(Some(event));
+                }
+            }
+            let Some(chunk) = self
+                .response
+                .chunk()
+                .await
+                .map_err(|e| fetch::classify(&e, self.timeout))?
+            else {
+                return Ok(None);
+            };
+            if chunk.len() > self.allowed {
+                return Err(ProbeError::BodyTooLarge {
+                    limit_bytes: self.max_event_bytes as u64,
+                });
+            }
+            self.allowed -= chunk.len();
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
 }
 
 /// The byte offset just past the blank line that ends the first complete event.

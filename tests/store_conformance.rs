@@ -386,3 +386,83 @@ async fn conformance_leases_share_targets_and_lapse() {
         leases_share_targets_and_lapse(backend).await;
     }
 }
+
+/// The directory pages read targets through is current after every kind of change made
+/// straight in the store, as another replica or an operator's SQL would.
+#[tokio::test]
+async fn conformance_the_target_directory_follows_every_change() {
+    use mcpops::server::target_directory::TargetDirectory;
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let store = open(&db).await;
+        let directory = TargetDirectory::default();
+        let names = |targets: Arc<[mcpops::domain::target::Target]>| -> Vec<String> {
+            targets.iter().map(|t| t.name.clone()).collect()
+        };
+        assert!(names(directory.targets(store.as_ref()).await.expect("empty")).is_empty());
+
+        let first = store
+            .insert_target(
+                &spec("one", "http://127.0.0.1:9001"),
+                TargetSource::Ui,
+                common::test_event(),
+            )
+            .await
+            .expect("insert");
+        let stamp = store.target_stamp().await.expect("stamp");
+        assert_eq!(
+            names(directory.targets(store.as_ref()).await.expect("added")),
+            ["one"],
+            "{backend:?}"
+        );
+        assert_eq!(
+            store.target_stamp().await.expect("stamp"),
+            stamp,
+            "reads do not move it"
+        );
+
+        store
+            .update_target(
+                first.id,
+                &spec("one-renamed", "http://127.0.0.1:9001"),
+                common::test_event(),
+            )
+            .await
+            .expect("update");
+        assert_eq!(
+            names(directory.targets(store.as_ref()).await.expect("renamed")),
+            ["one-renamed"],
+            "{backend:?}"
+        );
+
+        // Removed and replaced at once: the count is the same, and SQLite may even give the
+        // new row the old id.
+        store
+            .delete_target(first.id, common::test_event())
+            .await
+            .expect("delete");
+        store
+            .insert_target(
+                &spec("two", "http://127.0.0.1:9002"),
+                TargetSource::Ui,
+                common::test_event(),
+            )
+            .await
+            .expect("insert");
+        assert_eq!(
+            names(directory.targets(store.as_ref()).await.expect("replaced")),
+            ["two"],
+            "{backend:?}"
+        );
+
+        let second = store.list_targets().await.expect("list")[0].id;
+        store
+            .delete_target(second, common::test_event())
+            .await
+            .expect("delete");
+        assert!(
+            names(directory.targets(store.as_ref()).await.expect("removed")).is_empty(),
+            "{backend:?}"
+        );
+    }
+}

@@ -7,42 +7,146 @@ use serde::{Deserialize, Serialize};
 /// Up to this many targets the wall shows each with its figures and sparklines; larger
 /// fleets get smaller tiles, whose history would not be readable.
 pub const SPARKLINE_LIMIT: usize = 200;
+/// Up to this many, compact tiles with name and state; beyond it each target is a coloured
+/// cell, smaller again beyond `CELL_LIMIT`, so 10,000 fit on one 1080p screen.
+const COMPACT_LIMIT: usize = 1500;
+const CELL_LIMIT: usize = 4000;
 
-/// One target as the wall shows it; `status` is `None` until its first poll.
+/// How much each tile shows, from the fleet's size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Density {
+    /// Figures, sparklines, the last error and tags.
+    Roomy,
+    /// Name and state.
+    Compact,
+    /// A coloured cell labelled with name and state.
+    Dense,
+    /// A smaller cell.
+    Tiny,
+}
+
+impl Density {
+    pub fn of_fleet(targets: usize) -> Self {
+        match targets {
+            n if n <= SPARKLINE_LIMIT => Self::Roomy,
+            n if n <= COMPACT_LIMIT => Self::Compact,
+            n if n <= CELL_LIMIT => Self::Dense,
+            _ => Self::Tiny,
+        }
+    }
+
+    /// CSS classes of the tile lists.
+    pub fn class(self) -> &'static str {
+        match self {
+            Self::Roomy => "roomy",
+            Self::Compact => "compact",
+            Self::Dense => "dense",
+            Self::Tiny => "dense tiny",
+        }
+    }
+
+    pub fn is_cell(self) -> bool {
+        matches!(self, Self::Dense | Self::Tiny)
+    }
+}
+
+/// One target as the wall shows it; `status` is `None` until its first poll. Tiles smaller
+/// than roomy carry only the state: a 10,000-target wall sends no figures nobody sees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FleetTile {
     pub id: i64,
     pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     pub status: Option<LiveUpdate>,
-    /// Its recent polls, oldest first (only up to `SPARKLINE_LIMIT` targets).
+    /// Its recent polls, oldest first (roomy tiles only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trend: Vec<TrendPoint>,
 }
 
+/// Tiles under one value of the grouping tag; one unnamed group when ungrouped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TileGroup {
+    pub name: String,
+    pub tiles: Vec<FleetTile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetView {
+    pub density: Density,
+    pub grouped: bool,
+    pub groups: Vec<TileGroup>,
+}
+
+impl FleetView {
+    pub fn tiles(&self) -> impl Iterator<Item = &FleetTile> {
+        self.groups.iter().flat_map(|g| g.tiles.iter())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tiles().next().is_none()
+    }
+}
+
+/// Every target with its latest status, grouped by the tag key `group` (`"none"` for no
+/// groups; without one, a fleet too large for roomy tiles is grouped by the key that splits
+/// it best).
 #[server(endpoint = "fleet/overview")]
-pub async fn fleet_overview() -> Result<Vec<FleetTile>, AppError> {
+pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError> {
     use crate::domain::auth::Permission;
+    use crate::domain::target::{group_by_tag, grouping_key};
     let state = super::ssr::require(Permission::ViewWall)?.state;
-    let targets = match state.store.list_targets().await {
+    let targets = match state.directory.targets(state.store.as_ref()).await {
         Ok(targets) => targets,
         Err(err) => return super::ssr::respond(Err(err.into())),
     };
+    let density = Density::of_fleet(targets.len());
+    let key = match group.as_deref().map(str::trim) {
+        Some("none") => None,
+        Some(key) if !key.is_empty() => Some(key.to_owned()),
+        _ if density != Density::Roomy => grouping_key(targets.iter().map(|t| t.tags.as_slice())),
+        _ => None,
+    };
     // Statuses come from the live hub's memory, which every poll (this replica's or relayed)
     // updates: a large fleet's wall is not a read of every status row per view.
-    let mut by_target = state.hub.latest();
-    let mut trends = if targets.len() <= SPARKLINE_LIMIT {
+    let mut latest = state.hub.latest();
+    let mut trends = if density == Density::Roomy {
         state.hub.trends()
     } else {
         Default::default()
     };
-    Ok(targets
-        .into_iter()
-        .map(|t| FleetTile {
-            status: by_target.remove(&t.id),
-            trend: trends.remove(&t.id).unwrap_or_default(),
-            id: t.id,
-            name: t.name,
-            tags: t.tags,
-        })
-        .collect())
+    let groups = group_by_tag(targets.iter().collect(), key.as_deref(), |t| &t.tags);
+    Ok(FleetView {
+        density,
+        grouped: key.is_some(),
+        groups: groups
+            .into_iter()
+            .map(|(name, members)| TileGroup {
+                name,
+                tiles: members
+                    .into_iter()
+                    .map(|t| {
+                        let status = latest.remove(&t.id);
+                        if density == Density::Roomy {
+                            FleetTile {
+                                id: t.id,
+                                name: t.name.clone(),
+                                tags: t.tags.clone(),
+                                status,
+                                trend: trends.remove(&t.id).unwrap_or_default(),
+                            }
+                        } else {
+                            FleetTile {
+                                id: t.id,
+                                name: t.name.clone(),
+                                tags: Vec::new(),
+                                status: status.map(LiveUpdate::state_only),
+                                trend: Vec::new(),
+                            }
+                        }
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
 }

@@ -25,7 +25,8 @@ pub struct ProbeForm {
 pub async fn list_targets() -> Result<Vec<Target>, AppError> {
     use crate::domain::auth::Permission;
     let state = super::ssr::require(Permission::ViewDashboards)?.state;
-    super::ssr::respond(state.store.list_targets().await.map_err(AppError::from))
+    let targets = state.directory.targets(state.store.as_ref()).await;
+    super::ssr::respond(targets.map(|t| t.to_vec()).map_err(AppError::from))
 }
 
 #[server(endpoint = "targets/get")]

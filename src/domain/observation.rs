@@ -281,16 +281,34 @@ pub struct TargetStatus {
     pub rps: Option<f64>,
 }
 
-/// The compact per-target message live pages receive after every poll.
+/// The compact per-target message live pages receive after every poll; what it lacks is
+/// left out of the JSON, as hundreds of pages may each parse a thousand a second.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LiveUpdate {
     pub target_id: i64,
     pub at_ms: i64,
     pub state: TargetState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p95_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rps: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+impl LiveUpdate {
+    /// Only which target, when, and its state: what a tile too small for figures shows.
+    pub fn state_only(self) -> Self {
+        Self {
+            p95_ms: None,
+            error_ratio: None,
+            rps: None,
+            error: None,
+            ..self
+        }
+    }
 }
 
 /// One poll's p95 and error ratio: a point of a wall tile's sparklines.

@@ -529,9 +529,60 @@ pub fn grouping_key<'a>(fleet: impl IntoIterator<Item = &'a [String]>) -> Option
         .map(|(key, _)| key.to_owned())
 }
 
+/// `items` grouped by the value of their tag `key`, as `("key: value", items)` in value order
+/// and `("no key", items)` last, keeping each group's order; one unnamed group without a key.
+pub fn group_by_tag<T>(
+    items: Vec<T>,
+    key: Option<&str>,
+    tags_of: impl Fn(&T) -> &[String],
+) -> Vec<(String, Vec<T>)> {
+    let Some(key) = key else {
+        return vec![(String::new(), items)];
+    };
+    let mut groups: BTreeMap<(bool, String), Vec<T>> = BTreeMap::new();
+    for item in items {
+        let group = match tag_value(tags_of(&item), key) {
+            Some(value) => (false, format!("{key}: {value}")),
+            None => (true, format!("no {key}")),
+        };
+        groups.entry(group).or_default().push(item);
+    }
+    groups
+        .into_iter()
+        .map(|((_, name), items)| (name, items))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn groups_follow_the_tag_value_and_untagged_items_come_last() {
+        let items = vec![
+            ("a", tags(&["team:search"])),
+            ("b", tags(&["prod"])),
+            ("c", tags(&["team:billing"])),
+            ("d", tags(&["team:search", "zone:1"])),
+        ];
+        let grouped = group_by_tag(items.clone(), Some("team"), |(_, t)| t.as_slice());
+        let names: Vec<(&str, Vec<&str>)> = grouped
+            .iter()
+            .map(|(name, members)| (name.as_str(), members.iter().map(|(n, _)| *n).collect()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("team: billing", vec!["c"]),
+                ("team: search", vec!["a", "d"]),
+                ("no team", vec!["b"]),
+            ]
+        );
+        let ungrouped = group_by_tag(items, None, |(_, t)| t.as_slice());
+        assert_eq!(ungrouped.len(), 1);
+        assert_eq!(ungrouped[0].0, "");
+        assert_eq!(ungrouped[0].1.len(), 4);
+    }
 
     fn tags(list: &[&str]) -> Vec<String> {
         list.iter().map(|t| (*t).to_owned()).collect()

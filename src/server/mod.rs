@@ -24,5 +24,6 @@ pub mod runbooks;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod target_directory;
 pub mod target_files;
 pub mod telemetry;

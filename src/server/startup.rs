@@ -142,6 +142,7 @@ impl Application {
             runbooks: super::runbooks::RunbookLibrary::new(&config.runbooks),
             backups: backups.clone(),
             membership: membership.clone(),
+            directory: Default::default(),
         });
         tokio::spawn(
             backups

@@ -22,12 +22,16 @@ pub fn FleetPage() -> impl IntoView {
     let targets = Resource::new(
         move || (add.version().get(), remove.version().get()),
         |_| async {
-            let (targets, overview) = futures::join!(list_targets(), fleet_overview());
+            let (targets, overview) =
+                futures::join!(list_targets(), fleet_overview(Some("none".into())));
             let states: HashMap<i64, TargetState> = overview
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|tile| tile.status.map(|s| (tile.id, s.state)))
-                .collect();
+                .map(|overview| {
+                    overview
+                        .tiles()
+                        .filter_map(|tile| tile.status.as_ref().map(|s| (tile.id, s.state)))
+                        .collect()
+                })
+                .unwrap_or_default();
             targets.map(|list| (list, states))
         },
     );

@@ -1,11 +1,10 @@
 //! The wall screen: the fleet's golden signals, then every target as a tile coloured by
 //! state, grouped by a tag, updated live from `/events`. `?group=KEY` picks the tag key.
 use crate::api::alerts::wall_alerts;
-use crate::api::fleet::{FleetTile, SPARKLINE_LIMIT, fleet_overview};
+use crate::api::fleet::{Density, FleetTile, FleetView, fleet_overview};
 use crate::domain::alerts::{Alert, AlertState};
 use crate::domain::observation::{LiveUpdate, TargetState, TrendPoint};
 use crate::domain::series::sparkline;
-use crate::domain::target::{grouping_key, tag_value};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -78,12 +77,6 @@ const STATES: [TargetState; 5] = [
     TargetState::Unknown,
 ];
 
-/// Up to `SPARKLINE_LIMIT` targets, tiles show figures, sparklines and errors; up to
-/// `COMPACT_LIMIT` names and states; beyond it each target is a coloured cell, smaller again
-/// beyond `CELL_LIMIT`, so 10,000 fit on one 1080p screen.
-const COMPACT_LIMIT: usize = 1500;
-const CELL_LIMIT: usize = 4000;
-
 /// The wall's live state: one signal per tile, so an update re-renders one tile, and running
 /// tallies for the fleet and each group, so counts never rescan the fleet.
 #[derive(Clone, Default)]
@@ -135,41 +128,12 @@ fn state_of(status: Option<&LiveUpdate>) -> TargetState {
     status.map_or(TargetState::Unknown, |s| s.state)
 }
 
-/// Tiles grouped by the value of the tag `key` (targets without it last), in name order
-/// within a group; one unnamed group without a key.
-fn group_by_tag(tiles: Vec<FleetTile>, key: Option<&str>) -> Vec<(String, Vec<FleetTile>)> {
-    let Some(key) = key else {
-        return vec![(String::new(), tiles)];
-    };
-    let mut groups: std::collections::BTreeMap<(bool, String), Vec<FleetTile>> = Default::default();
-    for tile in tiles {
-        let group = match tag_value(&tile.tags, key) {
-            Some(value) => (false, format!("{key}: {value}")),
-            None => (true, format!("no {key}")),
-        };
-        groups.entry(group).or_default().push(tile);
-    }
-    groups
-        .into_iter()
-        .map(|((_, name), tiles)| (name, tiles))
-        .collect()
-}
-
-/// The tag key the wall groups by: `?group=KEY` (`?group=none` for no groups); a large fleet
-/// without one is grouped by the key that splits it best.
-fn chosen_grouping(tiles: &[FleetTile]) -> Option<String> {
-    let asked = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("group"));
-    match asked.as_deref() {
-        Some("none") => None,
-        Some(key) if !key.is_empty() => Some(key.to_owned()),
-        _ if tiles.len() > SPARKLINE_LIMIT => grouping_key(tiles.iter().map(|t| t.tags.as_slice())),
-        _ => None,
-    }
-}
-
 #[component]
 pub fn WallPage() -> impl IntoView {
-    let tiles = Resource::new(|| (), |_| fleet_overview());
+    // `?group=KEY` groups by that tag key, `?group=none` not at all; the server picks one
+    // for a large fleet otherwise.
+    let group = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("group"));
+    let tiles = Resource::new(move || group.clone(), fleet_overview);
     let wall = StoredValue::new(WallState::default());
     let live = use_live(Some(Callback::new(move |update| {
         wall.with_value(|wall| wall.apply(update));
@@ -187,10 +151,10 @@ pub fn WallPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="muted">"Loading fleet…"</p> }>
                 {move || Suspend::new(async move {
                     match tiles.await {
-                        Ok(list) if list.is_empty() => view! {
+                        Ok(overview) if overview.is_empty() => view! {
                             <p class="panel empty-state">"No targets yet. Add them on the Fleet page."</p>
                         }.into_any(),
-                        Ok(list) => view! { <WallGrid tiles=list wall /> }.into_any(),
+                        Ok(overview) => view! { <WallGrid overview wall /> }.into_any(),
                         Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -200,27 +164,23 @@ pub fn WallPage() -> impl IntoView {
 }
 
 #[component]
-fn WallGrid(tiles: Vec<FleetTile>, wall: StoredValue<WallState>) -> impl IntoView {
-    let density = match tiles.len() {
-        n if n <= SPARKLINE_LIMIT => "roomy",
-        n if n <= COMPACT_LIMIT => "compact",
-        n if n <= CELL_LIMIT => "dense",
-        _ => "dense tiny",
-    };
-    let key = chosen_grouping(&tiles);
-    let grouped = key.is_some();
-    let groups = group_by_tag(tiles, key.as_deref());
+fn WallGrid(overview: FleetView, wall: StoredValue<WallState>) -> impl IntoView {
+    let FleetView {
+        density,
+        grouped,
+        groups,
+    } = overview;
     let mut state = WallState::default();
     let mut fleet = Tally::default();
     let mut sections = Vec::with_capacity(groups.len());
-    for (index, (name, members)) in groups.into_iter().enumerate() {
+    for (index, group) in groups.into_iter().enumerate() {
         let mut tally = Tally::default();
-        let mut cells = Vec::with_capacity(members.len());
-        for tile in members {
+        let mut cells = Vec::with_capacity(group.tiles.len());
+        for tile in group.tiles {
             tally[state_of(tile.status.as_ref()) as usize] += 1;
             let live = TileLive {
                 status: RwSignal::new(tile.status.clone()),
-                trend: (density == "roomy").then(|| RwSignal::new(tile.trend.clone())),
+                trend: (density == Density::Roomy).then(|| RwSignal::new(tile.trend.clone())),
                 group: index,
             };
             state.tiles.insert(tile.id, live);
@@ -231,7 +191,7 @@ fn WallGrid(tiles: Vec<FleetTile>, wall: StoredValue<WallState>) -> impl IntoVie
         }
         let tally = RwSignal::new(tally);
         state.groups.push(tally);
-        sections.push((name, tally, cells));
+        sections.push((group.name, tally, cells));
     }
     state.fleet.set(fleet);
     let fleet = state.fleet;
@@ -254,7 +214,7 @@ fn WallGrid(tiles: Vec<FleetTile>, wall: StoredValue<WallState>) -> impl IntoVie
             view! {
                 <section class="tile-group" aria-label=grouped.then(|| format!("Group {name}"))>
                     {heading}
-                    <ul class=format!("tiles {density}")>{tiles}</ul>
+                    <ul class=format!("tiles {}", density.class())>{tiles}</ul>
                 </section>
             }
         })
@@ -272,7 +232,7 @@ fn WallGrid(tiles: Vec<FleetTile>, wall: StoredValue<WallState>) -> impl IntoVie
         .collect_view();
     view! {
         <div class="wall-summary" aria-live="polite">{summary}</div>
-        <div class=format!("tile-groups {density}")>{sections}</div>
+        <div class=format!("tile-groups {}", density.class())>{sections}</div>
     }
 }
 
@@ -296,18 +256,19 @@ fn GroupTally(tally: RwSignal<Tally>) -> impl IntoView {
 }
 
 #[component]
-fn Tile(tile: FleetTile, live: TileLive, density: &'static str) -> impl IntoView {
+fn Tile(tile: FleetTile, live: TileLive, density: Density) -> impl IntoView {
     let status = live.status;
     let state = move || status.with(|s| state_of(s.as_ref()));
     let class = move || format!("tile status-{}", state().as_str().replace('_', "-"));
     let href = format!("/targets/{}", tile.id);
-    if density.starts_with("dense") {
-        // A cell: the name and state are in its label, read out and shown on hover.
+    if density.is_cell() {
+        // A cell: the link's title names the target and its state, read out as the link's
+        // name and shown on hover.
         let name = tile.name.clone();
         let label = move || format!("{name}: {}", state().label());
         return view! {
             <li class=class data-target=tile.name data-state=move || state().as_str()>
-                <a href=href title=label.clone() aria-label=label></a>
+                <a href=href title=label></a>
             </li>
         }
         .into_any();

@@ -26,11 +26,15 @@ pub(super) trait Dialect: Database {
     const LIST_TABLES: &'static str;
     /// Appended to a claim's inner SELECT so concurrent claims pass each other's rows by.
     const SKIP_LOCKED: &'static str;
+    /// The targets table's row count, highest id and newest change (as text).
+    const TARGET_STAMP: &'static str;
 }
 
 impl Dialect for sqlx::Sqlite {
     const ANALYZE: &'static str = "PRAGMA optimize";
     const SKIP_LOCKED: &'static str = "";
+    const TARGET_STAMP: &'static str =
+        "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(MAX(updated_at), '') FROM targets";
     const LIST_TABLES: &'static str = "SELECT name FROM sqlite_master WHERE type = 'table' \
         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name";
     async fn begin_serialized(pool: &Pool<Self>) -> StoreResult<Transaction<'static, Self>> {
@@ -76,6 +80,8 @@ const AUDIT_LOCK_KEY: i64 = 0x6d63_706f_7073;
 impl Dialect for sqlx::Postgres {
     const ANALYZE: &'static str = "ANALYZE";
     const SKIP_LOCKED: &'static str = "FOR UPDATE SKIP LOCKED";
+    const TARGET_STAMP: &'static str =
+        "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(MAX(updated_at)::text, '') FROM targets";
     const LIST_TABLES: &'static str = "SELECT tablename::text FROM pg_tables \
         WHERE schemaname = current_schema() AND tablename NOT LIKE '_sqlx%' ORDER BY tablename";
     async fn begin_serialized(pool: &Pool<Self>) -> StoreResult<Transaction<'static, Self>> {

@@ -87,6 +87,9 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 
     async fn list_targets(&self) -> StoreResult<Vec<Target>>;
+    /// A cheap fingerprint of the targets table that moves whenever a target is added,
+    /// changed or removed; a cached target list is current while it stays the same.
+    async fn target_stamp(&self) -> StoreResult<TargetStamp>;
     async fn get_target(&self, id: i64) -> StoreResult<Target>;
     async fn insert_target(
         &self,
@@ -362,6 +365,9 @@ macro_rules! impl_store {
             }
             async fn list_targets(&self) -> StoreResult<Vec<Target>> {
                 TargetQueries::<$db>(&self.pool).list().await
+            }
+            async fn target_stamp(&self) -> StoreResult<$crate::server::store::TargetStamp> {
+                TargetQueries::<$db>(&self.pool).stamp().await
             }
             async fn get_target(&self, id: i64) -> StoreResult<Target> {
                 TargetQueries::<$db>(&self.pool).get(id).await
@@ -1018,6 +1024,14 @@ impl TryFrom<TargetRow> for Target {
 /// (SQLite reads `$N` as positional too), only the pool type differs.
 struct TargetQueries<'p, DB: sqlx::Database>(&'p sqlx::Pool<DB>);
 
+/// See `Store::target_stamp`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetStamp {
+    rows: i64,
+    max_id: i64,
+    newest: String,
+}
+
 const SELECT_TARGETS: &str = "SELECT id, name, base_url, interval_secs, tags, source, origin, \
     probe, headers, created_at, updated_at FROM targets";
 const INSERT_TARGET: &str = "INSERT INTO targets \
@@ -1051,7 +1065,21 @@ where
     for<'q> chrono::DateTime<chrono::Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'r> TargetRow: sqlx::FromRow<'r, DB::Row>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (i64, i64, String): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
+    async fn stamp(&self) -> StoreResult<TargetStamp> {
+        // Every insert and update sets `updated_at` to now, a removal lowers the count, and
+        // a row deleted and replaced by a new one shows up in the newest change.
+        let (rows, max_id, newest) = sqlx::query_as::<DB, (i64, i64, String)>(DB::TARGET_STAMP)
+            .fetch_one(self.0)
+            .await?;
+        Ok(TargetStamp {
+            rows,
+            max_id,
+            newest,
+        })
+    }
+
     async fn list(&self) -> StoreResult<Vec<Target>> {
         let sql = format!("{SELECT_TARGETS} ORDER BY name");
         sqlx::query_as::<DB, TargetRow>(&sql)

@@ -1,6 +1,6 @@
 //! Server functions for fleet-wide views: every target with its latest status.
 use super::error::AppError;
-use crate::domain::observation::{LiveUpdate, TrendPoint};
+use crate::domain::observation::{LiveUpdate, TargetState, TrendPoint};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -50,16 +50,19 @@ impl Density {
     }
 }
 
-/// One target as the wall shows it; `status` is `None` until its first poll. Tiles smaller
-/// than roomy carry only the state: a 10,000-target wall sends no figures nobody sees.
+/// One target as the wall shows it. Only roomy tiles carry figures, tags and history: a
+/// 10,000-target wall sends no numbers nobody could read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FleetTile {
     pub id: i64,
     pub name: String,
+    /// `Unknown` until its first poll.
+    pub state: TargetState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<LiveUpdate>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    pub status: Option<LiveUpdate>,
-    /// Its recent polls, oldest first (roomy tiles only).
+    /// Its recent polls, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trend: Vec<TrendPoint>,
 }
@@ -127,22 +130,14 @@ pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError
                     .into_iter()
                     .map(|t| {
                         let status = latest.remove(&t.id);
-                        if density == Density::Roomy {
-                            FleetTile {
-                                id: t.id,
-                                name: t.name.clone(),
-                                tags: t.tags.clone(),
-                                status,
-                                trend: trends.remove(&t.id).unwrap_or_default(),
-                            }
-                        } else {
-                            FleetTile {
-                                id: t.id,
-                                name: t.name.clone(),
-                                tags: Vec::new(),
-                                status: status.map(LiveUpdate::state_only),
-                                trend: Vec::new(),
-                            }
+                        let roomy = density == Density::Roomy;
+                        FleetTile {
+                            id: t.id,
+                            name: t.name.clone(),
+                            state: status.as_ref().map_or(TargetState::Unknown, |s| s.state),
+                            status: status.filter(|_| roomy),
+                            tags: if roomy { t.tags.clone() } else { Vec::new() },
+                            trend: trends.remove(&t.id).unwrap_or_default(),
                         }
                     })
                     .collect(),

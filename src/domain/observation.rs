@@ -298,19 +298,6 @@ pub struct LiveUpdate {
     pub error: Option<String>,
 }
 
-impl LiveUpdate {
-    /// Only which target, when, and its state: what a tile too small for figures shows.
-    pub fn state_only(self) -> Self {
-        Self {
-            p95_ms: None,
-            error_ratio: None,
-            rps: None,
-            error: None,
-            ..self
-        }
-    }
-}
-
 /// One poll's p95 and error ratio: a point of a wall tile's sparklines.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct TrendPoint {

@@ -25,12 +25,7 @@ pub fn FleetPage() -> impl IntoView {
             let (targets, overview) =
                 futures::join!(list_targets(), fleet_overview(Some("none".into())));
             let states: HashMap<i64, TargetState> = overview
-                .map(|overview| {
-                    overview
-                        .tiles()
-                        .filter_map(|tile| tile.status.as_ref().map(|s| (tile.id, s.state)))
-                        .collect()
-                })
+                .map(|overview| overview.tiles().map(|tile| (tile.id, tile.state)).collect())
                 .unwrap_or_default();
             targets.map(|list| (list, states))
         },

@@ -84,15 +84,24 @@ struct WallState {
     tiles: std::collections::HashMap<i64, TileLive>,
     fleet: RwSignal<Tally>,
     groups: Vec<RwSignal<Tally>>,
+    /// Cells are plain HTML, repainted in place (see `cells_html`).
+    cells: bool,
 }
 
 /// One tile's live parts.
 #[derive(Clone, Copy)]
 struct TileLive {
-    status: RwSignal<Option<LiveUpdate>>,
-    /// Only on tiles large enough to draw sparklines.
-    trend: Option<RwSignal<Vec<TrendPoint>>>,
+    state: RwSignal<TargetState>,
+    /// Roomy tiles only.
+    figures: Option<TileFigures>,
     group: usize,
+}
+
+/// The latest poll's figures and the sparklines' points.
+#[derive(Clone, Copy)]
+struct TileFigures {
+    status: RwSignal<Option<LiveUpdate>>,
+    trend: RwSignal<Vec<TrendPoint>>,
 }
 
 impl WallState {
@@ -100,33 +109,81 @@ impl WallState {
         let Some(tile) = self.tiles.get(&update.target_id) else {
             return;
         };
-        if let Some(trend) = tile.trend {
+        let before = tile.state.get_untracked();
+        let after = update.state;
+        if let Some(TileFigures { status, trend }) = tile.figures {
             trend.update(|points| {
                 if points.len() >= TrendPoint::KEPT {
                     points.remove(0);
                 }
                 points.push(TrendPoint::from(&update));
             });
+            status.set(Some(update.clone()));
         }
-        let before = tile.status.with_untracked(|s| state_of(s.as_ref()));
-        let after = update.state;
-        tile.status.set(Some(update));
-        if before != after {
-            let shift = |tally: &mut Tally| {
-                tally[before as usize] = tally[before as usize].saturating_sub(1);
-                tally[after as usize] += 1;
-            };
-            self.fleet.update(shift);
-            if let Some(group) = self.groups.get(tile.group) {
-                group.update(shift);
-            }
+        if before == after {
+            return;
+        }
+        tile.state.set(after);
+        if self.cells {
+            repaint_cell(update.target_id, after);
+        }
+        let shift = |tally: &mut Tally| {
+            tally[before as usize] = tally[before as usize].saturating_sub(1);
+            tally[after as usize] += 1;
+        };
+        self.fleet.update(shift);
+        if let Some(group) = self.groups.get(tile.group) {
+            group.update(shift);
         }
     }
 }
 
-fn state_of(status: Option<&LiveUpdate>) -> TargetState {
-    status.map_or(TargetState::Unknown, |s| s.state)
+fn state_class(state: TargetState) -> String {
+    format!("tile status-{}", state.as_str().replace('_', "-"))
 }
+
+fn cell_title(name: &str, state: TargetState) -> String {
+    format!("{name}: {}", state.label())
+}
+
+/// A large fleet's cells as one HTML string. Thousands of reactive cells would cost the
+/// server tens of milliseconds per view and the browser as much to hydrate; these are
+/// written once and repainted by id when their state changes. Target names are letters,
+/// digits, `-`, `_` and `.` (`TargetName`), so they need no escaping.
+fn cells_html(tiles: &[FleetTile]) -> String {
+    use std::fmt::Write;
+    let mut html = String::with_capacity(tiles.len() * 128);
+    for tile in tiles {
+        let _ = write!(
+            html,
+            r#"<li id="tile-{id}" class="{class}" data-target="{name}" data-state="{state}"><a href="/targets/{id}" title="{title}"></a></li>"#,
+            id = tile.id,
+            class = state_class(tile.state),
+            name = tile.name,
+            state = tile.state.as_str(),
+            title = cell_title(&tile.name, tile.state),
+        );
+    }
+    html
+}
+
+#[cfg(feature = "hydrate")]
+fn repaint_cell(target_id: i64, state: TargetState) {
+    let Some(cell) = document().get_element_by_id(&format!("tile-{target_id}")) else {
+        return;
+    };
+    cell.set_class_name(&state_class(state));
+    let _ = cell.set_attribute("data-state", state.as_str());
+    if let (Some(link), Some(name)) = (
+        cell.first_element_child(),
+        cell.get_attribute("data-target"),
+    ) {
+        let _ = link.set_attribute("title", &cell_title(&name, state));
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn repaint_cell(_target_id: i64, _state: TargetState) {}
 
 #[component]
 pub fn WallPage() -> impl IntoView {
@@ -170,39 +227,53 @@ fn WallGrid(overview: FleetView, wall: StoredValue<WallState>) -> impl IntoView 
         grouped,
         groups,
     } = overview;
-    let mut state = WallState::default();
+    let mut state = WallState {
+        cells: density.is_cell(),
+        ..WallState::default()
+    };
     let mut fleet = Tally::default();
     let mut sections = Vec::with_capacity(groups.len());
     for (index, group) in groups.into_iter().enumerate() {
         let mut tally = Tally::default();
-        let mut cells = Vec::with_capacity(group.tiles.len());
-        for tile in group.tiles {
-            tally[state_of(tile.status.as_ref()) as usize] += 1;
+        for tile in &group.tiles {
+            tally[tile.state as usize] += 1;
             let live = TileLive {
-                status: RwSignal::new(tile.status.clone()),
-                trend: (density == Density::Roomy).then(|| RwSignal::new(tile.trend.clone())),
+                state: RwSignal::new(tile.state),
+                figures: (density == Density::Roomy).then(|| TileFigures {
+                    status: RwSignal::new(tile.status.clone()),
+                    trend: RwSignal::new(tile.trend.clone()),
+                }),
                 group: index,
             };
             state.tiles.insert(tile.id, live);
-            cells.push((tile, live));
         }
         for (all, mine) in fleet.iter_mut().zip(tally) {
             *all += mine;
         }
         let tally = RwSignal::new(tally);
         state.groups.push(tally);
-        sections.push((group.name, tally, cells));
+        let list = if density.is_cell() {
+            view! { <ul class=format!("tiles {}", density.class()) inner_html=cells_html(&group.tiles)></ul> }
+                .into_any()
+        } else {
+            let tiles = group
+                .tiles
+                .into_iter()
+                .filter_map(|tile| {
+                    let live = *state.tiles.get(&tile.id)?;
+                    Some(view! { <Tile tile live /> })
+                })
+                .collect_view();
+            view! { <ul class=format!("tiles {}", density.class())>{tiles}</ul> }.into_any()
+        };
+        sections.push((group.name, tally, list));
     }
     state.fleet.set(fleet);
     let fleet = state.fleet;
     wall.set_value(state);
     let sections = sections
         .into_iter()
-        .map(|(name, tally, cells)| {
-            let tiles = cells
-                .into_iter()
-                .map(|(tile, live)| view! { <Tile tile live density /> })
-                .collect_view();
+        .map(|(name, tally, list)| {
             let heading = grouped.then(|| {
                 view! {
                     <h2 class="tile-group-name" class=("has-down", move || tally.get()[0] > 0)>
@@ -214,7 +285,7 @@ fn WallGrid(overview: FleetView, wall: StoredValue<WallState>) -> impl IntoView 
             view! {
                 <section class="tile-group" aria-label=grouped.then(|| format!("Group {name}"))>
                     {heading}
-                    <ul class=format!("tiles {}", density.class())>{tiles}</ul>
+                    {list}
                 </section>
             }
         })
@@ -255,25 +326,12 @@ fn GroupTally(tally: RwSignal<Tally>) -> impl IntoView {
         .collect_view()
 }
 
+/// A roomy or compact tile; large fleets get plain cells instead (`cells_html`).
 #[component]
-fn Tile(tile: FleetTile, live: TileLive, density: Density) -> impl IntoView {
-    let status = live.status;
-    let state = move || status.with(|s| state_of(s.as_ref()));
-    let class = move || format!("tile status-{}", state().as_str().replace('_', "-"));
+fn Tile(tile: FleetTile, live: TileLive) -> impl IntoView {
+    let state = live.state;
     let href = format!("/targets/{}", tile.id);
-    if density.is_cell() {
-        // A cell: the link's title names the target and its state, read out as the link's
-        // name and shown on hover.
-        let name = tile.name.clone();
-        let label = move || format!("{name}: {}", state().label());
-        return view! {
-            <li class=class data-target=tile.name data-state=move || state().as_str()>
-                <a href=href title=label></a>
-            </li>
-        }
-        .into_any();
-    }
-    let figures = live.trend.map(|trend| {
+    let figures = live.figures.map(|TileFigures { status, trend }| {
         let p95 = move || {
             status
                 .with(|s| s.as_ref().and_then(|s| s.p95_ms))
@@ -300,13 +358,12 @@ fn Tile(tile: FleetTile, live: TileLive, density: Density) -> impl IntoView {
         }
     });
     view! {
-        <li class=class data-target=tile.name.clone() data-state=move || state().as_str()>
+        <li class=move || state_class(state.get()) data-target=tile.name.clone() data-state=move || state.get().as_str()>
             <a class="tile-name" href=href>{tile.name.clone()}</a>
-            <span class="tile-state">{move || state().label()}</span>
+            <span class="tile-state">{move || state.get().label()}</span>
             {figures}
         </li>
     }
-    .into_any()
 }
 
 /// A tile's recent history as a line, drawn to fit whatever width the tile has.

@@ -1,5 +1,5 @@
-//! Ingest: publishes observations to the live hub as they arrive, stores them in batches
-//! behind that, and hands each stored batch to the alert engine, together with the changes
+//! Ingest: publishes observations to the live hub as they arrive (gathered for at most a
+//! tenth of a second), stores them in batches behind that, and hands each stored batch to the alert engine, together with the changes
 //! of which targets this replica polls, in the order they happened.
 use super::hub::LiveHub;
 use crate::domain::observation::{LiveUpdate, Observation, PollRecord};
@@ -8,10 +8,15 @@ use crate::server::store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 const MAX_BATCH: usize = 1000;
 /// A short wait lets polls that finish together share one transaction.
 const GATHER: Duration = Duration::from_millis(200);
+/// Pages see a poll before it is stored, at most this long after it arrives: gathering polls
+/// that finish close together means each of hundreds of pages is sent a few batches a second
+/// rather than one per poll.
+const PUBLISH_WITHIN: Duration = Duration::from_millis(100);
 
 /// What the scheduler hands ingest.
 // Nearly every message is an observation; boxing it would cost an allocation per poll to
@@ -51,9 +56,31 @@ pub async fn run(
     let storing = tokio::spawn(store_batches(queued, Ingest { store, alerts }));
     let mut incoming = Vec::with_capacity(MAX_BATCH);
     let mut items = Vec::with_capacity(MAX_BATCH);
-    while received.recv_many(&mut incoming, MAX_BATCH).await > 0 {
-        // Publish what arrived at once: pages see a poll before it is stored.
-        let mut updates = Vec::with_capacity(incoming.len());
+    let mut updates = Vec::with_capacity(MAX_BATCH);
+    // When the updates gathered so far go out, at the latest.
+    let mut publish_by: Option<Instant> = None;
+    loop {
+        let arrived = match publish_by {
+            None => received.recv_many(&mut incoming, MAX_BATCH).await,
+            Some(deadline) => {
+                match tokio::time::timeout_at(
+                    deadline,
+                    received.recv_many(&mut incoming, MAX_BATCH),
+                )
+                .await
+                {
+                    Ok(arrived) => arrived,
+                    Err(_) => {
+                        hub.publish(std::mem::take(&mut updates));
+                        publish_by = None;
+                        continue;
+                    }
+                }
+            }
+        };
+        if arrived == 0 {
+            break;
+        }
         for collected in incoming.drain(..) {
             items.push(match collected {
                 Collected::Observed(observation) => {
@@ -65,13 +92,19 @@ pub async fn run(
                 Collected::Released(ids) => ToStore::Released(ids),
             });
         }
-        hub.publish(updates);
+        if updates.len() >= MAX_BATCH {
+            hub.publish(std::mem::take(&mut updates));
+            publish_by = None;
+        } else if !updates.is_empty() && publish_by.is_none() {
+            publish_by = Some(Instant::now() + PUBLISH_WITHIN);
+        }
         for item in items.drain(..) {
             if to_store.send(item).await.is_err() {
                 return;
             }
         }
     }
+    hub.publish(updates);
     drop(to_store);
     let _ = storing.await;
 }

@@ -3,8 +3,10 @@
 //! points `MCPOPS_TEST_PYTHON` at its interpreter.
 mod common;
 
-use common::{TestDb, eventually, spawn_app};
+use common::{TestApp, TestDb, eventually, spawn_app};
+use mcpops::domain::observation::{McpReport, TargetStatus};
 use mcpops::domain::target::{TargetSource, TargetSpec};
+use mcpops::server::store::ToolCatalog;
 use std::time::Duration;
 
 /// The SDK server process, killed when dropped.
@@ -45,6 +47,50 @@ impl PythonServer {
     }
 }
 
+/// Adds the SDK server as a target and waits for the tool list its first poll stores.
+async fn poll_until_tools_are_listed(app: &TestApp, spec: &TargetSpec) -> (i64, ToolCatalog) {
+    let id = app
+        .state
+        .store
+        .insert_target(spec, TargetSource::Ui, common::test_event())
+        .await
+        .expect("insert")
+        .id;
+    app.state.targets_changed();
+    let catalog = eventually(Duration::from_secs(20), "the SDK's tool list", || async {
+        app.state
+            .store
+            .tool_catalogs(id, 1)
+            .await
+            .ok()?
+            .into_iter()
+            .next()
+    })
+    .await;
+    let names: Vec<&str> = catalog.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, vec!["add", "echo"]);
+    (id, catalog)
+}
+
+/// The target's first status whose MCP report passes `wanted`.
+async fn mcp_status(
+    app: &TestApp,
+    id: i64,
+    what: &str,
+    wanted: impl Fn(&McpReport) -> bool,
+) -> TargetStatus {
+    eventually(Duration::from_secs(15), what, || async {
+        app.state
+            .store
+            .target_status(id)
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| s.mcp.as_ref().is_some_and(&wanted))
+    })
+    .await
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -61,43 +107,14 @@ async fn the_mcp_probe_speaks_to_the_reference_python_sdk() {
     let app = spawn_app(db.url(), None).await;
     let spec = TargetSpec::from_form("python-sdk", &format!("http://127.0.0.1:{port}"), "1", "")
         .expect("spec");
-    let id = app
-        .state
-        .store
-        .insert_target(&spec, TargetSource::Ui, common::test_event())
-        .await
-        .expect("insert")
-        .id;
-    app.state.targets_changed();
-
-    let catalog = eventually(Duration::from_secs(20), "the SDK's tool list", || async {
-        app.state
-            .store
-            .tool_catalogs(id, 1)
-            .await
-            .ok()?
-            .into_iter()
-            .next()
-    })
-    .await;
-    let names: Vec<&str> = catalog.tools.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, vec!["add", "echo"]);
+    let (id, catalog) = poll_until_tools_are_listed(&app, &spec).await;
     assert!(
         catalog.tools[0].schema.contains("\"a\""),
         "{}",
         catalog.tools[0].schema
     );
 
-    let status = eventually(Duration::from_secs(10), "an MCP report", || async {
-        app.state
-            .store
-            .target_statuses()
-            .await
-            .ok()?
-            .into_iter()
-            .find(|s| s.target_id == id && s.mcp.is_some())
-    })
-    .await;
+    let status = mcp_status(&app, id, "an MCP report", |_| true).await;
     let report = status.mcp.expect("report");
     assert_eq!(report.server_name, "interop-python");
     assert_eq!(report.server_version, "9.9.9");
@@ -121,42 +138,11 @@ async fn the_mcp_probe_speaks_the_legacy_sse_transport_of_the_reference_python_s
         TargetSpec::from_form("python-sse", &format!("http://127.0.0.1:{port}"), "1", "")
             .expect("spec");
     spec.probe.mcp_path = "/sse".into();
-    let id = app
-        .state
-        .store
-        .insert_target(&spec, TargetSource::Ui, common::test_event())
-        .await
-        .expect("insert")
-        .id;
-    app.state.targets_changed();
-
-    let catalog = eventually(Duration::from_secs(20), "the SDK's tool list", || async {
-        app.state
-            .store
-            .tool_catalogs(id, 1)
-            .await
-            .ok()?
-            .into_iter()
-            .next()
-    })
-    .await;
-    let names: Vec<&str> = catalog.tools.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, vec!["add", "echo"]);
+    let (id, _) = poll_until_tools_are_listed(&app, &spec).await;
 
     // The stream stays open between polls: a routine poll is one ping on it.
-    let status = eventually(Duration::from_secs(15), "a ping-only poll", || async {
-        app.state
-            .store
-            .target_statuses()
-            .await
-            .ok()?
-            .into_iter()
-            .find(|s| {
-                s.target_id == id
-                    && s.mcp
-                        .as_ref()
-                        .is_some_and(|m| m.steps.len() == 1 && m.steps[0].0 == "ping")
-            })
+    let status = mcp_status(&app, id, "a ping-only poll", |m| {
+        m.steps.len() == 1 && m.steps[0].0 == "ping"
     })
     .await;
     let report = status.mcp.expect("report");

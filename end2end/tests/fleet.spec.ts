@@ -42,8 +42,8 @@ test('a bad URL is refused next to its field, then a good target survives a rest
   await openFleet(page, mcpops.url);
   await expect(page.locator('tr[data-target="payments-mcp"]')).toContainText('http://127.0.0.1:9000');
   await expect(page.locator('tr[data-target]')).toHaveCount(3);
-  await mcpops.stop();
   noErrors();
+  await mcpops.stop();
 });
 
 test('a target is edited and removed; demo targets are not editable', async ({ page }) => {
@@ -73,8 +73,8 @@ test('a target is edited and removed; demo targets are not editable', async ({ p
 
   await edited.getByRole('button', { name: 'Remove edited' }).click();
   await expect(page.locator('tr[data-target="edited"]')).toHaveCount(0);
-  await mcpops.stop();
   noErrors();
+  await mcpops.stop();
 });
 
 test('targets from a file are listed with their file, and a bad file is reported there', async ({ page }) => {
@@ -101,8 +101,8 @@ test('targets from a file are listed with their file, and a bad file is reported
   await expect(sources.locator(`tr[data-source="${file}"]`)).toContainText('line 3');
   await expect(page.locator('tr[data-target="from-file"]')).toBeVisible();
   await page.screenshot({ path: 'test-results/fleet-target-files.png', fullPage: true });
-  await mcpops.stop();
   noErrors();
+  await mcpops.stop();
 });
 
 test('probe settings are checked field by field, and a saved header is never shown again', async ({ page }) => {
@@ -134,6 +134,6 @@ test('probe settings are checked field by field, and a saved header is never sho
   await expect(edit.getByLabel('Secret headers')).toHaveValue('');
   expect(await page.content()).not.toContain('s3cr3t-value');
   await page.screenshot({ path: 'test-results/fleet-probe-settings.png', fullPage: true });
-  await mcpops.stop();
   noErrors();
+  await mcpops.stop();
 });

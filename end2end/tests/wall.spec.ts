@@ -29,8 +29,8 @@ test('a server that goes down turns red on the wall within one poll interval, wi
     form: { server: 'demo-02', fault: 'down', on: 'false' },
   });
   await expect(tile).toHaveAttribute('data-state', 'up', { timeout: POLL_SECONDS * 1000 + 1000 });
-  await mcpops.stop();
   noErrors();
+  await mcpops.stop();
 });
 
 test('a wall tile leads to its server page with charts, readiness, MCP and tools', async ({ page }) => {
@@ -58,8 +58,8 @@ test('a wall tile leads to its server page with charts, readiness, MCP and tools
   await expect(page).toHaveURL(/range=15m$/);
   await expect(page.locator('.ranges a[aria-current="page"]')).toHaveText(['15m']);
   await expect(charts.first()).toHaveAttribute('src', /range=15m/);
-  await mcpops.stop();
   noErrors();
+  await mcpops.stop();
 });
 
 test('a small fleet shows sparklines on every tile and the fleet golden-signal charts', async ({ page }) => {
@@ -88,8 +88,8 @@ test('a small fleet shows sparklines on every tile and the fleet golden-signal c
   expect(svg.status()).toBe(200);
   expect(await svg.text()).toContain('requests/s');
   await page.screenshot({ path: 'test-results/wall-small-fleet.png', fullPage: true });
-  await mcpops.stop();
   noErrors();
+  await mcpops.stop();
 });
 
 test('1,600 targets fit the wall as cells grouped by team; a fault shows in its cell and its group', async ({ page }) => {
@@ -127,6 +127,6 @@ test('1,600 targets fit the wall as cells grouped by team; a fault shows in its 
   await expect(payments.locator('.tile-group-name')).toHaveClass(/has-down/);
   await expect(payments.locator('.group-count.status-down')).toHaveText('1 down');
   await page.screenshot({ path: 'test-results/wall-1600.png' });
-  await mcpops.stop();
   noErrors();
+  await mcpops.stop();
 });

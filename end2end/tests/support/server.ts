@@ -125,7 +125,10 @@ export async function signIn(page: Page, running: Running, name: string, passwor
 // conflicts (409) are expected answers.
 const EXPECTED_REFUSALS = /Failed to load resource: .* status of (401|409|422) /;
 
-/** Fails the test on any console error or uncaught exception, such as a hydration panic. */
+/**
+ * Fails the test on any console error or uncaught exception, such as a hydration panic. Call
+ * the check before stopping the server: a live page then fails to reconnect, which is expected.
+ */
 export function watchForErrors(page: Page): () => void {
   const errors: string[] = [];
   page.on('console', (message) => {

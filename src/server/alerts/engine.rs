@@ -71,8 +71,11 @@ impl Engine {
         loop {
             tokio::select! {
                 next = input.recv() => match next {
+                    // Stopping, and out of time to judge what is left.
+                    Some(_) if self.store.is_closed() => break,
                     Some(EngineInput::Polls(batch)) => {
-                        for record in batch.iter() {
+                        let store = self.store.clone();
+                        for record in batch.iter().take_while(|_| !store.is_closed()) {
                             self.evaluate(record).await;
                         }
                     }

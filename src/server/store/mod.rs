@@ -85,6 +85,8 @@ pub trait Store: Send + Sync + 'static {
     fn sessions(&self) -> SessionStoreHandle;
     /// Closes every connection, waiting for them to finish.
     async fn close(&self);
+    /// Whether `close` was called: the process is stopping.
+    fn is_closed(&self) -> bool;
 
     async fn list_targets(&self) -> StoreResult<Vec<Target>>;
     /// A cheap fingerprint of the targets table that moves whenever a target is added,
@@ -362,6 +364,9 @@ macro_rules! impl_store {
             }
             async fn close(&self) {
                 self.pool.close().await;
+            }
+            fn is_closed(&self) -> bool {
+                self.pool.is_closed()
             }
             async fn list_targets(&self) -> StoreResult<Vec<Target>> {
                 TargetQueries::<$db>(&self.pool).list().await

@@ -214,8 +214,13 @@ where
     /// Stores a batch of polls in one transaction.
     pub async fn record(&self, batch: &[PollRecord]) -> StoreResult<()> {
         let insert_raw = insert_sample_sql(SampleTable::Raw);
+        // Rows are locked in one order, target by target: replicas whose batches overlap
+        // while a target changes hands would otherwise deadlock on `target_status`, and
+        // PostgreSQL would abort one batch.
+        let mut ordered: Vec<&PollRecord> = batch.iter().collect();
+        ordered.sort_by_key(|r| (r.status.target_id, r.status.at));
         let mut tx = self.0.begin().await?;
-        for record in batch {
+        for record in ordered {
             let s = &record.sample;
             bind_sample(sqlx::query::<DB>(&insert_raw), s)?
                 .execute(&mut *tx)

@@ -163,6 +163,15 @@ async fn damaged_and_mismatched_archives_are_refused_and_change_nothing() {
             .await
             .expect("backup");
         let counts_before = store.row_counts().await.expect("counts");
+        // Not while the database is in use.
+        let refused = mcpops(db.url(), &["restore", &done.archive.to_string_lossy()]);
+        assert!(!refused.status.success(), "{backend:?}");
+        assert!(
+            text(&refused).contains("in use by another process")
+                || text(&refused).contains("sessions are connected"),
+            "{backend:?}: {}",
+            text(&refused)
+        );
         store.close().await;
         let bytes = std::fs::read(&done.archive).expect("archive");
 

@@ -37,13 +37,29 @@ pub fn work_dir(database_url: &str) -> Result<PathBuf, BackupError> {
 pub async fn ensure_stopped(database_url: &str) -> Result<(), BackupError> {
     match backend_of(database_url)? {
         Backend::Sqlite => {
-            // SQLite keeps the WAL file while any connection is open and removes it on a
-            // clean close; after a crash it stays until the next open recovers it.
-            let wal = PathBuf::from(format!("{}-wal", sqlite_file(database_url)?.display()));
+            // SQLite keeps the WAL file while any connection is open, and the last connection
+            // to close removes it. One left by a crash (or by a close that could not finish) is
+            // folded back by opening and closing the database here; one that stays after that
+            // belongs to a process still using the database.
+            let file = sqlite_file(database_url)?;
+            let wal = PathBuf::from(format!("{}-wal", file.display()));
+            if !wal.exists() {
+                return Ok(());
+            }
+            let options = SqliteConnectOptions::new().filename(&file);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .map_err(StoreError::from)?;
+            let checkpoint = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut conn)
+                .await
+                .map_err(StoreError::from);
+            let _ = conn.close().await;
+            checkpoint?;
             if wal.exists() {
                 return Err(BackupError::Refused(format!(
-                    "{} exists: mcpops is running or did not stop cleanly; stop it (start and stop it once after a crash) and restore again",
-                    wal.display()
+                    "{} is in use by another process (is mcpops running?): stop it and restore again",
+                    file.display()
                 )));
             }
             Ok(())

@@ -195,8 +195,8 @@ impl Application {
             .await;
         self.state.settle().await;
         self.state.membership.leave(self.state.store.as_ref()).await;
-        // A clean close also lets SQLite fold its WAL back into the database file, which a
-        // restore checks for.
+        // Closed last, after the polls are stored: nothing later may write, and SQLite can
+        // fold its WAL back into the database file.
         self.state.store.close().await;
         served
     }

@@ -38,6 +38,7 @@ pub struct AppStateInner {
     pub backups: Arc<super::backup::Backups>,
     /// This process's place among replicas sharing the database.
     pub membership: super::cluster::Membership,
+    /// The target list pages read, kept in memory while the targets table is unchanged.
     pub directory: super::target_directory::TargetDirectory,
 }
 

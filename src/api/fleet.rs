@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Up to this many targets the wall shows each with its figures and sparklines; larger
 /// fleets get smaller tiles, whose history would not be readable.
-pub const SPARKLINE_LIMIT: usize = 200;
+const SPARKLINE_LIMIT: usize = 200;
 /// Up to this many, compact tiles with name and state; beyond it each target is a coloured
 /// cell, smaller again beyond `CELL_LIMIT`, so 10,000 fit on one 1080p screen.
 const COMPACT_LIMIT: usize = 1500;

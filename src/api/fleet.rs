@@ -97,17 +97,18 @@ impl FleetView {
 #[server(endpoint = "fleet/overview")]
 pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError> {
     use crate::domain::auth::Permission;
-    use crate::domain::target::{group_by_tag, grouping_key};
+    use crate::server::target_directory::Listing;
     let state = super::ssr::require(Permission::ViewWall)?.state;
-    let targets = match state.directory.targets(state.store.as_ref()).await {
-        Ok(targets) => targets,
+    let listing = match state.directory.listing(state.store.as_ref()).await {
+        Ok(listing) => listing,
         Err(err) => return super::ssr::respond(Err(err.into())),
     };
+    let targets = &listing.targets;
     let density = Density::of_fleet(targets.len());
     let key = match group.as_deref().map(str::trim) {
         Some("none") => None,
         Some(key) if !key.is_empty() => Some(key.to_owned()),
-        _ if density != Density::Roomy => grouping_key(targets.iter().map(|t| t.tags.as_slice())),
+        _ if density != Density::Roomy => listing.grouping_key.clone(),
         _ => None,
     };
     // Statuses come from the live hub's memory, which every poll (this replica's or relayed)
@@ -118,7 +119,11 @@ pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError
     } else {
         Default::default()
     };
-    let groups = group_by_tag(targets.iter().collect(), key.as_deref(), |t| &t.tags);
+    let groups = if key == listing.grouping_key {
+        listing.groups.clone()
+    } else {
+        Listing::group(targets, key.as_deref())
+    };
     Ok(FleetView {
         density,
         grouped: key.is_some(),
@@ -128,7 +133,8 @@ pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError
                 name,
                 tiles: members
                     .into_iter()
-                    .map(|t| {
+                    .map(|i| {
+                        let t = &targets[i];
                         let status = latest.remove(&t.id);
                         let roomy = density == Density::Roomy;
                         FleetTile {

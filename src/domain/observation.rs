@@ -138,6 +138,14 @@ impl TargetState {
         }
     }
 
+    /// The state in CSS class names (`status-not-ready`).
+    pub fn css_name(self) -> &'static str {
+        match self {
+            Self::NotReady => "not-ready",
+            other => other.as_str(),
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Down => "down",

@@ -506,10 +506,13 @@ pub fn tag_value<'a>(tags: &'a [String], key: &str) -> Option<&'a str> {
 /// name, so the choice is stable.
 pub fn grouping_key<'a>(fleet: impl IntoIterator<Item = &'a [String]>) -> Option<String> {
     let mut keys: BTreeMap<&str, (usize, std::collections::BTreeSet<&str>)> = BTreeMap::new();
+    let mut seen = Vec::new();
     for tags in fleet {
-        let mut seen = std::collections::BTreeSet::new();
+        // A target has a handful of tags: a list is cheaper than a set per target.
+        seen.clear();
         for (key, value) in tags.iter().filter_map(|t| t.split_once(':')) {
-            if seen.insert(key) {
+            if !seen.contains(&key) {
+                seen.push(key);
                 let entry = keys.entry(key).or_default();
                 entry.0 += 1;
                 entry.1.insert(value);
@@ -539,18 +542,29 @@ pub fn group_by_tag<T>(
     let Some(key) = key else {
         return vec![(String::new(), items)];
     };
-    let mut groups: BTreeMap<(bool, String), Vec<T>> = BTreeMap::new();
+    // Keyed by the bare value, so only a group's first item allocates.
+    let mut tagged: BTreeMap<String, Vec<T>> = BTreeMap::new();
+    let mut untagged = Vec::new();
     for item in items {
-        let group = match tag_value(tags_of(&item), key) {
-            Some(value) => (false, format!("{key}: {value}")),
-            None => (true, format!("no {key}")),
-        };
-        groups.entry(group).or_default().push(item);
+        match tag_value(tags_of(&item), key) {
+            None => untagged.push(item),
+            Some(value) => match tagged.get_mut(value) {
+                Some(members) => members.push(item),
+                None => {
+                    let value = value.to_owned();
+                    tagged.insert(value, vec![item]);
+                }
+            },
+        }
+    }
+    let mut groups: Vec<(String, Vec<T>)> = tagged
+        .into_iter()
+        .map(|(value, items)| (format!("{key}: {value}"), items))
+        .collect();
+    if !untagged.is_empty() {
+        groups.push((format!("no {key}"), untagged));
     }
     groups
-        .into_iter()
-        .map(|((_, name), items)| (name, items))
-        .collect()
 }
 
 #[cfg(test)]

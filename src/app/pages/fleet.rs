@@ -168,7 +168,7 @@ fn TargetRow(
     view! {
         <tr data-target=target.name.clone()>
             <th scope="row">{target.name.clone()}</th>
-            <td><span class=format!("status status-{}", state.as_str().replace('_', "-"))>{state.label()}</span></td>
+            <td><span class=format!("status status-{}", state.css_name())>{state.label()}</span></td>
             <td class="url">{target.base_url.clone()}</td>
             <td>{format!("{} s", target.interval_secs)}</td>
             <td>{target.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}</td>

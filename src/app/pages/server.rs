@@ -74,7 +74,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
         <Title text=target.name.clone() />
         <header class="server-head">
             <h1>{target.name.clone()}</h1>
-            <span class=format!("status status-{}", state.as_str().replace('_', "-")) data-state=state.as_str()>{state.label()}</span>
+            <span class=format!("status status-{}", state.css_name()) data-state=state.as_str()>{state.label()}</span>
             <span class="muted url">{target.base_url.clone()}</span>
             <span class="muted">{status.as_ref().map(|s| format!("last poll {}", s.at.format("%Y-%m-%d %H:%M:%S UTC")))}</span>
         </header>

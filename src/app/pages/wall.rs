@@ -139,11 +139,7 @@ impl WallState {
 }
 
 fn state_class(state: TargetState) -> String {
-    format!("tile status-{}", state.as_str().replace('_', "-"))
-}
-
-fn cell_title(name: &str, state: TargetState) -> String {
-    format!("{name}: {}", state.label())
+    format!("tile status-{}", state.css_name())
 }
 
 /// A large fleet's cells as one HTML string. Thousands of reactive cells would cost the
@@ -152,16 +148,17 @@ fn cell_title(name: &str, state: TargetState) -> String {
 /// digits, `-`, `_` and `.` (`TargetName`), so they need no escaping.
 fn cells_html(tiles: &[FleetTile]) -> String {
     use std::fmt::Write;
-    let mut html = String::with_capacity(tiles.len() * 128);
+    let mut html = String::with_capacity(tiles.len() * 160);
     for tile in tiles {
+        // Straight into the page: a string or two per cell adds up at 10,000 cells.
+        let state = tile.state.as_str();
         let _ = write!(
             html,
-            r#"<li id="tile-{id}" class="{class}" data-target="{name}" data-state="{state}"><a href="/targets/{id}" title="{title}"></a></li>"#,
+            r#"<li id="tile-{id}" class="tile status-{class}" data-target="{name}" data-state="{state}"><a href="/targets/{id}" title="{name}: {label}"></a></li>"#,
             id = tile.id,
-            class = state_class(tile.state),
+            class = tile.state.css_name(),
             name = tile.name,
-            state = tile.state.as_str(),
-            title = cell_title(&tile.name, tile.state),
+            label = tile.state.label(),
         );
     }
     html
@@ -178,7 +175,7 @@ fn repaint_cell(target_id: i64, state: TargetState) {
         cell.first_element_child(),
         cell.get_attribute("data-target"),
     ) {
-        let _ = link.set_attribute("title", &cell_title(&name, state));
+        let _ = link.set_attribute("title", &format!("{name}: {}", state.label()));
     }
 }
 
@@ -294,7 +291,7 @@ fn WallGrid(overview: FleetView, wall: StoredValue<WallState>) -> impl IntoView 
         .into_iter()
         .map(|state| {
             view! {
-                <span class=format!("count status-{}", state.as_str().replace('_', "-"))>
+                <span class=format!("count status-{}", state.css_name())>
                     <span class="big-number">{move || fleet.get()[state as usize]}</span>
                     " " {state.label()}
                 </span>
@@ -316,7 +313,7 @@ fn GroupTally(tally: RwSignal<Tally>) -> impl IntoView {
             let count = move || tally.get()[state as usize];
             view! {
                 <span
-                    class=format!("group-count status-{}", state.as_str().replace('_', "-"))
+                    class=format!("group-count status-{}", state.css_name())
                     class:zero=move || count() == 0
                 >
                     {count} " " {state.label()}

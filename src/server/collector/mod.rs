@@ -10,7 +10,7 @@ mod probe_metrics;
 use crate::domain::exposition::Limits;
 use crate::domain::leases::ClusterView;
 use crate::domain::observation::{Observation, ProbeError};
-use crate::domain::signals::{IntervalSignals, Snapshot};
+use crate::domain::signals::{IntervalSignals, MetricProfile, Snapshot};
 use crate::domain::target::{Target, TargetUrl};
 use crate::server::alerts::PollSink;
 use crate::server::cluster::Membership;
@@ -213,14 +213,41 @@ struct TargetMemory {
     mcp: McpMemory,
 }
 
-struct Slot {
+/// A target as its polls need it: URLs, headers and metric names are worked out when the
+/// target changes, not on every poll, and a poll holds it by reference count.
+struct PolledTarget {
     target: Target,
+    live_url: String,
+    ready_url: String,
+    metrics_url: String,
+    mcp_url: String,
+    headers: reqwest::header::HeaderMap,
+    profile: MetricProfile,
+}
+
+impl PolledTarget {
+    fn new(target: Target) -> Arc<Self> {
+        let probe = &target.probe;
+        Arc::new(Self {
+            live_url: endpoint(&target, &probe.live_path),
+            ready_url: endpoint(&target, &probe.ready_path),
+            metrics_url: endpoint(&target, &probe.metrics_path),
+            mcp_url: endpoint(&target, &probe.mcp_path),
+            headers: fetch::header_map(&target.secret_headers),
+            profile: probe.metric_profile(),
+            target,
+        })
+    }
+}
+
+struct Slot {
+    polled: Arc<PolledTarget>,
     /// Present while no poll is running; a running poll owns it, so polls never overlap.
     memory: Option<TargetMemory>,
 }
 
 struct Finished {
-    target: Target,
+    polled: Arc<PolledTarget>,
     due: Instant,
     memory: TargetMemory,
 }
@@ -299,6 +326,11 @@ impl Leases {
 /// Targets are also re-read on this period, for changes made by another process.
 const REFRESH_EVERY: Duration = Duration::from_secs(30);
 
+/// Polls that fall due close together are started together: a large fleet then wakes the
+/// scheduler and the runtime's threads tens of times a second, not once per poll, which on
+/// a busy machine costs more than the polls themselves.
+const LAUNCH_TICK: Duration = Duration::from_millis(20);
+
 impl Scheduler {
     async fn run(mut self) {
         let permits = Arc::new(Semaphore::new(self.context.config.concurrency.max(1)));
@@ -307,15 +339,16 @@ impl Scheduler {
         let (finished_tx, mut finished) = mpsc::unbounded_channel::<Finished>();
         let mut next_refresh = Instant::now();
         let mut heartbeats = self.leases.membership.heartbeats();
+        let mut next_launch = Instant::now();
 
         loop {
             if Instant::now() >= next_refresh {
                 self.refresh(&mut slots, &mut queue).await;
                 next_refresh = Instant::now() + REFRESH_EVERY;
             }
-            let wake = queue
-                .peek()
-                .map_or(next_refresh, |Reverse((due, _))| (*due).min(next_refresh));
+            let wake = queue.peek().map_or(next_refresh, |Reverse((due, _))| {
+                (*due).max(next_launch).min(next_refresh)
+            });
             tokio::select! {
                 () = self.stopping.cancelled() => break,
                 () = self.reload.notified() => next_refresh = Instant::now(),
@@ -330,6 +363,7 @@ impl Scheduler {
                 }
                 () = tokio::time::sleep_until(wake) => {
                     let now = Instant::now();
+                    next_launch = now + LAUNCH_TICK;
                     let holds_leases = self.leases.membership.holds_leases(now);
                     while let Some(Reverse((due, id))) = queue.peek().copied() {
                         if due > now {
@@ -340,12 +374,12 @@ impl Scheduler {
                         if !holds_leases {
                             // Heartbeats stalled: another replica may hold this target by
                             // now, so skip the slot rather than poll it twice.
-                            let interval = Duration::from_secs(u64::from(slot.target.interval_secs));
+                            let interval = Duration::from_secs(u64::from(slot.polled.target.interval_secs));
                             queue.push(Reverse((next_slot(due, interval, now), id)));
                             continue;
                         }
                         let Some(memory) = slot.memory.take() else { continue };
-                        let target = slot.target.clone();
+                        let polled = slot.polled.clone();
                         let context = self.context.clone();
                         let permits = permits.clone();
                         let done = finished_tx.clone();
@@ -353,10 +387,10 @@ impl Scheduler {
                             let Ok(_permit) = permits.acquire_owned().await else { return };
                             context.stats.record(Instant::now().saturating_duration_since(due));
                             let mut memory = memory;
-                            let observation = poll(&context, &target, &mut memory).await;
+                            let observation = poll(&context, &polled, &mut memory).await;
                             // Ingest is gone only when the process is stopping.
                             let _ = context.observations.send(Collected::Observed(observation)).await;
-                            let _ = done.send(Finished { target, due, memory });
+                            let _ = done.send(Finished { polled, due, memory });
                         });
                     }
                 }
@@ -373,19 +407,19 @@ impl Scheduler {
         mut slots: HashMap<i64, Slot>,
         mut finished: mpsc::UnboundedReceiver<Finished>,
     ) {
-        let mut sessions: Vec<(Target, TargetMemory)> = slots
+        let mut sessions: Vec<(Arc<PolledTarget>, TargetMemory)> = slots
             .drain()
-            .filter_map(|(_, slot)| Some((slot.target, slot.memory?)))
+            .filter_map(|(_, slot)| Some((slot.polled, slot.memory?)))
             .collect();
         while let Some(done) = finished.recv().await {
-            sessions.push((done.target, done.memory));
+            sessions.push((done.polled, done.memory));
         }
         let context = &self.context;
         futures::stream::iter(sessions)
             .for_each_concurrent(
                 context.config.concurrency.max(1),
-                |(target, mut memory)| async move {
-                    close_session(context, &target, &mut memory).await;
+                |(polled, mut memory)| async move {
+                    close_session(context, &polled, &mut memory).await;
                 },
             )
             .await;
@@ -411,14 +445,15 @@ impl Scheduler {
         for target in targets.into_iter().filter(|t| self.leases.allows(t.id)) {
             seen.insert(target.id);
             match slots.get_mut(&target.id) {
-                Some(slot) => {
-                    if slot.target.base_url != target.base_url
+                Some(slot) if slot.polled.target != target => {
+                    if slot.polled.target.base_url != target.base_url
                         && let Some(memory) = slot.memory.as_mut()
                     {
                         *memory = TargetMemory::default();
                     }
-                    slot.target = target;
+                    slot.polled = PolledTarget::new(target);
                 }
+                Some(_) => {}
                 None => {
                     let interval = Duration::from_secs(u64::from(target.interval_secs));
                     let offset = rand::rng().random_range(0.0..1.0) * interval.as_secs_f64();
@@ -427,7 +462,7 @@ impl Scheduler {
                     slots.insert(
                         target.id,
                         Slot {
-                            target,
+                            polled: PolledTarget::new(target),
                             memory: Some(TargetMemory::default()),
                         },
                     );
@@ -441,12 +476,12 @@ impl Scheduler {
             .collect();
         for id in &released {
             if let Some(Slot {
-                target,
+                polled,
                 memory: Some(mut memory),
             }) = slots.remove(id)
             {
                 let context = self.context.clone();
-                tokio::spawn(async move { close_session(&context, &target, &mut memory).await });
+                tokio::spawn(async move { close_session(&context, &polled, &mut memory).await });
             }
         }
         // Through ingest, so the engine hears of these in order with the polls. Ingest is gone
@@ -467,19 +502,19 @@ impl Scheduler {
         slots: &mut HashMap<i64, Slot>,
         queue: &mut BinaryHeap<Reverse<(Instant, i64)>>,
     ) {
-        let Some(slot) = slots.get_mut(&done.target.id) else {
+        let Some(slot) = slots.get_mut(&done.polled.target.id) else {
             // Removed while it was being polled: close its MCP session.
             let mut memory = done.memory;
             let context = self.context.clone();
-            let target = done.target;
-            tokio::spawn(async move { close_session(&context, &target, &mut memory).await });
+            let polled = done.polled;
+            tokio::spawn(async move { close_session(&context, &polled, &mut memory).await });
             return;
         };
-        let interval = Duration::from_secs(u64::from(slot.target.interval_secs));
+        let interval = Duration::from_secs(u64::from(slot.polled.target.interval_secs));
         slot.memory = Some(done.memory);
         queue.push(Reverse((
             next_slot(done.due, interval, Instant::now()),
-            done.target.id,
+            done.polled.target.id,
         )));
     }
 }
@@ -511,13 +546,11 @@ fn endpoint(target: &Target, path: &str) -> String {
         .unwrap_or_default()
 }
 
-async fn close_session(context: &PollContext, target: &Target, memory: &mut TargetMemory) {
-    let headers = fetch::header_map(&target.secret_headers);
-    let url = endpoint(target, &target.probe.mcp_path);
+async fn close_session(context: &PollContext, polled: &PolledTarget, memory: &mut TargetMemory) {
     let probe = McpProbe {
         client: &context.client,
-        url: &url,
-        limits: limits(&context.config, target, &headers),
+        url: &polled.mcp_url,
+        limits: limits(&context.config, &polled.target, &polled.headers),
         full_every: Duration::ZERO,
     };
     probe.close(&mut memory.mcp).await;
@@ -538,26 +571,22 @@ fn limits<'a>(
 }
 
 /// One poll: liveness, readiness, metrics and MCP at once, each under its own deadline.
-async fn poll(context: &PollContext, target: &Target, memory: &mut TargetMemory) -> Observation {
+async fn poll(
+    context: &PollContext,
+    polled: &PolledTarget,
+    memory: &mut TargetMemory,
+) -> Observation {
     let at = chrono::Utc::now();
-    let headers = fetch::header_map(&target.secret_headers);
-    let limits = limits(&context.config, target, &headers);
-    let probe = &target.probe;
-    let (live_url, ready_url, metrics_url, mcp_url) = (
-        endpoint(target, &probe.live_path),
-        endpoint(target, &probe.ready_path),
-        endpoint(target, &probe.metrics_path),
-        endpoint(target, &probe.mcp_path),
-    );
+    let target = &polled.target;
+    let limits = limits(&context.config, target, &polled.headers);
     let client = &context.client;
     let parse_limits = Limits {
         max_samples: context.config.max_samples,
         ..Limits::default()
     };
-    let profile = probe.metric_profile();
     let mcp_probe = McpProbe {
         client,
-        url: &mcp_url,
+        url: &polled.mcp_url,
         limits,
         full_every: Duration::from_secs(context.config.mcp_full_every_secs),
     };
@@ -565,7 +594,7 @@ async fn poll(context: &PollContext, target: &Target, memory: &mut TargetMemory)
     // a target that cannot be reached is not asked again within the same poll.
     let full = context.config.mode == PollMode::Full;
     let live = if full {
-        Some(probe_health::live(client, &live_url, limits).await)
+        Some(probe_health::live(client, &polled.live_url, limits).await)
     } else {
         None
     };
@@ -582,12 +611,19 @@ async fn poll(context: &PollContext, target: &Target, memory: &mut TargetMemory)
         };
     }
     let ready = if full {
-        Some(probe_health::ready(client, &ready_url, limits).await)
+        Some(probe_health::ready(client, &polled.ready_url, limits).await)
     } else {
         None
     };
     let started = Instant::now();
-    let scrape = probe_metrics::scrape(client, &metrics_url, limits, parse_limits, &profile).await;
+    let scrape = probe_metrics::scrape(
+        client,
+        &polled.metrics_url,
+        limits,
+        parse_limits,
+        &polled.profile,
+    )
+    .await;
     let scraped_at = Instant::now();
     let mcp = if full {
         Some(mcp_probe.run(&mut memory.mcp).await)

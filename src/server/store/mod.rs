@@ -363,7 +363,7 @@ macro_rules! impl_store {
                 self.sessions.clone()
             }
             async fn close(&self) {
-                self.pool.close().await;
+                self.close_pools().await;
             }
             fn is_closed(&self) -> bool {
                 self.pool.is_closed()
@@ -412,7 +412,7 @@ macro_rules! impl_store {
                 TargetQueries::<$db>(&self.pool).delete(id, event).await
             }
             async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()> {
-                PollQueries::<$db>(&self.pool).record(batch).await
+                PollQueries::<$db>(self.poll_writer()).record(batch).await
             }
             async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>> {
                 PollQueries::<$db>(&self.pool).statuses().await

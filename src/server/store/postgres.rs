@@ -39,6 +39,15 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// PostgreSQL writes from any connection alike.
+    fn poll_writer(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn close_pools(&self) {
+        self.pool.close().await;
+    }
+
     pub async fn open(url: &str, options: &StoreOptions) -> StoreResult<Self> {
         let connect = PgConnectOptions::from_str(url)
             .map_err(StoreError::Database)?

@@ -64,8 +64,8 @@ impl SqliteStore {
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
         // Each target's newest sample and status sit on pages of their own, so a poll dirties
-        // about two pages: a cache that holds them for the whole fleet (some 8 KiB a target
-        // at 10,000) saves reading them back on every poll.
+        // about two 4 KiB pages: a cache this size keeps them for some 8,000 targets instead
+        // of reading them back on every poll.
         let poll_writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)

@@ -57,7 +57,8 @@ ensure_node() {
 
 ensure_wasm_opt() {
   local have
-  have="$(wasm-opt --version 2>/dev/null | sed -n 's/^wasm-opt version \([0-9]*\).*/\1/p')"
+  # `|| true`: without wasm-opt the pipeline fails, and `set -e` would end the script here.
+  have="$( (wasm-opt --version 2>/dev/null || true) | sed -n 's/^wasm-opt version \([0-9]*\).*/\1/p')"
   if [ -z "$have" ] || [ "$have" -lt "$WASM_OPT_MIN_VERSION" ]; then
     ensure_node
     step "installing wasm-opt (binaryen $BINARYEN_NPM_VERSION from npm)"

@@ -92,6 +92,17 @@ async fn rollups_merge_and_retention_deletes(backend: Backend) {
         Some(start + Duration::seconds(10 * (3 * 360 - 1))),
         "{backend:?}: one target's latest status"
     );
+    // A late, older poll (and a repeat of one already stored) leaves the newest status alone.
+    store
+        .record_polls(&[record(other, start, 20.0), record(other, start, 20.0)])
+        .await
+        .expect("late polls");
+    let after_late = store.target_status(other).await.expect("status");
+    assert_eq!(
+        after_late.map(|s| s.at),
+        Some(start + Duration::seconds(10 * (3 * 360 - 1))),
+        "{backend:?}: an older poll does not overwrite the status"
+    );
     assert!(
         store
             .target_status(other + 100)

@@ -34,8 +34,10 @@ pub enum StartupError {
     Demo(#[from] DemoError),
     #[error("cannot register metrics")]
     Metrics(#[from] prometheus::Error),
-    #[error("cannot build the HTTP client for probes or webhooks")]
-    Collector(#[from] reqwest::Error),
+    #[error("cannot build the HTTP client for webhooks")]
+    Webhooks(#[from] reqwest::Error),
+    #[error("cannot start the collector")]
+    Collector(#[from] crate::server::collector::StartError),
 }
 
 /// A bound, not yet serving, application.

@@ -1,6 +1,10 @@
-//! Ingest: publishes observations to the live hub as they arrive (gathered for at most a
-//! tenth of a second), stores them in batches behind that, and hands each stored batch to the alert engine, together with the changes
-//! of which targets this replica polls, in the order they happened.
+//! Ingest, in two stages. Gathering runs beside the polls: it turns each observation into
+//! a record and a live update, and at most a tenth of a second later publishes the updates
+//! to the live hub and hands the records over in one batch. Storing runs on the shared
+//! runtime: it writes batches to the store and then hands each to the alert engine,
+//! together with the changes of which targets this replica polls, in the order they
+//! happened. One hand-over per batch, not per poll, keeps the two threads from waking each
+//! other a thousand times a second.
 use super::hub::LiveHub;
 use crate::domain::observation::{LiveUpdate, Observation, PollRecord};
 use crate::server::alerts::{EngineInput, PollSink};
@@ -11,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 const MAX_BATCH: usize = 1000;
-/// A short wait lets polls that finish together share one transaction.
+/// A short wait lets batches that arrive close together share one transaction.
 const GATHER: Duration = Duration::from_millis(200);
 /// Pages see a poll before it is stored, at most this long after it arrives: gathering polls
 /// that finish close together means each of hundreds of pages is sent a few batches a second
@@ -30,37 +34,36 @@ pub enum Collected {
     Released(Vec<i64>),
 }
 
-/// Polls queued between publishing and storing: half a minute of a 10,000-target fleet, so
-/// a database write that stalls for seconds (a rollup holding SQLite's write lock) delays
-/// neither the live pages nor the schedule. Beyond that the scheduler waits, rather than
-/// memory growing.
-const STORE_QUEUE: usize = 32 * MAX_BATCH;
+/// Batches queued between publishing and storing: half a minute of hand-overs, one every
+/// tenth of a second, so a database write that stalls for seconds (a rollup holding
+/// SQLite's write lock) delays neither the live pages nor the schedule. Beyond that the
+/// scheduler waits, rather than memory growing.
+pub const STORE_QUEUE: usize = 300;
 
 /// What the storing side receives: polls already turned into records, and lease changes in
 /// their order among them.
 // As with `Collected`: nearly every item is a poll, so boxing would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
-enum ToStore {
+pub enum ToStore {
     Poll(PollRecord),
     Adopted(Vec<i64>),
     Released(Vec<i64>),
 }
 
-pub async fn run(
+/// The gathering stage; it ends when every sender of `received` is gone, after handing over
+/// what it holds.
+pub async fn gather(
     mut received: mpsc::Receiver<Collected>,
-    store: Arc<dyn Store>,
     hub: LiveHub,
-    alerts: Option<PollSink>,
+    to_store: mpsc::Sender<Vec<ToStore>>,
 ) {
-    let (to_store, queued) = mpsc::channel(STORE_QUEUE);
-    let storing = tokio::spawn(store_batches(queued, Ingest { store, alerts }));
     let mut incoming = Vec::with_capacity(MAX_BATCH);
     let mut items = Vec::with_capacity(MAX_BATCH);
     let mut updates = Vec::with_capacity(MAX_BATCH);
-    // When the updates gathered so far go out, at the latest.
-    let mut publish_by: Option<Instant> = None;
+    // When what was gathered so far goes out, at the latest.
+    let mut hand_over_by: Option<Instant> = None;
     loop {
-        let arrived = match publish_by {
+        let arrived = match hand_over_by {
             None => received.recv_many(&mut incoming, MAX_BATCH).await,
             Some(deadline) => {
                 match tokio::time::timeout_at(
@@ -71,8 +74,13 @@ pub async fn run(
                 {
                     Ok(arrived) => arrived,
                     Err(_) => {
-                        hub.publish(std::mem::take(&mut updates));
-                        publish_by = None;
+                        hand_over_by = None;
+                        if hand_over(&hub, &mut updates, &mut items, &to_store)
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
                         continue;
                     }
                 }
@@ -92,35 +100,56 @@ pub async fn run(
                 Collected::Released(ids) => ToStore::Released(ids),
             });
         }
-        if updates.len() >= MAX_BATCH {
-            hub.publish(std::mem::take(&mut updates));
-            publish_by = None;
-        } else if !updates.is_empty() && publish_by.is_none() {
-            publish_by = Some(Instant::now() + PUBLISH_WITHIN);
-        }
-        for item in items.drain(..) {
-            if to_store.send(item).await.is_err() {
+        if items.len() >= MAX_BATCH {
+            hand_over_by = None;
+            if hand_over(&hub, &mut updates, &mut items, &to_store)
+                .await
+                .is_err()
+            {
                 return;
             }
+        } else if hand_over_by.is_none() {
+            hand_over_by = Some(Instant::now() + PUBLISH_WITHIN);
         }
     }
-    hub.publish(updates);
-    drop(to_store);
-    let _ = storing.await;
+    let _ = hand_over(&hub, &mut updates, &mut items, &to_store).await;
 }
 
-async fn store_batches(mut queued: mpsc::Receiver<ToStore>, ingest: Ingest) {
-    let mut incoming = Vec::with_capacity(MAX_BATCH);
+/// Publishes the updates gathered and queues their records for storing. Fails only when
+/// the storing stage is gone, which happens only when the process is stopping.
+async fn hand_over(
+    hub: &LiveHub,
+    updates: &mut Vec<LiveUpdate>,
+    items: &mut Vec<ToStore>,
+    to_store: &mpsc::Sender<Vec<ToStore>>,
+) -> Result<(), ()> {
+    if !updates.is_empty() {
+        hub.publish(std::mem::take(updates));
+    }
+    if items.is_empty() {
+        return Ok(());
+    }
+    let batch = std::mem::replace(items, Vec::with_capacity(MAX_BATCH));
+    to_store.send(batch).await.map_err(|_| ())
+}
+
+/// The storing stage; it ends when the gathering stage has handed over its last batch.
+pub async fn store_batches(
+    mut queued: mpsc::Receiver<Vec<ToStore>>,
+    store: Arc<dyn Store>,
+    alerts: Option<PollSink>,
+) {
+    let ingest = Ingest { store, alerts };
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queued.recv_many(&mut incoming, MAX_BATCH).await > 0 {
-        let deadline = tokio::time::Instant::now() + GATHER;
-        while incoming.len() < MAX_BATCH {
+    while let Some(mut items) = queued.recv().await {
+        let deadline = Instant::now() + GATHER;
+        while items.len() < MAX_BATCH {
             match tokio::time::timeout_at(deadline, queued.recv()).await {
-                Ok(Some(item)) => incoming.push(item),
+                Ok(Some(more)) => items.extend(more),
                 _ => break,
             }
         }
-        for item in incoming.drain(..) {
+        for item in items {
             match item {
                 ToStore::Poll(record) => batch.push(record),
                 ToStore::Adopted(ids) => {

@@ -14,7 +14,7 @@ use crate::domain::signals::{IntervalSignals, MetricProfile, Snapshot};
 use crate::domain::target::{Target, TargetUrl};
 use crate::server::alerts::PollSink;
 use crate::server::cluster::Membership;
-use crate::server::store::Store;
+use crate::server::store::{Store, StoreError, StoreResult};
 use fetch::FetchLimits;
 use futures::StreamExt;
 use hub::LiveHub;
@@ -24,8 +24,10 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::runtime::Handle;
 use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -71,6 +73,15 @@ pub struct Collector {
     stats: Arc<CollectorStats>,
     /// Cancelled once polling has stopped and every poll taken has been stored.
     drained: CancellationToken,
+}
+
+/// Why the collector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot build the probes' HTTP client")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot start the polling thread")]
+    Thread(#[from] std::io::Error),
 }
 
 /// Which probes a poll runs.
@@ -147,9 +158,15 @@ impl Collector {
         self.drained.cancelled().await;
     }
 
-    /// Starts the scheduler and ingest tasks; they run until `stopping` is cancelled. The
-    /// scheduler polls the targets `membership` lets it hold: all of them on a database of
-    /// its own, its share when replicas share the database.
+    /// Starts the scheduler and ingest; they run until `stopping` is cancelled. The scheduler
+    /// polls the targets `membership` lets it hold: all of them on a database of its own, its
+    /// share when replicas share the database.
+    ///
+    /// The scheduler and its polls run on a thread of their own with a single-threaded
+    /// runtime. On the shared runtime, a poll's steps (the request, the connection's task,
+    /// the answer) were woken on whichever thread was free, and handing work between threads
+    /// cost more CPU than the polls themselves (measured: 20% fewer CPU seconds per poll on
+    /// one thread). Ingest and the store stay on the shared runtime.
     pub fn start(
         config: CollectorConfig,
         store: Arc<dyn Store>,
@@ -157,7 +174,7 @@ impl Collector {
         alerts: Option<PollSink>,
         membership: Membership,
         stopping: CancellationToken,
-    ) -> reqwest::Result<Self> {
+    ) -> Result<Self, StartError> {
         let client = fetch::shared_client(
             Duration::from_millis(config.connect_timeout_ms),
             config.max_redirects,
@@ -165,13 +182,16 @@ impl Collector {
         )?;
         let reload = Arc::new(Notify::new());
         let stats = Arc::new(CollectorStats::default());
-        let store_for_ingest = store.clone();
         let (observations, received) = mpsc::channel(16 * 1024);
+        let (to_store, queued) = mpsc::channel(ingest::STORE_QUEUE);
         let drained = CancellationToken::new();
         let done = drained.clone();
-        tokio::spawn(async move {
-            ingest::run(received, store_for_ingest, hub, alerts).await;
-            done.cancel();
+        tokio::spawn({
+            let store = store.clone();
+            async move {
+                ingest::store_batches(queued, store, alerts).await;
+                done.cancel();
+            }
         });
         let scheduler = Scheduler {
             context: Arc::new(PollContext {
@@ -181,6 +201,7 @@ impl Collector {
                 stats: stats.clone(),
             }),
             store,
+            shared_runtime: Handle::current(),
             reload: reload.clone(),
             leases: Leases {
                 membership,
@@ -189,7 +210,20 @@ impl Collector {
             },
             stopping,
         };
-        tokio::spawn(scheduler.run());
+        let polling = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("mcpops-polls".into())
+            .spawn(move || {
+                polling.block_on(async move {
+                    let gathering = tokio::spawn(ingest::gather(received, hub, to_store));
+                    scheduler.run().await;
+                    // Gathering ends once the last poll still running has handed over its
+                    // observation, then the storing stage stores what is left and stops.
+                    let _ = gathering.await;
+                });
+            })?;
         Ok(Self {
             reload,
             stats,
@@ -255,6 +289,8 @@ struct Finished {
 struct Scheduler {
     context: Arc<PollContext>,
     store: Arc<dyn Store>,
+    /// Where store calls run (see `on_shared_runtime`).
+    shared_runtime: Handle,
     reload: Arc<Notify>,
     leases: Leases,
     stopping: CancellationToken,
@@ -277,7 +313,12 @@ impl Leases {
     /// One round after a heartbeat: gives back what is above this replica's fair share (only
     /// targets not being polled right now, so no poll outlives its lease) and claims what is
     /// below it. Returns whether the held set changed.
-    async fn rebalance(&mut self, store: &dyn Store, idle: impl Fn(i64) -> bool) -> bool {
+    async fn rebalance(
+        &mut self,
+        store: &Arc<dyn Store>,
+        runtime: &Handle,
+        idle: impl Fn(i64) -> bool,
+    ) -> bool {
         let Some(standing) = self.membership.standing() else {
             return false;
         };
@@ -293,7 +334,7 @@ impl Leases {
             ..standing.view
         };
         let wanted = view.rebalance();
-        let me = &standing.replica_id;
+        let me = standing.replica_id;
         if wanted.release > 0 {
             let give_back: Vec<i64> = self
                 .held
@@ -302,20 +343,31 @@ impl Leases {
                 .filter(|id| idle(*id))
                 .take(wanted.release)
                 .collect();
-            match store.release_targets(me, &give_back).await {
+            let released = on_shared_runtime(runtime, store, {
+                let (me, give_back) = (me.clone(), give_back.clone());
+                move |store| async move { store.release_targets(&me, &give_back).await }
+            });
+            match released.await {
                 Ok(()) => self.held.retain(|id| !give_back.contains(id)),
                 Err(err) => tracing::warn!(error = %err, "could not give targets back"),
             }
         }
         if wanted.claim > 0 {
             let now = chrono::Utc::now().timestamp_millis();
-            match store.claim_targets(me, now, wanted.claim).await {
+            let me = me.clone();
+            let claimed = on_shared_runtime(runtime, store, move |store| async move {
+                store.claim_targets(&me, now, wanted.claim).await
+            });
+            match claimed.await {
                 Ok(claimed) => self.held.extend(claimed),
                 Err(err) => tracing::warn!(error = %err, "could not claim targets"),
             }
         }
         // The store has the last word (a target deleted, leases cleared by hand).
-        match store.held_targets(me).await {
+        let held = on_shared_runtime(runtime, store, move |store| async move {
+            store.held_targets(&me).await
+        });
+        match held.await {
             Ok(held) => self.held = held.into_iter().collect(),
             Err(err) => tracing::warn!(error = %err, "could not read the targets held"),
         }
@@ -355,7 +407,7 @@ impl Scheduler {
                 Some(done) = finished.recv() => self.finish(done, &mut slots, &mut queue).await,
                 () = Membership::next_heartbeat(&mut heartbeats) => {
                     let idle = |id: i64| slots.get(&id).is_some_and(|slot| slot.memory.is_some());
-                    if self.leases.rebalance(self.store.as_ref(), idle).await {
+                    if self.leases.rebalance(&self.store, &self.shared_runtime, idle).await {
                         // At once, so a target given back is not polled again here.
                         self.refresh(&mut slots, &mut queue).await;
                         next_refresh = Instant::now() + REFRESH_EVERY;
@@ -432,7 +484,10 @@ impl Scheduler {
         slots: &mut HashMap<i64, Slot>,
         queue: &mut BinaryHeap<Reverse<(Instant, i64)>>,
     ) {
-        let targets = match self.store.list_targets().await {
+        let listed = on_shared_runtime(&self.shared_runtime, &self.store, |store| async move {
+            store.list_targets().await
+        });
+        let targets = match listed.await {
             Ok(targets) => targets,
             Err(err) => {
                 tracing::warn!(error = ?err, "cannot read targets; keeping the current schedule");
@@ -517,6 +572,25 @@ impl Scheduler {
             done.polled.target.id,
         )));
     }
+}
+
+/// Runs a store call on the shared runtime. A database connection belongs to the runtime
+/// that opened it, and the polling runtime ends first: a connection opened there would be
+/// dead for the rest of the process.
+async fn on_shared_runtime<T, F>(
+    runtime: &Handle,
+    store: &Arc<dyn Store>,
+    call: impl FnOnce(Arc<dyn Store>) -> F,
+) -> StoreResult<T>
+where
+    T: Send + 'static,
+    F: Future<Output = StoreResult<T>> + Send + 'static,
+{
+    runtime
+        .spawn(call(store.clone()))
+        .await
+        // The call ends early only when the shared runtime is shutting down.
+        .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?
 }
 
 /// The first slot of the schedule after `now`: the schedule keeps its phase, and slots missed

@@ -58,37 +58,43 @@ fn on_conflict(table: SampleTable) -> String {
     }
 }
 
-fn insert_sample_sql(table: SampleTable) -> String {
-    insert_samples_sql(table, 1)
-}
-
-/// An insert of `rows` samples: `($1, …, $19), ($20, …, $38), …`.
-fn insert_samples_sql(table: SampleTable, rows: usize) -> String {
-    const COLUMNS: usize = 19;
+/// `rows` tuples of `columns` parameters each: `($1, …, $n), ($n+1, …), …`.
+fn placeholders(rows: usize, columns: usize) -> String {
     let values: Vec<String> = (0..rows)
         .map(|row| {
-            let params: Vec<String> = (1..=COLUMNS)
-                .map(|column| format!("${}", row * COLUMNS + column))
+            let params: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
                 .collect();
             format!("({})", params.join(", "))
         })
         .collect();
+    values.join(", ")
+}
+
+/// An insert of `rows` samples.
+fn insert_samples_sql(table: SampleTable, rows: usize) -> String {
     format!(
         "INSERT INTO {} ({SAMPLE_COLUMNS}) VALUES {} ON CONFLICT (target_id, at) {}",
         table.name(),
-        values.join(", "),
+        placeholders(rows, 19),
         on_conflict(table)
+    )
+}
+
+/// An upsert of `rows` statuses; an older poll never overwrites a newer one.
+fn upsert_statuses_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO target_status (target_id, at, state, failures, readiness, mcp, p95, \
+         error_ratio, rps) VALUES {} ON CONFLICT (target_id) DO UPDATE SET at = excluded.at, \
+         state = excluded.state, failures = excluded.failures, readiness = excluded.readiness, \
+         mcp = excluded.mcp, p95 = excluded.p95, error_ratio = excluded.error_ratio, \
+         rps = excluded.rps WHERE target_status.at <= excluded.at",
+        placeholders(rows, 9)
     )
 }
 
 pub(super) struct PollQueries<'p, DB: Database>(pub &'p Pool<DB>);
 
-const UPSERT_STATUS: &str = "INSERT INTO target_status (target_id, at, state, failures, \
-    readiness, mcp, p95, error_ratio, rps) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-    ON CONFLICT (target_id) DO UPDATE SET at = excluded.at, state = excluded.state, \
-    failures = excluded.failures, readiness = excluded.readiness, \
-    mcp = excluded.mcp, p95 = excluded.p95, error_ratio = excluded.error_ratio, rps = excluded.rps \
-    WHERE target_status.at <= excluded.at";
 const LATEST_TOOLS: &str =
     "SELECT tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
 const INSERT_TOOLS: &str = "INSERT INTO tool_catalogs (target_id, at, tools) VALUES ($1, $2, $3)";
@@ -211,47 +217,65 @@ where
     for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
     for<'r> (Option<i64>,): sqlx::FromRow<'r, DB::Row>,
 {
-    /// Stores a batch of polls in one transaction.
+    /// Stores a batch of polls in one transaction, many rows per statement: each statement
+    /// is a round trip (to SQLite's worker thread or to PostgreSQL), and at thousands of
+    /// polls a second one per row was a large part of a poll's cost.
     pub async fn record(&self, batch: &[PollRecord]) -> StoreResult<()> {
-        let insert_raw = insert_sample_sql(SampleTable::Raw);
         // Rows are locked in one order, target by target: replicas whose batches overlap
         // while a target changes hands would otherwise deadlock on `target_status`, and
         // PostgreSQL would abort one batch.
         let mut ordered: Vec<&PollRecord> = batch.iter().collect();
         ordered.sort_by_key(|r| (r.status.target_id, r.status.at));
+        // One status per target: a statement may not update a row twice (PostgreSQL), and
+        // only the newest poll's status is kept anyway.
+        let mut newest: Vec<&TargetStatus> = Vec::with_capacity(ordered.len());
+        for record in &ordered {
+            match newest.last_mut() {
+                Some(last) if last.target_id == record.status.target_id => *last = &record.status,
+                _ => newest.push(&record.status),
+            }
+        }
         let mut tx = self.0.begin().await?;
+        for chunk in ordered.chunks(ROWS_PER_INSERT) {
+            let sql = insert_samples_sql(SampleTable::Raw, chunk.len());
+            let mut insert = sqlx::query::<DB>(&sql);
+            for record in chunk {
+                insert = bind_sample(insert, &record.sample)?;
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        for chunk in newest.chunks(ROWS_PER_INSERT) {
+            let sql = upsert_statuses_sql(chunk.len());
+            let mut upsert = sqlx::query::<DB>(&sql);
+            for st in chunk {
+                upsert = upsert
+                    .bind(st.target_id)
+                    .bind(to_millis(st.at))
+                    .bind(st.state.as_str().to_owned())
+                    .bind(to_json(&st.failures)?)
+                    .bind(st.readiness.as_ref().map(to_json).transpose()?)
+                    .bind(st.mcp.as_ref().map(to_json).transpose()?)
+                    .bind(st.p95)
+                    .bind(st.error_ratio)
+                    .bind(st.rps);
+            }
+            upsert.execute(&mut *tx).await?;
+        }
         for record in ordered {
-            let s = &record.sample;
-            bind_sample(sqlx::query::<DB>(&insert_raw), s)?
-                .execute(&mut *tx)
+            let Some(tools) = &record.tools else { continue };
+            let target_id = record.sample.target_id;
+            let text = to_json(tools)?;
+            let latest: Option<(String,)> = sqlx::query_as::<DB, (String,)>(LATEST_TOOLS)
+                .bind(target_id)
+                .fetch_optional(&mut *tx)
                 .await?;
-            let st = &record.status;
-            sqlx::query::<DB>(UPSERT_STATUS)
-                .bind(st.target_id)
-                .bind(to_millis(st.at))
-                .bind(st.state.as_str().to_owned())
-                .bind(to_json(&st.failures)?)
-                .bind(st.readiness.as_ref().map(to_json).transpose()?)
-                .bind(st.mcp.as_ref().map(to_json).transpose()?)
-                .bind(st.p95)
-                .bind(st.error_ratio)
-                .bind(st.rps)
-                .execute(&mut *tx)
-                .await?;
-            if let Some(tools) = &record.tools {
-                let text = to_json(tools)?;
-                let latest: Option<(String,)> = sqlx::query_as::<DB, (String,)>(LATEST_TOOLS)
-                    .bind(s.target_id)
-                    .fetch_optional(&mut *tx)
+            if latest.is_none_or(|(previous,)| previous != text) {
+                sqlx::query::<DB>(INSERT_TOOLS)
+                    .bind(target_id)
+                    .bind(to_millis(record.sample.at))
+                    .bind(text)
+                    .execute(&mut *tx)
                     .await?;
-                if latest.is_none_or(|(previous,)| previous != text) {
-                    sqlx::query::<DB>(INSERT_TOOLS)
-                        .bind(s.target_id)
-                        .bind(to_millis(s.at))
-                        .bind(text)
-                        .execute(&mut *tx)
-                        .await?;
-                }
             }
         }
         tx.commit().await?;

@@ -69,7 +69,13 @@ impl SqliteStore {
         let poll_writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect.pragma("cache_size", format!("-{POLL_WRITER_CACHE_KIB}")))
+            .connect_with(
+                connect
+                    .pragma("cache_size", format!("-{POLL_WRITER_CACHE_KIB}"))
+                    // A batch's many-row statements each get a statement journal: in memory
+                    // it is not a temporary file created, written and removed per batch.
+                    .pragma("temp_store", "memory"),
+            )
             .await?;
         let sessions = tower_sessions_sqlx_store::SqliteStore::new(pool.clone());
         sessions.migrate().await?;

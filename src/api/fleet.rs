@@ -98,6 +98,7 @@ impl FleetView {
 pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError> {
     use crate::domain::auth::Permission;
     use crate::server::target_directory::Listing;
+    use std::collections::HashMap;
     let state = super::ssr::require(Permission::ViewWall)?.state;
     let listing = match state.directory.listing(state.store.as_ref()).await {
         Ok(listing) => listing,
@@ -112,12 +113,18 @@ pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError
         _ => None,
     };
     // Statuses come from the live hub's memory, which every poll (this replica's or relayed)
-    // updates: a large fleet's wall is not a read of every status row per view.
-    let mut latest = state.hub.latest();
-    let mut trends = if density == Density::Roomy {
+    // updates: a large fleet's wall is not a read of every status row per view. Only roomy
+    // tiles show figures; a larger fleet needs just each target's state.
+    let roomy = density == Density::Roomy;
+    let (mut latest, states) = if roomy {
+        (state.hub.latest(), HashMap::new())
+    } else {
+        (HashMap::new(), state.hub.states())
+    };
+    let mut trends = if roomy {
         state.hub.trends()
     } else {
-        Default::default()
+        HashMap::new()
     };
     let groups = if key == listing.grouping_key {
         listing.groups.clone()
@@ -136,12 +143,16 @@ pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError
                     .map(|i| {
                         let t = &targets[i];
                         let status = latest.remove(&t.id);
-                        let roomy = density == Density::Roomy;
+                        let tile_state = status
+                            .as_ref()
+                            .map(|s| s.state)
+                            .or_else(|| states.get(&t.id).copied())
+                            .unwrap_or(TargetState::Unknown);
                         FleetTile {
                             id: t.id,
                             name: t.name.clone(),
-                            state: status.as_ref().map_or(TargetState::Unknown, |s| s.state),
-                            status: status.filter(|_| roomy),
+                            state: tile_state,
+                            status,
                             tags: if roomy { t.tags.clone() } else { Vec::new() },
                             trend: trends.remove(&t.id).unwrap_or_default(),
                         }

@@ -204,11 +204,13 @@ pub fn WallPage() -> impl IntoView {
         <section class="wall" aria-label="Fleet status">
             <Transition fallback=|| view! { <p class="muted">"Loading fleet…"</p> }>
                 {move || Suspend::new(async move {
-                    match tiles.await {
+                    // By reference: a 10,000-target fleet is not copied for every view.
+                    let overview = tiles.by_ref().await;
+                    match &*overview {
                         Ok(overview) if overview.is_empty() => view! {
                             <p class="panel empty-state">"No targets yet. Add them on the Fleet page."</p>
                         }.into_any(),
-                        Ok(overview) => view! { <WallGrid overview wall /> }.into_any(),
+                        Ok(overview) => wall_grid(overview, wall).into_any(),
                         Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -217,23 +219,29 @@ pub fn WallPage() -> impl IntoView {
     }
 }
 
-#[component]
-fn WallGrid(overview: FleetView, wall: StoredValue<WallState>) -> impl IntoView {
+fn wall_grid(overview: &FleetView, wall: StoredValue<WallState>) -> impl IntoView + use<> {
     let FleetView {
         density,
         grouped,
         groups,
     } = overview;
+    let (density, grouped) = (*density, *grouped);
     let mut state = WallState {
         cells: density.is_cell(),
         ..WallState::default()
     };
+    // Cells change only in the browser; the server writes them once, as text, and keeps
+    // no live state for them (at 5,000 cells that was a quarter of the render's CPU).
+    let tracks_tiles = !density.is_cell() || cfg!(feature = "hydrate");
     let mut fleet = Tally::default();
     let mut sections = Vec::with_capacity(groups.len());
-    for (index, group) in groups.into_iter().enumerate() {
+    for (index, group) in groups.iter().enumerate() {
         let mut tally = Tally::default();
         for tile in &group.tiles {
             tally[tile.state as usize] += 1;
+            if !tracks_tiles {
+                continue;
+            }
             let live = TileLive {
                 state: RwSignal::new(tile.state),
                 figures: (density == Density::Roomy).then(|| TileFigures {
@@ -255,15 +263,15 @@ fn WallGrid(overview: FleetView, wall: StoredValue<WallState>) -> impl IntoView 
         } else {
             let tiles = group
                 .tiles
-                .into_iter()
+                .iter()
                 .filter_map(|tile| {
                     let live = *state.tiles.get(&tile.id)?;
-                    Some(view! { <Tile tile live /> })
+                    Some(view! { <Tile tile=tile.clone() live /> })
                 })
                 .collect_view();
             view! { <ul class=format!("tiles {}", density.class())>{tiles}</ul> }.into_any()
         };
-        sections.push((group.name, tally, list));
+        sections.push((group.name.clone(), tally, list));
     }
     state.fleet.set(fleet);
     let fleet = state.fleet;

@@ -1,7 +1,7 @@
 //! The live hub: every poll's compact update, broadcast to whoever is listening. Updates go
 //! out in the batches ingest stores them in, each serialized once however many pages
 //! follow it, so a thousand polls a second to hundreds of pages stays cheap.
-use crate::domain::observation::{LiveUpdate, TrendPoint};
+use crate::domain::observation::{LiveUpdate, TargetState, TrendPoint};
 use crate::server::cluster::relay::Relay;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -169,6 +169,15 @@ impl LiveHub {
             .collect()
     }
 
+    /// Each target's newest state, for views too large to show figures.
+    pub fn states(&self) -> HashMap<i64, TargetState> {
+        let recent = self.lock_recent();
+        recent
+            .iter()
+            .map(|(id, known)| (*id, known.latest.state))
+            .collect()
+    }
+
     /// The recent polls of each target, oldest first.
     pub fn trends(&self) -> HashMap<i64, Vec<TrendPoint>> {
         let recent = self.lock_recent();
@@ -240,6 +249,10 @@ mod tests {
             "a poll replaces what was stored"
         );
         assert_eq!(latest[&3], update(3));
+        let states = hub.states();
+        assert_eq!(states.len(), 3);
+        assert_eq!(states[&2], TargetState::Down);
+        assert_eq!(states[&3], TargetState::Up);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@ use super::{StoreError, StoreResult};
 use crate::domain::observation::{PollRecord, SampleRow, TargetState, TargetStatus, Tool};
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Executor, IntoArguments, Pool};
+use std::sync::OnceLock;
 
 /// A stored tool list and when it was first seen.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -23,6 +24,8 @@ pub enum SampleTable {
 }
 
 impl SampleTable {
+    const COUNT: usize = Self::FleetMinute as usize + 1;
+
     /// The table's name in the database.
     pub fn name(self) -> &'static str {
         match self {
@@ -71,26 +74,47 @@ fn placeholders(rows: usize, columns: usize) -> String {
     values.join(", ")
 }
 
+/// Statements by row count (1 to `ROWS_PER_INSERT`), each built on first use: a batch of
+/// polls would otherwise format hundreds of placeholders for every chunk it stores.
+struct ByRowCount([OnceLock<String>; ROWS_PER_INSERT]);
+
+impl ByRowCount {
+    const fn new() -> Self {
+        Self([const { OnceLock::new() }; ROWS_PER_INSERT])
+    }
+
+    fn get(&self, rows: usize, build: impl FnOnce(usize) -> String) -> &str {
+        self.0[rows - 1].get_or_init(|| build(rows))
+    }
+}
+
 /// An insert of `rows` samples.
-fn insert_samples_sql(table: SampleTable, rows: usize) -> String {
-    format!(
-        "INSERT INTO {} ({SAMPLE_COLUMNS}) VALUES {} ON CONFLICT (target_id, at) {}",
-        table.name(),
-        placeholders(rows, 19),
-        on_conflict(table)
-    )
+fn insert_samples_sql(table: SampleTable, rows: usize) -> &'static str {
+    static BUILT: [ByRowCount; SampleTable::COUNT] =
+        [const { ByRowCount::new() }; SampleTable::COUNT];
+    BUILT[table as usize].get(rows, |rows| {
+        format!(
+            "INSERT INTO {} ({SAMPLE_COLUMNS}) VALUES {} ON CONFLICT (target_id, at) {}",
+            table.name(),
+            placeholders(rows, 19),
+            on_conflict(table)
+        )
+    })
 }
 
 /// An upsert of `rows` statuses; an older poll never overwrites a newer one.
-fn upsert_statuses_sql(rows: usize) -> String {
-    format!(
-        "INSERT INTO target_status (target_id, at, state, failures, readiness, mcp, p95, \
-         error_ratio, rps) VALUES {} ON CONFLICT (target_id) DO UPDATE SET at = excluded.at, \
-         state = excluded.state, failures = excluded.failures, readiness = excluded.readiness, \
-         mcp = excluded.mcp, p95 = excluded.p95, error_ratio = excluded.error_ratio, \
-         rps = excluded.rps WHERE target_status.at <= excluded.at",
-        placeholders(rows, 9)
-    )
+fn upsert_statuses_sql(rows: usize) -> &'static str {
+    static BUILT: ByRowCount = ByRowCount::new();
+    BUILT.get(rows, |rows| {
+        format!(
+            "INSERT INTO target_status (target_id, at, state, failures, readiness, mcp, p95, \
+             error_ratio, rps) VALUES {} ON CONFLICT (target_id) DO UPDATE SET at = excluded.at, \
+             state = excluded.state, failures = excluded.failures, readiness = excluded.readiness, \
+             mcp = excluded.mcp, p95 = excluded.p95, error_ratio = excluded.error_ratio, \
+             rps = excluded.rps WHERE target_status.at <= excluded.at",
+            placeholders(rows, 9)
+        )
+    })
 }
 
 pub(super) struct PollQueries<'p, DB: Database>(pub &'p Pool<DB>);
@@ -238,7 +262,7 @@ where
         let mut tx = self.0.begin().await?;
         for chunk in ordered.chunks(ROWS_PER_INSERT) {
             let sql = insert_samples_sql(SampleTable::Raw, chunk.len());
-            let mut insert = sqlx::query::<DB>(&sql);
+            let mut insert = sqlx::query::<DB>(sql);
             for record in chunk {
                 insert = bind_sample(insert, &record.sample)?;
             }
@@ -246,7 +270,7 @@ where
         }
         for chunk in newest.chunks(ROWS_PER_INSERT) {
             let sql = upsert_statuses_sql(chunk.len());
-            let mut upsert = sqlx::query::<DB>(&sql);
+            let mut upsert = sqlx::query::<DB>(sql);
             for st in chunk {
                 upsert = upsert
                     .bind(st.target_id)
@@ -343,7 +367,7 @@ where
         // thousands, and one statement per row is most of the cost.
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             let sql = insert_samples_sql(table, chunk.len());
-            let mut insert = sqlx::query::<DB>(&sql);
+            let mut insert = sqlx::query::<DB>(sql);
             for row in chunk {
                 insert = bind_sample(insert, row)?;
             }

@@ -63,30 +63,13 @@ pub async fn gather(
     // When what was gathered so far goes out, at the latest.
     let mut hand_over_by: Option<Instant> = None;
     loop {
+        let receiving = received.recv_many(&mut incoming, MAX_BATCH);
+        // `None` when the deadline came first (receiving many is cancel-safe).
         let arrived = match hand_over_by {
-            None => received.recv_many(&mut incoming, MAX_BATCH).await,
-            Some(deadline) => {
-                match tokio::time::timeout_at(
-                    deadline,
-                    received.recv_many(&mut incoming, MAX_BATCH),
-                )
-                .await
-                {
-                    Ok(arrived) => arrived,
-                    Err(_) => {
-                        hand_over_by = None;
-                        if hand_over(&hub, &mut updates, &mut items, &to_store)
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                        continue;
-                    }
-                }
-            }
+            None => Some(receiving.await),
+            Some(deadline) => tokio::time::timeout_at(deadline, receiving).await.ok(),
         };
-        if arrived == 0 {
+        if arrived == Some(0) {
             break;
         }
         for collected in incoming.drain(..) {
@@ -100,7 +83,7 @@ pub async fn gather(
                 Collected::Released(ids) => ToStore::Released(ids),
             });
         }
-        if items.len() >= MAX_BATCH {
+        if arrived.is_none() || items.len() >= MAX_BATCH {
             hand_over_by = None;
             if hand_over(&hub, &mut updates, &mut items, &to_store)
                 .await

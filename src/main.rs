@@ -215,6 +215,25 @@ fn raise_open_file_limit() {
     }
 }
 
+/// The demo fleet runs in this process: each simulated server holds a listening socket and
+/// both ends of the collector's connection to it. Past the open-file limit the servers do
+/// not fail, they stop accepting for a second at a time, so say so before starting.
+fn demo_fits_open_file_limit(servers: usize) -> anyhow::Result<()> {
+    const FILES_PER_SERVER: u64 = 3;
+    // The database, the console's own pages and sockets.
+    const HEADROOM: u64 = 512;
+    let needed = (servers as u64)
+        .saturating_mul(FILES_PER_SERVER)
+        .saturating_add(HEADROOM);
+    let (allowed, _) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
+    anyhow::ensure!(
+        needed <= allowed,
+        "{servers} demo servers need about {needed} open files and this process may open \
+         {allowed}: start fewer, or raise the limit (ulimit -n)"
+    );
+    Ok(())
+}
+
 /// What a one-shot command found: a failed check ends the process with a failure code after
 /// the store is closed.
 enum Finding {
@@ -248,6 +267,8 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
     match command {
         Command::Serve => serve(&config, None).await.map(|()| Finding::Passed),
         Command::Demo { servers, faults } => {
+            let servers = servers.unwrap_or(config.demo.servers);
+            demo_fits_open_file_limit(servers)?;
             let password = with_store(&config, |store| async move {
                 Ok(accounts::reset_demo_admin(store.as_ref()).await?)
             })
@@ -256,7 +277,7 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
                 "sign in as {} with password {password}",
                 accounts::DEMO_ADMIN
             );
-            let fleet = Arc::new(DemoFleet::start(servers.unwrap_or(config.demo.servers)).await?);
+            let fleet = Arc::new(DemoFleet::start(servers).await?);
             for (server, fault) in faults {
                 fleet.set_fault(&server, fault, true).await?;
             }

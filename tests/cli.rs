@@ -44,6 +44,27 @@ fn a_missing_config_file_is_named() {
 }
 
 #[test]
+fn a_demo_fleet_beyond_the_open_file_limit_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("mcpops.db");
+    let output = mcpops()
+        .args(["demo", "--servers", "10000000"])
+        .env(
+            "MCPOPS__DATABASE__URL",
+            format!("sqlite://{}", path.display()),
+        )
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("10000000 demo servers need about 30000512 open files"),
+        "{stderr}"
+    );
+    assert!(!path.exists(), "nothing was created");
+}
+
+#[test]
 fn migrate_creates_the_sqlite_database() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("nested/mcpops.db");

@@ -1,9 +1,14 @@
 //! The simulated fleet behaves like real MCP servers, and its faults take effect.
 mod common;
 
-use common::{TestDb, spawn_app};
+use chrono::{DurationRound, Utc};
+use common::{BACKENDS, TestDb, spawn_app, test_config};
 use mcpops::api::demo::DemoFault;
+use mcpops::domain::observation::{SampleRow, TargetState};
+use mcpops::domain::target::Interval;
 use mcpops::server::demo::DemoFleet;
+use mcpops::server::startup::open_store;
+use mcpops::server::store::{SampleTable, Store};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -279,4 +284,95 @@ async fn the_demo_registers_its_servers_as_targets_and_faults_are_set_from_the_p
         .expect("post");
     assert_eq!(bad.status(), 422);
     fleet.shutdown();
+}
+
+/// Rows per target of `table` in the day (or month) before `now`.
+async fn seeded_rows(
+    store: &dyn Store,
+    table: SampleTable,
+    id: i64,
+    now: chrono::DateTime<Utc>,
+) -> Vec<SampleRow> {
+    store
+        .samples(table, Some(id), now - chrono::Duration::days(31), now)
+        .await
+        .expect("samples")
+}
+
+#[tokio::test]
+async fn a_seed_cut_short_is_written_again_in_full_and_a_finished_one_is_left_alone() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let store = open_store(&test_config(db.url())).await.expect("store");
+        let fleet = DemoFleet::start(3).await.expect("fleet");
+        fleet
+            .register(store.as_ref(), Interval::default())
+            .await
+            .expect("register");
+        let targets = store.list_targets().await.expect("targets");
+        let now = Utc::now();
+        let hour_end = now
+            .duration_trunc(chrono::Duration::hours(1))
+            .expect("hour");
+
+        // What a seed stopped part way leaves: rows of its first steps, no rollup marks.
+        let partial = SampleRow {
+            target_id: targets[0].id,
+            at: hour_end - chrono::Duration::hours(1),
+            state: TargetState::Unknown,
+            live_ms: None,
+            mcp_ms: None,
+            seconds: None,
+            requests: None,
+            errors: None,
+            p50: None,
+            p95: None,
+            p99: None,
+            active_connections: None,
+            cpu_cores: None,
+            memory_bytes: None,
+            tools_executed: None,
+            resources_accessed: None,
+            sessions_active: None,
+            quota_remaining: None,
+            buckets: None,
+        };
+        store
+            .record_rollups(SampleTable::Hour, std::slice::from_ref(&partial), None)
+            .await
+            .expect("partial seed");
+
+        fleet.seed_history(store.as_ref(), now).await.expect("seed");
+        for target in &targets {
+            let hours = seeded_rows(store.as_ref(), SampleTable::Hour, target.id, now).await;
+            let minutes = seeded_rows(store.as_ref(), SampleTable::Minute, target.id, now).await;
+            assert_eq!(hours.len(), 30 * 24, "{backend:?} {}", target.name);
+            assert_eq!(minutes.len(), 24 * 60, "{backend:?} {}", target.name);
+            assert!(
+                hours.iter().all(|row| row.requests.is_some()),
+                "{backend:?}: the cut-short row is written over"
+            );
+        }
+        assert_eq!(
+            store
+                .rollup_progress(SampleTable::Hour)
+                .await
+                .expect("mark"),
+            Some(hour_end),
+            "{backend:?}"
+        );
+
+        // A later start finds the marks and seeds nothing: no hours after the first seed's.
+        let later = now + chrono::Duration::hours(3);
+        fleet
+            .seed_history(store.as_ref(), later)
+            .await
+            .expect("second seed");
+        let hours = seeded_rows(store.as_ref(), SampleTable::Hour, targets[0].id, later).await;
+        assert!(
+            hours.iter().all(|row| row.at < hour_end),
+            "{backend:?}: a second seed wrote more history"
+        );
+        fleet.shutdown();
+    }
 }

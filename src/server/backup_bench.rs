@@ -140,7 +140,7 @@ async fn seed(
                     ..shape.clone()
                 });
                 if batch.len() == BATCH {
-                    store.record_rollups(table, &batch, now).await?;
+                    store.record_rollups(table, &batch, Some(now)).await?;
                     written += batch.len();
                     batch.clear();
                     eprint!("\rseeding {table:?}: {written} rows");
@@ -148,7 +148,7 @@ async fn seed(
             }
         }
         if !batch.is_empty() {
-            store.record_rollups(table, &batch, now).await?;
+            store.record_rollups(table, &batch, Some(now)).await?;
             written += batch.len();
         }
     }

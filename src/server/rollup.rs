@@ -111,7 +111,9 @@ pub async fn roll_up_once(
             })
             .await
             .map_err(|e| StoreError::Corrupt(format!("rollup stopped: {e}")))?;
-            store.record_rollups(level.target, &rolled, to).await?;
+            store
+                .record_rollups(level.target, &rolled, Some(to))
+                .await?;
             match level.target {
                 SampleTable::Hour => report.hour_rows += rolled.len(),
                 SampleTable::FleetMinute => report.fleet_rows += rolled.len(),

@@ -8,10 +8,10 @@ use crate::domain::target::{Interval, TargetName, TargetSource, TargetSpec, Targ
 use crate::server::store::{SampleTable, Store, StoreResult};
 use chrono::{DateTime, DurationRound, Utc};
 use simulation::Simulation;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -60,6 +60,10 @@ pub struct DemoFleet {
 const TICK: Duration = Duration::from_secs(1);
 /// How much made-up history `seed_history` writes.
 const HISTORY_DAYS: i64 = 30;
+/// Servers whose history `seed_history` writes per transaction: about 100,000 rows.
+const SEED_SERVERS_PER_STEP: usize = 50;
+/// How often a long seed reports how far it got.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
 
 impl DemoFleet {
     /// Starts `count` servers named demo-01, demo-02, … on ephemeral loopback ports.
@@ -123,41 +127,68 @@ impl DemoFleet {
     /// Thirty days of hourly and one day of per-minute history before the demo started, its
     /// traffic growing about 1% a day, so long chart ranges and the capacity forecast have
     /// something to show at once. Only into a database that has never been rolled up.
+    ///
+    /// A large fleet's month is millions of rows: they are written a few servers at a time,
+    /// with progress in the log, and the rollup marks come last, so a seed cut short is
+    /// written again (over itself) on the next start rather than left half done.
     pub async fn seed_history(&self, store: &dyn Store, now: DateTime<Utc>) -> StoreResult<()> {
         if store.rollup_progress(SampleTable::Hour).await?.is_some()
             || store.rollup_progress(SampleTable::Minute).await?.is_some()
         {
             return Ok(());
         }
-        let targets = store.list_targets().await?;
+        let ids: HashMap<String, i64> = store
+            .list_targets()
+            .await?
+            .into_iter()
+            .map(|t| (t.name.as_str().to_owned(), t.id))
+            .collect();
         let hour_end = now
             .duration_trunc(chrono::Duration::hours(1))
             .unwrap_or(now);
         let minute_end = now
             .duration_trunc(chrono::Duration::minutes(1))
             .unwrap_or(now);
-        let (mut hours, mut minutes) = (Vec::new(), Vec::new());
-        for server in &self.servers {
-            let Some(target) = targets.iter().find(|t| t.name.as_str() == server.name) else {
-                continue;
-            };
-            let mut sim = lock(&server.sim);
-            let scale = |at: DateTime<Utc>| 1.0 - 0.01 * (now - at).num_hours() as f64 / 24.0;
-            for h in 1..=HISTORY_DAYS * 24 {
-                let at = hour_end - chrono::Duration::hours(h);
-                hours.push(sim.history_row(target.id, at, 3600.0, scale(at)));
+        let scale = |at: DateTime<Utc>| 1.0 - 0.01 * (now - at).num_hours() as f64 / 24.0;
+        let total = self.servers.len();
+        let mut reported = Instant::now();
+        let mut seeded = 0;
+        for step in self.servers.chunks(SEED_SERVERS_PER_STEP) {
+            let (mut hours, mut minutes) = (Vec::new(), Vec::new());
+            for server in step {
+                let Some(&id) = ids.get(&server.name) else {
+                    continue;
+                };
+                let mut sim = lock(&server.sim);
+                for h in 1..=HISTORY_DAYS * 24 {
+                    let at = hour_end - chrono::Duration::hours(h);
+                    hours.push(sim.history_row(id, at, 3600.0, scale(at)));
+                }
+                for m in 1..=24 * 60 {
+                    let at = minute_end - chrono::Duration::minutes(m);
+                    minutes.push(sim.history_row(id, at, 60.0, scale(at)));
+                }
             }
-            for m in 1..=24 * 60 {
-                let at = minute_end - chrono::Duration::minutes(m);
-                minutes.push(sim.history_row(target.id, at, 60.0, scale(at)));
+            store
+                .record_rollups(SampleTable::Hour, &hours, None)
+                .await?;
+            store
+                .record_rollups(SampleTable::Minute, &minutes, None)
+                .await?;
+            seeded += step.len();
+            if reported.elapsed() >= PROGRESS_EVERY {
+                reported = Instant::now();
+                tracing::info!(seeded, total, "seeding the demo's history");
             }
         }
         store
-            .record_rollups(SampleTable::Hour, &hours, hour_end)
+            .record_rollups(SampleTable::Hour, &[], Some(hour_end))
             .await?;
         store
-            .record_rollups(SampleTable::Minute, &minutes, minute_end)
-            .await
+            .record_rollups(SampleTable::Minute, &[], Some(minute_end))
+            .await?;
+        tracing::info!(servers = total, "seeded the demo's history");
+        Ok(())
     }
 
     pub fn views(&self) -> Vec<DemoServerView> {

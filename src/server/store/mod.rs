@@ -130,12 +130,12 @@ pub trait Store: Send + Sync + 'static {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<SampleRow>>;
-    /// Stores rollup rows and records that `table` is rolled up to `up_to`.
+    /// Stores rollup rows and, when given, records that `table` is rolled up to `up_to`.
     async fn record_rollups(
         &self,
         table: SampleTable,
         rows: &[SampleRow],
-        up_to: DateTime<Utc>,
+        up_to: Option<DateTime<Utc>>,
     ) -> StoreResult<()>;
     async fn rollup_progress(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>>;
     async fn oldest_sample(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>>;
@@ -435,7 +435,7 @@ macro_rules! impl_store {
                 &self,
                 table: SampleTable,
                 rows: &[SampleRow],
-                up_to: DateTime<Utc>,
+                up_to: Option<DateTime<Utc>>,
             ) -> StoreResult<()> {
                 PollQueries::<$db>(&self.pool)
                     .record_rollups(table, rows, up_to)

@@ -355,12 +355,12 @@ where
             .collect()
     }
 
-    /// Stores rollup rows and moves the level's progress mark, in one transaction.
+    /// Stores rollup rows and moves the level's progress mark when given, in one transaction.
     pub async fn record_rollups(
         &self,
         table: SampleTable,
         rows: &[SampleRow],
-        up_to: DateTime<Utc>,
+        up_to: Option<DateTime<Utc>>,
     ) -> StoreResult<()> {
         let mut tx = self.0.begin().await?;
         // Many rows per statement: a rollup pass (or a seeded history) writes tens of
@@ -373,14 +373,16 @@ where
             }
             insert.execute(&mut *tx).await?;
         }
-        sqlx::query::<DB>(
-            "INSERT INTO rollup_progress (level, up_to) VALUES ($1, $2) \
-             ON CONFLICT (level) DO UPDATE SET up_to = excluded.up_to",
-        )
-        .bind(table.name().to_owned())
-        .bind(to_millis(up_to))
-        .execute(&mut *tx)
-        .await?;
+        if let Some(up_to) = up_to {
+            sqlx::query::<DB>(
+                "INSERT INTO rollup_progress (level, up_to) VALUES ($1, $2) \
+                 ON CONFLICT (level) DO UPDATE SET up_to = excluded.up_to",
+            )
+            .bind(table.name().to_owned())
+            .bind(to_millis(up_to))
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

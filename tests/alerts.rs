@@ -99,7 +99,6 @@ async fn hanging_webhook() -> SocketAddr {
 
 async fn open_alert(app: &TestApp, target: &str, rule: RuleKind) -> Option<Alert> {
     let query = AlertQuery {
-        include_resolved: true,
         rule: Some(rule),
         limit: 100,
         ..AlertQuery::default()

@@ -92,7 +92,7 @@ async fn operate(
     for n in 0.. {
         let open = store
             .alerts(&AlertQuery {
-                state: Some(AlertState::Firing),
+                states: vec![AlertState::Firing],
                 limit: 100,
                 ..AlertQuery::default()
             })

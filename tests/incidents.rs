@@ -32,7 +32,7 @@ async fn incident_story(backend: Backend) {
         .expect("fault");
     let alert = eventually(Duration::from_secs(20), "the error-rate alert", || async {
         let query = AlertQuery {
-            state: Some(AlertState::Firing),
+            states: vec![AlertState::Firing],
             rule: Some(RuleKind::ErrorRate),
             limit: 10,
             ..AlertQuery::default()

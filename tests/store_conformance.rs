@@ -2,8 +2,9 @@
 mod common;
 
 use common::{BACKENDS, Backend, TestDb};
+use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
 use mcpops::domain::target::{TargetSource, TargetSpec};
-use mcpops::server::store::{self, Store, StoreError, StoreOptions};
+use mcpops::server::store::{self, AlertChange, NewAlert, Store, StoreError, StoreOptions};
 use std::sync::Arc;
 
 fn spec(name: &str, url: &str) -> TargetSpec {
@@ -187,6 +188,105 @@ async fn data_survives_reopening(backend: Backend) {
     let targets = store.list_targets().await.expect("list");
     assert_eq!(targets.len(), 1);
     assert_eq!(targets[0].name, "kept");
+}
+
+/// Alerts are chosen by state in the database: the wall asks for firing and acknowledged
+/// ones, the engine for every open one, the alerts page for one state or all.
+async fn alerts_are_chosen_by_state(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    let target = store
+        .insert_target(
+            &spec("alerting", "http://127.0.0.1:9001"),
+            TargetSource::Ui,
+            common::test_event(),
+        )
+        .await
+        .expect("insert");
+    let now = chrono::Utc::now();
+    let mut opened = Vec::new();
+    for (rule, state) in [
+        (RuleKind::ErrorRate, AlertState::Pending),
+        (RuleKind::TargetDown, AlertState::Firing),
+        (RuleKind::NotReady, AlertState::Firing),
+        (RuleKind::ToolDrift, AlertState::Firing),
+    ] {
+        let new = NewAlert {
+            rule,
+            target_id: target.id,
+            state,
+            summary: format!("{rule}"),
+            silenced: false,
+            at: now,
+        };
+        let alert = store
+            .open_alert(&new, common::test_event())
+            .await
+            .expect("open");
+        opened.push(alert.id);
+    }
+    for (id, to) in [
+        (opened[2], AlertState::Acknowledged),
+        (opened[3], AlertState::Resolved),
+    ] {
+        let change = AlertChange {
+            to,
+            expected: &[AlertState::Firing],
+            at: now,
+            actor: "alice".into(),
+            note: String::new(),
+            summary: None,
+            silenced: None,
+        };
+        store
+            .change_alert(id, &change, common::test_event())
+            .await
+            .expect("change");
+    }
+
+    let chosen = async |states: Vec<AlertState>| {
+        let query = AlertQuery {
+            states,
+            limit: 100,
+            ..AlertQuery::default()
+        };
+        let mut found: Vec<&str> = store
+            .alerts(&query)
+            .await
+            .expect("alerts")
+            .into_iter()
+            .map(|a| a.state.as_str())
+            .collect();
+        found.sort_unstable();
+        found
+    };
+    assert_eq!(
+        chosen(Vec::new()).await,
+        ["acknowledged", "firing", "pending", "resolved"],
+        "{backend:?}: any state"
+    );
+    assert_eq!(
+        chosen(AlertState::OPEN.to_vec()).await,
+        ["acknowledged", "firing", "pending"],
+        "{backend:?}: open"
+    );
+    assert_eq!(
+        chosen(vec![AlertState::Firing, AlertState::Acknowledged]).await,
+        ["acknowledged", "firing"],
+        "{backend:?}: the wall's"
+    );
+    assert_eq!(
+        chosen(vec![AlertState::Pending]).await,
+        ["pending"],
+        "{backend:?}: one state"
+    );
+}
+
+#[tokio::test]
+async fn conformance_alerts_are_chosen_by_state() {
+    for backend in BACKENDS {
+        alerts_are_chosen_by_state(backend).await;
+    }
 }
 
 #[tokio::test]

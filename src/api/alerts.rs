@@ -45,8 +45,11 @@ pub async fn list_alerts(
         return super::ssr::respond(Err(AppError::Invalid(errors)));
     }
     let query = AlertQuery {
-        state: AlertState::parse(&state),
-        include_resolved: state == "all",
+        states: match (state.as_str(), AlertState::parse(&state)) {
+            ("all", _) => Vec::new(),
+            (_, Some(one)) => vec![one],
+            _ => AlertState::OPEN.to_vec(),
+        },
         severity: Severity::parse(&severity),
         rule: RuleKind::parse(&rule),
         target_id: target.parse().ok(),
@@ -67,7 +70,10 @@ pub async fn wall_alerts() -> Result<Vec<Alert>, AppError> {
     use crate::domain::alerts::{AlertQuery, AlertState};
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::ViewWall)?;
+    // Chosen by the database: a large fleet can hold thousands of pending alerts that
+    // the wall would otherwise read and sort on every view only to drop.
     let query = AlertQuery {
+        states: vec![AlertState::Firing, AlertState::Acknowledged],
         limit: PAGE_SIZE,
         ..AlertQuery::default()
     };
@@ -76,11 +82,6 @@ pub async fn wall_alerts() -> Result<Vec<Alert>, AppError> {
         .store
         .alerts(&query)
         .await
-        .map(|list| {
-            list.into_iter()
-                .filter(|a| a.state != AlertState::Pending)
-                .collect()
-        })
         .map_err(AppError::from);
     super::ssr::respond(alerts)
 }

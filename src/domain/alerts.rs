@@ -660,6 +660,8 @@ impl AlertState {
         Self::Pending,
         Self::Resolved,
     ];
+    /// Every state but resolved.
+    pub const OPEN: [AlertState; 3] = [Self::Firing, Self::Acknowledged, Self::Pending];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -725,11 +727,11 @@ pub struct AlertStep {
     pub note: String,
 }
 
-/// What the alerts page asks for. `state: None` means every open alert.
+/// Which alerts a page, the wall or the engine asks for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertQuery {
-    pub state: Option<AlertState>,
-    pub include_resolved: bool,
+    /// Alerts in any of these states; in any state at all when empty.
+    pub states: Vec<AlertState>,
     pub severity: Option<Severity>,
     pub rule: Option<RuleKind>,
     pub target_id: Option<i64>,

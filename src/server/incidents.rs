@@ -29,7 +29,6 @@ pub async fn timeline(
     for target_id in &incident.target_ids {
         let query = AlertQuery {
             target_id: Some(*target_id),
-            include_resolved: true,
             limit: 200,
             ..AlertQuery::default()
         };

@@ -155,6 +155,7 @@ impl Engine {
     /// Takes up the stored open alerts of `targets`.
     async fn resume(&mut self, targets: &HashSet<i64>) {
         let query = AlertQuery {
+            states: AlertState::OPEN.to_vec(),
             limit: 5000,
             ..AlertQuery::default()
         };

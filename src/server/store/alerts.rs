@@ -306,10 +306,9 @@ where
             n += 1;
             format!("${n}")
         };
-        match query.state {
-            Some(_) => conditions.push(format!("a.state = {}", param())),
-            None if !query.include_resolved => conditions.push("a.state <> 'resolved'".into()),
-            None => {}
+        if !query.states.is_empty() {
+            let states: Vec<String> = query.states.iter().map(|_| param()).collect();
+            conditions.push(format!("a.state IN ({})", states.join(", ")));
         }
         if query.severity.is_some() {
             conditions.push(format!("a.severity = {}", param()));
@@ -330,7 +329,7 @@ where
             param()
         );
         let mut q = sqlx::query_as::<DB, AlertRow>(&sql);
-        if let Some(state) = query.state {
+        for state in &query.states {
             q = q.bind(state.as_str().to_owned());
         }
         if let Some(severity) = query.severity {

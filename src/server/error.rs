@@ -11,6 +11,7 @@ impl From<StoreError> for AppError {
                 tracing::warn!(error = ?err, "database unavailable");
                 AppError::Unavailable
             }
+            StoreError::ShuttingDown => AppError::Unavailable,
             other => {
                 tracing::error!(error = ?other, "storage failure");
                 AppError::Internal

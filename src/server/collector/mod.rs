@@ -592,7 +592,7 @@ where
         .spawn(call(store.clone()))
         .await
         // The call ends early only when the shared runtime is shutting down.
-        .map_err(|_| StoreError::Unavailable(sqlx::Error::PoolClosed))?
+        .map_err(|_| StoreError::ShuttingDown)?
 }
 
 /// The first slot of the schedule after `now`: the schedule keeps its phase, and slots missed

@@ -45,6 +45,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database unavailable")]
     Unavailable(#[source] sqlx::Error),
+    /// The runtime a store call was handed to is shutting down; the database may be fine.
+    #[error("shutting down")]
+    ShuttingDown,
     #[error("database error")]
     Database(#[source] sqlx::Error),
     #[error("migration failed")]

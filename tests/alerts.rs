@@ -747,3 +747,79 @@ async fn a_missed_backup_rpo_is_notified_and_audited_then_cleared() {
         app.stop().await.expect("stops");
     }
 }
+
+/// A fleet-wide outage is more alerts than a wall can list: it lists the first few, firing
+/// first, and counts them all, so the headline is the true number.
+#[tokio::test]
+async fn the_wall_lists_a_few_alerts_and_counts_them_all() {
+    use mcpops::server::store::{AlertChange, NewAlert};
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let app = spawn_app_with(db.url(), None, |_| {}).await;
+        let store = app.state.store.clone();
+        // Rules a target that cannot be reached never opens, so the engine adds none of
+        // these; it may add its own "down" alerts, which only raise the firing count.
+        let rules = [
+            RuleKind::ToolDrift,
+            RuleKind::LatencyP50,
+            RuleKind::LatencyP99,
+            RuleKind::Traffic,
+        ];
+        let mut opened = Vec::new();
+        for n in 0..3 {
+            let target =
+                common::add_target(store.as_ref(), &format!("outage-{n}"), "http://127.0.0.1:9")
+                    .await;
+            for rule in rules {
+                let state = if opened.len() == 11 {
+                    AlertState::Pending
+                } else {
+                    AlertState::Firing
+                };
+                let new = NewAlert {
+                    rule,
+                    target_id: target.id,
+                    state,
+                    summary: format!("{rule} on outage-{n}"),
+                    silenced: false,
+                    at: chrono::Utc::now(),
+                };
+                let alert = store
+                    .open_alert(&new, common::test_event())
+                    .await
+                    .expect("open");
+                opened.push(alert.id);
+            }
+        }
+        let acknowledge = AlertChange {
+            to: AlertState::Acknowledged,
+            expected: &[AlertState::Firing],
+            at: chrono::Utc::now(),
+            actor: "alice".into(),
+            note: "on it".into(),
+            summary: None,
+            silenced: None,
+        };
+        store
+            .change_alert(opened[0], &acknowledge, common::test_event())
+            .await
+            .expect("acknowledge");
+
+        let (_, viewer) = app.signed_in(mcpops::domain::auth::Role::Viewer).await;
+        let (status, wall) = post_form(&app, &viewer, "/api/alerts/wall", &[]).await;
+        assert_eq!(status, 200, "{backend:?}: {wall}");
+        let shown = wall["shown"].as_array().expect("shown");
+        let firing = wall["firing"].as_i64().expect("firing");
+        let acknowledged = wall["acknowledged"].as_i64().expect("acknowledged");
+        assert_eq!(shown.len(), 8, "{backend:?}: a wall lists a few");
+        assert!(
+            firing >= 10,
+            "{backend:?}: all ten firing are counted, not {firing}"
+        );
+        assert_eq!(acknowledged, 1, "{backend:?}");
+        assert!(
+            shown.iter().all(|a| a["state"] == "firing"),
+            "{backend:?}: firing first, pending never: {shown:?}"
+        );
+    }
+}

@@ -190,8 +190,8 @@ async fn data_survives_reopening(backend: Backend) {
     assert_eq!(targets[0].name, "kept");
 }
 
-/// Alerts are chosen by state in the database: the wall asks for firing and acknowledged
-/// ones, the engine for every open one, the alerts page for one state or all.
+/// Alerts are chosen and counted by state in the database: the wall asks for firing and
+/// acknowledged ones, the engine for every open one, the alerts page for one state or all.
 async fn alerts_are_chosen_by_state(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = open(&db).await;
@@ -279,6 +279,17 @@ async fn alerts_are_chosen_by_state(backend: Backend) {
         chosen(vec![AlertState::Pending]).await,
         ["pending"],
         "{backend:?}: one state"
+    );
+
+    let mut counts = store
+        .count_alerts(&[AlertState::Firing, AlertState::Acknowledged])
+        .await
+        .expect("count");
+    counts.sort_by_key(|(state, _)| state.as_str());
+    assert_eq!(
+        counts,
+        [(AlertState::Acknowledged, 1), (AlertState::Firing, 1)],
+        "{backend:?}: counted by state"
     );
 }
 

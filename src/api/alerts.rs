@@ -7,8 +7,28 @@ use serde::{Deserialize, Serialize};
 /// How many alerts one page lists.
 #[cfg(feature = "ssr")]
 const PAGE_SIZE: i64 = 200;
+/// How many alerts the wall lists; it counts the rest.
+#[cfg(feature = "ssr")]
+const WALL_SHOWN: i64 = 8;
 #[cfg(feature = "ssr")]
 const MAX_NOTE: usize = 1000;
+
+/// What the wall shows of the alerts: the first few, firing and most severe first, and how
+/// many there are in all. A fleet-wide outage is thousands of alerts, and a wall that listed
+/// them all would push the fleet off the screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WallAlertSummary {
+    pub shown: Vec<Alert>,
+    pub firing: i64,
+    pub acknowledged: i64,
+}
+
+impl WallAlertSummary {
+    /// Alerts there are beyond the ones shown.
+    pub fn unshown(&self) -> i64 {
+        (self.firing + self.acknowledged - self.shown.len() as i64).max(0)
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertDetail {
@@ -64,26 +84,37 @@ pub async fn list_alerts(
     super::ssr::respond(alerts)
 }
 
-/// The alerts a wall shows: firing and acknowledged ones.
+/// The alerts a wall shows: the first firing and acknowledged ones, and how many there are.
 #[server(endpoint = "alerts/wall")]
-pub async fn wall_alerts() -> Result<Vec<Alert>, AppError> {
+pub async fn wall_alerts() -> Result<WallAlertSummary, AppError> {
     use crate::domain::alerts::{AlertQuery, AlertState};
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::ViewWall)?;
-    // Chosen by the database: a large fleet can hold thousands of pending alerts that
+    let store = &caller.state.store;
+    let states = [AlertState::Firing, AlertState::Acknowledged];
+    // Chosen by the database: a large fleet can hold thousands of pending alerts, which
     // the wall would otherwise read and sort on every view only to drop.
     let query = AlertQuery {
-        states: vec![AlertState::Firing, AlertState::Acknowledged],
-        limit: PAGE_SIZE,
+        states: states.to_vec(),
+        limit: WALL_SHOWN,
         ..AlertQuery::default()
     };
-    let alerts = caller
-        .state
-        .store
-        .alerts(&query)
-        .await
-        .map_err(AppError::from);
-    super::ssr::respond(alerts)
+    let summary: Result<_, crate::server::store::StoreError> = async {
+        let counts = store.count_alerts(&states).await?;
+        let count = |state| {
+            counts
+                .iter()
+                .find(|(s, _)| *s == state)
+                .map_or(0, |(_, n)| *n)
+        };
+        Ok(WallAlertSummary {
+            firing: count(AlertState::Firing),
+            acknowledged: count(AlertState::Acknowledged),
+            shown: store.alerts(&query).await?,
+        })
+    }
+    .await;
+    super::ssr::respond(summary.map_err(AppError::from))
 }
 
 #[server(endpoint = "alerts/detail")]

@@ -1,8 +1,7 @@
 //! The wall screen: the fleet's golden signals, then every target as a tile coloured by
 //! state, grouped by a tag, updated live from `/events`. `?group=KEY` picks the tag key.
-use crate::api::alerts::wall_alerts;
+use crate::api::alerts::{WallAlertSummary, wall_alerts};
 use crate::api::fleet::{Density, FleetTile, FleetView, fleet_overview};
-use crate::domain::alerts::{Alert, AlertState};
 use crate::domain::observation::{LiveUpdate, TargetState, TrendPoint};
 use crate::domain::series::sparkline;
 use leptos::prelude::*;
@@ -197,7 +196,7 @@ pub fn WallPage() -> impl IntoView {
         <Title text="Wall" />
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                alerts.await.ok().map(|list| view! { <WallAlerts alerts=list /> })
+                alerts.await.ok().map(|summary| view! { <WallAlerts summary /> })
             })}
         </Transition>
         <FleetCharts />
@@ -409,22 +408,29 @@ fn FleetCharts() -> impl IntoView {
 
 /// Firing alerts, big and first; acknowledged ones below them, with who is on it.
 #[component]
-fn WallAlerts(alerts: Vec<Alert>) -> impl IntoView {
-    let firing = alerts
-        .iter()
-        .filter(|a| a.state == AlertState::Firing)
-        .count();
-    let label = if alerts.is_empty() {
+fn WallAlerts(summary: WallAlertSummary) -> impl IntoView {
+    let quiet = summary.shown.is_empty();
+    let label = if quiet {
         "No firing alerts".to_owned()
     } else {
-        format!("{firing} firing, {} acknowledged", alerts.len() - firing)
+        format!(
+            "{} firing, {} acknowledged",
+            summary.firing, summary.acknowledged
+        )
     };
-    let quiet = alerts.is_empty();
+    let unshown = summary.unshown();
+    let more = (unshown > 0).then(|| {
+        view! {
+            <p class="wall-alerts-more">
+                <a href="/alerts">{format!("{unshown} more on the Alerts page")}</a>
+            </p>
+        }
+    });
     view! {
         <section class="wall-alerts" class:quiet=quiet aria-label="Alerts" aria-live="polite">
             <h2>{label}</h2>
             <ul>
-                {alerts.into_iter().map(|alert| {
+                {summary.shown.into_iter().map(|alert| {
                     let state = alert.state.as_str();
                     let who = alert.acked_by.clone().map(|by| format!("acknowledged by {by}"));
                     view! {
@@ -439,6 +445,7 @@ fn WallAlerts(alerts: Vec<Alert>) -> impl IntoView {
                     }
                 }).collect_view()}
             </ul>
+            {more}
         </section>
     }
 }

@@ -299,6 +299,30 @@ where
     for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
     for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
 {
+    pub async fn count(&self, states: &[AlertState]) -> StoreResult<Vec<(AlertState, i64)>> {
+        if states.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=states.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT COUNT(*), state FROM alerts WHERE state IN ({}) GROUP BY state",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query_as::<DB, (i64, String)>(&sql);
+        for state in states {
+            q = q.bind(state.as_str().to_owned());
+        }
+        q.fetch_all(self.0)
+            .await?
+            .into_iter()
+            .map(|(count, state)| {
+                AlertState::parse(&state)
+                    .map(|state| (state, count))
+                    .ok_or_else(|| corrupt("alert state", &state))
+            })
+            .collect()
+    }
+
     pub async fn alerts(&self, query: &AlertQuery) -> StoreResult<Vec<Alert>> {
         let mut conditions = Vec::new();
         let mut n = 0;

@@ -9,7 +9,7 @@ mod postgres;
 mod sqlite;
 
 use crate::domain::alerts::{
-    Alert, AlertQuery, AlertStep, BaselineOverride, OverrideRecord, Scope,
+    Alert, AlertQuery, AlertState, AlertStep, BaselineOverride, OverrideRecord, Scope,
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::backups::{BackupRun, NewBackupRun};
@@ -187,6 +187,8 @@ pub trait Store: Send + Sync + 'static {
     async fn audit_entry(&self, seq: i64) -> StoreResult<(Option<AuditEntry>, AuditEntry)>;
 
     async fn alerts(&self, query: &AlertQuery) -> StoreResult<Vec<Alert>>;
+    /// How many alerts are in each of `states`; a state with none is left out.
+    async fn count_alerts(&self, states: &[AlertState]) -> StoreResult<Vec<(AlertState, i64)>>;
     /// An alert and every change of its state, oldest first.
     async fn alert(&self, id: i64) -> StoreResult<(Alert, Vec<AlertStep>)>;
     /// Opens an alert; a conflict when the rule already has an open one on the target.
@@ -561,6 +563,12 @@ macro_rules! impl_store {
 
             async fn alerts(&self, query: &AlertQuery) -> StoreResult<Vec<Alert>> {
                 AlertQueries::<$db>(&self.pool).alerts(query).await
+            }
+            async fn count_alerts(
+                &self,
+                states: &[AlertState],
+            ) -> StoreResult<Vec<(AlertState, i64)>> {
+                AlertQueries::<$db>(&self.pool).count(states).await
             }
             async fn alert(&self, id: i64) -> StoreResult<(Alert, Vec<AlertStep>)> {
                 AlertQueries::<$db>(&self.pool).alert(id).await

@@ -11,7 +11,7 @@ use super::{
     ToolCatalog, UserAccount, UserChange, UserRecord,
 };
 use crate::domain::alerts::{
-    Alert, AlertQuery, AlertStep, BaselineOverride, OverrideRecord, Scope,
+    Alert, AlertQuery, AlertState, AlertStep, BaselineOverride, OverrideRecord, Scope,
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::backups::{BackupRun, NewBackupRun};

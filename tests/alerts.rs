@@ -823,3 +823,78 @@ async fn the_wall_lists_a_few_alerts_and_counts_them_all() {
         );
     }
 }
+
+/// After a restart the engine takes up every open alert, however many: one left out would
+/// never resolve, since its rule would start again from idle. 5,000 firing alerts sort ahead
+/// of the pending one on the healthy demo server, which must still resolve.
+#[tokio::test]
+async fn a_restarted_engine_takes_up_every_open_alert() {
+    use mcpops::domain::target::{TargetSource, TargetSpec};
+    use mcpops::server::store::NewAlert;
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let fleet = Arc::new(DemoFleet::start(1).await.expect("fleet"));
+        let store = mcpops::server::startup::open_store(&common::test_config(db.url()))
+            .await
+            .expect("store");
+        fleet
+            .register(store.as_ref(), Default::default())
+            .await
+            .expect("register");
+        let demo = store.list_targets().await.expect("targets")[0].clone();
+        let open = async |target_id, rule, state| {
+            let new = NewAlert {
+                rule,
+                target_id,
+                state,
+                summary: format!("{rule}"),
+                silenced: false,
+                at: chrono::Utc::now(),
+            };
+            store
+                .open_alert(&new, common::test_event())
+                .await
+                .expect("open");
+        };
+        // Unreachable, and polled at most once an hour, so they change nothing here.
+        let rules: Vec<RuleKind> = RuleKind::ALL
+            .into_iter()
+            .filter(|r| *r != RuleKind::TargetDown)
+            .collect();
+        for n in 0..5000 / rules.len() {
+            let spec =
+                TargetSpec::from_form(&format!("gone-{n}"), "http://127.0.0.1:9", "3600", "")
+                    .expect("spec");
+            let target = store
+                .insert_target(&spec, TargetSource::Ui, common::test_event())
+                .await
+                .expect("target");
+            for &rule in &rules {
+                open(target.id, rule, AlertState::Firing).await;
+            }
+        }
+        open(demo.id, RuleKind::TargetDown, AlertState::Pending).await;
+        drop(store);
+
+        let app = spawn_app_with(db.url(), Some(fleet.clone()), |config| {
+            config.demo.interval_secs = INTERVAL_SECS as u32;
+        })
+        .await;
+        eventually(
+            Duration::from_secs(20),
+            "the demo server's pending alert to resolve",
+            || async {
+                let query = AlertQuery {
+                    target_id: Some(demo.id),
+                    limit: 10,
+                    ..AlertQuery::default()
+                };
+                let alerts = app.state.store.alerts(&query).await.ok()?;
+                (!alerts.is_empty() && alerts.iter().all(|a| a.state == AlertState::Resolved))
+                    .then_some(())
+            },
+        )
+        .await;
+        fleet.shutdown();
+    }
+}

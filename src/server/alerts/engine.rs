@@ -154,9 +154,11 @@ impl Engine {
 
     /// Takes up the stored open alerts of `targets`.
     async fn resume(&mut self, targets: &HashSet<i64>) {
+        // Every one: an outage of a large fleet leaves tens of thousands open, and an alert
+        // not taken up here would never resolve (its rule would start again from idle).
         let query = AlertQuery {
             states: AlertState::OPEN.to_vec(),
-            limit: 5000,
+            limit: i64::MAX,
             ..AlertQuery::default()
         };
         match self.store.alerts(&query).await {

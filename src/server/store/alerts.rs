@@ -365,7 +365,7 @@ where
         if let Some(target) = query.target_id {
             q = q.bind(target);
         }
-        q.bind(query.limit.clamp(1, 5000))
+        q.bind(query.limit.max(1))
             .fetch_all(self.0)
             .await?
             .into_iter()

@@ -319,7 +319,7 @@ async fn events(
                     .chain(tokio_stream::once(None)),
             ),
         };
-    // Alert changes go to every page; they are few and each page refetches what it shows.
+    // Alert changes go to every page, which refetches what it shows at most once a second.
     let alert_changes = tokio_stream::wrappers::BroadcastStream::new(state.alerts.subscribe())
         .filter_map(|change| {
             let change = change.ok()?;

@@ -53,8 +53,12 @@ fn subscribe(live: Live, on_poll: Option<Callback<LiveUpdate>>) {
                 }
             }
         });
+    let window = std::rc::Rc::new(std::cell::RefCell::new(AlertWindow::default()));
     let on_alert = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
-        live.alert_changes.update(|n| *n += 1);
+        if window.borrow_mut().arrive() {
+            live.alert_changes.update(|n| *n += 1);
+            close_alert_window_later(window.clone(), live);
+        }
     });
     let _ = source.add_event_listener_with_callback("updates", on_update.as_ref().unchecked_ref());
     let _ = source.add_event_listener_with_callback("alert", on_alert.as_ref().unchecked_ref());
@@ -63,6 +67,50 @@ fn subscribe(live: Live, on_poll: Option<Callback<LiveUpdate>>) {
     on_alert.forget();
     let source = send_wrapper::SendWrapper::new(source);
     on_cleanup(move || source.close());
+}
+
+/// Folds alert changes into at most one refetch a second. A flapping fleet changes its
+/// alerts tens of times a second, and every open page refetching on each would be most of
+/// the server's work. The first change still shows at once; the rest at the second's end.
+#[cfg(any(feature = "hydrate", test))]
+#[derive(Default)]
+struct AlertWindow {
+    open: bool,
+    missed: bool,
+}
+
+#[cfg(any(feature = "hydrate", test))]
+impl AlertWindow {
+    /// A change arrived: whether to refetch now; otherwise it waits for the window's end.
+    fn arrive(&mut self) -> bool {
+        if self.open {
+            self.missed = true;
+            false
+        } else {
+            self.open = true;
+            true
+        }
+    }
+
+    /// The window ended: whether changes waited in it, which are then refetched, in a new
+    /// window.
+    fn close(&mut self) -> bool {
+        self.open = std::mem::take(&mut self.missed);
+        self.open
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn close_alert_window_later(window: std::rc::Rc<std::cell::RefCell<AlertWindow>>, live: Live) {
+    set_timeout(
+        move || {
+            if window.borrow_mut().close() {
+                live.alert_changes.update(|n| *n += 1);
+                close_alert_window_later(window, live);
+            }
+        },
+        std::time::Duration::from_secs(1),
+    );
 }
 
 /// Targets per state, indexed by `TargetState as usize` (worst first).
@@ -447,5 +495,24 @@ fn WallAlerts(summary: WallAlertSummary) -> impl IntoView {
             </ul>
             {more}
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AlertWindow;
+
+    #[test]
+    fn a_burst_of_alert_changes_is_refetched_at_once_and_once_more_at_the_windows_end() {
+        let mut window = AlertWindow::default();
+        assert!(window.arrive(), "the first change shows at once");
+        assert!(!window.arrive());
+        assert!(!window.arrive());
+        assert!(
+            window.close(),
+            "the changes that waited show at the window's end"
+        );
+        assert!(!window.close(), "a quiet window closes for good");
+        assert!(window.arrive(), "the next change shows at once again");
     }
 }

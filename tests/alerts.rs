@@ -752,7 +752,7 @@ async fn a_missed_backup_rpo_is_notified_and_audited_then_cleared() {
 /// first, and counts them all, so the headline is the true number.
 #[tokio::test]
 async fn the_wall_lists_a_few_alerts_and_counts_them_all() {
-    use mcpops::server::store::{AlertChange, NewAlert};
+    use mcpops::server::store::AlertChange;
     for backend in BACKENDS {
         let db = TestDb::new(backend).await;
         let app = spawn_app_with(db.url(), None, |_| {}).await;
@@ -776,18 +776,7 @@ async fn the_wall_lists_a_few_alerts_and_counts_them_all() {
                 } else {
                     AlertState::Firing
                 };
-                let new = NewAlert {
-                    rule,
-                    target_id: target.id,
-                    state,
-                    summary: format!("{rule} on outage-{n}"),
-                    silenced: false,
-                    at: chrono::Utc::now(),
-                };
-                let alert = store
-                    .open_alert(&new, common::test_event())
-                    .await
-                    .expect("open");
+                let alert = common::open_test_alert(store.as_ref(), target.id, rule, state).await;
                 opened.push(alert.id);
             }
         }
@@ -830,7 +819,6 @@ async fn the_wall_lists_a_few_alerts_and_counts_them_all() {
 #[tokio::test]
 async fn a_restarted_engine_takes_up_every_open_alert() {
     use mcpops::domain::target::{TargetSource, TargetSpec};
-    use mcpops::server::store::NewAlert;
     for backend in BACKENDS {
         let db = TestDb::new(backend).await;
         let fleet = Arc::new(DemoFleet::start(1).await.expect("fleet"));
@@ -842,20 +830,6 @@ async fn a_restarted_engine_takes_up_every_open_alert() {
             .await
             .expect("register");
         let demo = store.list_targets().await.expect("targets")[0].clone();
-        let open = async |target_id, rule, state| {
-            let new = NewAlert {
-                rule,
-                target_id,
-                state,
-                summary: format!("{rule}"),
-                silenced: false,
-                at: chrono::Utc::now(),
-            };
-            store
-                .open_alert(&new, common::test_event())
-                .await
-                .expect("open");
-        };
         // Unreachable, and polled at most once an hour, so they change nothing here.
         let rules: Vec<RuleKind> = RuleKind::ALL
             .into_iter()
@@ -870,10 +844,16 @@ async fn a_restarted_engine_takes_up_every_open_alert() {
                 .await
                 .expect("target");
             for &rule in &rules {
-                open(target.id, rule, AlertState::Firing).await;
+                common::open_test_alert(store.as_ref(), target.id, rule, AlertState::Firing).await;
             }
         }
-        open(demo.id, RuleKind::TargetDown, AlertState::Pending).await;
+        common::open_test_alert(
+            store.as_ref(),
+            demo.id,
+            RuleKind::TargetDown,
+            AlertState::Pending,
+        )
+        .await;
         drop(store);
 
         let app = spawn_app_with(db.url(), Some(fleet.clone()), |config| {

@@ -4,7 +4,7 @@ mod common;
 use chrono::{DurationRound, Utc};
 use common::{BACKENDS, TestDb, spawn_app, test_config};
 use mcpops::api::demo::DemoFault;
-use mcpops::domain::observation::{SampleRow, TargetState};
+use mcpops::domain::observation::SampleRow;
 use mcpops::domain::target::Interval;
 use mcpops::server::demo::DemoFleet;
 use mcpops::server::startup::open_store;
@@ -319,23 +319,7 @@ async fn a_seed_cut_short_is_written_again_in_full_and_a_finished_one_is_left_al
         let partial = SampleRow {
             target_id: targets[0].id,
             at: hour_end - chrono::Duration::hours(1),
-            state: TargetState::Unknown,
-            live_ms: None,
-            mcp_ms: None,
-            seconds: None,
-            requests: None,
-            errors: None,
-            p50: None,
-            p95: None,
-            p99: None,
-            active_connections: None,
-            cpu_cores: None,
-            memory_bytes: None,
-            tools_executed: None,
-            resources_accessed: None,
-            sessions_active: None,
-            quota_remaining: None,
-            buckets: None,
+            ..SampleRow::default()
         };
         store
             .record_rollups(SampleTable::Hour, std::slice::from_ref(&partial), None)

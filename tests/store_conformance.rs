@@ -4,7 +4,7 @@ mod common;
 use common::{BACKENDS, Backend, TestDb};
 use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
 use mcpops::domain::target::{TargetSource, TargetSpec};
-use mcpops::server::store::{self, AlertChange, NewAlert, Store, StoreError, StoreOptions};
+use mcpops::server::store::{self, AlertChange, Store, StoreError, StoreOptions};
 use std::sync::Arc;
 
 fn spec(name: &str, url: &str) -> TargetSpec {
@@ -211,18 +211,7 @@ async fn alerts_are_chosen_by_state(backend: Backend) {
         (RuleKind::NotReady, AlertState::Firing),
         (RuleKind::ToolDrift, AlertState::Firing),
     ] {
-        let new = NewAlert {
-            rule,
-            target_id: target.id,
-            state,
-            summary: format!("{rule}"),
-            silenced: false,
-            at: now,
-        };
-        let alert = store
-            .open_alert(&new, common::test_event())
-            .await
-            .expect("open");
+        let alert = common::open_test_alert(store.as_ref(), target.id, rule, state).await;
         opened.push(alert.id);
     }
     for (id, to) in [

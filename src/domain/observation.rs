@@ -116,14 +116,17 @@ pub struct FullHandshake {
     pub steps: Vec<(String, f64)>,
 }
 
-/// The state a target is shown in, worst first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+/// The state a target is shown in, worst first; `Unknown` until its first poll.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetState {
     Down,
     NotReady,
     Degraded,
     Up,
+    #[default]
     Unknown,
 }
 
@@ -233,8 +236,8 @@ pub struct ProbeFailure {
 }
 
 /// One stored poll: the flat signals charts read, plus the bucket deltas that quantiles
-/// over longer windows are merged from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// over longer windows are merged from. The default measured nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SampleRow {
     pub target_id: i64,
     pub at: DateTime<Utc>,

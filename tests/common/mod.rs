@@ -389,3 +389,24 @@ pub async fn add_target(
         .await
         .expect("insert target")
 }
+
+/// Opens an alert in the store as the engine would, now, summarised by its rule.
+pub async fn open_test_alert(
+    store: &dyn mcpops::server::store::Store,
+    target_id: i64,
+    rule: mcpops::domain::alerts::RuleKind,
+    state: mcpops::domain::alerts::AlertState,
+) -> mcpops::domain::alerts::Alert {
+    let new = mcpops::server::store::NewAlert {
+        rule,
+        target_id,
+        state,
+        summary: format!("{rule}"),
+        silenced: false,
+        at: chrono::Utc::now(),
+    };
+    store
+        .open_alert(&new, test_event())
+        .await
+        .expect("open alert")
+}

@@ -226,11 +226,29 @@ pub fn pooled(rows: &[&SampleRow], signal: GoldenSignal) -> Option<f64> {
     .filter(|v| v.is_finite())
 }
 
-/// The error rate is judged on at least this many requests: a quiet poll is pooled with the
-/// ones before it, so one error in five requests is not a 20% error rate.
-pub const MIN_REQUESTS: f64 = 100.0;
-/// The most polls pooled to reach `MIN_REQUESTS`.
-pub const MAX_POOLED: usize = 6;
+/// The error rate is judged over this many of a target's latest polls with metrics (a
+/// minute at the default interval), so it rests on as many requests as possible.
+pub const ERROR_RATE_POLLS: usize = 6;
+/// How sure the engine must be that the error rate is above its threshold: the rate judged
+/// is the one-sided 99% lower bound of the Wilson score interval. One stray error in 300
+/// requests is 0.33%, twice the default threshold, but says nothing about a 0.15% rate;
+/// judged raw, a healthy busy server at 0.05% errors would breach on about one poll in seven.
+const ERROR_RATE_CONFIDENCE_Z: f64 = 2.326;
+
+/// The lowest error rate, in percent, that `errors` in `requests` make likely (see
+/// [`ERROR_RATE_CONFIDENCE_Z`]); `None` without requests.
+pub fn error_rate_lower_bound(errors: f64, requests: f64) -> Option<f64> {
+    let counted = requests.is_finite() && requests > 0.0 && errors.is_finite();
+    if !counted {
+        return None;
+    }
+    let n = requests;
+    let p = (errors / n).clamp(0.0, 1.0);
+    let z2 = ERROR_RATE_CONFIDENCE_Z * ERROR_RATE_CONFIDENCE_Z;
+    let centre = p + z2 / (2.0 * n);
+    let margin = ERROR_RATE_CONFIDENCE_Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+    Some(((centre - margin) / (1.0 + z2 / n)).max(0.0) * 100.0)
+}
 
 /// A target's latest polls with metrics, newest first.
 #[derive(Debug, Clone, Default)]
@@ -245,26 +263,20 @@ impl RecentPolls {
             return;
         }
         self.rows.push_front(sample.clone());
-        self.rows.truncate(MAX_POOLED);
+        self.rows.truncate(ERROR_RATE_POLLS);
     }
 
-    /// The error rate over the newest polls that together saw `MIN_REQUESTS` (or all kept);
-    /// latency and traffic from the newest poll alone, whose quantiles already rest on
-    /// every request it saw.
-    pub fn read(&self, signal: GoldenSignal) -> Option<f64> {
+    /// The figure a value rule judges: latency and traffic from the newest poll, whose
+    /// quantiles already rest on every request it saw; the error rate as the lowest rate
+    /// the kept polls' errors make likely.
+    pub fn judged(&self, signal: GoldenSignal) -> Option<f64> {
         if signal != GoldenSignal::ErrorRate {
             return pooled(&self.rows.iter().take(1).collect::<Vec<_>>(), signal);
         }
-        let mut taken = Vec::new();
-        let mut requests = 0.0;
-        for row in &self.rows {
-            taken.push(row);
-            requests += row.requests.unwrap_or(0.0);
-            if requests >= MIN_REQUESTS {
-                break;
-            }
-        }
-        pooled(&taken, signal)
+        let sum = |read: fn(&SampleRow) -> Option<f64>| -> f64 {
+            self.rows.iter().filter_map(read).sum()
+        };
+        error_rate_lower_bound(sum(|r| r.errors), sum(|r| r.requests))
     }
 }
 
@@ -585,7 +597,7 @@ pub fn read(rule: RuleKind, record: &PollRecord, recent: &RecentPolls) -> Readin
         },
         RuleKind::ToolDrift => Reading::NoData,
         _ if record.sample.requests.is_none() => Reading::NoData,
-        _ => match rule.signal().and_then(|s| recent.read(s)) {
+        _ => match rule.signal().and_then(|s| recent.judged(s)) {
             Some(value) => Reading::Value(value),
             None => Reading::NoData,
         },
@@ -861,11 +873,17 @@ impl Tracker {
     }
 }
 
-/// Describes a value against its baseline, e.g. "p95 latency 812 ms > 750 ms (500 ms × 1.5)".
+/// Describes a value against its baseline, e.g. "p95 latency 812 ms > 750 ms (500 ms × 1.5)";
+/// an error rate is the lower bound judged, hence "at least".
 pub fn describe_breach(signal: GoldenSignal, value: f64, baselines: &Baselines) -> String {
     format!(
-        "{} {} > {} ({} × {})",
+        "{}{} {} > {} ({} × {})",
         signal.label(),
+        if signal == GoldenSignal::ErrorRate {
+            " at least"
+        } else {
+            ""
+        },
         signal.format(value),
         signal.format(baselines.threshold(signal)),
         signal.format(baselines.value(signal)),
@@ -1105,32 +1123,105 @@ mod tests {
         recent.push(&r.sample);
         let read = |rule| read(rule, &r, &recent);
         assert_eq!(read(RuleKind::LatencyP95), Reading::Value(800.0));
-        assert_eq!(read(RuleKind::ErrorRate), Reading::Value(0.5));
+        // 5 errors in 1,000 requests: 0.5% seen, judged at its lower bound.
+        assert!(matches!(read(RuleKind::ErrorRate), Reading::Value(v) if (0.15..0.5).contains(&v)));
         assert_eq!(read(RuleKind::Traffic), Reading::Value(100.0));
         assert_eq!(read(RuleKind::LatencyP99), Reading::NoData);
     }
 
-    #[test]
-    fn quiet_polls_are_pooled_until_a_hundred_requests() {
-        let mut recent = RecentPolls::default();
-        let quiet = |requests: f64, errors: f64| SampleRow {
+    fn poll_with(requests: f64, errors: f64) -> SampleRow {
+        SampleRow {
             requests: Some(requests),
             errors: Some(errors),
             ..record(None).sample
-        };
-        // 1 error in 20 requests alone would be 5%; with the 80 healthy ones before, 1%.
-        recent.push(&quiet(80.0, 0.0));
-        recent.push(&quiet(20.0, 1.0));
-        assert_eq!(recent.read(GoldenSignal::ErrorRate), Some(1.0));
-        // A busy poll stands on its own.
-        recent.push(&quiet(1000.0, 50.0));
-        assert_eq!(recent.read(GoldenSignal::ErrorRate), Some(5.0));
-        // A poll without metrics changes nothing.
+        }
+    }
+
+    fn judged_error_rate(polls: &[(f64, f64)]) -> f64 {
+        let mut recent = RecentPolls::default();
+        for &(requests, errors) in polls {
+            recent.push(&poll_with(requests, errors));
+        }
+        recent
+            .judged(GoldenSignal::ErrorRate)
+            .expect("an error rate")
+    }
+
+    #[test]
+    fn a_stray_error_on_a_healthy_server_is_no_breach() {
+        let threshold = Baselines::default().threshold(GoldenSignal::ErrorRate);
+        // One error in 300 requests is 0.33%, but no evidence of a rate above 0.15%.
+        assert!(judged_error_rate(&[(300.0, 1.0)]) < threshold);
+        // Nor is one error in a quiet minute.
+        assert!(
+            judged_error_rate(
+                &[(20.0, 0.0); 5]
+                    .iter()
+                    .chain(&[(20.0, 1.0)])
+                    .copied()
+                    .collect::<Vec<_>>()
+            ) < threshold
+        );
+        // A healthy server's minute: 0.05% of 6 × 300 requests, rounded up.
+        assert!(
+            judged_error_rate(&[
+                (300.0, 0.0),
+                (300.0, 1.0),
+                (300.0, 0.0),
+                (300.0, 0.0),
+                (300.0, 0.0),
+                (300.0, 1.0)
+            ]) < threshold
+        );
+    }
+
+    #[test]
+    fn a_burst_or_a_steady_rise_is_a_breach() {
+        let threshold = Baselines::default().threshold(GoldenSignal::ErrorRate);
+        // A quarter of one poll's requests failing, after five calm polls.
+        let calm = [(300.0, 0.0); 5];
+        assert!(judged_error_rate(&[&calm[..], &[(300.0, 75.0)]].concat()) > threshold);
+        // 0.5% for a minute: 9 errors in 1,800 requests.
+        assert!(
+            judged_error_rate(&[
+                (300.0, 1.0),
+                (300.0, 2.0),
+                (300.0, 1.0),
+                (300.0, 2.0),
+                (300.0, 1.0),
+                (300.0, 2.0)
+            ]) > threshold
+        );
+        // Only the newest polls count: the first of seven, all errors, has left the window.
+        let mut polls = vec![(300.0, 300.0)];
+        polls.extend([(300.0, 0.0); ERROR_RATE_POLLS]);
+        assert!(judged_error_rate(&polls) < threshold);
+    }
+
+    #[test]
+    fn the_judged_error_rate_never_exceeds_the_observed_one_and_nears_it_with_traffic() {
+        for (errors, requests) in [(0.0, 10.0), (1.0, 10.0), (5.0, 1000.0), (500.0, 1000.0)] {
+            let low = error_rate_lower_bound(errors, requests).expect("a bound");
+            assert!(
+                (0.0..=errors / requests * 100.0).contains(&low),
+                "{errors}/{requests}: {low}"
+            );
+        }
+        let busy = error_rate_lower_bound(5_000.0, 1_000_000.0).expect("a bound");
+        assert!((0.48..0.5).contains(&busy), "{busy}");
+        assert_eq!(error_rate_lower_bound(0.0, 0.0), None);
+    }
+
+    #[test]
+    fn a_poll_without_metrics_leaves_the_error_rate_as_it_was() {
+        let mut recent = RecentPolls::default();
+        recent.push(&poll_with(1000.0, 50.0));
+        let before = recent.judged(GoldenSignal::ErrorRate);
         recent.push(&SampleRow {
             requests: None,
             ..record(None).sample
         });
-        assert_eq!(recent.read(GoldenSignal::ErrorRate), Some(5.0));
+        assert_eq!(recent.judged(GoldenSignal::ErrorRate), before);
     }
 
     #[test]
@@ -1223,6 +1314,10 @@ mod tests {
         assert_eq!(
             describe_breach(GoldenSignal::P95, 812.4, &Baselines::default()),
             "p95 latency 812 ms > 750 ms (500 ms × 1.5)"
+        );
+        assert_eq!(
+            describe_breach(GoldenSignal::ErrorRate, 0.184, &Baselines::default()),
+            "error rate at least 0.18% > 0.15% (0.10% × 1.5)"
         );
     }
 

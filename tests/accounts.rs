@@ -428,26 +428,6 @@ async fn tokens(backend: Backend) {
     );
 }
 
-/// Runs SQL straight against the test database, as someone with database access would.
-async fn raw_sql(db: &TestDb, statements: &[&str]) -> Result<(), sqlx::Error> {
-    use sqlx::Connection;
-    match db {
-        TestDb::Sqlite { .. } => {
-            let mut conn = sqlx::SqliteConnection::connect(db.url()).await?;
-            for sql in statements {
-                sqlx::Executor::execute(&mut conn, *sql).await?;
-            }
-        }
-        TestDb::Postgres { .. } => {
-            let mut conn = sqlx::PgConnection::connect(db.url()).await?;
-            for sql in statements {
-                sqlx::Executor::execute(&mut conn, *sql).await?;
-            }
-        }
-    }
-    Ok(())
-}
-
 #[tokio::test]
 async fn the_audit_chain_exposes_an_edited_row() {
     for backend in BACKENDS {
@@ -465,24 +445,19 @@ async fn tampering(backend: Backend) {
     assert!(report.checked >= 2);
 
     // The database itself refuses edits while its guard is in place.
-    let refused = raw_sql(
-        &db,
-        &["UPDATE audit_log SET actor = 'mallory' WHERE seq = 1"],
-    )
-    .await;
+    let refused = db
+        .raw_sql(&["UPDATE audit_log SET actor = 'mallory' WHERE seq = 1"])
+        .await;
     assert!(refused.is_err(), "{backend:?}: append-only guard");
 
     let lift_guard = match backend {
         Backend::Sqlite => "DROP TRIGGER audit_log_no_update",
         Backend::Postgres => "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only",
     };
-    raw_sql(
-        &db,
-        &[
-            lift_guard,
-            "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2",
-        ],
-    )
+    db.raw_sql(&[
+        lift_guard,
+        "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2",
+    ])
     .await
     .expect("tamper");
 
@@ -525,7 +500,7 @@ async fn unaudited_change_fails(backend: Backend) {
              FOR EACH ROW EXECUTE FUNCTION audit_blocked()",
         ],
     };
-    raw_sql(&db, block).await.expect("block audit writes");
+    db.raw_sql(block).await.expect("block audit writes");
     let (status, _) = call(
         &app,
         &app.client,

@@ -535,6 +535,51 @@ async fn conformance_the_target_directory_follows_every_change() {
             "{backend:?}"
         );
 
+        // Another replica, its clock an hour ahead, edited a second target; an edit made here
+        // afterwards is older by the clock than that one, and must still show.
+        let other = store
+            .insert_target(
+                &spec("other", "http://127.0.0.1:9003"),
+                TargetSource::Ui,
+                common::test_event(),
+            )
+            .await
+            .expect("insert");
+        let ahead = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        db.raw_sql(&[&format!(
+            "UPDATE targets SET updated_at = '{ahead}' WHERE id = {}",
+            other.id
+        )])
+        .await
+        .expect("edit with a clock ahead");
+        assert_eq!(
+            names(directory.targets(store.as_ref()).await.expect("both")),
+            ["one-renamed", "other"],
+            "{backend:?}"
+        );
+        store
+            .update_target(
+                first.id,
+                &spec("one-again", "http://127.0.0.1:9001"),
+                common::test_event(),
+            )
+            .await
+            .expect("update");
+        assert_eq!(
+            names(
+                directory
+                    .targets(store.as_ref())
+                    .await
+                    .expect("renamed again")
+            ),
+            ["one-again", "other"],
+            "{backend:?}: an edit behind another replica's clock is seen"
+        );
+        store
+            .delete_target(other.id, common::test_event())
+            .await
+            .expect("delete");
+
         // Removed and replaced at once: the count is the same, and SQLite may even give the
         // new row the old id.
         store

@@ -67,6 +67,27 @@ impl TestDb {
             Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
         }
     }
+
+    /// Runs SQL straight against the database, as someone with database access (or another
+    /// replica) would.
+    pub async fn raw_sql(&self, statements: &[&str]) -> Result<(), sqlx::Error> {
+        use sqlx::Connection;
+        match self {
+            Self::Sqlite { .. } => {
+                let mut conn = sqlx::SqliteConnection::connect(self.url()).await?;
+                for sql in statements {
+                    sqlx::Executor::execute(&mut conn, *sql).await?;
+                }
+            }
+            Self::Postgres { .. } => {
+                let mut conn = sqlx::PgConnection::connect(self.url()).await?;
+                for sql in statements {
+                    sqlx::Executor::execute(&mut conn, *sql).await?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 async fn sqlx_connect(url: &str) -> sqlx::PgConnection {

@@ -33,8 +33,9 @@ pub(super) trait Dialect: Database {
 impl Dialect for sqlx::Sqlite {
     const ANALYZE: &'static str = "PRAGMA optimize";
     const SKIP_LOCKED: &'static str = "";
-    const TARGET_STAMP: &'static str =
-        "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(MAX(updated_at), '') FROM targets";
+    const TARGET_STAMP: &'static str = "SELECT COUNT(*), COALESCE(MAX(id), 0), \
+        COALESCE(SUM(CAST((julianday(updated_at) - 2440587.5) * 86400000 AS INTEGER)), 0) \
+        FROM targets";
     const LIST_TABLES: &'static str = "SELECT name FROM sqlite_master WHERE type = 'table' \
         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name";
     async fn begin_serialized(pool: &Pool<Self>) -> StoreResult<Transaction<'static, Self>> {
@@ -80,8 +81,8 @@ const AUDIT_LOCK_KEY: i64 = 0x6d63_706f_7073;
 impl Dialect for sqlx::Postgres {
     const ANALYZE: &'static str = "ANALYZE";
     const SKIP_LOCKED: &'static str = "FOR UPDATE SKIP LOCKED";
-    const TARGET_STAMP: &'static str =
-        "SELECT COUNT(*), COALESCE(MAX(id), 0), COALESCE(MAX(updated_at)::text, '') FROM targets";
+    const TARGET_STAMP: &'static str = "SELECT COUNT(*), COALESCE(MAX(id), 0), \
+        COALESCE(SUM((EXTRACT(EPOCH FROM updated_at) * 1000)::bigint), 0)::bigint FROM targets";
     const LIST_TABLES: &'static str = "SELECT tablename::text FROM pg_tables \
         WHERE schemaname = current_schema() AND tablename NOT LIKE '_sqlx%' ORDER BY tablename";
     async fn begin_serialized(pool: &Pool<Self>) -> StoreResult<Transaction<'static, Self>> {

@@ -1045,7 +1045,7 @@ struct TargetQueries<'p, DB: sqlx::Database>(&'p sqlx::Pool<DB>);
 pub struct TargetStamp {
     rows: i64,
     max_id: i64,
-    newest: String,
+    updated_sum_ms: i64,
 }
 
 const SELECT_TARGETS: &str = "SELECT id, name, base_url, interval_secs, tags, source, origin, \
@@ -1081,18 +1081,21 @@ where
     for<'q> chrono::DateTime<chrono::Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'r> TargetRow: sqlx::FromRow<'r, DB::Row>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
-    (i64, i64, String): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (i64, i64, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     async fn stamp(&self) -> StoreResult<TargetStamp> {
-        // Every insert and update sets `updated_at` to now, a removal lowers the count, and
-        // a row deleted and replaced by a new one shows up in the newest change.
-        let (rows, max_id, newest) = sqlx::query_as::<DB, (i64, i64, String)>(DB::TARGET_STAMP)
-            .fetch_one(self.0)
-            .await?;
+        // Every insert and update sets `updated_at` to now, which moves the sum; a removal
+        // lowers the count, and a row deleted and replaced by a new one raises the top id.
+        // Not the newest `updated_at`: an edit by a replica whose clock runs behind another's
+        // would not move that.
+        let (rows, max_id, updated_sum_ms) =
+            sqlx::query_as::<DB, (i64, i64, i64)>(DB::TARGET_STAMP)
+                .fetch_one(self.0)
+                .await?;
         Ok(TargetStamp {
             rows,
             max_id,
-            newest,
+            updated_sum_ms,
         })
     }
 

@@ -155,6 +155,7 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
     let collector = Collector::start(
         config,
         store.clone(),
+        Default::default(),
         LiveHub::default(),
         None,
         Membership::Solo,

@@ -11,6 +11,7 @@ use super::http;
 use super::metrics::HttpMetrics;
 use super::state::{AppState, AppStateInner};
 use super::store::{self, StoreError, StoreOptions};
+use super::target_directory::TargetDirectory;
 use super::target_files::TargetFiles;
 use crate::domain::backups::Backend;
 use crate::domain::observation::LiveUpdate;
@@ -99,7 +100,8 @@ impl Application {
             membership.clone(),
         ));
         tokio::spawn(sweep_sessions(store.sessions()));
-        let (alerts, poll_sink) = Alerts::start(&config.alerts, store.clone())?;
+        let directory = TargetDirectory::default();
+        let (alerts, poll_sink) = Alerts::start(&config.alerts, store.clone(), directory.clone())?;
         if shared {
             let relay = Relay::start(database_url, hub.clone(), alerts.clone())
                 .map_err(StoreError::Database)?;
@@ -110,6 +112,7 @@ impl Application {
             Some(Collector::start(
                 config.collector.clone(),
                 store.clone(),
+                directory.clone(),
                 hub.clone(),
                 poll_sink,
                 membership.clone(),
@@ -144,7 +147,7 @@ impl Application {
             runbooks: super::runbooks::RunbookLibrary::new(&config.runbooks),
             backups: backups.clone(),
             membership: membership.clone(),
-            directory: Default::default(),
+            directory,
         });
         tokio::spawn(
             backups

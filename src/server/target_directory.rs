@@ -5,11 +5,15 @@ use super::store::{Store, StoreResult, TargetStamp};
 use crate::domain::target::{Target, group_by_tag, grouping_key};
 use std::sync::Arc;
 
-#[derive(Default)]
+/// One per process, shared by pages, the collector and the alert engine (clones share it).
+#[derive(Default, Clone)]
 pub struct TargetDirectory {
-    /// Held across a reload, so views arriving together read the table once.
-    cached: tokio::sync::Mutex<Option<(TargetStamp, Arc<Listing>)>>,
+    /// Held across a reload, so readers arriving together read the table once.
+    cached: Arc<tokio::sync::Mutex<Option<Cached>>>,
 }
+
+/// A listing and the stamp of the table it was read at.
+type Cached = (TargetStamp, Arc<Listing>);
 
 /// The targets, and what the wall derives from all of them, worked out once per change.
 pub struct Listing {
@@ -46,7 +50,7 @@ impl Listing {
 }
 
 impl TargetDirectory {
-    /// Every target, in name order.
+    /// Every target, in name order. The same `Arc` until the table changes.
     pub async fn targets(&self, store: &dyn Store) -> StoreResult<Arc<[Target]>> {
         Ok(self.listing(store).await?.targets.clone())
     }

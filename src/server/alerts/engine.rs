@@ -9,8 +9,10 @@ use crate::domain::alerts::{
 use crate::domain::notifications::NoticeEvent;
 use crate::domain::observation::{PollRecord, Tool};
 use crate::domain::silences::Silence;
+use crate::domain::target::Target;
 use crate::domain::tools::ToolDiff;
 use crate::server::store::{AlertChange, NewAlert, Store, StoreError};
+use crate::server::target_directory::TargetDirectory;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -30,6 +32,9 @@ type Key = (i64, RuleKind);
 
 pub(super) struct Engine {
     store: Arc<dyn Store>,
+    directory: TargetDirectory,
+    /// The listing `targets` was built from, so an unchanged one is not indexed again.
+    listed: Option<Arc<[Target]>>,
     alerts: Arc<Alerts>,
     damping: Damping,
     overrides: Vec<BaselineOverride>,
@@ -46,8 +51,15 @@ pub(super) struct Engine {
 }
 
 impl Engine {
-    pub(super) fn new(config: &AlertsConfig, store: Arc<dyn Store>, alerts: Arc<Alerts>) -> Self {
+    pub(super) fn new(
+        config: &AlertsConfig,
+        store: Arc<dyn Store>,
+        directory: TargetDirectory,
+        alerts: Arc<Alerts>,
+    ) -> Self {
         Self {
+            directory,
+            listed: None,
             store,
             alerts,
             damping: config.damping(),
@@ -103,18 +115,24 @@ impl Engine {
             Ok(acks) => self.accepted_tools = acks.into_iter().collect(),
             Err(err) => tracing::warn!(error = %err, "could not read accepted tool lists"),
         }
-        match self.store.list_targets().await {
+        match self.directory.targets(self.store.as_ref()).await {
+            Ok(targets)
+                if self
+                    .listed
+                    .as_ref()
+                    .is_some_and(|l| Arc::ptr_eq(l, &targets)) => {}
             Ok(targets) => {
                 self.targets = targets
-                    .into_iter()
+                    .iter()
                     .map(|t| {
                         let info = TargetInfo {
-                            name: t.name,
-                            tags: t.tags,
+                            name: t.name.clone(),
+                            tags: t.tags.clone(),
                         };
                         (t.id, info)
                     })
                     .collect();
+                self.listed = Some(targets);
             }
             Err(err) => tracing::warn!(error = %err, "could not read targets"),
         }

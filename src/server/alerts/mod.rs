@@ -8,6 +8,7 @@ use crate::domain::audit::{AuditEvent, RequestOrigin};
 use crate::domain::observation::PollRecord;
 use crate::server::cluster::relay::Relay;
 use crate::server::store::Store;
+use crate::server::target_directory::TargetDirectory;
 use notifier::Notifier;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -117,6 +118,7 @@ impl Alerts {
     pub fn start(
         config: &AlertsConfig,
         store: Arc<dyn Store>,
+        directory: TargetDirectory,
     ) -> reqwest::Result<(Arc<Self>, Option<PollSink>)> {
         let notifier = Notifier::start(config, store.clone())?;
         let alerts = Arc::new(Self {
@@ -132,7 +134,7 @@ impl Alerts {
             return Ok((alerts, None));
         }
         let (sink, polls) = mpsc::channel(1024);
-        let engine = engine::Engine::new(config, store, alerts.clone());
+        let engine = engine::Engine::new(config, store, directory, alerts.clone());
         let settled = alerts.settled.clone();
         tokio::spawn(async move {
             engine.run(polls).await;

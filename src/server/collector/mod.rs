@@ -15,6 +15,7 @@ use crate::domain::target::{Target, TargetUrl};
 use crate::server::alerts::PollSink;
 use crate::server::cluster::Membership;
 use crate::server::store::{Store, StoreError, StoreResult};
+use crate::server::target_directory::TargetDirectory;
 use fetch::FetchLimits;
 use futures::StreamExt;
 use hub::LiveHub;
@@ -170,6 +171,7 @@ impl Collector {
     pub fn start(
         config: CollectorConfig,
         store: Arc<dyn Store>,
+        directory: TargetDirectory,
         hub: LiveHub,
         alerts: Option<PollSink>,
         membership: Membership,
@@ -201,6 +203,7 @@ impl Collector {
                 stats: stats.clone(),
             }),
             store,
+            directory,
             shared_runtime: Handle::current(),
             reload: reload.clone(),
             leases: Leases {
@@ -289,6 +292,7 @@ struct Finished {
 struct Scheduler {
     context: Arc<PollContext>,
     store: Arc<dyn Store>,
+    directory: TargetDirectory,
     /// Where store calls run (see `on_shared_runtime`).
     shared_runtime: Handle,
     reload: Arc<Notify>,
@@ -486,8 +490,9 @@ impl Scheduler {
         slots: &mut HashMap<i64, Slot>,
         queue: &mut BinaryHeap<Reverse<(Instant, i64)>>,
     ) {
+        let directory = self.directory.clone();
         let listed = on_shared_runtime(&self.shared_runtime, &self.store, |store| async move {
-            store.list_targets().await
+            directory.targets(store.as_ref()).await
         });
         let targets = match listed.await {
             Ok(targets) => targets,
@@ -499,16 +504,16 @@ impl Scheduler {
         let mut seen = HashSet::with_capacity(targets.len());
         let mut adopted = Vec::new();
         let now = Instant::now();
-        for target in targets.into_iter().filter(|t| self.leases.allows(t.id)) {
+        for target in targets.iter().filter(|t| self.leases.allows(t.id)) {
             seen.insert(target.id);
             match slots.get_mut(&target.id) {
-                Some(slot) if slot.polled.target != target => {
+                Some(slot) if slot.polled.target != *target => {
                     if slot.polled.target.base_url != target.base_url
                         && let Some(memory) = slot.memory.as_mut()
                     {
                         *memory = TargetMemory::default();
                     }
-                    slot.polled = PolledTarget::new(target);
+                    slot.polled = PolledTarget::new(target.clone());
                 }
                 Some(_) => {}
                 None => {
@@ -519,7 +524,7 @@ impl Scheduler {
                     slots.insert(
                         target.id,
                         Slot {
-                            polled: PolledTarget::new(target),
+                            polled: PolledTarget::new(target.clone()),
                             memory: Some(TargetMemory::default()),
                         },
                     );

@@ -865,7 +865,7 @@ async fn a_restarted_engine_takes_up_every_open_alert() {
             "the demo server's pending alert to resolve",
             || async {
                 let query = AlertQuery {
-                    target_id: Some(demo.id),
+                    target_ids: vec![demo.id],
                     limit: 10,
                     ..AlertQuery::default()
                 };

@@ -192,7 +192,7 @@ async fn data_survives_reopening(backend: Backend) {
 
 /// Alerts are chosen and counted by state in the database: the wall asks for firing and
 /// acknowledged ones, the engine for every open one, the alerts page for one state or all.
-async fn alerts_are_chosen_by_state(backend: Backend) {
+async fn alerts_are_chosen_by_state_and_target(backend: Backend) {
     let db = TestDb::new(backend).await;
     let store = open(&db).await;
     let target = store
@@ -280,12 +280,65 @@ async fn alerts_are_chosen_by_state(backend: Backend) {
         [(AlertState::Acknowledged, 1), (AlertState::Firing, 1)],
         "{backend:?}: counted by state"
     );
+
+    // By target: one firing alert on each of two more targets.
+    let mut others = Vec::new();
+    for (name, port) in [("second", 9002), ("third", 9003)] {
+        let other = store
+            .insert_target(
+                &spec(name, &format!("http://127.0.0.1:{port}")),
+                TargetSource::Ui,
+                common::test_event(),
+            )
+            .await
+            .expect("insert");
+        common::open_test_alert(
+            store.as_ref(),
+            other.id,
+            RuleKind::TargetDown,
+            AlertState::Firing,
+        )
+        .await;
+        others.push(other.id);
+    }
+    let of_targets = async |target_ids: Vec<i64>| {
+        let query = AlertQuery {
+            states: vec![AlertState::Firing],
+            target_ids,
+            limit: 100,
+            ..AlertQuery::default()
+        };
+        let mut found: Vec<String> = store
+            .alerts(&query)
+            .await
+            .expect("alerts")
+            .into_iter()
+            .map(|a| a.target_name)
+            .collect();
+        found.sort_unstable();
+        found
+    };
+    assert_eq!(
+        of_targets(vec![target.id]).await,
+        ["alerting"],
+        "{backend:?}: one target"
+    );
+    assert_eq!(
+        of_targets(others).await,
+        ["second", "third"],
+        "{backend:?}: two targets"
+    );
+    assert_eq!(
+        of_targets(Vec::new()).await,
+        ["alerting", "second", "third"],
+        "{backend:?}: every target"
+    );
 }
 
 #[tokio::test]
-async fn conformance_alerts_are_chosen_by_state() {
+async fn conformance_alerts_are_chosen_by_state_and_target() {
     for backend in BACKENDS {
-        alerts_are_chosen_by_state(backend).await;
+        alerts_are_chosen_by_state_and_target(backend).await;
     }
 }
 

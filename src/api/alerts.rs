@@ -72,7 +72,7 @@ pub async fn list_alerts(
         },
         severity: Severity::parse(&severity),
         rule: RuleKind::parse(&rule),
-        target_id: target.parse().ok(),
+        target_ids: target.parse().into_iter().collect(),
         limit: PAGE_SIZE,
     };
     let alerts = caller

@@ -746,7 +746,8 @@ pub struct AlertQuery {
     pub states: Vec<AlertState>,
     pub severity: Option<Severity>,
     pub rule: Option<RuleKind>,
-    pub target_id: Option<i64>,
+    /// Alerts of any of these targets; of every target when empty.
+    pub target_ids: Vec<i64>,
     pub limit: i64,
 }
 

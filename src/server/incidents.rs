@@ -28,7 +28,7 @@ pub async fn timeline(
     let targets = store.list_targets().await?;
     for target_id in &incident.target_ids {
         let query = AlertQuery {
-            target_id: Some(*target_id),
+            target_ids: vec![*target_id],
             limit: 200,
             ..AlertQuery::default()
         };

@@ -3,8 +3,8 @@
 //! up from the store when the collector starts polling it (at start, or on a hand-over).
 use super::{Alerts, AlertsConfig, ENGINE_ACTOR, EngineInput, REFRESH_EVERY, engine_event};
 use crate::domain::alerts::{
-    AlertQuery, AlertState, BaselineOverride, Baselines, Damping, Policy, Reading, RecentPolls,
-    RuleKind, Tracker, Transition, describe_breach, read,
+    Alert, AlertQuery, AlertState, BaselineOverride, Baselines, Damping, Policy, Reading,
+    RecentPolls, RuleKind, Tracker, Transition, describe_breach, read,
 };
 use crate::domain::notifications::NoticeEvent;
 use crate::domain::observation::{PollRecord, Tool};
@@ -172,29 +172,37 @@ impl Engine {
 
     /// Takes up the stored open alerts of `targets`.
     async fn resume(&mut self, targets: &HashSet<i64>) {
-        // Every one: an outage of a large fleet leaves tens of thousands open, and an alert
-        // not taken up here would never resolve (its rule would start again from idle).
-        let query = AlertQuery {
-            states: AlertState::OPEN.to_vec(),
-            limit: i64::MAX,
-            ..AlertQuery::default()
-        };
-        match self.store.alerts(&query).await {
-            Ok(open) => {
-                for alert in open.into_iter().filter(|a| targets.contains(&a.target_id)) {
-                    let key = (alert.target_id, alert.rule);
-                    self.trackers
-                        .insert(key, Tracker::resume(alert.state, alert.fired_at));
-                    self.open.insert(
-                        key,
-                        OpenAlert {
-                            id: alert.id,
-                            silenced: alert.silenced,
-                        },
-                    );
-                }
+        /// Targets per query, far below either backend's limit on parameters.
+        const TARGETS_PER_QUERY: usize = 1000;
+        let targets: Vec<i64> = targets.iter().copied().collect();
+        for chunk in targets.chunks(TARGETS_PER_QUERY) {
+            // Every one: an outage of a large fleet leaves tens of thousands open, and an
+            // alert not taken up here would never resolve (its rule would start from idle).
+            let query = AlertQuery {
+                states: AlertState::OPEN.to_vec(),
+                target_ids: chunk.to_vec(),
+                limit: i64::MAX,
+                ..AlertQuery::default()
+            };
+            match self.store.alerts(&query).await {
+                Ok(open) => self.take_up(open),
+                Err(err) => tracing::warn!(error = %err, "could not read open alerts"),
             }
-            Err(err) => tracing::warn!(error = %err, "could not read open alerts"),
+        }
+    }
+
+    fn take_up(&mut self, open: Vec<Alert>) {
+        for alert in open {
+            let key = (alert.target_id, alert.rule);
+            self.trackers
+                .insert(key, Tracker::resume(alert.state, alert.fired_at));
+            self.open.insert(
+                key,
+                OpenAlert {
+                    id: alert.id,
+                    silenced: alert.silenced,
+                },
+            );
         }
     }
 

@@ -340,8 +340,9 @@ where
         if query.rule.is_some() {
             conditions.push(format!("a.rule = {}", param()));
         }
-        if query.target_id.is_some() {
-            conditions.push(format!("a.target_id = {}", param()));
+        if !query.target_ids.is_empty() {
+            let targets: Vec<String> = query.target_ids.iter().map(|_| param()).collect();
+            conditions.push(format!("a.target_id IN ({})", targets.join(", ")));
         }
         let filter = if conditions.is_empty() {
             String::new()
@@ -362,8 +363,8 @@ where
         if let Some(rule) = query.rule {
             q = q.bind(rule.as_str().to_owned());
         }
-        if let Some(target) = query.target_id {
-            q = q.bind(target);
+        for target in &query.target_ids {
+            q = q.bind(*target);
         }
         q.bind(query.limit.max(1))
             .fetch_all(self.0)

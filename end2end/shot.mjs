@@ -1,0 +1,15 @@
+import { chromium } from '@playwright/test';
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox','--disable-gpu','--disable-background-networking','--disable-component-update','--disable-sync','--no-first-run'] });
+const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+await page.goto('http://127.0.0.1:3999/login');
+await page.fill('input[name=username]', 'demo-admin');
+await page.fill('input[name=password]', process.env.PW);
+await page.click('button[type=submit]');
+await page.waitForURL(u => !u.pathname.startsWith('/login'));
+await page.goto('http://127.0.0.1:3999/wall');
+await page.waitForTimeout(3000);
+await page.screenshot({ path: '/tmp/demo1600/wall.png' });
+await page.goto('http://127.0.0.1:3999/alerts?state=all');
+await page.waitForTimeout(2000);
+await page.screenshot({ path: '/tmp/demo1600/alerts.png' });
+await browser.close();

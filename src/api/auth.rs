@@ -60,8 +60,8 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let _ = state.store.append_audit(failed("throttled")).await;
         return Err(AppError::Throttled(format!(
-            "too many failed sign-ins; try again in {minutes} minute{}",
-            if minutes == 1 { "" } else { "s" }
+            "too many failed sign-ins; try again in {}",
+            crate::domain::counted(minutes, "minute")
         )));
     }
     let user = state.store.user_by_name(&account).await?;

@@ -18,3 +18,21 @@ pub mod silences;
 pub mod target;
 pub mod target_files;
 pub mod tools;
+
+/// A count with its noun, as people write it: "1 alert", "3 alerts".
+pub fn counted(n: impl Into<u64>, noun: &str) -> String {
+    match n.into() {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_is_singular_and_every_other_count_plural() {
+        assert_eq!(super::counted(1_u32, "alert"), "1 alert");
+        assert_eq!(super::counted(0_u32, "alert"), "0 alerts");
+        assert_eq!(super::counted(12_u32, "step"), "12 steps");
+    }
+}

@@ -92,7 +92,7 @@ fn UserTable(
 ) -> impl IntoView {
     view! {
         <table class="users">
-            <caption>{format!("{} users", users.len())}</caption>
+            <caption>{crate::domain::counted(users.len() as u64, "user")}</caption>
             <thead>
                 <tr>
                     <th scope="col">"Username"</th>

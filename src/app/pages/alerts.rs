@@ -137,7 +137,7 @@ fn AlertTable(
 ) -> impl IntoView {
     view! {
         <table class="alerts">
-            <caption>{format!("{} alerts, firing first", alerts.len())}</caption>
+            <caption>{format!("{}, firing first", crate::domain::counted(alerts.len() as u64, "alert"))}</caption>
             <thead>
                 <tr>
                     <th scope="col">"State"</th>

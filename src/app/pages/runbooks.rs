@@ -54,7 +54,7 @@ fn RunbookList(index: RunbookIndex, q: String, tag: String, rule: String) -> imp
             {index.runbooks.into_iter().map(|r| view! {
                 <li class="panel" data-runbook=r.slug.clone()>
                     <a href=format!("/runbooks/{}", r.slug)><b>{r.title.clone()}</b></a>
-                    <span class="muted">{format!(" · {} phases, {} steps", r.phases, r.steps)}</span>
+                    <span class="muted">{format!(" · {}, {}", crate::domain::counted(r.phases as u64, "phase"), crate::domain::counted(r.steps as u64, "step"))}</span>
                     <div class="tile-tags">
                         {r.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}
                         {r.rules.iter().map(|rule| view! { <span class="tag rule">{format!("rule {rule}")}</span> }).collect_view()}
@@ -108,7 +108,7 @@ fn Runbook(page: RunbookPage) -> impl IntoView {
                     <li>
                         <b>{p.name.clone()}</b>
                         {p.budget_secs.map(|b| format!(" · {} min", b.div_ceil(60)))}
-                        {match p.steps.len() { 1 => " · 1 step".to_owned(), n => format!(" · {n} steps") }}
+                        {format!(" · {}", crate::domain::counted(p.steps.len() as u64, "step"))}
                     </li>
                 }).collect_view()}
             </ol>

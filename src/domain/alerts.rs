@@ -275,10 +275,21 @@ impl RecentPolls {
         if signal != GoldenSignal::ErrorRate {
             return pooled(&self.rows.iter().take(1).collect::<Vec<_>>(), signal);
         }
-        let sum = |read: fn(&SampleRow) -> Option<f64>| -> f64 {
-            self.rows.iter().filter_map(read).sum()
-        };
-        error_rate_lower_bound(sum(|r| r.errors), sum(|r| r.requests))
+        // Polls without an error count say nothing about the error rate, not that it is 0.
+        let counted: Vec<(f64, f64)> = self
+            .rows
+            .iter()
+            .filter_map(|r| Some((r.errors?, r.requests?)))
+            .collect();
+        if counted.is_empty() {
+            return None;
+        }
+        let (errors, requests) = counted
+            .iter()
+            .fold((0.0, 0.0), |(e, n), (errors, requests)| {
+                (e + errors, n + requests)
+            });
+        error_rate_lower_bound(errors, requests)
     }
 }
 
@@ -1268,6 +1279,13 @@ mod tests {
             ..record(None).sample
         });
         assert_eq!(recent.judged(GoldenSignal::ErrorRate), before);
+        // Nor does a server that counts requests but not errors have a rate of 0.
+        let mut uncounted = RecentPolls::default();
+        uncounted.push(&SampleRow {
+            errors: None,
+            ..poll_with(1000.0, 0.0)
+        });
+        assert_eq!(uncounted.judged(GoldenSignal::ErrorRate), None);
     }
 
     #[test]

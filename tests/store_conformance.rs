@@ -393,6 +393,85 @@ async fn unknown_url_scheme_is_refused() {
     assert!(matches!(result, Err(StoreError::UnsupportedUrl(scheme)) if scheme == "mysql"));
 }
 
+async fn newest_tool_lists_of_the_targets_asked(backend: Backend) {
+    use mcpops::domain::observation::{PollRecord, SampleRow, TargetStatus, Tool};
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    let poll = |target_id: i64, seconds: i64, tools: &[&str]| {
+        let at = chrono::Utc::now() - chrono::Duration::seconds(60 - seconds);
+        PollRecord {
+            sample: SampleRow {
+                target_id,
+                at,
+                ..SampleRow::default()
+            },
+            status: TargetStatus {
+                target_id,
+                at,
+                state: Default::default(),
+                failures: vec![],
+                readiness: None,
+                mcp: None,
+                p95: None,
+                error_ratio: None,
+                rps: None,
+            },
+            tools: Some(
+                tools
+                    .iter()
+                    .map(|name| Tool {
+                        name: (*name).to_owned(),
+                        schema: "{}".into(),
+                    })
+                    .collect(),
+            ),
+        }
+    };
+    let mut ids = Vec::new();
+    for (index, name) in ["first", "second", "third"].into_iter().enumerate() {
+        let target = store
+            .insert_target(
+                &spec(name, &format!("http://127.0.0.1:{}", 9001 + index)),
+                TargetSource::Ui,
+                common::test_event(),
+            )
+            .await
+            .expect("insert");
+        ids.push(target.id);
+    }
+    // Each target's list grows by one tool; the third has never been probed.
+    for (at, tools) in [(0, &["search"][..]), (10, &["search", "fetch"][..])] {
+        store
+            .record_polls(&[poll(ids[0], at, tools), poll(ids[1], at, tools)])
+            .await
+            .expect("polls");
+    }
+    let mut newest = store
+        .latest_tool_catalogs(&[ids[0], ids[2]])
+        .await
+        .expect("newest");
+    newest.sort_by_key(|(id, _)| *id);
+    let names: Vec<(i64, Vec<&str>)> = newest
+        .iter()
+        .map(|(id, tools)| (*id, tools.iter().map(|t| t.name.as_str()).collect()))
+        .collect();
+    assert_eq!(names, [(ids[0], vec!["search", "fetch"])], "{backend:?}");
+    assert!(
+        store
+            .latest_tool_catalogs(&[])
+            .await
+            .expect("none asked")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn conformance_newest_tool_lists_of_the_targets_asked() {
+    for backend in BACKENDS {
+        newest_tool_lists_of_the_targets_asked(backend).await;
+    }
+}
+
 async fn leases_share_targets_and_lapse(backend: Backend) {
     use mcpops::domain::leases::Replica;
     let db = TestDb::new(backend).await;

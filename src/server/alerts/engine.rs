@@ -30,6 +30,9 @@ struct OpenAlert {
 
 type Key = (i64, RuleKind);
 
+/// Targets per query when taking targets up, far below either backend's parameter limit.
+const TARGETS_PER_QUERY: usize = 1000;
+
 pub(super) struct Engine {
     store: Arc<dyn Store>,
     directory: TargetDirectory,
@@ -144,17 +147,14 @@ impl Engine {
         if targets.iter().any(|id| !self.targets.contains_key(id)) {
             self.reload().await;
         }
-        let adopted: HashSet<i64> = targets.into_iter().collect();
-        self.resume(&adopted).await;
-        match self.store.latest_tool_catalogs().await {
-            Ok(latest) => self.current_tools.extend(
-                latest
-                    .into_iter()
-                    .filter(|(target, _)| adopted.contains(target)),
-            ),
-            Err(err) => tracing::warn!(error = %err, "could not read the newest tool lists"),
+        self.resume(&targets).await;
+        for chunk in targets.chunks(TARGETS_PER_QUERY) {
+            match self.store.latest_tool_catalogs(chunk).await {
+                Ok(latest) => self.current_tools.extend(latest),
+                Err(err) => tracing::warn!(error = %err, "could not read the newest tool lists"),
+            }
         }
-        self.adopted.extend(adopted);
+        self.adopted.extend(targets);
     }
 
     /// Forgets what it knew of targets another replica judges now; their open alerts stay in
@@ -171,10 +171,7 @@ impl Engine {
     }
 
     /// Takes up the stored open alerts of `targets`.
-    async fn resume(&mut self, targets: &HashSet<i64>) {
-        /// Targets per query, far below either backend's limit on parameters.
-        const TARGETS_PER_QUERY: usize = 1000;
-        let targets: Vec<i64> = targets.iter().copied().collect();
+    async fn resume(&mut self, targets: &[i64]) {
         for chunk in targets.chunks(TARGETS_PER_QUERY) {
             // Every one: an outage of a large fleet leaves tens of thousands open, and an
             // alert not taken up here would never resolve (its rule would start from idle).
@@ -372,7 +369,7 @@ impl Engine {
                     // Stored state moved under us (another writer): start again from it.
                     self.trackers.clear();
                     self.open.clear();
-                    let adopted = self.adopted.clone();
+                    let adopted: Vec<i64> = self.adopted.iter().copied().collect();
                     self.resume(&adopted).await;
                 }
             }

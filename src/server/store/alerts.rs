@@ -266,8 +266,6 @@ const SELECT_TOOL_ACKS: &str = "SELECT target_id, tools FROM tool_acks";
 const UPSERT_TOOL_ACK: &str = "INSERT INTO tool_acks (target_id, tools, acked_by, acked_at) \
     VALUES ($1, $2, $3, $4) ON CONFLICT (target_id) DO UPDATE SET tools = excluded.tools, \
     acked_by = excluded.acked_by, acked_at = excluded.acked_at";
-const LATEST_CATALOGS: &str = "SELECT c.target_id, c.tools FROM tool_catalogs c \
-    WHERE c.id = (SELECT MAX(id) FROM tool_catalogs WHERE target_id = c.target_id)";
 const LATEST_CATALOG: &str =
     "SELECT target_id, tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
 const SELECT_DEPLOYS: &str =
@@ -777,15 +775,33 @@ where
         self.catalogs(SELECT_TOOL_ACKS).await
     }
 
-    pub async fn latest_catalogs(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
-        self.catalogs(LATEST_CATALOGS).await
+    pub async fn latest_catalogs(&self, target_ids: &[i64]) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
+        if target_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let listed: Vec<String> = (1..=target_ids.len()).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT c.target_id, c.tools FROM tool_catalogs c WHERE c.target_id IN ({}) \
+             AND c.id = (SELECT MAX(id) FROM tool_catalogs WHERE target_id = c.target_id)",
+            listed.join(", ")
+        );
+        let mut query = sqlx::query_as::<DB, (i64, String)>(&sql);
+        for id in target_ids {
+            query = query.bind(*id);
+        }
+        Self::decode_catalogs(query.fetch_all(self.0).await?)
     }
 
     async fn catalogs(&self, sql: &str) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
-        sqlx::query_as::<DB, (i64, String)>(sql)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
+        Self::decode_catalogs(
+            sqlx::query_as::<DB, (i64, String)>(sql)
+                .fetch_all(self.0)
+                .await?,
+        )
+    }
+
+    fn decode_catalogs(rows: Vec<(i64, String)>) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
+        rows.into_iter()
             .map(|(id, tools)| Ok((id, from_json(&tools)?)))
             .collect()
     }

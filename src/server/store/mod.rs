@@ -237,8 +237,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// The tool list each target's drift is measured against.
     async fn tool_acks(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>>;
-    /// The newest tool list seen on each target.
-    async fn latest_tool_catalogs(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>>;
+    /// The newest tool list seen on each of `target_ids` that has one.
+    async fn latest_tool_catalogs(&self, target_ids: &[i64]) -> StoreResult<Vec<(i64, Vec<Tool>)>>;
     async fn accept_tools(
         &self,
         target_id: i64,
@@ -669,8 +669,13 @@ macro_rules! impl_store {
             async fn tool_acks(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
                 AlertQueries::<$db>(&self.pool).tool_acks().await
             }
-            async fn latest_tool_catalogs(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
-                AlertQueries::<$db>(&self.pool).latest_catalogs().await
+            async fn latest_tool_catalogs(
+                &self,
+                target_ids: &[i64],
+            ) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
+                AlertQueries::<$db>(&self.pool)
+                    .latest_catalogs(target_ids)
+                    .await
             }
             async fn accept_tools(
                 &self,

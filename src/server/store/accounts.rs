@@ -1,6 +1,6 @@
 //! Users, tokens and the audit log. The SQL is shared by both dialects except for the two
 //! places `Dialect` covers: how appends are serialized, and full-text search.
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, value_rows};
 use crate::domain::audit::{
     AuditEntry, AuditEvent, AuditFilter, GENESIS_HASH, Outcome, RequestOrigin,
 };
@@ -453,17 +453,10 @@ where
         // Small statements: sqlx resolves each `$N` of a SQLite statement by scanning the
         // parameter names, so the cost of one statement grows with the square of its size.
         for chunk in entries.chunks(32) {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|row| {
-                    let params: Vec<String> =
-                        (1..=14).map(|col| format!("${}", row * 14 + col)).collect();
-                    format!("({})", params.join(", "))
-                })
-                .collect();
             let sql = format!(
                 "INSERT INTO audit_log (seq, at_ms, event_type, actor, action, resource, result, \
                  ip, user_agent, request_id, reason, details, prev_hash, hash) VALUES {}",
-                rows.join(", ")
+                value_rows(chunk.len(), 14)
             );
             let mut query = sqlx::query::<DB>(&sql);
             for entry in chunk {

@@ -3,7 +3,7 @@
 //! audited change writes its audit entry in the same transaction.
 use super::accounts::{Dialect, append};
 use super::polls::{from_json, from_millis, to_json, to_millis};
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, numbered_params};
 use crate::domain::alerts::{
     Alert, AlertQuery, AlertState, AlertStep, BaselineOverride, OverrideRecord, RuleKind, Scope,
     Severity,
@@ -301,10 +301,9 @@ where
         if states.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=states.len()).map(|n| format!("${n}")).collect();
         let sql = format!(
             "SELECT COUNT(*), state FROM alerts WHERE state IN ({}) GROUP BY state",
-            placeholders.join(", ")
+            numbered_params(1, states.len())
         );
         let mut q = sqlx::query_as::<DB, (i64, String)>(&sql);
         for state in states {
@@ -323,24 +322,26 @@ where
 
     pub async fn alerts(&self, query: &AlertQuery) -> StoreResult<Vec<Alert>> {
         let mut conditions = Vec::new();
-        let mut n = 0;
-        let mut param = || {
-            n += 1;
-            format!("${n}")
+        let mut next = 1;
+        let mut params = |count: usize| {
+            let listed = numbered_params(next, count);
+            next += count;
+            listed
         };
         if !query.states.is_empty() {
-            let states: Vec<String> = query.states.iter().map(|_| param()).collect();
-            conditions.push(format!("a.state IN ({})", states.join(", ")));
+            conditions.push(format!("a.state IN ({})", params(query.states.len())));
         }
         if query.severity.is_some() {
-            conditions.push(format!("a.severity = {}", param()));
+            conditions.push(format!("a.severity = {}", params(1)));
         }
         if query.rule.is_some() {
-            conditions.push(format!("a.rule = {}", param()));
+            conditions.push(format!("a.rule = {}", params(1)));
         }
         if !query.target_ids.is_empty() {
-            let targets: Vec<String> = query.target_ids.iter().map(|_| param()).collect();
-            conditions.push(format!("a.target_id IN ({})", targets.join(", ")));
+            conditions.push(format!(
+                "a.target_id IN ({})",
+                params(query.target_ids.len())
+            ));
         }
         let filter = if conditions.is_empty() {
             String::new()
@@ -349,7 +350,7 @@ where
         };
         let sql = format!(
             "{SELECT_ALERTS}{filter} ORDER BY {ALERT_ORDER} LIMIT {}",
-            param()
+            params(1)
         );
         let mut q = sqlx::query_as::<DB, AlertRow>(&sql);
         for state in &query.states {
@@ -779,11 +780,10 @@ where
         if target_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let listed: Vec<String> = (1..=target_ids.len()).map(|n| format!("${n}")).collect();
         let sql = format!(
             "SELECT c.target_id, c.tools FROM tool_catalogs c WHERE c.target_id IN ({}) \
              AND c.id = (SELECT MAX(id) FROM tool_catalogs WHERE target_id = c.target_id)",
-            listed.join(", ")
+            numbered_params(1, target_ids.len())
         );
         let mut query = sqlx::query_as::<DB, (i64, String)>(&sql);
         for id in target_ids {

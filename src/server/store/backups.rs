@@ -2,7 +2,7 @@
 //! reads, and row counts for checking a restore. SQL shared by both dialects.
 use super::accounts::{Dialect, append};
 use super::polls::{SampleTable, from_millis, to_millis};
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, numbered_params};
 use crate::domain::audit::AuditEvent;
 use crate::domain::backups::{BackupRun, NewBackupRun, RunKind};
 use chrono::{DateTime, Utc};
@@ -69,10 +69,7 @@ const DELETE_PLAN: &str = "DELETE FROM capacity_plans WHERE user_id = $1 AND sco
 /// The aggregate over `table` in `[$1, $2)`, optionally for some targets only.
 fn load_sql(table: SampleTable, targets: Option<usize>) -> String {
     let filter = match targets {
-        Some(n) => {
-            let params: Vec<String> = (3..3 + n).map(|i| format!("${i}")).collect();
-            format!(" AND target_id IN ({})", params.join(", "))
-        }
+        Some(n) => format!(" AND target_id IN ({})", numbered_params(3, n)),
         None => String::new(),
     };
     format!(

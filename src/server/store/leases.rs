@@ -1,8 +1,8 @@
 //! Replica membership and target leases, for replicas sharing one database. SQL shared by
 //! both dialects; only PostgreSQL adds `FOR UPDATE SKIP LOCKED`, since SQLite serializes
 //! writers anyway.
-use super::StoreResult;
 use super::accounts::Dialect;
+use super::{StoreResult, numbered_params};
 use crate::domain::leases::{ClusterView, Replica};
 use sqlx::{Database, Executor, IntoArguments, Pool};
 
@@ -126,10 +126,9 @@ where
 
     pub async fn release(&self, replica_id: &str, target_ids: &[i64]) -> StoreResult<()> {
         for chunk in target_ids.chunks(RELEASE_CHUNK) {
-            let params: Vec<String> = (2..2 + chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "UPDATE targets SET lease_holder = NULL WHERE lease_holder = $1 AND id IN ({})",
-                params.join(", ")
+                numbered_params(2, chunk.len())
             );
             let mut query = sqlx::query::<DB>(&sql).bind(replica_id.to_owned());
             for id in chunk {

@@ -977,6 +977,21 @@ impl Default for StoreOptions {
     }
 }
 
+/// `count` numbered placeholders from `$first` on, as both dialects take them: "$3, $4, $5".
+fn numbered_params(first: usize, count: usize) -> String {
+    let params: Vec<String> = (first..first + count).map(|n| format!("${n}")).collect();
+    params.join(", ")
+}
+
+/// `rows` tuples of `columns` parameters each, for a multi-row insert:
+/// `($1, …, $n), ($n+1, …), …`.
+fn value_rows(rows: usize, columns: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|row| format!("({})", numbered_params(row * columns + 1, columns)))
+        .collect();
+    values.join(", ")
+}
+
 /// The newest schema migration this build knows for a backend.
 pub fn newest_migration(backend: crate::domain::backups::Backend) -> i64 {
     let migrator = match backend {
@@ -1226,4 +1241,15 @@ fn headers_column(spec: &TargetSpec) -> StoreResult<Option<String>> {
 fn interval_column(spec: &TargetSpec) -> i32 {
     // Interval is validated to at most 3600 s, so it always fits.
     i32::try_from(spec.interval.secs()).unwrap_or(i32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_numbered_on_from_the_first() {
+        assert_eq!(super::numbered_params(3, 3), "$3, $4, $5");
+        assert_eq!(super::numbered_params(1, 1), "$1");
+        assert_eq!(super::numbered_params(1, 0), "");
+        assert_eq!(super::value_rows(2, 2), "($1, $2), ($3, $4)");
+    }
 }

@@ -1,6 +1,6 @@
 //! Poll results: samples, the latest status per target, and versioned tool lists. The SQL is
 //! shared by both dialects; times are Unix milliseconds.
-use super::{StoreError, StoreResult};
+use super::{StoreError, StoreResult, value_rows};
 use crate::domain::observation::{PollRecord, SampleRow, TargetState, TargetStatus, Tool};
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Executor, IntoArguments, Pool};
@@ -61,19 +61,6 @@ fn on_conflict(table: SampleTable) -> String {
     }
 }
 
-/// `rows` tuples of `columns` parameters each: `($1, …, $n), ($n+1, …), …`.
-fn placeholders(rows: usize, columns: usize) -> String {
-    let values: Vec<String> = (0..rows)
-        .map(|row| {
-            let params: Vec<String> = (1..=columns)
-                .map(|column| format!("${}", row * columns + column))
-                .collect();
-            format!("({})", params.join(", "))
-        })
-        .collect();
-    values.join(", ")
-}
-
 /// Statements by row count (1 to `ROWS_PER_INSERT`), each built on first use: a batch of
 /// polls would otherwise format hundreds of placeholders for every chunk it stores.
 struct ByRowCount([OnceLock<String>; ROWS_PER_INSERT]);
@@ -96,7 +83,7 @@ fn insert_samples_sql(table: SampleTable, rows: usize) -> &'static str {
         format!(
             "INSERT INTO {} ({SAMPLE_COLUMNS}) VALUES {} ON CONFLICT (target_id, at) {}",
             table.name(),
-            placeholders(rows, 19),
+            value_rows(rows, 19),
             on_conflict(table)
         )
     })
@@ -112,7 +99,7 @@ fn upsert_statuses_sql(rows: usize) -> &'static str {
              state = excluded.state, failures = excluded.failures, readiness = excluded.readiness, \
              mcp = excluded.mcp, p95 = excluded.p95, error_ratio = excluded.error_ratio, \
              rps = excluded.rps WHERE target_status.at <= excluded.at",
-            placeholders(rows, 9)
+            value_rows(rows, 9)
         )
     })
 }

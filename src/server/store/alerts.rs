@@ -773,7 +773,11 @@ where
     }
 
     pub async fn tool_acks(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
-        self.catalogs(SELECT_TOOL_ACKS).await
+        Self::decode_catalogs(
+            sqlx::query_as::<DB, (i64, String)>(SELECT_TOOL_ACKS)
+                .fetch_all(self.0)
+                .await?,
+        )
     }
 
     pub async fn latest_catalogs(&self, target_ids: &[i64]) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
@@ -790,14 +794,6 @@ where
             query = query.bind(*id);
         }
         Self::decode_catalogs(query.fetch_all(self.0).await?)
-    }
-
-    async fn catalogs(&self, sql: &str) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
-        Self::decode_catalogs(
-            sqlx::query_as::<DB, (i64, String)>(sql)
-                .fetch_all(self.0)
-                .await?,
-        )
     }
 
     fn decode_catalogs(rows: Vec<(i64, String)>) -> StoreResult<Vec<(i64, Vec<Tool>)>> {

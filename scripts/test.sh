@@ -59,10 +59,25 @@ ensure_python_sdk() {
   export MCPOPS_TEST_PYTHON="$venv/bin/python"
 }
 
+# The reference TypeScript server, for the interoperability test, pinned and kept in .tools.
+EVERYTHING_VERSION=2026.8.31
+ensure_server_everything() {
+  local dir="$REPO/.tools/server-everything"
+  local entry="$dir/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
+  if ! grep -q "\"version\": \"$EVERYTHING_VERSION\"" "$dir/node_modules/@modelcontextprotocol/server-everything/package.json" 2>/dev/null; then
+    step "installing @modelcontextprotocol/server-everything $EVERYTHING_VERSION (for the interoperability test)"
+    ensure_node
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-audit --no-fund --no-save "@modelcontextprotocol/server-everything@$EVERYTHING_VERSION"
+  fi
+  export MCPOPS_TEST_EVERYTHING="$entry"
+}
+
 ensure_build_tools
 ensure_postgres
 ensure_browser
 ensure_python_sdk
+ensure_server_everything
 
 step "cargo fmt --check"
 cargo fmt --check

@@ -28,6 +28,7 @@ const SERVER_FUNCTIONS: &[(&str, Need)] = &[
     ("/api/servers/detail", Need::Dashboards),
     ("/api/targets/list", Need::Dashboards),
     ("/api/targets/get", Need::Dashboards),
+    ("/api/targets/offers", Need::Dashboards),
     ("/api/targets/sources", Need::Dashboards),
     ("/api/targets/add", Need::Admin),
     ("/api/targets/update", Need::Admin),

@@ -1,21 +1,27 @@
-//! Interoperability: the MCP probe against a server nobody here wrote, the reference Python
-//! SDK serving Streamable HTTP, and the legacy HTTP+SSE transport, on loopback. `scripts/test.sh` installs the SDK into a venv and
-//! points `MCPOPS_TEST_PYTHON` at its interpreter.
+//! Interoperability: mcpops against servers nobody here wrote, on loopback: the reference
+//! Python SDK (Streamable HTTP and the legacy HTTP+SSE transport) and the reference
+//! TypeScript server, `server-everything`. None of them has `/health/*` or `/metrics`: they
+//! speak MCP and nothing else, as most servers do. `scripts/test.sh` installs both and points
+//! `MCPOPS_TEST_PYTHON` and `MCPOPS_TEST_EVERYTHING` at them.
 mod common;
 
 use common::{TestApp, TestDb, eventually, spawn_app};
-use mcpops::domain::observation::{McpReport, TargetStatus};
+use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
+use mcpops::domain::observation::{McpReport, TargetState, TargetStatus};
+use mcpops::domain::offers::{Offer, ProbeOffers};
 use mcpops::domain::target::{TargetSource, TargetSpec};
 use mcpops::server::store::ToolCatalog;
 use std::time::Duration;
 
-/// The SDK server process, killed when dropped.
-struct PythonServer {
-    _process: tokio::process::Child,
+/// A reference server's process, killed when dropped.
+struct ReferenceServer {
+    process: tokio::process::Child,
+    port: u16,
 }
 
-impl PythonServer {
-    async fn start(port: u16, transport: &str) -> Self {
+impl ReferenceServer {
+    /// The Python SDK server of `tests/interop/python_server.py`.
+    async fn python(transport: &str) -> Self {
         let python = std::env::var("MCPOPS_TEST_PYTHON").unwrap_or_else(|_| {
             panic!("MCPOPS_TEST_PYTHON is not set: run scripts/test.sh, which installs the Python MCP SDK")
         });
@@ -23,18 +29,40 @@ impl PythonServer {
             env!("CARGO_MANIFEST_DIR"),
             "/tests/interop/python_server.py"
         );
-        let child = tokio::process::Command::new(python)
-            .arg(script)
-            .arg(port.to_string())
-            .arg(transport)
+        let port = free_port();
+        let mut command = tokio::process::Command::new(python);
+        command.arg(script).arg(port.to_string()).arg(transport);
+        Self::start(command, port, "the Python MCP server").await
+    }
+
+    /// `server-everything` in `streamableHttp` or `sse` mode. It listens on every interface
+    /// and has no host option, so a preload binds it to loopback.
+    async fn everything(mode: &str) -> Self {
+        let entry = std::env::var("MCPOPS_TEST_EVERYTHING").unwrap_or_else(|_| {
+            panic!("MCPOPS_TEST_EVERYTHING is not set: run scripts/test.sh, which installs server-everything")
+        });
+        let preload = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/loopback.cjs");
+        let port = free_port();
+        let mut command = tokio::process::Command::new("node");
+        command
+            .arg("-r")
+            .arg(preload)
+            .arg(entry)
+            .arg(mode)
+            .env("PORT", port.to_string());
+        Self::start(command, port, "server-everything").await
+    }
+
+    async fn start(mut command: tokio::process::Command, port: u16, what: &str) -> Self {
+        let process = command
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .expect("python starts");
+            .unwrap_or_else(|e| panic!("{what} starts: {e}"));
         eventually(
             Duration::from_secs(30),
-            "the Python MCP server to listen",
+            &format!("{what} to listen"),
             || async move {
                 tokio::net::TcpStream::connect(("127.0.0.1", port))
                     .await
@@ -43,20 +71,21 @@ impl PythonServer {
             },
         )
         .await;
-        Self { _process: child }
+        Self { process, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn stop(&mut self) {
+        self.process.kill().await.expect("the server stops");
     }
 }
 
 /// Adds the SDK server as a target and waits for the tool list its first poll stores.
 async fn poll_until_tools_are_listed(app: &TestApp, spec: &TargetSpec) -> (i64, ToolCatalog) {
-    let id = app
-        .state
-        .store
-        .insert_target(spec, TargetSource::Ui, common::test_event())
-        .await
-        .expect("insert")
-        .id;
-    app.state.targets_changed();
+    let id = add(app, spec).await;
     let catalog = eventually(Duration::from_secs(20), "the SDK's tool list", || async {
         app.state
             .store
@@ -70,6 +99,18 @@ async fn poll_until_tools_are_listed(app: &TestApp, spec: &TargetSpec) -> (i64, 
     let names: Vec<&str> = catalog.tools.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, vec!["add", "echo"]);
     (id, catalog)
+}
+
+async fn add(app: &TestApp, spec: &TargetSpec) -> i64 {
+    let id = app
+        .state
+        .store
+        .insert_target(spec, TargetSource::Ui, common::test_event())
+        .await
+        .expect("insert")
+        .id;
+    app.state.targets_changed();
+    id
 }
 
 /// The target's first status whose MCP report passes `wanted`.
@@ -101,12 +142,10 @@ fn free_port() -> u16 {
 
 #[tokio::test]
 async fn the_mcp_probe_speaks_to_the_reference_python_sdk() {
-    let port = free_port();
-    let _python = PythonServer::start(port, "streamable-http").await;
+    let python = ReferenceServer::python("streamable-http").await;
     let db = TestDb::sqlite();
     let app = spawn_app(db.url(), None).await;
-    let spec = TargetSpec::from_form("python-sdk", &format!("http://127.0.0.1:{port}"), "1", "")
-        .expect("spec");
+    let spec = TargetSpec::from_form("python-sdk", &python.url(), "1", "").expect("spec");
     let (id, catalog) = poll_until_tools_are_listed(&app, &spec).await;
     assert!(
         catalog.tools[0].schema.contains("\"a\""),
@@ -129,14 +168,11 @@ async fn the_mcp_probe_speaks_to_the_reference_python_sdk() {
 
 #[tokio::test]
 async fn the_mcp_probe_speaks_the_legacy_sse_transport_of_the_reference_python_sdk() {
-    let port = free_port();
-    let _python = PythonServer::start(port, "sse").await;
+    let python = ReferenceServer::python("sse").await;
     let db = TestDb::sqlite();
     let app = spawn_app(db.url(), None).await;
     // An operator points the MCP path at the server's event stream.
-    let mut spec =
-        TargetSpec::from_form("python-sse", &format!("http://127.0.0.1:{port}"), "1", "")
-            .expect("spec");
+    let mut spec = TargetSpec::from_form("python-sse", &python.url(), "1", "").expect("spec");
     spec.probe.mcp_path = "/sse".into();
     let (id, _) = poll_until_tools_are_listed(&app, &spec).await;
 
@@ -171,4 +207,143 @@ async fn the_mcp_probe_speaks_the_legacy_sse_transport_of_the_reference_python_s
         "{:?}",
         status.failures
     );
+}
+
+/// What a server offers that speaks MCP and nothing else.
+const MCP_ONLY: ProbeOffers = ProbeOffers {
+    live: Offer::NotOffered,
+    ready: Offer::NotOffered,
+    metrics: Offer::NotOffered,
+    mcp: Offer::Offered,
+};
+
+/// A server with nothing but MCP is up, with the MCP answer as its liveness, probe latency
+/// on its chart and no alert; stopped, it is down and the down alert fires.
+async fn judged_on_mcp_alone(mut server: ReferenceServer, name: &str, mcp_path: &str) {
+    let db = TestDb::sqlite();
+    let app = spawn_app(db.url(), None).await;
+    let mut spec = TargetSpec::from_form(name, &server.url(), "1", "").expect("spec");
+    spec.probe.mcp_path = mcp_path.into();
+    let id = add(&app, &spec).await;
+
+    let status = eventually(Duration::from_secs(20), &format!("{name} up"), || async {
+        app.state
+            .store
+            .target_status(id)
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| s.state == TargetState::Up)
+    })
+    .await;
+    assert_eq!(status.offers, MCP_ONLY, "{name}: {:?}", status.failures);
+    assert!(status.failures.is_empty(), "{name}: {:?}", status.failures);
+
+    // Several polls later: probe latency is stored and charted, and nothing has alerted.
+    let probed = eventually(
+        Duration::from_secs(20),
+        &format!("{name}'s probe timings"),
+        || async {
+            let to = chrono::Utc::now() + chrono::Duration::seconds(1);
+            let rows = app
+                .state
+                .store
+                .samples(
+                    mcpops::server::store::SampleTable::Raw,
+                    Some(id),
+                    to - chrono::Duration::minutes(5),
+                    to,
+                )
+                .await
+                .ok()?;
+            (rows
+                .iter()
+                .filter(|r| r.mcp_ms.is_some() && r.state == TargetState::Up)
+                .count()
+                >= 4)
+                .then_some(rows)
+        },
+    )
+    .await;
+    assert!(
+        probed.iter().all(|r| r.requests.is_none()),
+        "{name}: no metrics were scraped"
+    );
+    let svg = app
+        .client
+        .get(app.url(&format!("/charts/{id}/latency.svg?range=15m")))
+        .send()
+        .await
+        .expect("chart")
+        .text()
+        .await
+        .expect("svg");
+    assert!(
+        svg.contains("MCP probe, measured by mcpops"),
+        "{name}: {svg:.300}"
+    );
+    let query = AlertQuery {
+        target_ids: vec![id],
+        limit: 100,
+        ..AlertQuery::default()
+    };
+    let alerts = app.state.store.alerts(&query).await.expect("alerts");
+    assert!(alerts.is_empty(), "{name}: {alerts:?}");
+
+    server.stop().await;
+    let down = eventually(Duration::from_secs(20), &format!("{name} down"), || async {
+        app.state
+            .store
+            .target_status(id)
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| s.state == TargetState::Down)
+    })
+    .await;
+    assert_eq!(down.failures[0].probe, "liveness", "{name}");
+    assert_eq!(down.failures[0].reason, "connection refused", "{name}");
+    let query = AlertQuery {
+        states: vec![AlertState::Firing],
+        rule: Some(RuleKind::TargetDown),
+        target_ids: vec![id],
+        limit: 10,
+        ..AlertQuery::default()
+    };
+    let firing = eventually(
+        Duration::from_secs(20),
+        &format!("{name}'s down alert"),
+        || async {
+            app.state
+                .store
+                .alerts(&query)
+                .await
+                .ok()
+                .and_then(|alerts| alerts.into_iter().next())
+        },
+    )
+    .await;
+    assert!(
+        firing.summary.contains("connection refused"),
+        "{}",
+        firing.summary
+    );
+}
+
+#[tokio::test]
+async fn server_everything_over_streamable_http_is_judged_on_mcp_alone() {
+    let server = ReferenceServer::everything("streamableHttp").await;
+    judged_on_mcp_alone(server, "everything-http", "/mcp").await;
+}
+
+#[tokio::test]
+async fn server_everything_over_legacy_sse_is_judged_on_mcp_alone() {
+    let server = ReferenceServer::everything("sse").await;
+    judged_on_mcp_alone(server, "everything-sse", "/sse").await;
+}
+
+#[tokio::test]
+async fn the_python_sdk_server_is_judged_on_mcp_alone() {
+    let server = ReferenceServer::python("streamable-http").await;
+    judged_on_mcp_alone(server, "python-sdk", "/mcp").await;
 }

@@ -4,6 +4,7 @@ mod common;
 use chrono::{Duration, DurationRound, Utc};
 use common::{BACKENDS, Backend, TestDb};
 use mcpops::domain::observation::{PollRecord, Readiness, SampleRow, TargetState, TargetStatus};
+use mcpops::domain::offers::{Offer, ProbeOffers};
 use mcpops::domain::signals::BucketDeltas;
 use mcpops::domain::target::{TargetSource, TargetSpec};
 use mcpops::server::rollup::{RetentionConfig, roll_up_once};
@@ -47,11 +48,22 @@ fn record(target_id: i64, at: chrono::DateTime<Utc>, requests: f64) -> PollRecor
         p95: None,
         error_ratio: None,
         rps: None,
+        offers: served_without_health(),
     };
     PollRecord {
         sample,
         status,
         tools: None,
+    }
+}
+
+/// What a server that speaks MCP and metrics but has no health endpoints offers.
+fn served_without_health() -> ProbeOffers {
+    ProbeOffers {
+        live: Offer::NotOffered,
+        ready: Offer::NotOffered,
+        metrics: Offer::Offered,
+        mcp: Offer::Offered,
     }
 }
 
@@ -87,6 +99,11 @@ async fn rollups_merge_and_retention_deletes(backend: Backend) {
         .collect();
     store.record_polls(&batch).await.expect("polls");
     let latest = store.target_status(other).await.expect("status");
+    assert_eq!(
+        latest.as_ref().map(|s| s.offers),
+        Some(served_without_health()),
+        "{backend:?}: what the target offers is stored with its status"
+    );
     assert_eq!(
         latest.map(|s| s.at),
         Some(start + Duration::seconds(10 * (3 * 360 - 1))),

@@ -415,6 +415,7 @@ async fn newest_tool_lists_of_the_targets_asked(backend: Backend) {
                 p95: None,
                 error_ratio: None,
                 rps: None,
+                offers: Default::default(),
             },
             tools: Some(
                 tools

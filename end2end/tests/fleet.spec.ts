@@ -53,7 +53,8 @@ test('a target is edited and removed; demo targets are not editable', async ({ p
   await openFleet(page, mcpops.url);
   const form = page.getByRole('form', { name: 'Add a target' });
   await form.getByLabel('Name').fill('edit-me');
-  await form.getByLabel('Base URL').fill('https://mcp.example.com');
+  // Loopback only: nothing listens on the discard port, so its polls are refused at once.
+  await form.getByLabel('Base URL').fill('https://127.0.0.1:9');
   await form.getByRole('button', { name: 'Add target' }).click();
   const row = page.locator('tr[data-target="edit-me"]');
   await expect(row).toBeVisible();
@@ -66,10 +67,18 @@ test('a target is edited and removed; demo targets are not editable', async ({ p
   await expect(edit.locator('#field-interval_secs-error')).toContainText('between 1 and 3600');
   await edit.getByLabel('Name').fill('edited');
   await edit.getByLabel('Interval (s)').fill('60');
+  // A server without /metrics: its admin switches the probe off.
+  await edit.getByText('Probe settings').click();
+  await edit.getByLabel('Metrics probe').selectOption('off');
   await edit.getByRole('button', { name: 'Save' }).click();
   await expect(page).toHaveURL(/\/fleet$/);
   const edited = page.locator('tr[data-target="edited"]');
   await expect(edited).toContainText('60 s');
+  await edited.getByRole('link', { name: 'Edit' }).click();
+  await expect(page.getByRole('form', { name: 'Edit target' }).getByLabel('Metrics probe')).toHaveValue('off');
+  await expect(page.getByRole('form', { name: 'Edit target' }).getByLabel('Liveness probe')).toHaveValue('auto');
+  await page.goto(`${mcpops.url}/fleet`);
+  await waitForHydration(page);
 
   await edited.getByRole('button', { name: 'Remove edited' }).click();
   await expect(page.locator('tr[data-target="edited"]')).toHaveCount(0);

@@ -52,6 +52,7 @@ pub async fn target_readiness(target_id: i64) -> Result<Vec<ReadinessRow>, AppEr
                 .await?
                 .last_verified
                 .map(|run| run.finished_at),
+            offers: status.as_ref().map(|s| s.offers).unwrap_or_default(),
         };
         let ticks = state.store.readiness_ticks(target_id).await?;
         Ok(checklist(&facts, &ticks))

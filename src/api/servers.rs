@@ -21,6 +21,9 @@ pub struct ServerDetail {
     pub status: Option<TargetStatus>,
     /// Newest first.
     pub catalogs: Vec<CatalogVersion>,
+    /// How many different tool lists the instances behind this URL serve, when recent
+    /// listings went back and forth between them.
+    pub instances_disagree: Option<usize>,
 }
 
 #[server(endpoint = "servers/detail")]
@@ -51,9 +54,19 @@ pub async fn target_detail(id: i64) -> Result<ServerDetail, AppError> {
                 .unwrap_or_default(),
         })
         .collect();
+    // Each stored version is a change; versions of the last hour that return to an earlier
+    // list are instances that disagree (a rollback days later is not).
+    let hour_ago = Utc::now() - chrono::Duration::hours(1);
+    let recent = stored
+        .iter()
+        .take(crate::domain::tools::RecentListings::KEPT)
+        .filter(|catalog| catalog.at >= hour_ago)
+        .rev()
+        .map(|catalog| catalog.tools.as_slice());
     Ok(ServerDetail {
         target,
         status,
         catalogs,
+        instances_disagree: crate::domain::tools::instances_disagree(recent),
     })
 }

@@ -16,6 +16,11 @@ pub struct ProbeForm {
     pub mcp_path: String,
     pub profile: String,
     pub metric_names: String,
+    /// Each probe's switch: `auto`, `on` or `off`.
+    pub live_switch: String,
+    pub ready_switch: String,
+    pub metrics_switch: String,
+    pub mcp_switch: String,
     /// One `Name: value` per line.
     pub headers: String,
     pub clear_headers: Option<String>,
@@ -34,6 +39,19 @@ pub async fn get_target(id: i64) -> Result<Target, AppError> {
     use crate::domain::auth::Permission;
     let state = super::ssr::require(Permission::ViewDashboards)?.state;
     super::ssr::respond(state.store.get_target(id).await.map_err(AppError::from))
+}
+
+/// What each polled target offers (liveness, readiness, metrics, MCP), by target id.
+#[server(endpoint = "targets/offers")]
+pub async fn target_offers() -> Result<Vec<(i64, crate::domain::offers::ProbeOffers)>, AppError> {
+    use crate::domain::auth::Permission;
+    let state = super::ssr::require(Permission::ViewDashboards)?.state;
+    let statuses = state.store.target_statuses().await;
+    super::ssr::respond(
+        statuses
+            .map(|all| all.iter().map(|s| (s.target_id, s.offers)).collect())
+            .map_err(AppError::from),
+    )
 }
 
 /// The target files and how each read at its last reading (empty when none are configured).
@@ -160,6 +178,7 @@ fn form_details(
             "timeout_ms": p.timeout_ms, "live_path": p.live_path, "ready_path": p.ready_path,
             "metrics_path": p.metrics_path, "mcp_path": p.mcp_path, "profile": p.profile,
             "metric_names": p.metric_names, "headers": header_names,
+            "switches": [&p.live_switch, &p.ready_switch, &p.metrics_switch, &p.mcp_switch],
             "clear_headers": p.clear_headers.is_some(),
         })),
     })
@@ -189,7 +208,26 @@ fn spec_from_form(
         ],
         &form.profile,
         &form.metric_names,
-    );
+    )
+    .and_then(|mut settings| {
+        let mut errors = crate::domain::target::FieldErrors::default();
+        let switches = [
+            ("live", "live_switch", &form.live_switch),
+            ("ready", "ready_switch", &form.ready_switch),
+            ("metrics", "metrics_switch", &form.metrics_switch),
+            ("mcp", "mcp_switch", &form.mcp_switch),
+        ];
+        for (probe, field, value) in switches {
+            if let Err(message) = settings.switches.set(probe, value) {
+                errors.add(field, message);
+            }
+        }
+        if errors.is_empty() {
+            Ok(settings)
+        } else {
+            Err(errors)
+        }
+    });
     let headers = if !form.headers.trim().is_empty() {
         parse_headers(&form.headers).map(Some)
     } else if form.clear_headers.is_some() {

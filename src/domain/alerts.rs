@@ -950,6 +950,7 @@ mod tests {
                 p95: p95_seconds,
                 error_ratio: Some(0.0),
                 rps: Some(100.0),
+                offers: Default::default(),
             },
             sample,
             tools: None,

@@ -10,6 +10,7 @@ pub mod incidents;
 pub mod leases;
 pub mod notifications;
 pub mod observation;
+pub mod offers;
 pub mod readiness;
 pub mod runbooks;
 pub mod series;

@@ -1,4 +1,5 @@
 //! What one poll of a target saw: each probe's result, timings, and a typed reason on failure.
+use super::offers::ProbeOffers;
 use super::signals::{BucketDeltas, IntervalSignals};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -42,6 +43,8 @@ pub enum ProbeError {
         message: String,
     },
     Io(String),
+    /// Every probe answered 404 or 405, or nothing answered at all.
+    NothingAnswers,
 }
 
 impl fmt::Display for ProbeError {
@@ -65,6 +68,7 @@ impl fmt::Display for ProbeError {
             }
             Self::JsonRpc { code, message } => write!(f, "JSON-RPC error {code}: {message}"),
             Self::Io(detail) => write!(f, "I/O error: {detail}"),
+            Self::NothingAnswers => write!(f, "nothing answers at this URL"),
         }
     }
 }
@@ -175,13 +179,15 @@ impl TargetState {
 pub struct Observation {
     pub target_id: i64,
     pub at: DateTime<Utc>,
-    /// Liveness round trip in milliseconds, or why it failed.
+    /// Whether the target is alive, with the round trip in milliseconds: from `/health/live`
+    /// when the server offers it, otherwise from the MCP answer (or the scrape).
     pub live: Result<f64, ProbeError>,
-    /// `None` when this poll did not ask (metrics-only polling).
+    /// `None` when this poll did not ask, or the server does not offer it.
     pub ready: Option<Result<Readiness, ProbeError>>,
-    /// `None` when this target has no metrics endpoint configured.
     pub metrics: Option<Result<Option<IntervalSignals>, ProbeError>>,
     pub mcp: Option<Result<McpReport, ProbeError>>,
+    /// What the target offers, as this poll found it.
+    pub offers: ProbeOffers,
 }
 
 impl Observation {
@@ -290,6 +296,9 @@ pub struct TargetStatus {
     pub p95: Option<f64>,
     pub error_ratio: Option<f64>,
     pub rps: Option<f64>,
+    /// What the target offers, as the latest poll found it.
+    #[serde(default)]
+    pub offers: ProbeOffers,
 }
 
 /// The compact per-target message live pages receive after every poll; what it lacks is
@@ -407,6 +416,7 @@ impl PollRecord {
             p95: sample.p95,
             error_ratio: sample.error_ratio(),
             rps: sample.rps(),
+            offers: obs.offers,
         };
         Self {
             sample,
@@ -431,6 +441,7 @@ mod tests {
             })),
             metrics: Some(Ok(None)),
             mcp: None,
+            offers: ProbeOffers::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Operational readiness per target: the guide's pre-production checklist, with the items
 //! mcpops can prove filled from what it has seen, and the rest ticked by hand.
+use super::offers::{Offer, ProbeKind, ProbeOffers};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -95,6 +96,8 @@ pub struct ReadinessFacts {
     /// Rules whose runbook is in the library, of all rules.
     pub rules_with_runbooks: (usize, usize),
     pub last_verified_restore: Option<DateTime<Utc>>,
+    /// What the target offers, as its latest poll found it.
+    pub offers: ProbeOffers,
 }
 
 /// A manual item's tick.
@@ -111,6 +114,9 @@ pub enum ItemState {
     /// Proven by mcpops, or ticked by a person.
     Met,
     Unmet,
+    /// The server does not offer the endpoint this item is proven from: a suggestion, not a
+    /// failure of the target.
+    NotOffered,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +149,14 @@ pub fn checklist(facts: &ReadinessFacts, ticks: &[Tick]) -> Vec<ReadinessRow> {
                     tick,
                 };
             }
+            if let Some(suggestion) = not_offered(item, facts) {
+                return ReadinessRow {
+                    item,
+                    state: ItemState::NotOffered,
+                    evidence: suggestion.into(),
+                    tick: None,
+                };
+            }
             let (met, evidence) = automatic(item, facts);
             ReadinessRow {
                 item,
@@ -156,6 +170,26 @@ pub fn checklist(facts: &ReadinessFacts, ticks: &[Tick]) -> Vec<ReadinessRow> {
             }
         })
         .collect()
+}
+
+/// What to add, for an item whose endpoint the server does not offer.
+fn not_offered(item: ReadinessItem, facts: &ReadinessFacts) -> Option<&'static str> {
+    let missing = |probe| facts.offers.get(probe) == Offer::NotOffered;
+    match item {
+        ReadinessItem::Monitoring if !facts.metrics_scraped && missing(ProbeKind::Metrics) => Some(
+            "not offered: the server has no /metrics. Add a Prometheus endpoint with the \
+             guide's names (mcp_requests_total, mcp_request_duration_seconds, …) for its own \
+             golden signals; until then mcpops measures latency and availability from its probes",
+        ),
+        ReadinessItem::HealthChecks if missing(ProbeKind::Live) || missing(ProbeKind::Ready) => {
+            Some(
+                "not offered: add /health/live (200 while the process runs) and /health/ready \
+             (200, or 503 with a checks map naming what is not ready); until then the MCP \
+             answer is its liveness",
+            )
+        }
+        _ => None,
+    }
 }
 
 fn automatic(item: ReadinessItem, facts: &ReadinessFacts) -> (bool, String) {
@@ -227,6 +261,7 @@ mod tests {
             rules: 9,
             rules_with_runbooks: (9, 9),
             last_verified_restore: None,
+            offers: ProbeOffers::default(),
         };
         let ticks = vec![Tick {
             item: ReadinessItem::OnCall,
@@ -243,5 +278,34 @@ mod tests {
         assert!(health.is_some_and(|r| r.evidence.contains("database")));
         let unreached = checklist(&ReadinessFacts::default(), &[]);
         assert!(unreached.iter().all(|r| r.state == ItemState::Unmet));
+    }
+
+    #[test]
+    fn a_server_with_nothing_but_mcp_is_told_what_to_add_not_failed() {
+        let facts = ReadinessFacts {
+            last_poll: Some(Utc::now()),
+            live: true,
+            mcp_protocol: Some("2026-07-28".into()),
+            offers: ProbeOffers {
+                live: Offer::NotOffered,
+                ready: Offer::NotOffered,
+                metrics: Offer::NotOffered,
+                mcp: Offer::Offered,
+            },
+            ..ReadinessFacts::default()
+        };
+        let rows = checklist(&facts, &[]);
+        let row = |item| rows.iter().find(|r| r.item == item).expect("row");
+        for item in [ReadinessItem::Monitoring, ReadinessItem::HealthChecks] {
+            assert_eq!(row(item).state, ItemState::NotOffered, "{item:?}");
+            assert!(row(item).evidence.starts_with("not offered: "));
+        }
+        assert!(row(ReadinessItem::Monitoring).evidence.contains("/metrics"));
+        assert!(
+            row(ReadinessItem::HealthChecks)
+                .evidence
+                .contains("/health/ready")
+        );
+        assert_eq!(row(ReadinessItem::McpProbe).state, ItemState::Met);
     }
 }

@@ -67,6 +67,8 @@ pub struct SeriesPoint {
     pub active_connections: Option<f64>,
     pub cpu_cores: Option<f64>,
     pub memory_bytes: Option<f64>,
+    /// The MCP probe's round trip in ms, measured by mcpops whatever the server exports.
+    pub probe_ms: Option<f64>,
 }
 
 /// Samples combined: counters summed, bucket deltas merged, gauges averaged, the worst state.
@@ -170,6 +172,7 @@ impl From<SampleRow> for SeriesPoint {
             active_connections: row.active_connections,
             cpu_cores: row.cpu_cores,
             memory_bytes: row.memory_bytes,
+            probe_ms: row.mcp_ms,
         }
     }
 }

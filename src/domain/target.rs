@@ -1,4 +1,5 @@
 //! A monitored MCP server: its validated identity, address and polling interval.
+use super::offers::ProbeSwitches;
 use super::signals::MetricProfile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -284,6 +285,8 @@ pub struct ProbeSettings {
     pub profile: String,
     /// Metric names that replace the profile's, by signal (e.g. `requests_total`).
     pub metric_names: BTreeMap<String, String>,
+    /// Which probes run: `auto` finds out what the server offers.
+    pub switches: ProbeSwitches,
 }
 
 impl Default for ProbeSettings {
@@ -296,6 +299,7 @@ impl Default for ProbeSettings {
             mcp_path: "/mcp".into(),
             profile: "guide".into(),
             metric_names: BTreeMap::new(),
+            switches: ProbeSwitches::default(),
         }
     }
 }

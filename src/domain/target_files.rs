@@ -1,4 +1,5 @@
 //! Targets listed in files: mcpops' own TOML format and Prometheus `file_sd` JSON.
+use super::offers::ProbeSwitches;
 use super::target::{FieldErrors, ProbeSettings, TargetSource, TargetSpec, parse_headers};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -29,6 +30,9 @@ pub struct FileTarget {
     /// Signal → metric name, replacing the profile's.
     #[serde(default)]
     pub metric_names: BTreeMap<String, String>,
+    /// Probe → `auto`, `on` or `off` (`live`, `ready`, `metrics`, `mcp`).
+    #[serde(default)]
+    pub probes: BTreeMap<String, String>,
     /// Sent with every probe (e.g. `Authorization`); keep such files readable only by mcpops.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -63,6 +67,12 @@ impl TargetsFile {
                     &names,
                 )
                 .map_err(fail)?;
+                for (probe, switch) in &t.probes {
+                    spec.probe
+                        .switches
+                        .set(probe, switch)
+                        .map_err(|e| format!("target '{}': probes: {e}", t.name))?;
+                }
                 let headers = t
                     .headers
                     .iter()
@@ -89,8 +99,9 @@ pub struct FileSdGroup {
 }
 
 /// Turns `file_sd` groups into targets, as Prometheus reads them: `__scheme__` (default http)
-/// `__scrape_interval__` and `__metrics_path__` apply; other labels not starting with `__` become `key:value`
-/// tags. The name is `host-port`.
+/// `__scrape_interval__` and `__metrics_path__` apply, and mcpops' own `__mcp_path__` and
+/// `__probes__` (`live=off, metrics=on`); other labels not starting with `__` become
+/// `key:value` tags. The name is `host-port`.
 pub fn specs_from_file_sd(groups: &[FileSdGroup]) -> Result<Vec<TargetSpec>, String> {
     let mut specs = Vec::new();
     for group in groups {
@@ -120,21 +131,16 @@ pub fn specs_from_file_sd(groups: &[FileSdGroup]) -> Result<Vec<TargetSpec>, Str
             let url = format!("{scheme}://{address}");
             let mut spec = TargetSpec::from_form(&name, &url, &interval, &tags.join(","))
                 .map_err(|fields| format!("target '{address}': {fields}"))?;
+            let label = |name: &str| group.labels.get(name).map_or("", String::as_str);
             spec.probe = ProbeSettings::from_form(
                 "",
-                [
-                    "",
-                    "",
-                    group
-                        .labels
-                        .get("__metrics_path__")
-                        .map_or("", String::as_str),
-                    "",
-                ],
+                ["", "", label("__metrics_path__"), label("__mcp_path__")],
                 "",
                 "",
             )
             .map_err(|fields| format!("target '{address}': {fields}"))?;
+            spec.probe.switches = ProbeSwitches::parse(label("__probes__"))
+                .map_err(|e| format!("target '{address}': __probes__: {e}"))?;
             spec.headers = Some(Vec::new());
             specs.push(spec);
         }
@@ -259,6 +265,44 @@ mod tests {
                 .probe
                 .metrics_path,
             "/stats"
+        );
+    }
+
+    #[test]
+    fn files_and_file_sd_labels_switch_probes_on_and_off() {
+        use crate::domain::offers::ProbeSwitch;
+        let file: TargetsFile = toml::from_str(
+            "[[target]]\nname = \"a\"\nurl = \"http://a:1\"\n\
+             [target.probes]\nlive = \"off\"\nmetrics = \"on\"\n",
+        )
+        .expect("toml");
+        let switches = file.specs().expect("valid")[0].probe.switches;
+        assert_eq!(
+            (switches.live, switches.metrics, switches.mcp),
+            (ProbeSwitch::Off, ProbeSwitch::On, ProbeSwitch::Auto)
+        );
+        let bad: TargetsFile = toml::from_str(
+            "[[target]]\nname = \"b\"\nurl = \"http://b:1\"\nprobes = { health = \"off\" }\n",
+        )
+        .expect("toml");
+        assert!(bad.specs().expect_err("unknown probe").contains("health"));
+
+        let groups: Vec<FileSdGroup> = serde_json::from_str(
+            r#"[{"targets": ["c:1"], "labels": {"__mcp_path__": "/sse", "__probes__": "ready=off, live=off"}}]"#,
+        )
+        .expect("json");
+        let spec = &specs_from_file_sd(&groups).expect("ok")[0];
+        assert_eq!(spec.probe.mcp_path, "/sse");
+        assert_eq!(spec.probe.switches.to_string(), "live=off, ready=off");
+        assert!(spec.tags.is_empty(), "mcpops' own labels are not tags");
+        let groups: Vec<FileSdGroup> = serde_json::from_str(
+            r#"[{"targets": ["d:1"], "labels": {"__probes__": "mcp=sometimes"}}]"#,
+        )
+        .expect("json");
+        assert!(
+            specs_from_file_sd(&groups)
+                .expect_err("bad switch")
+                .contains("__probes__")
         );
     }
 }

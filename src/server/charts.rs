@@ -13,10 +13,11 @@ const BACKGROUND: RGBColor = RGBColor(0x15, 0x1a, 0x20);
 const GRID: RGBColor = RGBColor(0x2a, 0x32, 0x3c);
 const TEXT: RGBColor = RGBColor(0xd8, 0xe0, 0xe8);
 const MARKER: RGBColor = RGBColor(0xc0, 0x8c, 0xff);
-const PALETTE: [RGBColor; 3] = [
+const PALETTE: [RGBColor; 4] = [
     RGBColor(0x5c, 0xc8, 0xff),
     RGBColor(0xff, 0xb0, 0x20),
     RGBColor(0xff, 0x4d, 0x5e),
+    RGBColor(0x2f, 0xd3, 0x7a),
 ];
 
 /// Reads one line's value from a point.
@@ -58,6 +59,7 @@ impl Chart {
                 ("p50", |p| p.p50.map(|s| s * 1000.0)),
                 ("p95", |p| p.p95.map(|s| s * 1000.0)),
                 ("p99", |p| p.p99.map(|s| s * 1000.0)),
+                ("MCP probe, measured by mcpops", |p| p.probe_ms),
             ],
             Self::Traffic => vec![("requests/s", |p| p.rps)],
             Self::Errors => vec![("errors %", |p| p.error_ratio.map(|r| r * 100.0))],
@@ -106,6 +108,12 @@ pub fn render(
             (label, xy)
         })
         .collect();
+    // A server without /metrics has only the probe's line: the legend names what is drawn.
+    let lines: Vec<(&str, Vec<(f64, f64)>)> = if lines.iter().any(|(_, xy)| !xy.is_empty()) {
+        lines.into_iter().filter(|(_, xy)| !xy.is_empty()).collect()
+    } else {
+        lines
+    };
     let top = lines
         .iter()
         .flat_map(|(_, xy)| xy.iter().map(|(_, y)| *y))
@@ -253,6 +261,35 @@ mod tests {
         assert!(svg.contains("Latency (ms)"));
         assert!(svg.contains("p99"));
         assert!(svg.contains("deploy v1.4.2"));
+        assert!(
+            !svg.contains("measured by mcpops"),
+            "no probe line without probe data"
+        );
+    }
+
+    #[test]
+    fn a_server_without_metrics_shows_the_probe_line_alone() {
+        let from = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let points: Vec<SeriesPoint> = (0..10)
+            .map(|i| SeriesPoint {
+                at: from + chrono::Duration::minutes(i),
+                probe_ms: Some(12.0),
+                ..SeriesPoint::default()
+            })
+            .collect();
+        let svg = render(
+            Chart::Latency,
+            &points,
+            &[],
+            from,
+            from + chrono::Duration::minutes(15),
+        )
+        .unwrap();
+        assert!(svg.contains("MCP probe, measured by mcpops"));
+        assert!(
+            !svg.contains("p95"),
+            "metric lines without data stay out of the legend"
+        );
     }
 
     #[test]

@@ -2,10 +2,11 @@
 use crate::api::error::AppError;
 use crate::api::fleet::fleet_overview;
 use crate::api::targets::{
-    AddTarget, RemoveTarget, UpdateTarget, get_target, list_targets, target_sources,
+    AddTarget, RemoveTarget, UpdateTarget, get_target, list_targets, target_offers, target_sources,
 };
 use crate::app::components::{ErrorNote, Field, field_error, form_error};
 use crate::domain::observation::TargetState;
+use crate::domain::offers::{ProbeKind, ProbeOffers, ProbeSwitch};
 use crate::domain::target::{ProbeSettings, Target, TargetSource};
 use crate::domain::target_files::SourceStatus;
 use leptos::html;
@@ -22,12 +23,17 @@ pub fn FleetPage() -> impl IntoView {
     let targets = Resource::new(
         move || (add.version().get(), remove.version().get()),
         |_| async {
-            let (targets, overview) =
-                futures::join!(list_targets(), fleet_overview(Some("none".into())));
+            let (targets, overview, offers) = futures::join!(
+                list_targets(),
+                fleet_overview(Some("none".into())),
+                target_offers()
+            );
             let states: HashMap<i64, TargetState> = overview
                 .map(|overview| overview.tiles().map(|tile| (tile.id, tile.state)).collect())
                 .unwrap_or_default();
-            targets.map(|list| (list, states))
+            let offers: HashMap<i64, ProbeOffers> =
+                offers.unwrap_or_default().into_iter().collect();
+            targets.map(|list| (list, states, offers))
         },
     );
     let sources = Resource::new(
@@ -74,7 +80,7 @@ pub fn FleetPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading targets…"</p> }>
             {move || Suspend::new(async move {
                 match targets.await {
-                    Ok((list, states)) => view! { <TargetTable targets=list states remove /> }.into_any(),
+                    Ok((list, states, offers)) => view! { <TargetTable targets=list states offers remove /> }.into_any(),
                     Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                 }
             })}
@@ -120,6 +126,7 @@ fn SourceTable(sources: Vec<SourceStatus>) -> impl IntoView {
 fn TargetTable(
     targets: Vec<Target>,
     states: HashMap<i64, TargetState>,
+    offers: HashMap<i64, ProbeOffers>,
     remove: ServerAction<RemoveTarget>,
 ) -> impl IntoView {
     if targets.is_empty() {
@@ -134,6 +141,7 @@ fn TargetTable(
                 <tr>
                     <th scope="col">"Name"</th>
                     <th scope="col">"Status"</th>
+                    <th scope="col">"Offers"</th>
                     <th scope="col">"Base URL"</th>
                     <th scope="col">"Every"</th>
                     <th scope="col">"Tags"</th>
@@ -146,7 +154,8 @@ fn TargetTable(
                     .into_iter()
                     .map(|target| {
                         let state = states.get(&target.id).copied().unwrap_or(TargetState::Unknown);
-                        view! { <TargetRow target state remove /> }
+                        let offers = offers.get(&target.id).copied().unwrap_or_default();
+                        view! { <TargetRow target state offers remove /> }
                     })
                     .collect_view()}
             </tbody>
@@ -159,6 +168,7 @@ fn TargetTable(
 fn TargetRow(
     target: Target,
     state: TargetState,
+    offers: ProbeOffers,
     remove: ServerAction<RemoveTarget>,
 ) -> impl IntoView {
     let editable = target.source == TargetSource::Ui;
@@ -169,6 +179,16 @@ fn TargetRow(
         <tr data-target=target.name.clone()>
             <th scope="row">{target.name.clone()}</th>
             <td><span class=format!("status status-{}", state.css_name())>{state.label()}</span></td>
+            <td class="offers-cell">
+                {ProbeKind::ALL.map(|probe| {
+                    let offer = offers.get(probe);
+                    view! {
+                        <span class=format!("offer offer-{}", offer.css_name()) data-probe=probe.key() data-offer=offer.css_name() title=format!("{}: {}", probe.label(), offer.label())>
+                            {probe.key()}
+                        </span>
+                    }
+                }).collect_view()}
+            </td>
             <td class="url">{target.base_url.clone()}</td>
             <td>{format!("{} s", target.interval_secs)}</td>
             <td>{target.tags.iter().map(|t| view! { <span class="tag">{t.clone()}</span> }).collect_view()}</td>
@@ -262,13 +282,16 @@ fn ProbeFields(
     let error = move |field: &'static str| field_error(result, field);
     view! {
         <details class="probe-settings" open=open>
-            <summary>"Probe settings (timeout, paths, metric names, headers)"</summary>
+            <summary>"Probe settings (timeout, paths, which probes run, metric names, headers)"</summary>
             <div class="target-form">
                 <Field label="Timeout (ms)" name="probe[timeout_ms]" value=probe.timeout_ms.map(|t| t.to_string()).unwrap_or_default() placeholder="5000" hint="empty: the collector's" error=error("timeout_ms") />
                 <Field label="Liveness path" name="probe[live_path]" value=probe.live_path.clone() error=error("live_path") />
                 <Field label="Readiness path" name="probe[ready_path]" value=probe.ready_path.clone() error=error("ready_path") />
                 <Field label="Metrics path" name="probe[metrics_path]" value=probe.metrics_path.clone() error=error("metrics_path") />
                 <Field label="MCP path" name="probe[mcp_path]" value=probe.mcp_path.clone() error=error("mcp_path") />
+                {ProbeKind::ALL.map(|kind| view! {
+                    <SwitchField kind switch=probe.switches.get(kind) error=error(switch_field(kind)) />
+                }).collect_view()}
                 <div class="field">
                     <label for="probe-profile">"Metric profile"</label>
                     <select id="probe-profile" name="probe[profile]">
@@ -295,4 +318,49 @@ fn ProbeFields(
             </div>
         </details>
     }
+}
+
+/// The form field of one probe's switch.
+fn switch_field(kind: ProbeKind) -> &'static str {
+    match kind {
+        ProbeKind::Live => "live_switch",
+        ProbeKind::Ready => "ready_switch",
+        ProbeKind::Metrics => "metrics_switch",
+        ProbeKind::Mcp => "mcp_switch",
+    }
+}
+
+/// Whether one probe runs: found out by asking (auto), always, or never.
+#[component]
+fn SwitchField(
+    kind: ProbeKind,
+    switch: ProbeSwitch,
+    error: Signal<Option<String>>,
+) -> impl IntoView {
+    let field = switch_field(kind);
+    let id = format!("probe-{field}");
+    let options = [
+        (ProbeSwitch::Auto, "auto: when the server offers it"),
+        (ProbeSwitch::On, "on: a 404 is a failure"),
+        (ProbeSwitch::Off, "off: never asked"),
+    ];
+    view! {
+        <div class="field">
+            <label for=id.clone()>{format!("{} probe", capitalized(kind.label()))}</label>
+            <select id=id name=format!("probe[{field}]")>
+                {options.map(|(value, text)| view! {
+                    <option value=value.as_str() selected=value == switch>{text}</option>
+                }).collect_view()}
+            </select>
+            <small class="field-error" role="alert">{error}</small>
+        </div>
+    }
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }

@@ -8,6 +8,7 @@ use crate::app::components::{ErrorNote, LocalTime, field_error, form_error, use_
 use crate::app::pages::wall::use_live;
 use crate::domain::alerts::GoldenSignal;
 use crate::domain::observation::{TargetState, TargetStatus};
+use crate::domain::offers::{Offer, ProbeKind};
 use crate::domain::readiness::ItemState;
 use crate::domain::series::TimeRange;
 use leptos::prelude::*;
@@ -66,6 +67,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
         target,
         status,
         catalogs,
+        instances_disagree,
     } = detail;
     let state = status.as_ref().map_or(TargetState::Unknown, |s| s.state);
     let id = target.id;
@@ -79,6 +81,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
             <span class="muted">{status.as_ref().map(|s| format!("last poll {}", s.at.format("%Y-%m-%d %H:%M:%S UTC")))}</span>
         </header>
         <Failures status=status.clone() />
+        <Offers status=status.clone() />
         <TargetAlerts id />
         <nav class="ranges" aria-label="Time range">
             {TimeRange::ALL
@@ -105,7 +108,35 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
         </div>
         <Deploys id name=target.name.clone() />
         <OperationalReadiness id />
+        {instances_disagree.map(|versions| view! {
+            <p class="panel warn-note" role="status" data-instances-disagree=versions>
+                {format!("Instances disagree: listings at this URL go back and forth between {versions} tool lists. Each instance behind it may serve its own; drift is not raised for every flip.")}
+            </p>
+        })}
         <Tools catalogs />
+    }
+}
+
+/// What the server offers: each probe offered, not offered, failing or switched off.
+#[component]
+fn Offers(status: Option<TargetStatus>) -> impl IntoView {
+    let offers = status.map(|s| s.offers).unwrap_or_default();
+    view! {
+        <section class="offers" aria-label="What the server offers">
+            <ul>
+                {ProbeKind::ALL.map(|probe| {
+                    let offer = offers.get(probe);
+                    view! {
+                        <li class=format!("offer offer-{}", offer.css_name()) data-probe=probe.key() data-offer=offer.css_name()>
+                            <b>{probe.label()}</b>" " {offer.label()}
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+            {(offers.get(ProbeKind::Live) == Offer::NotOffered && offers.has(ProbeKind::Mcp)).then(|| view! {
+                <p class="muted">"No health endpoint: the MCP answer is its liveness. Probes not offered are tried again every few minutes."</p>
+            })}
+        </section>
     }
 }
 
@@ -156,18 +187,29 @@ fn OperationalReadiness(id: i64) -> impl IntoView {
                     match rows.await {
                         Ok(rows) => {
                             let met = rows.iter().filter(|r| r.state == ItemState::Met).count();
+                            let not_offered = rows.iter().filter(|r| r.state == ItemState::NotOffered).count();
                             let total = rows.len();
+                            let summary = if not_offered == 0 {
+                                format!("{met} of {total} ready")
+                            } else {
+                                format!("{met} of {total} ready, {not_offered} not offered by the server")
+                            };
                             view! {
-                                <p class="muted">{format!("{met} of {total} ready")}</p>
+                                <p class="muted">{summary}</p>
                                 <ul class="readiness-list">
                                     {rows.into_iter().map(|row| {
                                         let met = row.state == ItemState::Met;
+                                        let (mark, state) = match row.state {
+                                            ItemState::Met => ("✔", "met"),
+                                            ItemState::Unmet => ("○", "unmet"),
+                                            ItemState::NotOffered => ("–", "not-offered"),
+                                        };
                                         let item = row.item;
                                         let how = if item.is_automatic() { "proven by mcpops" } else { "ticked by hand" };
                                         let tick_label = format!("{}: {}", if met { "Clear" } else { "Tick" }, item.label());
                                         view! {
-                                            <li class:met=met data-item=item.as_str() data-state=if met { "met" } else { "unmet" }>
-                                                <span class="mark">{if met { "✔" } else { "○" }}</span>
+                                            <li class:met=met data-item=item.as_str() data-state=state>
+                                                <span class="mark">{mark}</span>
                                                 <b>{item.label()}</b>
                                                 <small class="muted">{format!(" · {how}: {}", row.evidence)}</small>
                                                 {row.tick.map(|t| view! { <small>{format!(" · {} at {}", t.by, t.at.format("%Y-%m-%d %H:%M UTC"))}</small> })}

@@ -10,7 +10,7 @@ use crate::domain::notifications::NoticeEvent;
 use crate::domain::observation::{PollRecord, Tool};
 use crate::domain::silences::Silence;
 use crate::domain::target::Target;
-use crate::domain::tools::ToolDiff;
+use crate::domain::tools::{RecentListings, ToolDiff};
 use crate::server::store::{AlertChange, NewAlert, Store, StoreError};
 use crate::server::target_directory::TargetDirectory;
 use chrono::{DateTime, Utc};
@@ -45,6 +45,9 @@ pub(super) struct Engine {
     targets: HashMap<i64, TargetInfo>,
     accepted_tools: HashMap<i64, Vec<Tool>>,
     current_tools: HashMap<i64, Vec<Tool>>,
+    /// The lists each target's recent listings returned, to tell disagreeing instances
+    /// from a change.
+    listings: HashMap<i64, RecentListings>,
     recent: HashMap<i64, RecentPolls>,
     /// Only rules that are pending or firing have a tracker.
     trackers: HashMap<Key, Tracker>,
@@ -71,6 +74,7 @@ impl Engine {
             targets: HashMap::new(),
             accepted_tools: HashMap::new(),
             current_tools: HashMap::new(),
+            listings: HashMap::new(),
             recent: HashMap::new(),
             trackers: HashMap::new(),
             open: HashMap::new(),
@@ -164,6 +168,7 @@ impl Engine {
             self.adopted.remove(target);
             self.recent.remove(target);
             self.current_tools.remove(target);
+            self.listings.remove(target);
         }
         let released = |key: &Key| targets.contains(&key.0);
         self.trackers.retain(|key, _| !released(key));
@@ -219,6 +224,7 @@ impl Engine {
         let (name, tags) = (info.name.clone(), info.tags.clone());
         if let Some(tools) = &record.tools {
             self.current_tools.insert(target, tools.clone());
+            self.listings.entry(target).or_default().push(tools);
         }
         let baselines = Baselines::for_target(&self.overrides, target, &tags);
         let recent = self.recent.entry(target).or_default();
@@ -253,6 +259,15 @@ impl Engine {
         let Some(current) = self.current_tools.get(&target) else {
             return Reading::NoData;
         };
+        if self
+            .listings
+            .get(&target)
+            .is_some_and(|recent| recent.disagreement().is_some())
+        {
+            // Instances behind one URL serve different lists: the page says so, and a flip
+            // is not a change to alert on.
+            return Reading::NoData;
+        }
         match self.accepted_tools.get(&target) {
             Some(accepted) => {
                 let diff = ToolDiff::between(accepted, current);

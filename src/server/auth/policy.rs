@@ -31,6 +31,10 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
     ),
     ("/api/targets/get", Access::Need(Permission::ViewDashboards)),
     (
+        "/api/targets/offers",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    (
         "/api/targets/sources",
         Access::Need(Permission::ViewDashboards),
     ),

@@ -10,6 +10,9 @@ mod probe_metrics;
 use crate::domain::exposition::Limits;
 use crate::domain::leases::ClusterView;
 use crate::domain::observation::{Observation, ProbeError};
+use crate::domain::offers::{
+    Answer, Discoveries, ProbeKind, ProbeOffers, ProbeSwitch, ProbeSwitches,
+};
 use crate::domain::signals::{IntervalSignals, MetricProfile, Snapshot};
 use crate::domain::target::{Target, TargetUrl};
 use crate::server::alerts::PollSink;
@@ -48,6 +51,8 @@ pub struct CollectorConfig {
     pub max_samples: usize,
     /// How often a healthy MCP session gets the full handshake and `tools/list` again.
     pub mcp_full_every_secs: u64,
+    /// How often a probe the server does not offer (404) is tried again.
+    pub offer_retry_secs: u64,
     pub mode: PollMode,
 }
 
@@ -62,6 +67,7 @@ impl Default for CollectorConfig {
             max_redirects: 3,
             max_samples: 50_000,
             mcp_full_every_secs: 300,
+            offer_retry_secs: 600,
             mode: PollMode::Full,
         }
     }
@@ -248,6 +254,8 @@ struct PollContext {
 struct TargetMemory {
     previous_scrape: Option<(Snapshot, Instant)>,
     mcp: McpMemory,
+    /// Which probes the target offers, found out by asking.
+    discoveries: Discoveries,
 }
 
 /// A target as its polls need it: URLs, headers and metric names are worked out when the
@@ -508,10 +516,8 @@ impl Scheduler {
             seen.insert(target.id);
             match slots.get_mut(&target.id) {
                 Some(slot) if slot.polled.target != *target => {
-                    if slot.polled.target.base_url != target.base_url
-                        && let Some(memory) = slot.memory.as_mut()
-                    {
-                        *memory = TargetMemory::default();
+                    if let Some(memory) = slot.memory.as_mut() {
+                        forget_on_change(memory, &slot.polled.target, target);
                     }
                     slot.polled = PolledTarget::new(target.clone());
                 }
@@ -573,7 +579,12 @@ impl Scheduler {
             return;
         };
         let interval = Duration::from_secs(u64::from(slot.polled.target.interval_secs));
-        slot.memory = Some(done.memory);
+        let mut memory = done.memory;
+        if !Arc::ptr_eq(&slot.polled, &done.polled) {
+            // Changed while it was being polled.
+            forget_on_change(&mut memory, &done.polled.target, &slot.polled.target);
+        }
+        slot.memory = Some(memory);
         queue.push(Reverse((
             next_slot(done.due, interval, Instant::now()),
             done.polled.target.id,
@@ -608,6 +619,16 @@ fn next_slot(due: Instant, interval: Duration, now: Instant) -> Instant {
         next += interval;
     }
     next
+}
+
+/// A changed target is found out afresh; a new address also starts a new MCP session and
+/// scrape history.
+fn forget_on_change(memory: &mut TargetMemory, before: &Target, after: &Target) {
+    if before.base_url != after.base_url {
+        *memory = TargetMemory::default();
+    } else {
+        memory.discoveries = Discoveries::default();
+    }
 }
 
 /// Failures that mean nothing answered at all, as opposed to a wrong answer.
@@ -651,7 +672,70 @@ fn limits<'a>(
     }
 }
 
-/// One poll: liveness, readiness, metrics and MCP at once, each under its own deadline.
+/// Metrics-only polling asks `/metrics` and nothing else; a 404 there is a failure.
+const METRICS_ONLY: ProbeSwitches = ProbeSwitches {
+    live: ProbeSwitch::Off,
+    ready: ProbeSwitch::Off,
+    metrics: ProbeSwitch::On,
+    mcp: ProbeSwitch::Off,
+};
+
+/// How a probe's failure bears on whether the server offers it.
+fn answer<T>(result: &Result<T, ProbeError>, probe: ProbeKind) -> Answer {
+    match result {
+        Ok(_) => Answer::Answered,
+        Err(err) if unreachable(err) => Answer::Unreachable,
+        Err(ProbeError::HttpStatus(404 | 405)) => Answer::Missing,
+        // The MCP probe reports the Streamable HTTP POST's status once the legacy transport
+        // was not found either.
+        Err(ProbeError::Rejected {
+            request,
+            status: 404 | 405,
+        }) if probe == ProbeKind::Mcp && request == "initialize" => Answer::Missing,
+        Err(_) => Answer::Broken,
+    }
+}
+
+/// Whether anything has answered yet on this poll, or why nothing did.
+#[derive(Default)]
+struct Quiet {
+    heard: bool,
+    /// The failure of the first probe that found nobody there, before anything answered.
+    silence: Option<ProbeError>,
+}
+
+impl Quiet {
+    fn hear<T>(&mut self, result: &Option<Result<T, ProbeError>>) {
+        match result {
+            None => {}
+            Some(Err(err)) if unreachable(err) => {
+                if !self.heard && self.silence.is_none() {
+                    self.silence = Some(err.clone());
+                }
+            }
+            Some(_) => self.heard = true,
+        }
+    }
+
+    fn asking(&self) -> bool {
+        self.silence.is_none()
+    }
+}
+
+/// Whether an MCP failure means the server is not alive, when MCP is all there is to judge
+/// by: its own errors (5xx) do; a protocol error or a JSON-RPC error is an answer.
+fn mcp_means_down(err: &ProbeError) -> bool {
+    matches!(err, ProbeError::Rejected { status, .. } if *status >= 500)
+        || matches!(err, ProbeError::HttpStatus(status) if *status >= 500)
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// One poll: the probes the target offers, one after another, each under its own deadline.
+/// Liveness comes from `/health/live` when the server has it, otherwise from its MCP answer
+/// (or the scrape, or readiness): most MCP servers offer nothing but MCP.
 async fn poll(
     context: &PollContext,
     polled: &PolledTarget,
@@ -671,71 +755,130 @@ async fn poll(
         limits,
         full_every: Duration::from_secs(context.config.mcp_full_every_secs),
     };
+    let switches = match context.config.mode {
+        PollMode::Full => target.probe.switches,
+        PollMode::MetricsOnly => METRICS_ONLY,
+    };
+    let [ask_live, ask_ready, ask_metrics, ask_mcp] = memory.discoveries.due(&switches, at);
     // Probes run one after another so a target needs one kept-alive connection, not four;
-    // a target that cannot be reached is not asked again within the same poll.
-    let full = context.config.mode == PollMode::Full;
-    let live = if full {
+    // once one finds nothing answering, the rest are not asked within the same poll.
+    // Probes run one after another so a target needs one kept-alive connection, not four.
+    // While nothing has answered, a probe that finds nobody there ends the poll: the rest
+    // would only wait for the same timeout.
+    let mut quiet = Quiet::default();
+    let live = if ask_live {
         Some(probe_health::live(client, &polled.live_url, limits).await)
     } else {
         None
     };
-    if let Some(Err(err)) = &live
-        && unreachable(err)
-    {
-        return Observation {
-            target_id: target.id,
-            at,
-            live: Err(err.clone()),
-            ready: None,
-            metrics: None,
-            mcp: None,
-        };
-    }
-    let ready = if full {
+    quiet.hear(&live);
+    let ready_started = Instant::now();
+    let ready = if ask_ready && quiet.asking() {
         Some(probe_health::ready(client, &polled.ready_url, limits).await)
     } else {
         None
     };
-    let started = Instant::now();
-    let scrape = probe_metrics::scrape(
-        client,
-        &polled.metrics_url,
-        limits,
-        parse_limits,
-        &polled.profile,
-    )
-    .await;
+    let ready_ms = elapsed_ms(ready_started);
+    quiet.hear(&ready);
+    let scrape_started = Instant::now();
+    let scrape = if ask_metrics && quiet.asking() {
+        Some(
+            probe_metrics::scrape(
+                client,
+                &polled.metrics_url,
+                limits,
+                parse_limits,
+                &polled.profile,
+            )
+            .await,
+        )
+    } else {
+        None
+    };
     let scraped_at = Instant::now();
-    let mcp = if full {
+    quiet.hear(&scrape);
+    let mcp_started = Instant::now();
+    let mcp = if ask_mcp && quiet.asking() {
         Some(mcp_probe.run(&mut memory.mcp).await)
     } else {
         None
     };
-    // Without a health probe, a scrape that reached the server is the sign of life.
-    let live = live.unwrap_or_else(|| match &scrape {
-        Err(err) if unreachable(err) => Err(err.clone()),
-        _ => Ok(scraped_at.duration_since(started).as_secs_f64() * 1000.0),
-    });
-    let metrics = scrape.map(|snapshot| {
-        let signals = memory
-            .previous_scrape
-            .as_ref()
-            .map(|(previous, previous_at)| {
-                IntervalSignals::between(
-                    previous,
-                    &snapshot,
-                    scraped_at.duration_since(*previous_at).as_secs_f64(),
-                )
-            });
-        memory.previous_scrape = Some((snapshot, scraped_at));
-        signals
+    let mcp_ms = elapsed_ms(mcp_started);
+    quiet.hear(&mcp);
+
+    let retry = chrono::Duration::seconds(context.config.offer_retry_secs.min(86_400 * 365) as i64);
+    let mut offers = ProbeOffers::default();
+    let answers = [
+        live.as_ref().map(|r| answer(r, ProbeKind::Live)),
+        ready.as_ref().map(|r| answer(r, ProbeKind::Ready)),
+        scrape.as_ref().map(|r| answer(r, ProbeKind::Metrics)),
+        mcp.as_ref().map(|r| answer(r, ProbeKind::Mcp)),
+    ];
+    for (probe, answered) in ProbeKind::ALL.into_iter().zip(answers) {
+        let switch = switches.get(probe);
+        let discovery = memory.discoveries.get_mut(probe);
+        let offer = match answered {
+            Some(answered) => discovery.observe(switch, answered, at, retry),
+            None => discovery.unasked(switch),
+        };
+        offers.set(probe, offer);
+    }
+    if let Some(err) = quiet.silence {
+        return Observation {
+            target_id: target.id,
+            at,
+            live: Err(err),
+            ready: None,
+            metrics: None,
+            mcp: None,
+            offers,
+        };
+    }
+    // A probe the server does not offer says nothing, so it is left out.
+    let offered = |probe: ProbeKind| offers.has(probe);
+    let ready = ready.filter(|_| offered(ProbeKind::Ready));
+    let scrape = scrape.filter(|_| offered(ProbeKind::Metrics));
+    let mut mcp = mcp.filter(|_| offered(ProbeKind::Mcp));
+    let live = match live.filter(|_| offered(ProbeKind::Live)) {
+        Some(live) => live,
+        None => match &mcp {
+            Some(Err(err)) if mcp_means_down(err) => {
+                let err = err.clone();
+                // Said once, as the liveness failure.
+                mcp = None;
+                Err(err)
+            }
+            Some(_) => Ok(mcp_ms),
+            None if scrape.is_some() => {
+                Ok(scraped_at.duration_since(scrape_started).as_secs_f64() * 1000.0)
+            }
+            None if ready.is_some() => Ok(ready_ms),
+            None => Err(ProbeError::NothingAnswers),
+        },
+    };
+    let metrics = scrape.map(|scrape| {
+        scrape.map(|snapshot| {
+            let signals = memory
+                .previous_scrape
+                .as_ref()
+                .map(|(previous, previous_at)| {
+                    IntervalSignals::between(
+                        previous,
+                        &snapshot,
+                        scraped_at.duration_since(*previous_at).as_secs_f64(),
+                    )
+                });
+            memory.previous_scrape = Some((snapshot, scraped_at));
+            signals
+        })
     });
     Observation {
         target_id: target.id,
         at,
         live,
         ready,
-        metrics: Some(metrics),
+        metrics,
         mcp,
+        offers,
     }
 }

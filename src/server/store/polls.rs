@@ -95,11 +95,12 @@ fn upsert_statuses_sql(rows: usize) -> &'static str {
     BUILT.get(rows, |rows| {
         format!(
             "INSERT INTO target_status (target_id, at, state, failures, readiness, mcp, p95, \
-             error_ratio, rps) VALUES {} ON CONFLICT (target_id) DO UPDATE SET at = excluded.at, \
-             state = excluded.state, failures = excluded.failures, readiness = excluded.readiness, \
-             mcp = excluded.mcp, p95 = excluded.p95, error_ratio = excluded.error_ratio, \
-             rps = excluded.rps WHERE target_status.at <= excluded.at",
-            value_rows(rows, 9)
+             error_ratio, rps, offers) VALUES {} ON CONFLICT (target_id) DO UPDATE SET \
+             at = excluded.at, state = excluded.state, failures = excluded.failures, \
+             readiness = excluded.readiness, mcp = excluded.mcp, p95 = excluded.p95, \
+             error_ratio = excluded.error_ratio, rps = excluded.rps, offers = excluded.offers \
+             WHERE target_status.at <= excluded.at",
+            value_rows(rows, 10)
         )
     })
 }
@@ -110,7 +111,7 @@ const LATEST_TOOLS: &str =
     "SELECT tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
 const INSERT_TOOLS: &str = "INSERT INTO tool_catalogs (target_id, at, tools) VALUES ($1, $2, $3)";
 const SELECT_STATUS: &str = "SELECT target_id, at, state, failures, readiness, mcp, p95, \
-    error_ratio, rps FROM target_status";
+    error_ratio, rps, offers FROM target_status";
 const SELECT_CATALOGS: &str =
     "SELECT at, tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT $2";
 
@@ -125,6 +126,7 @@ pub(super) struct StatusRow {
     p95: Option<f64>,
     error_ratio: Option<f64>,
     rps: Option<f64>,
+    offers: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -180,6 +182,12 @@ impl TryFrom<StatusRow> for TargetStatus {
             p95: row.p95,
             error_ratio: row.error_ratio,
             rps: row.rps,
+            offers: row
+                .offers
+                .as_deref()
+                .map(from_json)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -268,7 +276,8 @@ where
                     .bind(st.mcp.as_ref().map(to_json).transpose()?)
                     .bind(st.p95)
                     .bind(st.error_ratio)
-                    .bind(st.rps);
+                    .bind(st.rps)
+                    .bind(to_json(&st.offers)?);
             }
             upsert.execute(&mut *tx).await?;
         }

@@ -1,0 +1,3 @@
+-- What each target offers (liveness, readiness, metrics, MCP) as its latest poll found it,
+-- as JSON; NULL for statuses stored before mcpops looked.
+ALTER TABLE target_status ADD COLUMN offers TEXT;

@@ -1,0 +1,229 @@
+//! Servers as they are in the wild, served by the test on loopback: one that adds
+//! `/metrics` later, stateless instances that disagree on their tools, a URL where nothing
+//! answers, and probes switched by file_sd labels.
+mod common;
+
+use axum::Json;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use common::{TestApp, TestDb, eventually, serve_on_loopback, spawn_app_with};
+use mcpops::domain::alerts::{AlertQuery, RuleKind};
+use mcpops::domain::observation::{TargetState, TargetStatus};
+use mcpops::domain::offers::Offer;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A stateless (2026-07-28) MCP server; `tools/list` answers from `tools`, called with how
+/// many lists it has given so far.
+fn stateless_mcp(tools: impl Fn(usize) -> Value + Clone + Send + Sync + 'static) -> axum::Router {
+    let listed = Arc::new(AtomicUsize::new(0));
+    axum::Router::new().route(
+        "/mcp",
+        post(move |headers: HeaderMap, Json(request): Json<Value>| {
+            let (tools, listed) = (tools.clone(), listed.clone());
+            async move {
+                let method = headers
+                    .get("mcp-method")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let result = match method {
+                    "server/discover" => json!({
+                        "_meta": {"io.modelcontextprotocol/serverInfo": {"name": "wild", "version": "1"}}
+                    }),
+                    "tools/list" => json!({"tools": tools(listed.fetch_add(1, Ordering::SeqCst))}),
+                    _ => return StatusCode::BAD_REQUEST.into_response(),
+                };
+                Json(json!({"jsonrpc": "2.0", "id": request["id"], "result": result})).into_response()
+            }
+        }),
+    )
+}
+
+fn tool(name: &str) -> Value {
+    json!({"name": name, "inputSchema": {"type": "object"}})
+}
+
+async fn status(app: &TestApp, id: i64) -> Option<TargetStatus> {
+    app.state.store.target_status(id).await.ok().flatten()
+}
+
+#[tokio::test]
+async fn a_server_that_adds_metrics_later_is_picked_up_at_the_next_retry() {
+    let serving_metrics = Arc::new(AtomicBool::new(false));
+    let metrics = {
+        let serving = serving_metrics.clone();
+        get(move || {
+            let serving = serving.load(Ordering::SeqCst);
+            async move {
+                if serving {
+                    "mcp_requests_total 10\n".into_response()
+                } else {
+                    StatusCode::NOT_FOUND.into_response()
+                }
+            }
+        })
+    };
+    let addr =
+        serve_on_loopback(stateless_mcp(|_| json!([tool("search")])).route("/metrics", metrics))
+            .await;
+    let db = TestDb::sqlite();
+    let app = spawn_app_with(db.url(), None, |c| c.collector.offer_retry_secs = 2).await;
+    let id = common::add_target(app.state.store.as_ref(), "grows", &format!("http://{addr}"))
+        .await
+        .id;
+    app.state.targets_changed();
+
+    let before = eventually(Duration::from_secs(10), "metrics not offered", || async {
+        status(&app, id)
+            .await
+            .filter(|s| s.offers.metrics == Offer::NotOffered)
+    })
+    .await;
+    assert_eq!(before.state, TargetState::Up, "{:?}", before.failures);
+    assert_eq!(before.offers.mcp, Offer::Offered);
+
+    serving_metrics.store(true, Ordering::SeqCst);
+    let after = eventually(Duration::from_secs(10), "metrics offered", || async {
+        status(&app, id)
+            .await
+            .filter(|s| s.offers.metrics == Offer::Offered)
+    })
+    .await;
+    assert_eq!(after.state, TargetState::Up, "{:?}", after.failures);
+
+    // Once offered, losing it is a failure: degraded, with the reason.
+    serving_metrics.store(false, Ordering::SeqCst);
+    let lost = eventually(Duration::from_secs(10), "metrics failing", || async {
+        status(&app, id)
+            .await
+            .filter(|s| s.offers.metrics == Offer::Failing)
+    })
+    .await;
+    assert_eq!(lost.state, TargetState::Degraded);
+    assert_eq!(lost.failures[0].reason, "HTTP status 404");
+}
+
+#[tokio::test]
+async fn nothing_answering_at_a_url_is_down_and_says_so() {
+    let addr = serve_on_loopback(axum::Router::new()).await;
+    let db = TestDb::sqlite();
+    let app = spawn_app_with(db.url(), None, |_| {}).await;
+    let id = common::add_target(app.state.store.as_ref(), "void", &format!("http://{addr}"))
+        .await
+        .id;
+    app.state.targets_changed();
+    let down = eventually(Duration::from_secs(10), "down", || async {
+        status(&app, id)
+            .await
+            .filter(|s| s.state == TargetState::Down)
+    })
+    .await;
+    assert_eq!(down.failures[0].probe, "liveness");
+    assert_eq!(down.failures[0].reason, "nothing answers at this URL");
+    assert_eq!(down.offers.mcp, Offer::NotOffered);
+    assert_eq!(down.offers.live, Offer::NotOffered);
+}
+
+#[tokio::test]
+async fn instances_that_disagree_on_their_tools_are_named_and_do_not_page_on_every_flip() {
+    // Two instances behind one URL, answering in turn.
+    let addr = serve_on_loopback(stateless_mcp(|n| {
+        if n % 2 == 0 {
+            json!([tool("search")])
+        } else {
+            json!([tool("search"), tool("fetch")])
+        }
+    }))
+    .await;
+    let db = TestDb::sqlite();
+    let app = spawn_app_with(db.url(), None, |c| c.collector.mcp_full_every_secs = 1).await;
+    let id = common::add_target(app.state.store.as_ref(), "flip", &format!("http://{addr}"))
+        .await
+        .id;
+    app.state.targets_changed();
+
+    eventually(Duration::from_secs(20), "eight listings", || async {
+        let versions = app.state.store.tool_catalogs(id, 10).await.ok()?;
+        (versions.len() >= 8).then_some(())
+    })
+    .await;
+    let id_text = id.to_string();
+    let (code, detail) = common::post_form(
+        &app,
+        &app.client,
+        "/api/servers/detail",
+        &[("id", &id_text)],
+    )
+    .await;
+    assert_eq!(code, 200, "{detail}");
+    assert_eq!(detail["instances_disagree"], json!(2), "{detail:.300}");
+    let query = AlertQuery {
+        rule: Some(RuleKind::ToolDrift),
+        target_ids: vec![id],
+        limit: 100,
+        ..AlertQuery::default()
+    };
+    let drift = app.state.store.alerts(&query).await.expect("alerts");
+    // The first flip looks like any change; the ones after it are known for what they are.
+    assert!(
+        drift.len() <= 1,
+        "one drift alert at most, not one per flip: {drift:?}"
+    );
+}
+
+#[tokio::test]
+async fn file_sd_labels_switch_probes_on_and_off() {
+    let addr = serve_on_loopback(stateless_mcp(|_| json!([tool("search")]))).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("targets.json");
+    let write = |labels: Value| {
+        let groups = json!([{"targets": [addr.to_string()], "labels": labels}]);
+        std::fs::write(&file, groups.to_string()).expect("write");
+    };
+    // Readiness switched on: the server has none, so it is a failure, not "not offered".
+    write(json!({"__probes__": "ready=on, metrics=off"}));
+    let db = TestDb::sqlite();
+    let pattern = file.to_string_lossy().into_owned();
+    let app = spawn_app_with(db.url(), None, |c| {
+        c.targets.file_sd = vec![pattern];
+        c.targets.reload_secs = 1;
+    })
+    .await;
+    let name = addr.to_string().replace(':', "-");
+    let id = eventually(Duration::from_secs(10), "the file_sd target", || async {
+        app.state
+            .store
+            .list_targets()
+            .await
+            .ok()?
+            .into_iter()
+            .find(|t| t.name == name)
+            .map(|t| t.id)
+    })
+    .await;
+    let switched = eventually(Duration::from_secs(10), "readiness failing", || async {
+        status(&app, id)
+            .await
+            .filter(|s| s.offers.ready == Offer::Failing)
+    })
+    .await;
+    assert_eq!(switched.offers.metrics, Offer::Off);
+    assert_eq!(switched.state, TargetState::NotReady);
+
+    write(json!({"__probes__": "ready=off"}));
+    let relaxed = eventually(Duration::from_secs(10), "readiness off", || async {
+        status(&app, id)
+            .await
+            .filter(|s| s.offers.ready == Offer::Off)
+    })
+    .await;
+    assert_eq!(relaxed.state, TargetState::Up, "{:?}", relaxed.failures);
+    assert_eq!(
+        relaxed.offers.metrics,
+        Offer::NotOffered,
+        "metrics back to auto: asked and missing"
+    );
+}

@@ -708,11 +708,10 @@ impl Quiet {
     fn hear<T>(&mut self, result: &Option<Result<T, ProbeError>>) {
         match result {
             None => {}
-            Some(Err(err)) if unreachable(err) => {
-                if !self.heard && self.silence.is_none() {
-                    self.silence = Some(err.clone());
-                }
+            Some(Err(err)) if unreachable(err) && !self.heard && self.silence.is_none() => {
+                self.silence = Some(err.clone());
             }
+            Some(Err(err)) if unreachable(err) => {}
             Some(_) => self.heard = true,
         }
     }

@@ -120,14 +120,24 @@ async fn mcp_status(
     what: &str,
     wanted: impl Fn(&McpReport) -> bool,
 ) -> TargetStatus {
-    eventually(Duration::from_secs(15), what, || async {
+    status_where(app, id, what, |s| s.mcp.as_ref().is_some_and(&wanted)).await
+}
+
+/// The target's first status that passes `wanted`.
+async fn status_where(
+    app: &TestApp,
+    id: i64,
+    what: &str,
+    wanted: impl Fn(&TargetStatus) -> bool,
+) -> TargetStatus {
+    eventually(Duration::from_secs(20), what, || async {
         app.state
             .store
             .target_status(id)
             .await
             .ok()
             .flatten()
-            .filter(|s| s.mcp.as_ref().is_some_and(&wanted))
+            .filter(&wanted)
     })
     .await
 }
@@ -226,16 +236,8 @@ async fn judged_on_mcp_alone(mut server: ReferenceServer, name: &str, mcp_path: 
     spec.probe.mcp_path = mcp_path.into();
     let id = add(&app, &spec).await;
 
-    let status = eventually(Duration::from_secs(20), &format!("{name} up"), || async {
-        app.state
-            .store
-            .target_status(id)
-            .await
-            .ok()
-            .flatten()
-            .filter(|s| s.state == TargetState::Up)
-    })
-    .await;
+    let up = |s: &TargetStatus| s.state == TargetState::Up;
+    let status = status_where(&app, id, &format!("{name} up"), up).await;
     assert_eq!(status.offers, MCP_ONLY, "{name}: {:?}", status.failures);
     assert!(status.failures.is_empty(), "{name}: {:?}", status.failures);
 
@@ -291,16 +293,8 @@ async fn judged_on_mcp_alone(mut server: ReferenceServer, name: &str, mcp_path: 
     assert!(alerts.is_empty(), "{name}: {alerts:?}");
 
     server.stop().await;
-    let down = eventually(Duration::from_secs(20), &format!("{name} down"), || async {
-        app.state
-            .store
-            .target_status(id)
-            .await
-            .ok()
-            .flatten()
-            .filter(|s| s.state == TargetState::Down)
-    })
-    .await;
+    let down = |s: &TargetStatus| s.state == TargetState::Down;
+    let down = status_where(&app, id, &format!("{name} down"), down).await;
     assert_eq!(down.failures[0].probe, "liveness", "{name}");
     assert_eq!(down.failures[0].reason, "connection refused", "{name}");
     let query = AlertQuery {

@@ -218,7 +218,7 @@ fn spec_from_form(
             ("mcp", "mcp_switch", &form.mcp_switch),
         ];
         for (probe, field, value) in switches {
-            if let Err(message) = settings.switches.set(probe, value) {
+            if let Err(message) = settings.switches.set_by_key(probe, value) {
                 errors.add(field, message);
             }
         }

@@ -39,6 +39,44 @@ impl ProbeKind {
     }
 }
 
+/// One value for each of a target's four probes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PerProbe<T> {
+    pub live: T,
+    pub ready: T,
+    pub metrics: T,
+    pub mcp: T,
+}
+
+impl<T: Copy> PerProbe<T> {
+    pub fn get(&self, probe: ProbeKind) -> T {
+        *self.slot(probe)
+    }
+
+    pub fn set(&mut self, probe: ProbeKind, value: T) {
+        *self.get_mut(probe) = value;
+    }
+
+    fn slot(&self, probe: ProbeKind) -> &T {
+        match probe {
+            ProbeKind::Live => &self.live,
+            ProbeKind::Ready => &self.ready,
+            ProbeKind::Metrics => &self.metrics,
+            ProbeKind::Mcp => &self.mcp,
+        }
+    }
+
+    pub fn get_mut(&mut self, probe: ProbeKind) -> &mut T {
+        match probe {
+            ProbeKind::Live => &mut self.live,
+            ProbeKind::Ready => &mut self.ready,
+            ProbeKind::Metrics => &mut self.metrics,
+            ProbeKind::Mcp => &mut self.mcp,
+        }
+    }
+}
+
 /// An admin's choice for one probe of one target.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,34 +110,9 @@ impl ProbeSwitch {
 }
 
 /// The switches of a target's four probes; all `auto` unless an admin said otherwise.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ProbeSwitches {
-    pub live: ProbeSwitch,
-    pub ready: ProbeSwitch,
-    pub metrics: ProbeSwitch,
-    pub mcp: ProbeSwitch,
-}
+pub type ProbeSwitches = PerProbe<ProbeSwitch>;
 
 impl ProbeSwitches {
-    pub fn get(&self, probe: ProbeKind) -> ProbeSwitch {
-        match probe {
-            ProbeKind::Live => self.live,
-            ProbeKind::Ready => self.ready,
-            ProbeKind::Metrics => self.metrics,
-            ProbeKind::Mcp => self.mcp,
-        }
-    }
-
-    fn slot(&mut self, probe: ProbeKind) -> &mut ProbeSwitch {
-        match probe {
-            ProbeKind::Live => &mut self.live,
-            ProbeKind::Ready => &mut self.ready,
-            ProbeKind::Metrics => &mut self.metrics,
-            ProbeKind::Mcp => &mut self.mcp,
-        }
-    }
-
     /// Parses `live=off, metrics=on` (the file_sd label `__probes__`); probes not named stay
     /// `auto`.
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -108,19 +121,19 @@ impl ProbeSwitches {
             let Some((key, value)) = part.split_once('=') else {
                 return Err(format!("'{part}' is not probe=auto|on|off"));
             };
-            switches.set(key, value)?;
+            switches.set_by_key(key, value)?;
         }
         Ok(switches)
     }
 
     /// Sets one probe's switch by its key (`live`, `ready`, `metrics`, `mcp`).
-    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+    pub fn set_by_key(&mut self, key: &str, value: &str) -> Result<(), String> {
         let key = key.trim();
         let probe = ProbeKind::ALL
             .into_iter()
             .find(|p| p.key() == key)
             .ok_or_else(|| format!("unknown probe '{key}'; use live, ready, metrics or mcp"))?;
-        *self.slot(probe) = ProbeSwitch::parse(value)?;
+        self.set(probe, ProbeSwitch::parse(value)?);
         Ok(())
     }
 }
@@ -176,34 +189,9 @@ impl Offer {
 }
 
 /// Each probe's offer on a poll.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ProbeOffers {
-    pub live: Offer,
-    pub ready: Offer,
-    pub metrics: Offer,
-    pub mcp: Offer,
-}
+pub type ProbeOffers = PerProbe<Offer>;
 
 impl ProbeOffers {
-    pub fn get(&self, probe: ProbeKind) -> Offer {
-        match probe {
-            ProbeKind::Live => self.live,
-            ProbeKind::Ready => self.ready,
-            ProbeKind::Metrics => self.metrics,
-            ProbeKind::Mcp => self.mcp,
-        }
-    }
-
-    pub fn set(&mut self, probe: ProbeKind, offer: Offer) {
-        match probe {
-            ProbeKind::Live => self.live = offer,
-            ProbeKind::Ready => self.ready = offer,
-            ProbeKind::Metrics => self.metrics = offer,
-            ProbeKind::Mcp => self.mcp = offer,
-        }
-    }
-
     /// Offered or failing: the server has it, so it counts.
     pub fn has(&self, probe: ProbeKind) -> bool {
         matches!(self.get(probe), Offer::Offered | Offer::Failing)
@@ -304,29 +292,14 @@ impl Discovery {
 }
 
 /// The discovery of all four probes of one target.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Discoveries {
-    pub live: Discovery,
-    pub ready: Discovery,
-    pub metrics: Discovery,
-    pub mcp: Discovery,
-}
+pub type Discoveries = PerProbe<Discovery>;
 
 impl Discoveries {
-    pub fn get_mut(&mut self, probe: ProbeKind) -> &mut Discovery {
-        match probe {
-            ProbeKind::Live => &mut self.live,
-            ProbeKind::Ready => &mut self.ready,
-            ProbeKind::Metrics => &mut self.metrics,
-            ProbeKind::Mcp => &mut self.mcp,
-        }
-    }
-
     /// Which probes this poll asks. When none is due (everything missing and waiting for
     /// its retry), every probe not switched off is asked, so a target is never left
     /// unpolled and one that comes back is seen at once.
-    pub fn due(&mut self, switches: &ProbeSwitches, now: DateTime<Utc>) -> [bool; 4] {
-        let due = ProbeKind::ALL.map(|p| self.get_mut(p).due(switches.get(p), now));
+    pub fn due(&self, switches: &ProbeSwitches, now: DateTime<Utc>) -> [bool; 4] {
+        let due = ProbeKind::ALL.map(|p| self.get(p).due(switches.get(p), now));
         if due.iter().any(|d| *d) {
             due
         } else {

@@ -70,7 +70,7 @@ impl TargetsFile {
                 for (probe, switch) in &t.probes {
                     spec.probe
                         .switches
-                        .set(probe, switch)
+                        .set_by_key(probe, switch)
                         .map_err(|e| format!("target '{}': probes: {e}", t.name))?;
                 }
                 let headers = t

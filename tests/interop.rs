@@ -5,7 +5,8 @@
 //! `MCPOPS_TEST_PYTHON` and `MCPOPS_TEST_EVERYTHING` at them.
 mod common;
 
-use common::{TestApp, TestDb, eventually, spawn_app};
+use axum::routing::get;
+use common::{TestApp, TestDb, eventually, serve_on_loopback, spawn_app};
 use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
 use mcpops::domain::observation::{McpReport, TargetState, TargetStatus};
 use mcpops::domain::offers::{Offer, ProbeOffers};
@@ -22,6 +23,16 @@ struct ReferenceServer {
 impl ReferenceServer {
     /// The Python SDK server of `tests/interop/python_server.py`.
     async fn python(transport: &str) -> Self {
+        Self::python_with(&[transport]).await
+    }
+
+    /// The Python SDK server protected by `token`, naming `issuer` as its authorization
+    /// server.
+    async fn python_protected(issuer: &str, token: &str) -> Self {
+        Self::python_with(&["streamable-http", issuer, token]).await
+    }
+
+    async fn python_with(args: &[&str]) -> Self {
         let python = std::env::var("MCPOPS_TEST_PYTHON").unwrap_or_else(|_| {
             panic!("MCPOPS_TEST_PYTHON is not set: run scripts/test.sh, which installs the Python MCP SDK")
         });
@@ -31,7 +42,7 @@ impl ReferenceServer {
         );
         let port = free_port();
         let mut command = tokio::process::Command::new(python);
-        command.arg(script).arg(port.to_string()).arg(transport);
+        command.arg(script).arg(port.to_string()).args(args);
         Self::start(command, port, "the Python MCP server").await
     }
 
@@ -340,4 +351,94 @@ async fn server_everything_over_legacy_sse_is_judged_on_mcp_alone() {
 async fn the_python_sdk_server_is_judged_on_mcp_alone() {
     let server = ReferenceServer::python("streamable-http").await;
     judged_on_mcp_alone(server, "python-sdk", "/mcp").await;
+}
+
+/// An authorization server's RFC 8414 metadata, naming the address it was asked at.
+async fn authorization_server() -> std::net::SocketAddr {
+    let metadata = get(|headers: axum::http::HeaderMap| async move {
+        let host = headers
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        axum::Json(serde_json::json!({
+            "issuer": format!("http://{host}"),
+            "token_endpoint": format!("http://{host}/token"),
+        }))
+    });
+    serve_on_loopback(
+        axum::Router::new().route("/.well-known/oauth-authorization-server", metadata),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_protected_server_is_alive_without_a_token_and_fully_probed_with_one() {
+    let issuer = format!("http://{}", authorization_server().await);
+    let server = ReferenceServer::python_protected(&issuer, "s3cret").await;
+    // Its authorization server answers nothing: a client could never get a token.
+    let nowhere = format!("http://{}", serve_on_loopback(axum::Router::new()).await);
+    let broken = ReferenceServer::python_protected(&nowhere, "s3cret").await;
+    let db = TestDb::sqlite();
+    let app = spawn_app(db.url(), None).await;
+
+    let spec = TargetSpec::from_form("protected", &server.url(), "1", "").expect("spec");
+    let id = add(&app, &spec).await;
+    let status = mcp_status(&app, id, "the 401 challenge", |m| m.protection.is_some()).await;
+    assert_eq!(status.state, TargetState::Up, "{:?}", status.failures);
+    assert!(status.failures.is_empty(), "{:?}", status.failures);
+    assert_eq!(status.offers.mcp, Offer::Offered);
+    let protection = status.mcp.and_then(|m| m.protection).expect("protection");
+    assert_eq!(
+        protection.resource_metadata,
+        Some(format!(
+            "{}/.well-known/oauth-protected-resource/mcp",
+            server.url()
+        ))
+    );
+    assert_eq!(protection.authorization_servers.len(), 1);
+    assert_eq!(protection.authorization_servers[0].issuer, issuer);
+    assert_eq!(
+        protection.authorization_servers[0].metadata,
+        Ok(format!("{issuer}/.well-known/oauth-authorization-server"))
+    );
+
+    // With its token, the full probe runs: handshake and tool list.
+    let mut spec = TargetSpec::from_form("with-token", &server.url(), "1", "").expect("spec");
+    spec.headers = Some(vec![("Authorization".into(), "Bearer s3cret".into())]);
+    let (with_token, _) = poll_until_tools_are_listed(&app, &spec).await;
+    let status = mcp_status(&app, with_token, "a full probe", |m| m.protection.is_none()).await;
+    assert_eq!(status.state, TargetState::Up, "{:?}", status.failures);
+    assert_eq!(status.mcp.expect("report").server_name, "interop-python");
+
+    // A wrong token is refused: that is flagged, not taken for a healthy protected server.
+    let mut spec = TargetSpec::from_form("wrong-token", &server.url(), "1", "").expect("spec");
+    spec.headers = Some(vec![("Authorization".into(), "Bearer nope".into())]);
+    let wrong = add(&app, &spec).await;
+    let refused = status_where(&app, wrong, "the refused token", |s| !s.failures.is_empty()).await;
+    assert_eq!(refused.state, TargetState::Degraded);
+    assert!(
+        refused.failures[0]
+            .reason
+            .contains("refused the configured token"),
+        "{:?}",
+        refused.failures
+    );
+
+    // Metadata that leads nowhere is flagged.
+    let spec = TargetSpec::from_form("broken-auth", &broken.url(), "1", "").expect("spec");
+    let broken_id = add(&app, &spec).await;
+    let flagged = status_where(&app, broken_id, "the broken metadata", |s| {
+        !s.failures.is_empty()
+    })
+    .await;
+    assert_eq!(flagged.state, TargetState::Degraded);
+    assert_eq!(flagged.failures[0].probe, "mcp");
+    assert!(
+        flagged.failures[0].reason.starts_with(&format!(
+            "authorization server {nowhere}: no metadata answers"
+        )),
+        "{:?}",
+        flagged.failures
+    );
 }

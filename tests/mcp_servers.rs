@@ -1,6 +1,7 @@
 //! Servers as they are in the wild, served by the test on loopback: one that adds
 //! `/metrics` later, stateless instances that disagree on their tools, a URL where nothing
-//! answers, and probes switched by file_sd labels.
+//! answers, probes switched by file_sd labels, one that stops asking for a token, and one
+//! behind a certificate about to expire.
 mod common;
 
 use axum::Json;
@@ -184,7 +185,7 @@ async fn file_sd_labels_switch_probes_on_and_off() {
         std::fs::write(&file, groups.to_string()).expect("write");
     };
     // Readiness switched on: the server has none, so it is a failure, not "not offered".
-    write(json!({"__probes__": "ready=on, metrics=off"}));
+    write(json!({"__probes__": "ready=on, metrics=off", "__scrape_interval__": "1s"}));
     let db = TestDb::sqlite();
     let pattern = file.to_string_lossy().into_owned();
     let app = spawn_app_with(db.url(), None, |c| {
@@ -213,7 +214,7 @@ async fn file_sd_labels_switch_probes_on_and_off() {
     assert_eq!(switched.offers.metrics, Offer::Off);
     assert_eq!(switched.state, TargetState::NotReady);
 
-    write(json!({"__probes__": "ready=off"}));
+    write(json!({"__probes__": "ready=off", "__scrape_interval__": "1s"}));
     let relaxed = eventually(Duration::from_secs(10), "readiness off", || async {
         status(&app, id)
             .await
@@ -226,4 +227,181 @@ async fn file_sd_labels_switch_probes_on_and_off() {
         Offer::NotOffered,
         "metrics back to auto: asked and missing"
     );
+}
+
+#[tokio::test]
+async fn a_server_that_stops_asking_for_a_token_is_flagged() {
+    let protected = Arc::new(AtomicBool::new(true));
+    let mcp = stateless_mcp(|_| json!([tool("search")]));
+    let gate = {
+        let protected = protected.clone();
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let protected = protected.load(Ordering::SeqCst);
+            async move {
+                if protected {
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        [("www-authenticate", "Bearer realm=\"mcp\"")],
+                    )
+                        .into_response()
+                } else {
+                    next.run(request).await
+                }
+            }
+        }
+    };
+    let addr = serve_on_loopback(mcp.layer(axum::middleware::from_fn(gate))).await;
+    let db = TestDb::sqlite();
+    let app = spawn_app_with(db.url(), None, |_| {}).await;
+    let id = common::add_target(app.state.store.as_ref(), "gate", &format!("http://{addr}"))
+        .await
+        .id;
+    app.state.targets_changed();
+
+    let asked = eventually(Duration::from_secs(10), "the 401", || async {
+        status(&app, id)
+            .await
+            .filter(|s| s.mcp.as_ref().is_some_and(|m| m.protection.is_some()))
+    })
+    .await;
+    assert_eq!(asked.state, TargetState::Up, "{:?}", asked.failures);
+    assert!(
+        asked.failures.is_empty(),
+        "no metadata named, nothing to check: {:?}",
+        asked.failures
+    );
+
+    protected.store(false, Ordering::SeqCst);
+    let open = eventually(Duration::from_secs(10), "the flag", || async {
+        status(&app, id).await.filter(|s| !s.failures.is_empty())
+    })
+    .await;
+    assert_eq!(open.state, TargetState::Degraded);
+    assert_eq!(open.failures[0].probe, "mcp");
+    assert!(
+        open.failures[0]
+            .reason
+            .starts_with("no longer asks for authorization"),
+        "{:?}",
+        open.failures
+    );
+}
+
+/// HTTPS for a test server: each connection's TLS handshake, then axum as usual.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_two_days_from_expiry_raises_the_critical_alert() {
+    use chrono::Datelike;
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use tokio_rustls::rustls;
+
+    // A CA of the test's own, which mcpops is told to trust, and a server certificate it
+    // signed that expires in two days.
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "mcpops test CA");
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "mcp.test");
+    let expiry = chrono::Utc::now() + chrono::Duration::days(2);
+    params.not_after =
+        rcgen::date_time_ymd(expiry.year(), expiry.month() as u8, expiry.day() as u8);
+    let certificate = params.signed_by(&key, &ca).expect("signed");
+    let dir = tempfile::tempdir().expect("dir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("write");
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![certificate.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("server config");
+    let listener = TlsListener {
+        tcp: tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind"),
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
+    };
+    let addr = axum::serve::Listener::local_addr(&listener).expect("addr");
+    tokio::spawn(axum::serve(listener, stateless_mcp(|_| json!([tool("search")]))).into_future());
+
+    let db = TestDb::sqlite();
+    let ca_path = ca_file.to_string_lossy().into_owned();
+    let app = spawn_app_with(db.url(), None, |c| c.collector.ca_file = ca_path).await;
+    let id = common::add_target(
+        app.state.store.as_ref(),
+        "expiring",
+        &format!("https://{addr}"),
+    )
+    .await
+    .id;
+    app.state.targets_changed();
+
+    let up = eventually(Duration::from_secs(10), "the certificate", || async {
+        status(&app, id).await.filter(|s| s.certificate.is_some())
+    })
+    .await;
+    assert_eq!(up.state, TargetState::Up, "{:?}", up.failures);
+    let read = up.certificate.expect("certificate");
+    assert_eq!(read.subject, "CN=mcp.test");
+    assert_eq!(read.issuer, "CN=mcpops test CA");
+    assert!((1..=2).contains(&read.days_left(up.at)), "{read:?}");
+
+    let query = AlertQuery {
+        rule: Some(RuleKind::CertificateExpiringSoon),
+        target_ids: vec![id],
+        limit: 10,
+        ..AlertQuery::default()
+    };
+    let alert = eventually(
+        Duration::from_secs(10),
+        "the critical certificate alert",
+        || async {
+            app.state
+                .store
+                .alerts(&query)
+                .await
+                .ok()?
+                .into_iter()
+                .next()
+        },
+    )
+    .await;
+    assert_eq!(alert.state, mcpops::domain::alerts::AlertState::Firing);
+    assert!(alert.summary.contains("CN=mcp.test"), "{}", alert.summary);
 }

@@ -3,7 +3,9 @@ mod common;
 
 use chrono::{Duration, DurationRound, Utc};
 use common::{BACKENDS, Backend, TestDb};
-use mcpops::domain::observation::{PollRecord, Readiness, SampleRow, TargetState, TargetStatus};
+use mcpops::domain::observation::{
+    Certificate, PollRecord, Readiness, SampleRow, TargetState, TargetStatus,
+};
 use mcpops::domain::offers::{Offer, ProbeOffers};
 use mcpops::domain::signals::BucketDeltas;
 use mcpops::domain::target::{TargetSource, TargetSpec};
@@ -49,11 +51,20 @@ fn record(target_id: i64, at: chrono::DateTime<Utc>, requests: f64) -> PollRecor
         error_ratio: None,
         rps: None,
         offers: served_without_health(),
+        certificate: Some(certificate()),
     };
     PollRecord {
         sample,
         status,
         tools: None,
+    }
+}
+
+fn certificate() -> Certificate {
+    Certificate {
+        subject: "CN=mcp.test".into(),
+        issuer: "CN=Test CA".into(),
+        not_after: chrono::DateTime::from_timestamp(1_900_000_000, 0).expect("time"),
     }
 }
 
@@ -103,6 +114,11 @@ async fn rollups_merge_and_retention_deletes(backend: Backend) {
         latest.as_ref().map(|s| s.offers),
         Some(served_without_health()),
         "{backend:?}: what the target offers is stored with its status"
+    );
+    assert_eq!(
+        latest.as_ref().and_then(|s| s.certificate.clone()),
+        Some(certificate()),
+        "{backend:?}: the certificate is stored with the status"
     );
     assert_eq!(
         latest.map(|s| s.at),

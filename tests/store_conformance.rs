@@ -416,6 +416,7 @@ async fn newest_tool_lists_of_the_targets_asked(backend: Backend) {
                 error_ratio: None,
                 rps: None,
                 offers: Default::default(),
+                certificate: None,
             },
             tools: Some(
                 tools

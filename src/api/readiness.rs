@@ -42,6 +42,8 @@ pub async fn target_readiness(target_id: i64) -> Result<Vec<ReadinessRow>, AppEr
             mcp_protocol: status
                 .as_ref()
                 .and_then(|s| s.mcp.as_ref())
+                // A protected server that asked for a token has negotiated nothing yet.
+                .filter(|m| !m.protocol_version.is_empty())
                 .map(|m| m.protocol_version.clone()),
             alert_engine_on: state.alerts.engine_on,
             rules: RuleKind::ALL.len(),

@@ -1,5 +1,5 @@
 //! Alert rules, baselines and the life of one alert, evaluated on every poll: no I/O here.
-use super::observation::{PollRecord, SampleRow};
+use super::observation::{PollRecord, SampleRow, TargetStatus};
 use super::signals::BucketDeltas;
 use super::target::FieldErrors;
 use chrono::{DateTime, Duration, Utc};
@@ -49,10 +49,14 @@ pub enum RuleKind {
     LatencyP99,
     ErrorRate,
     Traffic,
+    /// An https target's certificate expires within 14 days.
+    CertificateExpiring,
+    /// … within 3 days.
+    CertificateExpiringSoon,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 9] = [
+    pub const ALL: [RuleKind; 11] = [
         Self::TargetDown,
         Self::NotReady,
         Self::McpProbeFailing,
@@ -62,6 +66,8 @@ impl RuleKind {
         Self::LatencyP99,
         Self::ErrorRate,
         Self::Traffic,
+        Self::CertificateExpiring,
+        Self::CertificateExpiringSoon,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +81,8 @@ impl RuleKind {
             Self::LatencyP99 => "latency_p99",
             Self::ErrorRate => "error_rate",
             Self::Traffic => "traffic",
+            Self::CertificateExpiring => "certificate_expiring",
+            Self::CertificateExpiringSoon => "certificate_expiring_soon",
         }
     }
 
@@ -93,12 +101,16 @@ impl RuleKind {
             Self::LatencyP99 => "Latency p99 above baseline",
             Self::ErrorRate => "Error rate above baseline",
             Self::Traffic => "Traffic above baseline",
+            Self::CertificateExpiring => "TLS certificate expires within 14 days",
+            Self::CertificateExpiringSoon => "TLS certificate expires within 3 days",
         }
     }
 
     pub fn severity(self) -> Severity {
         match self {
-            Self::TargetDown | Self::ErrorRate => Severity::Critical,
+            Self::TargetDown | Self::ErrorRate | Self::CertificateExpiringSoon => {
+                Severity::Critical
+            }
             Self::ToolDrift => Severity::Info,
             _ => Severity::Warning,
         }
@@ -107,7 +119,12 @@ impl RuleKind {
     /// The slug of the shipped runbook that serves this rule.
     pub fn runbook(self) -> &'static str {
         match self {
-            Self::TargetDown | Self::NotReady | Self::McpProbeFailing => "connection-errors",
+            // An expired certificate is a connection error waiting to happen.
+            Self::TargetDown
+            | Self::NotReady
+            | Self::McpProbeFailing
+            | Self::CertificateExpiring
+            | Self::CertificateExpiringSoon => "connection-errors",
             Self::ToolDrift => "zero-downtime-rolling-update",
             Self::ErrorRate => "high-error-rate",
             Self::LatencyP50 | Self::LatencyP95 | Self::LatencyP99 | Self::Traffic => {
@@ -119,7 +136,7 @@ impl RuleKind {
     /// Polls in a row the condition must hold before the alert fires, unless overridden.
     fn default_for_polls(self) -> u32 {
         match self {
-            Self::ToolDrift => 1,
+            Self::ToolDrift | Self::CertificateExpiring | Self::CertificateExpiringSoon => 1,
             Self::TargetDown | Self::NotReady | Self::McpProbeFailing => 2,
             _ => 3,
         }
@@ -584,6 +601,10 @@ pub fn read(rule: RuleKind, record: &PollRecord, recent: &RecentPolls) -> Readin
     };
     let down = failure("liveness");
     match rule {
+        // Judged even while the target is down: an expired certificate may be why.
+        RuleKind::CertificateExpiring | RuleKind::CertificateExpiringSoon => {
+            certificate_reading(rule, status)
+        }
         RuleKind::TargetDown => match down {
             Some(reason) => Reading::Failing(format!("liveness failed: {reason}")),
             None => Reading::Healthy,
@@ -615,6 +636,41 @@ pub fn read(rule: RuleKind, record: &PollRecord, recent: &RecentPolls) -> Readin
             None => Reading::NoData,
         },
     }
+}
+
+/// Days a certificate may have left before each certificate rule fails.
+const CERTIFICATE_WARNING_DAYS: i64 = 14;
+const CERTIFICATE_CRITICAL_DAYS: i64 = 3;
+
+/// The warning covers 14 down to 3 days; below that the critical rule takes over, so one
+/// alert is open at a time.
+fn certificate_reading(rule: RuleKind, status: &TargetStatus) -> Reading {
+    let Some(certificate) = &status.certificate else {
+        return Reading::NoData;
+    };
+    let left = certificate.not_after - status.at;
+    let critical = left < Duration::days(CERTIFICATE_CRITICAL_DAYS);
+    let failing = match rule {
+        RuleKind::CertificateExpiringSoon => critical,
+        _ => !critical && left < Duration::days(CERTIFICATE_WARNING_DAYS),
+    };
+    if !failing {
+        return Reading::Healthy;
+    }
+    let when = if left <= Duration::zero() {
+        "expired".to_owned()
+    } else {
+        format!(
+            "expires in {}",
+            crate::domain::counted(left.num_days().max(0) as u64, "day")
+        )
+    };
+    Reading::Failing(format!(
+        "TLS certificate {} {when} ({}), issued by {}",
+        certificate.subject,
+        certificate.not_after.format("%Y-%m-%d %H:%M UTC"),
+        certificate.issuer
+    ))
 }
 
 /// How a rule turns readings into an alert for one target.
@@ -951,6 +1007,7 @@ mod tests {
                 error_ratio: Some(0.0),
                 rps: Some(100.0),
                 offers: Default::default(),
+                certificate: None,
             },
             sample,
             tools: None,
@@ -1052,6 +1109,55 @@ mod tests {
             transitions.len(),
             2,
             "one pending, one firing: {transitions:?}"
+        );
+    }
+
+    #[test]
+    fn a_certificate_warns_at_14_days_and_turns_critical_at_3() {
+        let reading = |days: f64| {
+            let mut r = record(None);
+            r.status.certificate = Some(crate::domain::observation::Certificate {
+                subject: "CN=mcp.test".into(),
+                issuer: "CN=Test CA".into(),
+                not_after: r.status.at + Duration::seconds((days * 86_400.0) as i64),
+            });
+            let recent = RecentPolls::default();
+            (
+                read(RuleKind::CertificateExpiring, &r, &recent),
+                read(RuleKind::CertificateExpiringSoon, &r, &recent),
+            )
+        };
+        assert_eq!(reading(30.0), (Reading::Healthy, Reading::Healthy));
+        let (warning, critical) = reading(10.5);
+        assert!(
+            matches!(warning, Reading::Failing(ref m) if m.contains("expires in 10 days")),
+            "{warning:?}"
+        );
+        assert_eq!(critical, Reading::Healthy);
+        let (warning, critical) = reading(2.0);
+        assert_eq!(warning, Reading::Healthy, "one alert at a time");
+        assert!(
+            matches!(critical, Reading::Failing(ref m) if m.contains("issued by CN=Test CA")),
+            "{critical:?}"
+        );
+        let (_, expired) = reading(-1.0);
+        assert!(
+            matches!(expired, Reading::Failing(ref m) if m.contains("expired")),
+            "{expired:?}"
+        );
+        let mut without = record(None);
+        without.status.certificate = None;
+        assert_eq!(
+            read(
+                RuleKind::CertificateExpiring,
+                &without,
+                &RecentPolls::default()
+            ),
+            Reading::NoData
+        );
+        assert_eq!(
+            RuleKind::CertificateExpiringSoon.severity(),
+            Severity::Critical
         );
     }
 

@@ -45,6 +45,10 @@ pub enum ProbeError {
     Io(String),
     /// Every probe answered 404 or 405, or nothing answered at all.
     NothingAnswers,
+    /// 401 with its `WWW-Authenticate` challenge: the server is there and wants a token.
+    Unauthorized {
+        challenge: String,
+    },
 }
 
 impl fmt::Display for ProbeError {
@@ -69,6 +73,7 @@ impl fmt::Display for ProbeError {
             Self::JsonRpc { code, message } => write!(f, "JSON-RPC error {code}: {message}"),
             Self::Io(detail) => write!(f, "I/O error: {detail}"),
             Self::NothingAnswers => write!(f, "nothing answers at this URL"),
+            Self::Unauthorized { .. } => write!(f, "authorization required (HTTP 401)"),
         }
     }
 }
@@ -110,6 +115,45 @@ pub struct McpReport {
     /// The last full handshake, kept through the cheap pings of the polls after it.
     #[serde(default)]
     pub full_handshake: Option<FullHandshake>,
+    /// Present when the server asked for authorization instead of answering.
+    #[serde(default)]
+    pub protection: Option<Protection>,
+    /// Something about its authorization an operator must look at (metadata that does not
+    /// answer, a server that stopped asking for a token); shown as an MCP failure.
+    #[serde(default)]
+    pub warning: Option<String>,
+}
+
+/// The certificate an https target presented.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certificate {
+    pub subject: String,
+    pub issuer: String,
+    pub not_after: DateTime<Utc>,
+}
+
+impl Certificate {
+    /// Whole days left at `now`; negative once it has expired.
+    pub fn days_left(&self, now: DateTime<Utc>) -> i64 {
+        (self.not_after - now).num_days()
+    }
+}
+
+/// A server that answered MCP with 401: alive, and asking for a token (RFC 9728).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protection {
+    /// The protected resource metadata its challenge named, if it named one.
+    pub resource_metadata: Option<String>,
+    /// The authorization servers that metadata lists, each with whether its own metadata
+    /// (RFC 8414 or OpenID discovery) answered.
+    pub authorization_servers: Vec<AuthorizationServer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationServer {
+    pub issuer: String,
+    /// The metadata URL that answered, or why none did.
+    pub metadata: Result<String, String>,
 }
 
 /// A full handshake's time and step timings (initialize … tools/list, or discover and
@@ -188,6 +232,8 @@ pub struct Observation {
     pub mcp: Option<Result<McpReport, ProbeError>>,
     /// What the target offers, as this poll found it.
     pub offers: ProbeOffers,
+    /// The TLS certificate of an https target, as last read.
+    pub certificate: Option<Certificate>,
 }
 
 impl Observation {
@@ -200,7 +246,7 @@ impl Observation {
             Some(Err(_)) => return TargetState::NotReady,
             _ => {}
         }
-        let probe_failed = matches!(self.metrics, Some(Err(_))) || matches!(self.mcp, Some(Err(_)));
+        let probe_failed = matches!(self.metrics, Some(Err(_))) || self.mcp_failure().is_some();
         if probe_failed {
             TargetState::Degraded
         } else {
@@ -220,7 +266,6 @@ impl Observation {
                 "metrics",
                 self.metrics.as_ref().and_then(|m| m.as_ref().err()),
             ),
-            ("mcp", self.mcp.as_ref().and_then(|m| m.as_ref().err())),
         ];
         failures
             .into_iter()
@@ -230,7 +275,19 @@ impl Observation {
                     reason: e.to_string(),
                 })
             })
+            .chain(self.mcp_failure().map(|reason| ProbeFailure {
+                probe: "mcp".to_owned(),
+                reason,
+            }))
             .collect()
+    }
+
+    /// Why the MCP probe failed, or what its answer warns of.
+    fn mcp_failure(&self) -> Option<String> {
+        match self.mcp.as_ref()? {
+            Err(err) => Some(err.to_string()),
+            Ok(report) => report.warning.clone(),
+        }
     }
 }
 
@@ -299,6 +356,9 @@ pub struct TargetStatus {
     /// What the target offers, as the latest poll found it.
     #[serde(default)]
     pub offers: ProbeOffers,
+    /// The TLS certificate of an https target, as last read.
+    #[serde(default)]
+    pub certificate: Option<Certificate>,
 }
 
 /// The compact per-target message live pages receive after every poll; what it lacks is
@@ -417,6 +477,7 @@ impl PollRecord {
             error_ratio: sample.error_ratio(),
             rps: sample.rps(),
             offers: obs.offers,
+            certificate: obs.certificate.clone(),
         };
         Self {
             sample,
@@ -442,6 +503,7 @@ mod tests {
             metrics: Some(Ok(None)),
             mcp: None,
             offers: ProbeOffers::default(),
+            certificate: None,
         }
     }
 

@@ -7,7 +7,7 @@ use crate::api::servers::{CatalogVersion, ServerDetail, target_detail};
 use crate::app::components::{ErrorNote, LocalTime, field_error, form_error, use_permission};
 use crate::app::pages::wall::use_live;
 use crate::domain::alerts::GoldenSignal;
-use crate::domain::observation::{TargetState, TargetStatus};
+use crate::domain::observation::{Certificate, McpReport, Protection, TargetState, TargetStatus};
 use crate::domain::offers::{Offer, ProbeKind};
 use crate::domain::readiness::ItemState;
 use crate::domain::series::TimeRange;
@@ -82,6 +82,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
         </header>
         <Failures status=status.clone() />
         <Offers status=status.clone() />
+        {status.as_ref().and_then(|s| Some((s.certificate.clone()?, s.at))).map(|(certificate, at)| view! { <TlsCertificate certificate at /> })}
         <TargetAlerts id />
         <nav class="ranges" aria-label="Time range">
             {TimeRange::ALL
@@ -137,6 +138,30 @@ fn Offers(status: Option<TargetStatus>) -> impl IntoView {
                 <p class="muted">"No health endpoint: the MCP answer is its liveness. Probes not offered are tried again every few minutes."</p>
             })}
         </section>
+    }
+}
+
+/// An https target's certificate, with the days it had left at the latest poll (`at`: the
+/// browser's clock is not asked).
+#[component]
+fn TlsCertificate(certificate: Certificate, at: chrono::DateTime<chrono::Utc>) -> impl IntoView {
+    let days = certificate.days_left(at);
+    let class = match days {
+        ..3 => "status status-down",
+        3..14 => "status status-degraded",
+        _ => "status status-up",
+    };
+    let left = if days < 0 {
+        "expired".to_owned()
+    } else {
+        format!("{} left", crate::domain::counted(days as u64, "day"))
+    };
+    view! {
+        <p class="certificate" aria-label="TLS certificate">
+            "TLS certificate " <b>{certificate.subject}</b>
+            <span class="muted">{format!(" · issued by {} · expires {} · ", certificate.issuer, certificate.not_after.format("%Y-%m-%d %H:%M UTC"))}</span>
+            <span class=class data-days-left=days>{left}</span>
+        </p>
     }
 }
 
@@ -360,6 +385,9 @@ fn Handshake(status: Option<TargetStatus>) -> impl IntoView {
             <h2>"MCP"</h2>
             {match mcp {
                 None => view! { <p class="muted">"No successful MCP probe yet."</p> }.into_any(),
+                Some(McpReport { protection: Some(protection), warning, .. }) => view! {
+                    <Protected protection warning />
+                }.into_any(),
                 Some(report) => {
                     // Between full handshakes a poll only pings: show both.
                     let full = report.full_handshake.filter(|full| full.steps != report.steps);
@@ -378,6 +406,42 @@ fn Handshake(status: Option<TargetStatus>) -> impl IntoView {
                 }
             }}
         </section>
+    }
+}
+
+/// A server that asked for a token: where a client would get one, and whether that works.
+#[component]
+fn Protected(protection: Protection, warning: Option<String>) -> impl IntoView {
+    view! {
+        <div class="protected" data-protected="true">
+            <p><b>"Requires authorization"</b>
+                <span class="muted">" · it answered 401; set an Authorization header under Probe settings for the full probe"</span>
+            </p>
+            {warning.map(|w| view! { <p class="error-note" role="alert">{w}</p> })}
+            <p>"Resource metadata: "
+                {match protection.resource_metadata {
+                    Some(url) => view! { <span class="url">{url}</span> }.into_any(),
+                    None => view! { <span class="muted">"not named in the challenge"</span> }.into_any(),
+                }}
+            </p>
+            <ul class="authorization-servers">
+                {protection.authorization_servers.into_iter().map(|server| {
+                    let issuer = server.issuer;
+                    let shown = issuer.clone();
+                    let (ok, detail) = match server.metadata {
+                        Ok(url) => (true, format!("metadata at {url}")),
+                        Err(why) => (false, why),
+                    };
+                    view! {
+                        <li data-issuer=issuer data-ok=ok.to_string()>
+                            <span class=if ok { "status status-up" } else { "status status-down" }>{if ok { "ok" } else { "failing" }}</span>
+                            " " <span class="url">{shown}</span>
+                            <small class="muted">{format!(" · {detail}")}</small>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </div>
     }
 }
 

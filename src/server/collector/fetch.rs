@@ -32,13 +32,21 @@ pub fn shared_client(
     connect_timeout: Duration,
     max_redirects: usize,
     replica: Option<&str>,
+    extra_roots: Vec<reqwest::Certificate>,
 ) -> reqwest::Result<reqwest::Client> {
     let version = concat!("mcpops/", env!("CARGO_PKG_VERSION"));
     let user_agent = match replica {
         Some(name) => format!("{version} (replica {name})"),
         None => version.to_owned(),
     };
-    reqwest::Client::builder()
+    let builder = extra_roots
+        .into_iter()
+        .fold(reqwest::Client::builder(), |builder, root| {
+            builder.add_root_certificate(root)
+        });
+    builder
+        // Each response carries the peer's certificate, for its expiry.
+        .tls_info(true)
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::limited(max_redirects))
         .pool_idle_timeout(Duration::from_secs(90))

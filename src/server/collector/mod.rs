@@ -1,5 +1,6 @@
 //! The collector: a scheduler that polls every target on its own jittered interval with
 //! bounded concurrency, the probes, and ingest, which stores polls and feeds the live hub.
+mod certificate;
 mod fetch;
 pub mod hub;
 mod ingest;
@@ -9,7 +10,7 @@ mod probe_metrics;
 
 use crate::domain::exposition::Limits;
 use crate::domain::leases::ClusterView;
-use crate::domain::observation::{Observation, ProbeError};
+use crate::domain::observation::{Certificate, Observation, ProbeError};
 use crate::domain::offers::{
     Answer, Discoveries, ProbeKind, ProbeOffers, ProbeSwitch, ProbeSwitches,
 };
@@ -53,6 +54,9 @@ pub struct CollectorConfig {
     pub mcp_full_every_secs: u64,
     /// How often a probe the server does not offer (404) is tried again.
     pub offer_retry_secs: u64,
+    /// A PEM file of extra certificate authorities to trust (an internal CA); the system's
+    /// roots stay trusted.
+    pub ca_file: String,
     pub mode: PollMode,
 }
 
@@ -68,6 +72,7 @@ impl Default for CollectorConfig {
             max_samples: 50_000,
             mcp_full_every_secs: 300,
             offer_retry_secs: 600,
+            ca_file: String::new(),
             mode: PollMode::Full,
         }
     }
@@ -89,6 +94,8 @@ pub enum StartError {
     Client(#[from] reqwest::Error),
     #[error("cannot start the polling thread")]
     Thread(#[from] std::io::Error),
+    #[error("cannot read [collector] ca_file {path}: {reason}")]
+    CaFile { path: String, reason: String },
 }
 
 /// Which probes a poll runs.
@@ -183,10 +190,21 @@ impl Collector {
         membership: Membership,
         stopping: CancellationToken,
     ) -> Result<Self, StartError> {
+        let extra_roots = if config.ca_file.is_empty() {
+            Vec::new()
+        } else {
+            let failed = |reason: String| StartError::CaFile {
+                path: config.ca_file.clone(),
+                reason,
+            };
+            let pem = std::fs::read(&config.ca_file).map_err(|e| failed(e.to_string()))?;
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| failed(e.to_string()))?
+        };
         let client = fetch::shared_client(
             Duration::from_millis(config.connect_timeout_ms),
             config.max_redirects,
             membership.name(),
+            extra_roots,
         )?;
         let reload = Arc::new(Notify::new());
         let stats = Arc::new(CollectorStats::default());
@@ -256,6 +274,8 @@ struct TargetMemory {
     mcp: McpMemory,
     /// Which probes the target offers, found out by asking.
     discoveries: Discoveries,
+    /// An https target's certificate and when it was read.
+    certificate: Option<(Instant, Certificate)>,
 }
 
 /// A target as its polls need it: URLs, headers and metric names are worked out when the
@@ -686,6 +706,9 @@ fn answer<T>(result: &Result<T, ProbeError>, probe: ProbeKind) -> Answer {
         Ok(_) => Answer::Answered,
         Err(err) if unreachable(err) => Answer::Unreachable,
         Err(ProbeError::HttpStatus(404 | 405)) => Answer::Missing,
+        // Health and metrics behind the server's own authorization are not offered to
+        // mcpops (unless switched on, or once they have answered).
+        Err(ProbeError::HttpStatus(401 | 403)) if probe != ProbeKind::Mcp => Answer::Missing,
         // The MCP probe reports the Streamable HTTP POST's status once the legacy transport
         // was not found either.
         Err(ProbeError::Rejected {
@@ -831,7 +854,18 @@ async fn poll(
             metrics: None,
             mcp: None,
             offers,
+            // The last one read: an expired certificate may be why nothing answers.
+            certificate: memory.certificate.as_ref().map(|(_, c)| c.clone()),
         };
+    }
+    if target.base_url.starts_with("https://")
+        && memory
+            .certificate
+            .as_ref()
+            .is_none_or(|(read_at, _)| read_at.elapsed() >= certificate::READ_EVERY)
+        && let Some(read) = certificate::read(client, &target.base_url, limits).await
+    {
+        memory.certificate = Some((Instant::now(), read));
     }
     // A probe the server does not offer says nothing, so it is left out.
     let offered = |probe: ProbeKind| offers.has(probe);
@@ -879,5 +913,6 @@ async fn poll(
         metrics,
         mcp,
         offers,
+        certificate: memory.certificate.as_ref().map(|(_, c)| c.clone()),
     }
 }

@@ -95,12 +95,12 @@ fn upsert_statuses_sql(rows: usize) -> &'static str {
     BUILT.get(rows, |rows| {
         format!(
             "INSERT INTO target_status (target_id, at, state, failures, readiness, mcp, p95, \
-             error_ratio, rps, offers) VALUES {} ON CONFLICT (target_id) DO UPDATE SET \
-             at = excluded.at, state = excluded.state, failures = excluded.failures, \
+             error_ratio, rps, offers, certificate) VALUES {} ON CONFLICT (target_id) DO UPDATE \
+             SET at = excluded.at, state = excluded.state, failures = excluded.failures, \
              readiness = excluded.readiness, mcp = excluded.mcp, p95 = excluded.p95, \
-             error_ratio = excluded.error_ratio, rps = excluded.rps, offers = excluded.offers \
-             WHERE target_status.at <= excluded.at",
-            value_rows(rows, 10)
+             error_ratio = excluded.error_ratio, rps = excluded.rps, offers = excluded.offers, \
+             certificate = excluded.certificate WHERE target_status.at <= excluded.at",
+            value_rows(rows, 11)
         )
     })
 }
@@ -111,7 +111,7 @@ const LATEST_TOOLS: &str =
     "SELECT tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
 const INSERT_TOOLS: &str = "INSERT INTO tool_catalogs (target_id, at, tools) VALUES ($1, $2, $3)";
 const SELECT_STATUS: &str = "SELECT target_id, at, state, failures, readiness, mcp, p95, \
-    error_ratio, rps, offers FROM target_status";
+    error_ratio, rps, offers, certificate FROM target_status";
 const SELECT_CATALOGS: &str =
     "SELECT at, tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT $2";
 
@@ -127,6 +127,7 @@ pub(super) struct StatusRow {
     error_ratio: Option<f64>,
     rps: Option<f64>,
     offers: Option<String>,
+    certificate: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -188,6 +189,7 @@ impl TryFrom<StatusRow> for TargetStatus {
                 .map(from_json)
                 .transpose()?
                 .unwrap_or_default(),
+            certificate: row.certificate.as_deref().map(from_json).transpose()?,
         })
     }
 }
@@ -277,7 +279,8 @@ where
                     .bind(st.p95)
                     .bind(st.error_ratio)
                     .bind(st.rps)
-                    .bind(to_json(&st.offers)?);
+                    .bind(to_json(&st.offers)?)
+                    .bind(st.certificate.as_ref().map(to_json).transpose()?);
             }
             upsert.execute(&mut *tx).await?;
         }

@@ -4,10 +4,11 @@
 //! legacy event stream, is kept between polls so a routine poll costs one `ping`; the full
 //! handshake and tool listing run on first contact, every few minutes, and after any session
 //! error. A replaced or failed session is always closed with DELETE.
+mod auth;
 mod legacy;
 
 use super::fetch::{self, FetchLimits};
-use crate::domain::observation::{FullHandshake, McpReport, ProbeError, Tool};
+use crate::domain::observation::{FullHandshake, McpReport, ProbeError, Protection, Tool};
 use chrono::Utc;
 use legacy::{LEGACY_VERSION, LegacyStream};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
@@ -29,6 +30,11 @@ pub struct McpMemory {
     legacy: Option<LegacyStream>,
     last_full: Option<Instant>,
     full_handshake: Option<FullHandshake>,
+    /// The server answered 401 at least once: it wants a token.
+    asked_for_token: bool,
+    /// What its authorization looked like when last checked, and what was wrong with it;
+    /// checked again as often as the full handshake runs.
+    protection: Option<(Instant, Protection, Option<String>)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +98,67 @@ impl Steps {
 }
 
 impl McpProbe<'_> {
+    /// One poll's MCP probe. A 401 is an answer: the server is alive and protected, and its
+    /// authorization is what the report shows.
     pub async fn run(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
+        let started = Instant::now();
+        match self.run_transport(memory).await {
+            Err(ProbeError::Unauthorized { challenge }) => {
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                Ok(self.protected(memory, &challenge, ms).await)
+            }
+            Ok(mut report) => {
+                if memory.asked_for_token && !self.sends_token() {
+                    report.warning = Some(
+                        "no longer asks for authorization: it answered without a token after \
+                         asking for one"
+                            .into(),
+                    );
+                }
+                Ok(report)
+            }
+            failed => failed,
+        }
+    }
+
+    fn sends_token(&self) -> bool {
+        self.limits
+            .headers
+            .contains_key(reqwest::header::AUTHORIZATION)
+    }
+
+    async fn protected(&self, memory: &mut McpMemory, challenge: &str, ms: f64) -> McpReport {
+        memory.asked_for_token = true;
+        let fresh = memory
+            .protection
+            .as_ref()
+            .filter(|(at, _, _)| at.elapsed() < self.full_every);
+        let (protection, problem) = match fresh {
+            Some((_, protection, problem)) => (protection.clone(), problem.clone()),
+            None => {
+                let (protection, problem) = auth::check(self.client, challenge, self.limits).await;
+                memory.protection = Some((Instant::now(), protection.clone(), problem.clone()));
+                (protection, problem)
+            }
+        };
+        let warning = if self.sends_token() {
+            Some("the server refused the configured token (HTTP 401)".to_owned())
+        } else {
+            problem
+        };
+        McpReport {
+            protocol_version: String::new(),
+            server_name: "unknown".into(),
+            server_version: "unknown".into(),
+            steps: vec![("authorization required".into(), ms)],
+            tools: None,
+            full_handshake: None,
+            protection: Some(protection),
+            warning,
+        }
+    }
+
+    async fn run_transport(&self, memory: &mut McpMemory) -> Result<McpReport, ProbeError> {
         let due_for_full = memory
             .last_full
             .is_none_or(|at| at.elapsed() >= self.full_every);
@@ -167,6 +233,8 @@ impl McpProbe<'_> {
             steps: steps.0,
             tools,
             full_handshake: memory.full_handshake.clone(),
+            protection: None,
+            warning: None,
         })
     }
 
@@ -394,6 +462,15 @@ impl McpProbe<'_> {
             .get("mcp-session-id")
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect());
+        if status == 401 {
+            let challenge = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(2048).collect())
+                .unwrap_or_default();
+            return Err(ProbeError::Unauthorized { challenge });
+        }
         if !(200..300).contains(&status) {
             let text = fetch::read_capped(response, self.limits)
                 .await
@@ -567,6 +644,8 @@ fn full_report(
         steps: full.steps.clone(),
         tools: Some(tools),
         full_handshake: Some(full),
+        protection: None,
+        warning: None,
     };
     memory.session = Some(session);
     report
@@ -581,6 +660,8 @@ fn ping_report(memory: &McpMemory, session: Session, steps: Steps) -> McpReport 
         steps: steps.0,
         tools: None,
         full_handshake: memory.full_handshake.clone(),
+        protection: None,
+        warning: None,
     }
 }
 

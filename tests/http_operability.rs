@@ -277,6 +277,7 @@ async fn a_live_page_that_stops_reading_is_dropped_and_the_others_get_every_upda
         error_ratio: None,
         rps: None,
         error: Some("x".repeat(2000)),
+        probe_ms: None,
     };
     for batch in 0..BATCHES as i64 {
         app.state

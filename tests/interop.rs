@@ -292,7 +292,7 @@ async fn judged_on_mcp_alone(mut server: ReferenceServer, name: &str, mcp_path: 
         .await
         .expect("svg");
     assert!(
-        svg.contains("MCP probe, measured by mcpops"),
+        svg.contains("MCP probe p95, measured by mcpops"),
         "{name}: {svg:.300}"
     );
     let query = AlertQuery {

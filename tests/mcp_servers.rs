@@ -405,3 +405,60 @@ async fn a_certificate_two_days_from_expiry_raises_the_critical_alert() {
     assert_eq!(alert.state, mcpops::domain::alerts::AlertState::Firing);
     assert!(alert.summary.contains("CN=mcp.test"), "{}", alert.summary);
 }
+
+#[tokio::test]
+async fn per_tool_signals_come_from_opentelemetry_metrics_with_tool_errors_apart() {
+    // Each scrape, 10 more calls of `search` (one a tool error) and 5 of `fetch`.
+    let scrapes = Arc::new(AtomicUsize::new(0));
+    let metrics = get(move || {
+        let n = scrapes.fetch_add(1, Ordering::SeqCst) as u64 + 1;
+        async move {
+            let series = |tool: &str, error: &str, count: u64| {
+                let labels =
+                    format!("mcp_method_name=\"tools/call\",gen_ai_tool_name=\"{tool}\"{error}");
+                format!(
+                    "mcp_server_operation_duration_seconds_bucket{{{labels},le=\"0.1\"}} {count}\n\
+                     mcp_server_operation_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {count}\n\
+                     mcp_server_operation_duration_seconds_count{{{labels}}} {count}\n"
+                )
+            };
+            let mut text = String::from("# TYPE mcp_server_operation_duration_seconds histogram\n");
+            text += &series("search", "", 9 * n);
+            text += &series("search", ",error_type=\"tool_error\"", n);
+            text += &series("fetch", "", 5 * n);
+            text
+        }
+    });
+    let addr = serve_on_loopback(
+        stateless_mcp(|_| json!([tool("search"), tool("fetch")])).route("/metrics", metrics),
+    )
+    .await;
+    let db = TestDb::sqlite();
+    let app = spawn_app_with(db.url(), None, |_| {}).await;
+    let mut spec =
+        mcpops::domain::target::TargetSpec::from_form("tooled", &format!("http://{addr}"), "1", "")
+            .expect("spec");
+    spec.probe.profile = "opentelemetry".into();
+    let id = app
+        .state
+        .store
+        .insert_target(
+            &spec,
+            mcpops::domain::target::TargetSource::Ui,
+            common::test_event(),
+        )
+        .await
+        .expect("insert")
+        .id;
+    app.state.targets_changed();
+    let table = eventually(Duration::from_secs(10), "the tool table", || async {
+        status(&app, id).await.and_then(|s| s.tools)
+    })
+    .await;
+    let names: Vec<&str> = table.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["search", "fetch"], "the failing tool first");
+    assert_eq!(table.tools[0].tool_error_ratio, Some(0.1));
+    assert_eq!(table.tools[0].protocol_error_ratio, Some(0.0));
+    assert!(table.tools[1].calls_per_sec > 0.0, "{:?}", table.tools[1]);
+    assert_eq!(table.dropped, 0);
+}

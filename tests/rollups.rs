@@ -9,6 +9,7 @@ use mcpops::domain::observation::{
 use mcpops::domain::offers::{Offer, ProbeOffers};
 use mcpops::domain::signals::BucketDeltas;
 use mcpops::domain::target::{TargetSource, TargetSpec};
+use mcpops::domain::tool_signals::{ToolSignals, ToolTable};
 use mcpops::server::rollup::{RetentionConfig, roll_up_once};
 use mcpops::server::store::{self, SampleTable, StoreOptions};
 
@@ -36,6 +37,9 @@ fn record(target_id: i64, at: chrono::DateTime<Utc>, requests: f64) -> PollRecor
             bounds: vec![0.1, 1.0],
             counts: vec![requests, 0.0, 0.0],
         }),
+        polls: None,
+        polls_down: None,
+        probe_buckets: None,
     };
     let status = TargetStatus {
         target_id,
@@ -52,6 +56,16 @@ fn record(target_id: i64, at: chrono::DateTime<Utc>, requests: f64) -> PollRecor
         rps: None,
         offers: served_without_health(),
         certificate: Some(certificate()),
+        tools: Some(ToolTable {
+            tools: vec![ToolSignals {
+                name: "search".into(),
+                calls_per_sec: 2.0,
+                tool_error_ratio: Some(0.1),
+                protocol_error_ratio: Some(0.0),
+                p95_ms: Some(120.0),
+            }],
+            dropped: 3,
+        }),
     };
     PollRecord {
         sample,
@@ -119,6 +133,14 @@ async fn rollups_merge_and_retention_deletes(backend: Backend) {
         latest.as_ref().and_then(|s| s.certificate.clone()),
         Some(certificate()),
         "{backend:?}: the certificate is stored with the status"
+    );
+    assert_eq!(
+        latest
+            .as_ref()
+            .and_then(|s| s.tools.as_ref())
+            .map(|t| (t.tools.len(), t.dropped)),
+        Some((1, 3)),
+        "{backend:?}: the tool table is stored with the status"
     );
     assert_eq!(
         latest.map(|s| s.at),

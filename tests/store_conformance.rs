@@ -417,6 +417,7 @@ async fn newest_tool_lists_of_the_targets_asked(backend: Backend) {
                 rps: None,
                 offers: Default::default(),
                 certificate: None,
+                tools: None,
             },
             tools: Some(
                 tools

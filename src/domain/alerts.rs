@@ -991,6 +991,9 @@ mod tests {
             sessions_active: None,
             quota_remaining: None,
             buckets: None,
+            polls: None,
+            polls_down: None,
+            probe_buckets: None,
         };
         PollRecord {
             status: TargetStatus {
@@ -1008,6 +1011,7 @@ mod tests {
                 rps: Some(100.0),
                 offers: Default::default(),
                 certificate: None,
+                tools: None,
             },
             sample,
             tools: None,

@@ -139,6 +139,9 @@ mod tests {
                 bounds: vec![0.05, 0.1, 0.5],
                 counts,
             }),
+            polls: None,
+            polls_down: None,
+            probe_buckets: None,
         }
     }
 

@@ -18,6 +18,7 @@ pub mod signals;
 pub mod silences;
 pub mod target;
 pub mod target_files;
+pub mod tool_signals;
 pub mod tools;
 
 /// A count with its noun, as people write it: "1 alert", "3 alerts".

@@ -1,6 +1,7 @@
 //! What one poll of a target saw: each probe's result, timings, and a typed reason on failure.
 use super::offers::ProbeOffers;
 use super::signals::{BucketDeltas, IntervalSignals};
+use super::tool_signals::ToolTable;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -136,6 +137,13 @@ impl Certificate {
     /// Whole days left at `now`; negative once it has expired.
     pub fn days_left(&self, now: DateTime<Utc>) -> i64 {
         (self.not_after - now).num_days()
+    }
+}
+
+impl McpReport {
+    /// The probe's steps on this poll, end to end.
+    pub fn round_trip_ms(&self) -> f64 {
+        self.steps.iter().map(|(_, ms)| ms).sum()
     }
 }
 
@@ -321,9 +329,37 @@ pub struct SampleRow {
     pub sessions_active: Option<f64>,
     pub quota_remaining: Option<f64>,
     pub buckets: Option<BucketDeltas>,
+    /// Polls a rollup row covers, and how many of them found the target down; `None` on a
+    /// raw row, which is one poll and says so by its state.
+    pub polls: Option<f64>,
+    pub polls_down: Option<f64>,
+    /// mcpops' own MCP probe round trips (ms) as a histogram, on rollup rows; a raw row's
+    /// one round trip is its `mcp_ms`.
+    pub probe_buckets: Option<BucketDeltas>,
 }
 
+/// The upper bounds (ms) of the histogram of MCP probe round trips.
+pub const PROBE_BOUNDS_MS: [f64; 12] = [
+    5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0, 5_000.0, 10_000.0, 30_000.0,
+];
+
 impl SampleRow {
+    /// Polls this row covers, and how many found the target down.
+    pub fn poll_counts(&self) -> (f64, f64) {
+        match self.polls {
+            Some(polls) => (polls, self.polls_down.unwrap_or(0.0)),
+            None => (1.0, f64::from(u8::from(self.state == TargetState::Down))),
+        }
+    }
+
+    /// The MCP probe's round trips this row covers, as a histogram.
+    pub fn probe_histogram(&self) -> Option<BucketDeltas> {
+        self.probe_buckets.clone().or_else(|| {
+            self.mcp_ms
+                .map(|ms| BucketDeltas::one(&PROBE_BOUNDS_MS, ms))
+        })
+    }
+
     pub fn rps(&self) -> Option<f64> {
         match (self.requests, self.seconds) {
             (Some(r), Some(s)) if s > 0.0 => Some(r / s),
@@ -359,6 +395,9 @@ pub struct TargetStatus {
     /// The TLS certificate of an https target, as last read.
     #[serde(default)]
     pub certificate: Option<Certificate>,
+    /// Calls, errors and p95 by tool over the latest interval, from the server's metrics.
+    #[serde(default)]
+    pub tools: Option<ToolTable>,
 }
 
 /// The compact per-target message live pages receive after every poll; what it lacks is
@@ -376,6 +415,20 @@ pub struct LiveUpdate {
     pub rps: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The MCP probe's round trip, sent only for a target without `p95_ms` (no metrics):
+    /// its tile shows this instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_ms: Option<f64>,
+}
+
+impl LiveUpdate {
+    /// What a tile shows as its latency: the server's p95, or else the probe's round trip,
+    /// with the word for it.
+    pub fn latency(&self) -> Option<(&'static str, f64)> {
+        self.p95_ms
+            .map(|ms| ("p95", ms))
+            .or(self.probe_ms.map(|ms| ("MCP probe", ms)))
+    }
 }
 
 /// One poll's p95 and error ratio: a point of a wall tile's sparklines.
@@ -383,11 +436,18 @@ pub struct LiveUpdate {
 pub struct TrendPoint {
     pub p95_ms: Option<f64>,
     pub error_ratio: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe_ms: Option<f64>,
 }
 
 impl TrendPoint {
     /// How many recent polls a sparkline shows.
     pub const KEPT: usize = 30;
+
+    /// The server's p95, or else the probe's round trip, as the tile's figure shows.
+    pub fn latency_ms(&self) -> Option<f64> {
+        self.p95_ms.or(self.probe_ms)
+    }
 }
 
 impl From<&LiveUpdate> for TrendPoint {
@@ -395,6 +455,7 @@ impl From<&LiveUpdate> for TrendPoint {
         Self {
             p95_ms: update.p95_ms,
             error_ratio: update.error_ratio,
+            probe_ms: update.probe_ms,
         }
     }
 }
@@ -412,6 +473,11 @@ impl From<&TargetStatus> for LiveUpdate {
                 .failures
                 .first()
                 .map(|f| format!("{}: {}", f.probe, f.reason)),
+            probe_ms: status
+                .p95
+                .is_none()
+                .then(|| status.mcp.as_ref().map(McpReport::round_trip_ms))
+                .flatten(),
         }
     }
 }
@@ -433,7 +499,7 @@ impl PollRecord {
         let pick = |f: fn(&IntervalSignals) -> Option<f64>| signals.and_then(f);
         let (mcp, tools, mcp_ms) = match &obs.mcp {
             Some(Ok(report)) => {
-                let total: f64 = report.steps.iter().map(|(_, ms)| ms).sum();
+                let total = report.round_trip_ms();
                 (
                     Some(McpReport {
                         tools: None,
@@ -465,6 +531,9 @@ impl PollRecord {
             sessions_active: pick(|s| s.sessions_active),
             quota_remaining: pick(|s| s.quota_remaining),
             buckets: signals.and_then(|s| s.buckets.clone()),
+            polls: None,
+            polls_down: None,
+            probe_buckets: None,
         };
         let status = TargetStatus {
             target_id: obs.target_id,
@@ -478,6 +547,7 @@ impl PollRecord {
             rps: sample.rps(),
             offers: obs.offers,
             certificate: obs.certificate.clone(),
+            tools: signals.and_then(|s| s.tools.clone()),
         };
         Self {
             sample,

@@ -67,8 +67,12 @@ pub struct SeriesPoint {
     pub active_connections: Option<f64>,
     pub cpu_cores: Option<f64>,
     pub memory_bytes: Option<f64>,
-    /// The MCP probe's round trip in ms, measured by mcpops whatever the server exports.
-    pub probe_ms: Option<f64>,
+    /// The MCP probe's round trips in ms, measured by mcpops whatever the server exports.
+    pub probe_p50: Option<f64>,
+    pub probe_p95: Option<f64>,
+    pub probe_p99: Option<f64>,
+    /// Share of polls that found the target down (0 to 1), measured by mcpops.
+    pub polls_down_ratio: Option<f64>,
 }
 
 /// Samples combined: counters summed, bucket deltas merged, gauges averaged, the worst state.
@@ -84,11 +88,22 @@ struct Accumulator {
     gauges: [(f64, u32); 7],
     state: Option<TargetState>,
     samples: usize,
+    polls: f64,
+    polls_down: f64,
+    probe: Option<BucketDeltas>,
 }
 
 fn add(total: &mut Option<f64>, value: Option<f64>) {
     if let Some(value) = value {
         *total = Some(total.unwrap_or(0.0) + value);
+    }
+}
+
+fn merge(total: &mut Option<BucketDeltas>, more: Option<&BucketDeltas>) {
+    match (total.as_mut(), more) {
+        (Some(merged), Some(more)) => merged.merge(more),
+        (None, Some(more)) => *total = Some(more.clone()),
+        (_, None) => {}
     }
 }
 
@@ -99,12 +114,11 @@ fn mean((sum, n): (f64, u32)) -> Option<f64> {
 impl Accumulator {
     fn add(&mut self, sample: &SampleRow) {
         self.samples += 1;
-        if let Some(buckets) = &sample.buckets {
-            match &mut self.buckets {
-                Some(merged) => merged.merge(buckets),
-                None => self.buckets = Some(buckets.clone()),
-            }
-        }
+        merge(&mut self.buckets, sample.buckets.as_ref());
+        merge(&mut self.probe, sample.probe_histogram().as_ref());
+        let (polls, down) = sample.poll_counts();
+        self.polls += polls;
+        self.polls_down += down;
         if sample.requests.is_some() && sample.seconds.is_some() {
             add(&mut self.requests, sample.requests);
             add(&mut self.errors, sample.errors.or(Some(0.0)));
@@ -156,12 +170,17 @@ impl Accumulator {
             sessions_active: mean(self.gauges[5]),
             quota_remaining: mean(self.gauges[6]),
             buckets: self.buckets,
+            polls: (self.samples > 0).then_some(self.polls),
+            polls_down: (self.samples > 0).then_some(self.polls_down),
+            probe_buckets: self.probe,
         }
     }
 }
 
 impl From<SampleRow> for SeriesPoint {
     fn from(row: SampleRow) -> Self {
+        let probe = row.probe_histogram();
+        let (polls, down) = row.poll_counts();
         Self {
             at: row.at,
             p50: row.p50,
@@ -172,7 +191,10 @@ impl From<SampleRow> for SeriesPoint {
             active_connections: row.active_connections,
             cpu_cores: row.cpu_cores,
             memory_bytes: row.memory_bytes,
-            probe_ms: row.mcp_ms,
+            probe_p50: probe.as_ref().and_then(|p| p.quantile(0.5)),
+            probe_p95: probe.as_ref().and_then(|p| p.quantile(0.95)),
+            probe_p99: probe.as_ref().and_then(|p| p.quantile(0.99)),
+            polls_down_ratio: (polls > 0.0).then(|| down / polls),
         }
     }
 }
@@ -302,6 +324,9 @@ mod tests {
                 bounds: vec![0.1, 1.0],
                 counts: counts.to_vec(),
             }),
+            polls: None,
+            polls_down: None,
+            probe_buckets: None,
         }
     }
 
@@ -368,6 +393,53 @@ mod tests {
             hourly.iter().map(|r| r.requests).collect::<Vec<_>>(),
             direct.iter().map(|r| r.requests).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn probe_round_trips_and_down_polls_roll_up_and_chart_as_quantiles() {
+        let from = DateTime::from_timestamp(1_764_158_400, 0).unwrap();
+        // Ten polls a minute for two minutes: 4 ms, then one slow poll and one down.
+        let samples: Vec<SampleRow> = (0..20)
+            .map(|i| {
+                let mut row = sample(from + Duration::seconds(6 * i), 1.0, 0.0, [1.0, 0.0, 0.0]);
+                row.mcp_ms = Some(if i == 7 { 800.0 } else { 4.0 });
+                if i == 13 {
+                    row.state = TargetState::Down;
+                    row.mcp_ms = None;
+                }
+                row
+            })
+            .collect();
+        let minutes = roll_up(&samples, Duration::minutes(1));
+        assert_eq!(minutes.len(), 2);
+        assert_eq!(
+            (minutes[0].polls, minutes[0].polls_down),
+            (Some(10.0), Some(0.0))
+        );
+        assert_eq!(
+            (minutes[1].polls, minutes[1].polls_down),
+            (Some(10.0), Some(1.0))
+        );
+        assert_eq!(
+            minutes[0].probe_buckets.as_ref().map(BucketDeltas::total),
+            Some(10.0)
+        );
+        // An hour rolled up from the minutes counts what the raw polls count.
+        let hour = &roll_up(&minutes, Duration::hours(1))[0];
+        assert_eq!((hour.polls, hour.polls_down), (Some(20.0), Some(1.0)));
+        let point = SeriesPoint::from(hour.clone());
+        assert_eq!(point.polls_down_ratio, Some(0.05));
+        let p50 = point.probe_p50.expect("p50");
+        assert!(p50 <= 5.0, "most polls took 4 ms: {p50}");
+        let p99 = point.probe_p99.expect("p99");
+        assert!(
+            (500.0..=1000.0).contains(&p99),
+            "the slow poll is the tail: {p99}"
+        );
+        // A raw poll is one poll.
+        let raw = SeriesPoint::from(samples[13].clone());
+        assert_eq!(raw.polls_down_ratio, Some(1.0));
+        assert_eq!(raw.probe_p95, None);
     }
 
     #[test]

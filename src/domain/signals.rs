@@ -1,6 +1,7 @@
 //! Golden signals from scrapes: which names carry which signal, counter deltas with reset
 //! handling, histogram bucket deltas, and quantiles from merged buckets.
 use super::exposition::Exposition;
+use super::tool_signals::{ToolSnapshot, ToolTable, tool_snapshot};
 use serde::{Deserialize, Serialize};
 
 /// Where each signal lives in a server's metrics. Counters and histograms are summed over
@@ -75,6 +76,8 @@ pub struct Snapshot {
     pub resources_accessed: Option<f64>,
     pub sessions_active: Option<f64>,
     pub quota_remaining: Option<f64>,
+    /// Counts by tool, when the server's series name their tool.
+    pub tools: ToolSnapshot,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,6 +175,7 @@ pub fn snapshot(exp: &Exposition<'_>, profile: &MetricProfile) -> Result<Snapsho
         resources_accessed: sum_of(exp, &profile.resources_accessed_total),
         sessions_active: sum_of(exp, &profile.sessions_active),
         quota_remaining: sum_of(exp, &profile.quota_remaining),
+        tools: tool_snapshot(exp, profile),
     })
 }
 
@@ -223,6 +227,16 @@ impl BucketDeltas {
 
     pub fn total(&self) -> f64 {
         self.counts.iter().sum()
+    }
+
+    /// One observation of `value` in buckets with these upper bounds.
+    pub fn one(bounds: &[f64], value: f64) -> Self {
+        let mut counts = vec![0.0; bounds.len() + 1];
+        counts[bounds.partition_point(|upper| *upper < value)] = 1.0;
+        Self {
+            bounds: bounds.to_vec(),
+            counts,
+        }
     }
 
     /// Adds another interval's counts. Layouts that differ are merged onto the union of
@@ -292,6 +306,9 @@ pub struct IntervalSignals {
     pub resources_accessed: Option<f64>,
     pub sessions_active: Option<f64>,
     pub quota_remaining: Option<f64>,
+    /// Calls, errors and p95 by tool, when the server's series name their tool.
+    #[serde(default)]
+    pub tools: Option<ToolTable>,
 }
 
 impl IntervalSignals {
@@ -315,6 +332,7 @@ impl IntervalSignals {
             resources_accessed: delta(previous.resources_accessed, current.resources_accessed),
             sessions_active: current.sessions_active,
             quota_remaining: current.quota_remaining,
+            tools: ToolTable::between(&previous.tools, &current.tools, seconds),
         }
     }
 

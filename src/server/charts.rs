@@ -52,23 +52,68 @@ impl Chart {
         }
     }
 
-    /// Each line: its legend and how to read it from a point.
-    fn lines(self) -> Vec<(&'static str, ReadValue)> {
+    /// Each line: its legend, how to read it from a point, and where its figures come from.
+    fn lines(self) -> Vec<Line> {
+        use Source::{Measured, MeasuredDetail, Metrics};
+        let line = |label, read: ReadValue, source| Line {
+            label,
+            read,
+            source,
+        };
         match self {
             Self::Latency => vec![
-                ("p50", |p| p.p50.map(|s| s * 1000.0)),
-                ("p95", |p| p.p95.map(|s| s * 1000.0)),
-                ("p99", |p| p.p99.map(|s| s * 1000.0)),
-                ("MCP probe, measured by mcpops", |p| p.probe_ms),
+                line("p50", |p| p.p50.map(|s| s * 1000.0), Metrics),
+                line("p95", |p| p.p95.map(|s| s * 1000.0), Metrics),
+                line("p99", |p| p.p99.map(|s| s * 1000.0), Metrics),
+                line(
+                    "MCP probe p50, measured by mcpops",
+                    |p| p.probe_p50,
+                    MeasuredDetail,
+                ),
+                line(
+                    "MCP probe p95, measured by mcpops",
+                    |p| p.probe_p95,
+                    Measured,
+                ),
+                line(
+                    "MCP probe p99, measured by mcpops",
+                    |p| p.probe_p99,
+                    MeasuredDetail,
+                ),
             ],
-            Self::Traffic => vec![("requests/s", |p| p.rps)],
-            Self::Errors => vec![("errors %", |p| p.error_ratio.map(|r| r * 100.0))],
+            Self::Traffic => vec![line("requests/s", |p| p.rps, Metrics)],
+            Self::Errors => vec![
+                line("errors %", |p| p.error_ratio.map(|r| r * 100.0), Metrics),
+                line(
+                    "polls down %, measured by mcpops",
+                    |p| p.polls_down_ratio.map(|r| r * 100.0),
+                    Measured,
+                ),
+            ],
             Self::Saturation => vec![
-                ("connections", |p| p.active_connections),
-                ("CPU %", |p| p.cpu_cores.map(|c| c * 100.0)),
+                line("connections", |p| p.active_connections, Metrics),
+                line("CPU %", |p| p.cpu_cores.map(|c| c * 100.0), Metrics),
             ],
         }
     }
+}
+
+struct Line {
+    label: &'static str,
+    read: ReadValue,
+    source: Source,
+}
+
+/// Where a line's figures come from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The server's own `/metrics`.
+    Metrics,
+    /// mcpops' probes, drawn always.
+    Measured,
+    /// mcpops' probes, drawn only when the server exports no metrics of its own: beside the
+    /// server's quantiles, the probe's p95 is enough.
+    MeasuredDetail,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,26 +138,40 @@ pub fn render(
     to: DateTime<Utc>,
 ) -> Result<String, ChartError> {
     let span = (to - from).num_seconds().max(1) as f64;
-    let lines: Vec<(&str, Vec<(f64, f64)>)> = chart
-        .lines()
-        .into_iter()
-        .map(|(label, read)| {
-            let xy = points
+    let all = chart.lines();
+    let lines: Vec<(&Line, Vec<(f64, f64)>)> = all
+        .iter()
+        .map(|line| {
+            let xy: Vec<(f64, f64)> = points
                 .iter()
                 .filter_map(|p| {
-                    read(p)
+                    (line.read)(p)
                         .filter(|v| v.is_finite())
                         .map(|v| ((p.at - from).num_seconds() as f64, v))
                 })
                 .collect();
-            (label, xy)
+            (line, xy)
         })
         .collect();
-    // A server without /metrics has only the probe's line: the legend names what is drawn.
+    // The legend names what is drawn: lines without data stay out, and the probe's detail
+    // only where the server has no metrics of its own.
+    let has_metrics = lines
+        .iter()
+        .any(|(line, xy)| !xy.is_empty() && line.source == Source::Metrics);
     let lines: Vec<(&str, Vec<(f64, f64)>)> = if lines.iter().any(|(_, xy)| !xy.is_empty()) {
-        lines.into_iter().filter(|(_, xy)| !xy.is_empty()).collect()
+        lines
+            .into_iter()
+            .filter(|(line, xy)| {
+                let detail_beside_metrics = has_metrics && line.source == Source::MeasuredDetail;
+                !xy.is_empty() && !detail_beside_metrics
+            })
+            .map(|(line, xy)| (line.label, xy))
+            .collect()
     } else {
         lines
+            .into_iter()
+            .map(|(line, xy)| (line.label, xy))
+            .collect()
     };
     let top = lines
         .iter()
@@ -267,28 +326,49 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_server_without_metrics_shows_the_probe_line_alone() {
-        let from = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        let points: Vec<SeriesPoint> = (0..10)
+    fn probe_points(from: DateTime<Utc>, with_metrics: bool) -> Vec<SeriesPoint> {
+        (0..10)
             .map(|i| SeriesPoint {
                 at: from + chrono::Duration::minutes(i),
-                probe_ms: Some(12.0),
+                p95: with_metrics.then_some(0.2),
+                probe_p50: Some(8.0),
+                probe_p95: Some(12.0),
+                probe_p99: Some(20.0),
                 ..SeriesPoint::default()
             })
-            .collect();
-        let svg = render(
-            Chart::Latency,
-            &points,
-            &[],
-            from,
-            from + chrono::Duration::minutes(15),
-        )
-        .unwrap();
-        assert!(svg.contains("MCP probe, measured by mcpops"));
+            .collect()
+    }
+
+    /// The texts an SVG shows, trimmed: axis labels and the legend.
+    fn texts(svg: &str) -> Vec<&str> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t[t.find('>')? + 1..t.find("</text>")?].trim()))
+            .collect()
+    }
+
+    #[test]
+    fn a_server_without_metrics_shows_the_probe_quantiles_and_one_with_them_its_p95() {
+        let from = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let to = from + chrono::Duration::minutes(15);
+        let svg = render(Chart::Latency, &probe_points(from, false), &[], from, to).unwrap();
+        let shown = texts(&svg);
+        for q in ["p50", "p95", "p99"] {
+            let probe = format!("MCP probe {q}, measured by mcpops");
+            assert!(shown.contains(&probe.as_str()), "{q}: {shown:?}");
+        }
         assert!(
-            !svg.contains("p95"),
+            !shown.contains(&"p95"),
             "metric lines without data stay out of the legend"
+        );
+
+        let svg = render(Chart::Latency, &probe_points(from, true), &[], from, to).unwrap();
+        let shown = texts(&svg);
+        assert!(shown.contains(&"p95"), "{shown:?}");
+        assert!(shown.contains(&"MCP probe p95, measured by mcpops"));
+        assert!(
+            !shown.contains(&"MCP probe p50, measured by mcpops"),
+            "beside the server's own, the probe's p95 alone"
         );
     }
 

@@ -11,6 +11,7 @@ use crate::domain::observation::{Certificate, McpReport, Protection, TargetState
 use crate::domain::offers::{Offer, ProbeKind};
 use crate::domain::readiness::ItemState;
 use crate::domain::series::TimeRange;
+use crate::domain::tool_signals::{MAX_TOOLS, ToolSignals, ToolTable};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -81,8 +82,8 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
             <span class="muted">{status.as_ref().map(|s| format!("last poll {}", s.at.format("%Y-%m-%d %H:%M:%S UTC")))}</span>
         </header>
         <Failures status=status.clone() />
-        <Offers status=status.clone() />
-        {status.as_ref().and_then(|s| Some((s.certificate.clone()?, s.at))).map(|(certificate, at)| view! { <TlsCertificate certificate at /> })}
+        {view! { <Offers status=status.clone() /> }.into_any()}
+        {status.as_ref().and_then(|s| Some((s.certificate.clone()?, s.at))).map(|(certificate, at)| view! { <TlsCertificate certificate at /> }.into_any())}
         <TargetAlerts id />
         <nav class="ranges" aria-label="Time range">
             {TimeRange::ALL
@@ -103,6 +104,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
                 })
                 .collect_view()}
         </section>
+        {status.as_ref().and_then(|s| s.tools.clone()).map(|table| view! { <ToolSignalsTable table /> }.into_any())}
         <div class="columns">
             <Readiness status=status.clone() />
             <Handshake status />
@@ -137,6 +139,84 @@ fn Offers(status: Option<TargetStatus>) -> impl IntoView {
             {(offers.get(ProbeKind::Live) == Offer::NotOffered && offers.has(ProbeKind::Mcp)).then(|| view! {
                 <p class="muted">"No health endpoint: the MCP answer is its liveness. Probes not offered are tried again every few minutes."</p>
             })}
+        </section>
+    }
+}
+
+/// Which column the tool table is sorted by, largest first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ToolSort {
+    /// Failing, then slow: the default.
+    Worst,
+    Calls,
+    ToolErrors,
+    ProtocolErrors,
+    P95,
+}
+
+/// Calls, errors and p95 by tool over the latest interval, from the server's own metrics.
+#[component]
+fn ToolSignalsTable(table: ToolTable) -> impl IntoView {
+    let sort = RwSignal::new(ToolSort::Worst);
+    let ToolTable { tools, dropped } = table;
+    let count = tools.len();
+    let rows = move || {
+        let mut tools = tools.clone();
+        let key = |t: &ToolSignals| match sort.get() {
+            ToolSort::Worst => None,
+            ToolSort::Calls => Some(t.calls_per_sec),
+            ToolSort::ToolErrors => t.tool_error_ratio,
+            ToolSort::ProtocolErrors => t.protocol_error_ratio,
+            ToolSort::P95 => t.p95_ms,
+        };
+        if sort.get() != ToolSort::Worst {
+            tools.sort_by(|a, b| key(b).unwrap_or(-1.0).total_cmp(&key(a).unwrap_or(-1.0)));
+        }
+        tools
+            .into_iter()
+            .map(|t| {
+                let percent =
+                    |r: Option<f64>| r.map_or("–".to_owned(), |r| format!("{:.2}%", r * 100.0));
+                let failing =
+                    t.tool_error_ratio.unwrap_or(0.0) + t.protocol_error_ratio.unwrap_or(0.0) > 0.0;
+                view! {
+                    <tr data-tool=t.name.clone() class:failing=failing>
+                        <th scope="row">{t.name.clone()}</th>
+                        <td>{format!("{:.2}", t.calls_per_sec)}</td>
+                        <td>{percent(t.tool_error_ratio)}</td>
+                        <td>{percent(t.protocol_error_ratio)}</td>
+                        <td>{t.p95_ms.map_or("–".to_owned(), |ms| format!("{ms:.0} ms"))}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
+    let header = move |label: &'static str, by: ToolSort| {
+        view! {
+            <th scope="col" aria-sort=move || if sort.get() == by { "descending" } else { "none" }>
+                <button type="button" class="link" on:click=move |_| sort.set(by)>{label}</button>
+            </th>
+        }
+    };
+    view! {
+        <section class="panel tool-signals" aria-label="Tools by signal">
+            <h2>{format!("Tools by signal ({count})")}</h2>
+            <p class="muted">"From the server's own metrics over the latest interval, failing and slow tools first. Tool errors are results with isError; protocol errors are the rest."</p>
+            {(dropped > 0).then(|| view! {
+                <p class="warn-note" role="status">{format!("{} more past the cap of {MAX_TOOLS}, not shown", crate::domain::counted(dropped as u64, "tool"))}</p>
+            })}
+            <table class="tool-signals">
+                <thead>
+                    <tr>
+                        {header("Tool", ToolSort::Worst)}
+                        {header("Calls/s", ToolSort::Calls)}
+                        {header("Tool errors", ToolSort::ToolErrors)}
+                        {header("Protocol errors", ToolSort::ProtocolErrors)}
+                        {header("p95", ToolSort::P95)}
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
         </section>
     }
 }

@@ -384,25 +384,24 @@ fn Tile(tile: FleetTile, live: TileLive) -> impl IntoView {
     let state = live.state;
     let href = format!("/targets/{}", tile.id);
     let figures = live.figures.map(|TileFigures { status, trend }| {
-        let p95 = move || {
-            status
-                .with(|s| s.as_ref().and_then(|s| s.p95_ms))
-                .map_or("–".to_owned(), |ms| format!("{ms:.0} ms"))
-        };
+        // A server without metrics shows the probe's round trip, named as such.
+        let latency = move || status.with(|s| s.as_ref().and_then(LiveUpdate::latency));
+        let latency_word = move || latency().map_or("p95", |(word, _)| word);
+        let latency_ms = move || latency().map_or("–".to_owned(), |(_, ms)| format!("{ms:.0} ms"));
         let errors = move || {
             status
                 .with(|s| s.as_ref().and_then(|s| s.error_ratio))
                 .map_or("–".to_owned(), |r| format!("{:.2}%", r * 100.0))
         };
         let p95_line = move || {
-            trend.with(|t| sparkline(&t.iter().map(|p| p.p95_ms).collect::<Vec<_>>(), 100.0, 24.0))
+            trend.with(|t| sparkline(&t.iter().map(TrendPoint::latency_ms).collect::<Vec<_>>(), 100.0, 24.0))
         };
         let error_line = move || {
             trend.with(|t| sparkline(&t.iter().map(|p| p.error_ratio).collect::<Vec<_>>(), 100.0, 24.0))
         };
         view! {
-            <span class="tile-figures">"p95 " <b>{p95}</b></span>
-            <Sparkline points=Signal::derive(p95_line) label="p95 latency, last polls" />
+            <span class="tile-figures">{latency_word} " " <b>{latency_ms}</b></span>
+            <Sparkline points=Signal::derive(p95_line) label="p95 latency, last polls (the MCP probe's round trip where the server has no metrics)" />
             <span class="tile-figures">"errors " <b>{errors}</b></span>
             <Sparkline points=Signal::derive(error_line) label="error rate, last polls" />
             <span class="tile-error">{move || status.with(|s| s.as_ref().and_then(|s| s.error.clone()))}</span>

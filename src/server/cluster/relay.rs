@@ -191,6 +191,7 @@ mod tests {
             error_ratio: None,
             rps: None,
             error,
+            probe_ms: None,
         }
     }
 

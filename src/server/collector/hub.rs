@@ -213,6 +213,7 @@ mod tests {
             error_ratio: None,
             rps: None,
             error: None,
+            probe_ms: None,
         }
     }
 

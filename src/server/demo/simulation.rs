@@ -204,6 +204,9 @@ impl Simulation {
             sessions_active: Some((rps * 0.8).round()),
             quota_remaining: None,
             buckets: Some(buckets),
+            polls: None,
+            polls_down: None,
+            probe_buckets: None,
         }
     }
 

@@ -39,7 +39,7 @@ impl SampleTable {
 
 const SAMPLE_COLUMNS: &str = "target_id, at, state, live_ms, mcp_ms, seconds, requests, errors, \
     p50, p95, p99, active_connections, cpu_cores, memory_bytes, tools_executed, resources_accessed, \
-    sessions_active, quota_remaining, buckets";
+    sessions_active, quota_remaining, buckets, polls, polls_down, probe_buckets";
 
 /// Rows per insert statement: a few save round trips; many make sqlx's binding slower than
 /// one statement per row (measured: 500 rows per statement took 4× as long as 10).
@@ -83,7 +83,7 @@ fn insert_samples_sql(table: SampleTable, rows: usize) -> &'static str {
         format!(
             "INSERT INTO {} ({SAMPLE_COLUMNS}) VALUES {} ON CONFLICT (target_id, at) {}",
             table.name(),
-            value_rows(rows, 19),
+            value_rows(rows, 22),
             on_conflict(table)
         )
     })
@@ -95,12 +95,13 @@ fn upsert_statuses_sql(rows: usize) -> &'static str {
     BUILT.get(rows, |rows| {
         format!(
             "INSERT INTO target_status (target_id, at, state, failures, readiness, mcp, p95, \
-             error_ratio, rps, offers, certificate) VALUES {} ON CONFLICT (target_id) DO UPDATE \
-             SET at = excluded.at, state = excluded.state, failures = excluded.failures, \
-             readiness = excluded.readiness, mcp = excluded.mcp, p95 = excluded.p95, \
-             error_ratio = excluded.error_ratio, rps = excluded.rps, offers = excluded.offers, \
-             certificate = excluded.certificate WHERE target_status.at <= excluded.at",
-            value_rows(rows, 11)
+             error_ratio, rps, offers, certificate, tools) VALUES {} ON CONFLICT (target_id) \
+             DO UPDATE SET at = excluded.at, state = excluded.state, \
+             failures = excluded.failures, readiness = excluded.readiness, mcp = excluded.mcp, \
+             p95 = excluded.p95, error_ratio = excluded.error_ratio, rps = excluded.rps, \
+             offers = excluded.offers, certificate = excluded.certificate, tools = excluded.tools \
+             WHERE target_status.at <= excluded.at",
+            value_rows(rows, 12)
         )
     })
 }
@@ -111,7 +112,7 @@ const LATEST_TOOLS: &str =
     "SELECT tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
 const INSERT_TOOLS: &str = "INSERT INTO tool_catalogs (target_id, at, tools) VALUES ($1, $2, $3)";
 const SELECT_STATUS: &str = "SELECT target_id, at, state, failures, readiness, mcp, p95, \
-    error_ratio, rps, offers, certificate FROM target_status";
+    error_ratio, rps, offers, certificate, tools FROM target_status";
 const SELECT_CATALOGS: &str =
     "SELECT at, tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT $2";
 
@@ -128,6 +129,7 @@ pub(super) struct StatusRow {
     rps: Option<f64>,
     offers: Option<String>,
     certificate: Option<String>,
+    tools: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -151,6 +153,9 @@ pub(super) struct SampleDbRow {
     sessions_active: Option<f64>,
     quota_remaining: Option<f64>,
     buckets: Option<String>,
+    polls: Option<f64>,
+    polls_down: Option<f64>,
+    probe_buckets: Option<String>,
 }
 
 pub(super) fn to_millis(at: DateTime<Utc>) -> i64 {
@@ -190,6 +195,7 @@ impl TryFrom<StatusRow> for TargetStatus {
                 .transpose()?
                 .unwrap_or_default(),
             certificate: row.certificate.as_deref().map(from_json).transpose()?,
+            tools: row.tools.as_deref().map(from_json).transpose()?,
         })
     }
 }
@@ -217,6 +223,9 @@ impl TryFrom<SampleDbRow> for SampleRow {
             sessions_active: row.sessions_active,
             quota_remaining: row.quota_remaining,
             buckets: row.buckets.as_deref().map(from_json).transpose()?,
+            polls: row.polls,
+            polls_down: row.polls_down,
+            probe_buckets: row.probe_buckets.as_deref().map(from_json).transpose()?,
         })
     }
 }
@@ -280,7 +289,8 @@ where
                     .bind(st.error_ratio)
                     .bind(st.rps)
                     .bind(to_json(&st.offers)?)
-                    .bind(st.certificate.as_ref().map(to_json).transpose()?);
+                    .bind(st.certificate.as_ref().map(to_json).transpose()?)
+                    .bind(st.tools.as_ref().map(to_json).transpose()?);
             }
             upsert.execute(&mut *tx).await?;
         }
@@ -435,7 +445,7 @@ where
     }
 }
 
-/// Binds a sample's 19 columns, in `SAMPLE_COLUMNS` order.
+/// Binds a sample's 22 columns, in `SAMPLE_COLUMNS` order.
 fn bind_sample<'q, DB>(
     query: sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
     s: &SampleRow,
@@ -466,5 +476,8 @@ where
         .bind(s.resources_accessed)
         .bind(s.sessions_active)
         .bind(s.quota_remaining)
-        .bind(s.buckets.as_ref().map(to_json).transpose()?))
+        .bind(s.buckets.as_ref().map(to_json).transpose()?)
+        .bind(s.polls)
+        .bind(s.polls_down)
+        .bind(s.probe_buckets.as_ref().map(to_json).transpose()?))
 }

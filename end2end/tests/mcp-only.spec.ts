@@ -85,7 +85,7 @@ test('a server that speaks only MCP shows up, with what it offers and probe char
 
   // The demo server names its tools in its metrics: its page has the tool table, sortable.
   const demo = targets.find((t: { name: string }) => t.name.startsWith('demo-')).id;
-  const tools = page.getByRole('region', { name: 'Tools by signal' });
+  const tools = page.getByRole('region', { name: 'Signals by tool' });
   await expect
     .poll(
       async () => {

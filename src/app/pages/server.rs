@@ -199,8 +199,8 @@ fn ToolSignalsTable(table: ToolTable) -> impl IntoView {
         }
     };
     view! {
-        <section class="panel tool-signals" aria-label="Tools by signal">
-            <h2>{format!("Tools by signal ({count})")}</h2>
+        <section class="panel tool-signals" aria-label="Signals by tool">
+            <h2>{format!("Signals by tool ({count})")}</h2>
             <p class="muted">"From the server's own metrics over the latest interval, failing and slow tools first. Tool errors are results with isError; protocol errors are the rest."</p>
             {(dropped > 0).then(|| view! {
                 <p class="warn-note" role="status">{format!("{} more past the cap of {MAX_TOOLS}, not shown", crate::domain::counted(dropped as u64, "tool"))}</p>

@@ -72,6 +72,7 @@ test('a server that speaks only MCP shows up, with what it offers and probe char
   await expect(offers.locator('[data-probe="mcp"]')).toContainText('offered');
   await expect(offers.locator('[data-probe="live"]')).toContainText('not offered');
   await expect(offers).toContainText('the MCP answer is its liveness');
+  await expect(page.getByRole('region', { name: 'Readiness', exact: true })).toContainText('no readiness endpoint');
   const readiness = page.getByRole('region', { name: 'Operational readiness' });
   await expect(readiness.locator('li[data-item="monitoring"]')).toHaveAttribute('data-state', 'not-offered');
   await expect(readiness.locator('li[data-item="monitoring"]')).toContainText('Add a Prometheus endpoint');

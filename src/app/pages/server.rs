@@ -431,12 +431,18 @@ fn Failures(status: Option<TargetStatus>) -> impl IntoView {
 
 #[component]
 fn Readiness(status: Option<TargetStatus>) -> impl IntoView {
+    let offer = status.as_ref().map(|s| s.offers.ready);
     let readiness = status.and_then(|s| s.readiness);
+    let missing = match offer {
+        Some(Offer::NotOffered) => "The server has no readiness endpoint.",
+        Some(Offer::Off) => "The readiness probe is switched off for this target.",
+        _ => "No readiness answer yet.",
+    };
     view! {
         <section class="panel" aria-label="Readiness">
             <h2>"Readiness"</h2>
             {match readiness {
-                None => view! { <p class="muted">"No readiness answer yet."</p> }.into_any(),
+                None => view! { <p class="muted">{missing}</p> }.into_any(),
                 Some(r) if r.checks.is_empty() => view! {
                     <p>{if r.ready { "ready" } else { "not ready" }} <span class="muted">" (no checks listed)"</span></p>
                 }.into_any(),

@@ -131,6 +131,9 @@ enum BenchCommand {
         /// Which polling to measure; both when not given.
         #[arg(long, value_enum)]
         mode: Option<BenchMode>,
+        /// A synthetic tool call per target per minute (full mode).
+        #[arg(long)]
+        calls: bool,
     },
     /// Real `mcpops serve` processes polling a simulated fleet: polls, lag, CPU, memory,
     /// storage, page render times and live-update delay, one table row per setup.
@@ -316,6 +319,7 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
             seconds,
             interval,
             mode,
+            calls,
         }) => {
             let modes = match mode {
                 Some(BenchMode::MetricsOnly) => vec![PollMode::MetricsOnly],
@@ -327,6 +331,7 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
                 seconds,
                 interval_secs: interval,
                 modes,
+                calls,
             };
             let results = bench::run_collector(&options).await?;
             bench::print_table(&results);

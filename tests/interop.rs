@@ -8,6 +8,7 @@ mod common;
 use axum::routing::get;
 use common::{TestApp, TestDb, eventually, serve_on_loopback, spawn_app};
 use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
+use mcpops::domain::checks::{CheckForm, CheckSpec, Outcome};
 use mcpops::domain::observation::{McpReport, TargetState, TargetStatus};
 use mcpops::domain::offers::{Offer, ProbeOffers};
 use mcpops::domain::target::{TargetSource, TargetSpec};
@@ -238,19 +239,73 @@ const MCP_ONLY: ProbeOffers = ProbeOffers {
     mcp: Offer::Offered,
 };
 
+/// A synthetic call of a server's read-only echo tool, and the text a good answer holds.
+struct EchoCall {
+    tool: &'static str,
+    arguments: &'static str,
+    answer_contains: &'static str,
+}
+
 /// A server with nothing but MCP is up, with the MCP answer as its liveness, probe latency
-/// on its chart and no alert; stopped, it is down and the down alert fires.
-async fn judged_on_mcp_alone(mut server: ReferenceServer, name: &str, mcp_path: &str) {
+/// on its chart, a synthetic call of its echo tool that passes, and no alert; stopped, it is
+/// down and the down alert fires.
+async fn judged_on_mcp_alone(
+    mut server: ReferenceServer,
+    name: &str,
+    mcp_path: &str,
+    echo: EchoCall,
+) {
     let db = TestDb::sqlite();
     let app = spawn_app(db.url(), None).await;
     let mut spec = TargetSpec::from_form(name, &server.url(), "1", "").expect("spec");
     spec.probe.mcp_path = mcp_path.into();
     let id = add(&app, &spec).await;
+    let form = CheckForm {
+        tool: echo.tool.into(),
+        arguments: echo.arguments.into(),
+        interval_secs: "10".into(),
+        text_contains: echo.answer_contains.into(),
+        ..CheckForm::default()
+    };
+    let check = CheckSpec::from_form(&form).expect("check");
+    app.state
+        .store
+        .add_tool_check(id, &check, "test", common::test_event())
+        .await
+        .expect("add the check");
+    app.state.targets_changed();
 
     let up = |s: &TargetStatus| s.state == TargetState::Up;
     let status = status_where(&app, id, &format!("{name} up"), up).await;
     assert_eq!(status.offers, MCP_ONLY, "{name}: {:?}", status.failures);
     assert!(status.failures.is_empty(), "{name}: {:?}", status.failures);
+
+    // The echo tool is listed as read-only, and the synthetic call of it passes.
+    let catalog = app.state.store.tool_catalogs(id, 1).await.expect("tools");
+    let listed = catalog[0].tools.iter().find(|t| t.name == echo.tool);
+    assert!(listed.is_some_and(|t| t.read_only), "{name}: {listed:?}");
+    let called = status_where(&app, id, &format!("{name}'s synthetic call"), |s| {
+        !s.checks.is_empty()
+    })
+    .await;
+    assert_eq!(
+        called.checks[0].last.outcome,
+        Outcome::Passed,
+        "{name}: {:?}",
+        called.checks
+    );
+    let results = app
+        .state
+        .store
+        .check_results(id, chrono::Utc::now() - chrono::Duration::minutes(5))
+        .await
+        .expect("results");
+    assert!(
+        results
+            .first()
+            .is_some_and(|r| r.ms.is_some_and(|ms| ms > 0.0)),
+        "{name}: {results:?}"
+    );
 
     // Several polls later: probe latency is stored and charted, and nothing has alerted.
     let probed = eventually(
@@ -335,22 +390,33 @@ async fn judged_on_mcp_alone(mut server: ReferenceServer, name: &str, mcp_path: 
     );
 }
 
+const EVERYTHING_ECHO: EchoCall = EchoCall {
+    tool: "echo",
+    arguments: r#"{"message": "from mcpops"}"#,
+    answer_contains: "Echo: from mcpops",
+};
+
 #[tokio::test]
 async fn server_everything_over_streamable_http_is_judged_on_mcp_alone() {
     let server = ReferenceServer::everything("streamableHttp").await;
-    judged_on_mcp_alone(server, "everything-http", "/mcp").await;
+    judged_on_mcp_alone(server, "everything-http", "/mcp", EVERYTHING_ECHO).await;
 }
 
 #[tokio::test]
 async fn server_everything_over_legacy_sse_is_judged_on_mcp_alone() {
     let server = ReferenceServer::everything("sse").await;
-    judged_on_mcp_alone(server, "everything-sse", "/sse").await;
+    judged_on_mcp_alone(server, "everything-sse", "/sse", EVERYTHING_ECHO).await;
 }
 
 #[tokio::test]
 async fn the_python_sdk_server_is_judged_on_mcp_alone() {
     let server = ReferenceServer::python("streamable-http").await;
-    judged_on_mcp_alone(server, "python-sdk", "/mcp").await;
+    let echo = EchoCall {
+        tool: "echo",
+        arguments: r#"{"text": "from mcpops"}"#,
+        answer_contains: "from mcpops",
+    };
+    judged_on_mcp_alone(server, "python-sdk", "/mcp", echo).await;
 }
 
 /// An authorization server's RFC 8414 metadata, naming the address it was asked at.

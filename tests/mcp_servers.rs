@@ -1,7 +1,7 @@
 //! Servers as they are in the wild, served by the test on loopback: one that adds
 //! `/metrics` later, stateless instances that disagree on their tools, a URL where nothing
 //! answers, probes switched by file_sd labels, one that stops asking for a token, and one
-//! behind a certificate about to expire.
+//! behind a certificate about to expire; and synthetic tool calls, from the form to the alert.
 mod common;
 
 use axum::Json;
@@ -461,4 +461,283 @@ async fn per_tool_signals_come_from_opentelemetry_metrics_with_tool_errors_apart
     assert_eq!(table.tools[0].protocol_error_ratio, Some(0.0));
     assert!(table.tools[1].calls_per_sec > 0.0, "{:?}", table.tools[1]);
     assert_eq!(table.dropped, 0);
+}
+
+/// How the tool server below answers `tools/call`.
+const ANSWER_OK: usize = 0;
+const ANSWER_ERROR: usize = 1;
+const ANSWER_MALFORMED: usize = 2;
+
+/// A stateless server with a read-only `lookup` (which needs a string `q`) and a `write`
+/// that is not read-only; `lookup` answers as `answer` says, and is dropped from the tool
+/// list once `listed` is false. `calls` counts the calls that reached it.
+fn tool_server(
+    answer: Arc<AtomicUsize>,
+    listed: Arc<AtomicBool>,
+    calls: Arc<AtomicUsize>,
+) -> axum::Router {
+    axum::Router::new().route(
+        "/mcp",
+        post(move |headers: HeaderMap, Json(request): Json<Value>| {
+            let (answer, listed, calls) = (answer.clone(), listed.clone(), calls.clone());
+            async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                let lookup = json!({
+                    "name": "lookup",
+                    "inputSchema": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+                    "annotations": {"readOnlyHint": true},
+                });
+                let write = json!({"name": "write", "inputSchema": {"type": "object"}});
+                let result = match header("mcp-method").as_str() {
+                    "server/discover" => json!({}),
+                    "tools/list" if listed.load(Ordering::SeqCst) => json!({"tools": [lookup, write]}),
+                    "tools/list" => json!({"tools": [write]}),
+                    "tools/call" => {
+                        calls.fetch_add(1, Ordering::SeqCst);
+                        // The 2026-07-28 revision routes a call by the tool's name too.
+                        assert_eq!(header("mcp-name"), request["params"]["name"].as_str().unwrap_or_default());
+                        match answer.load(Ordering::SeqCst) {
+                            ANSWER_MALFORMED => return "{\"jsonrpc\": ".into_response(),
+                            ANSWER_OK => json!({"content": [{"type": "text", "text": "found 1"}], "structuredContent": {"found": 1}}),
+                            _ => json!({"isError": true, "content": [{"type": "text", "text": "index offline"}]}),
+                        }
+                    }
+                    _ => return StatusCode::BAD_REQUEST.into_response(),
+                };
+                Json(json!({"jsonrpc": "2.0", "id": request["id"], "result": result})).into_response()
+            }
+        }),
+    )
+}
+
+#[tokio::test]
+async fn synthetic_calls_are_refused_unless_safe_then_pass_fail_alert_and_stop_with_the_tool() {
+    use mcpops::domain::alerts::AlertState;
+    use mcpops::domain::audit::AuditFilter;
+    use mcpops::domain::checks::{CheckSpec, Outcome};
+    use mcpops::domain::observation::TOOL_CALL_PROBE;
+
+    let answer = Arc::new(AtomicUsize::new(ANSWER_OK));
+    let listed = Arc::new(AtomicBool::new(true));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let addr = serve_on_loopback(tool_server(answer.clone(), listed.clone(), calls.clone())).await;
+    let db = TestDb::sqlite();
+    let app = spawn_app_with(db.url(), None, |c| c.collector.mcp_full_every_secs = 1).await;
+    let id = common::add_target(app.state.store.as_ref(), "tools", &format!("http://{addr}"))
+        .await
+        .id;
+    app.state.targets_changed();
+    eventually(Duration::from_secs(10), "the tool list", || async {
+        app.state
+            .store
+            .tool_catalogs(id, 1)
+            .await
+            .ok()?
+            .into_iter()
+            .next()
+    })
+    .await;
+
+    // Through the form's server function: each bad field is named, and nothing is saved.
+    let id_text = id.to_string();
+    let add = |fields: &[(&'static str, &'static str)]| {
+        let mut form = vec![("target_id", id_text.as_str())];
+        form.extend(fields.iter().copied());
+        let form: Vec<(&str, &str)> = form;
+        let app = &app;
+        async move { common::post_form(app, &app.client, "/api/checks/add", &form).await }
+    };
+    let refusals = [
+        (
+            vec![("check[tool]", "lookup"), ("check[arguments]", "{\"q\": ")],
+            "arguments",
+            "not valid JSON",
+        ),
+        (
+            vec![
+                ("check[tool]", "lookup"),
+                ("check[arguments]", "{\"q\": 3}"),
+            ],
+            "arguments",
+            "do not match the tool's input schema: /q",
+        ),
+        (
+            vec![("check[tool]", "write"), ("check[arguments]", "{}")],
+            "tool",
+            "not annotated read-only",
+        ),
+        (
+            vec![("check[tool]", "gone"), ("check[arguments]", "{}")],
+            "tool",
+            "not in the target's tool list",
+        ),
+        (
+            vec![("check[tool]", "lookup"), ("check[interval_secs]", "5")],
+            "interval_secs",
+            "10 to 86400",
+        ),
+    ];
+    for (fields, field, message) in refusals {
+        let (code, body) = add(&fields).await;
+        assert_eq!(code, 422, "{fields:?}: {body}");
+        let said = body["Invalid"][field].as_str().unwrap_or_default();
+        assert!(said.contains(message), "{fields:?}: {body}");
+    }
+    assert!(
+        app.state
+            .store
+            .tool_checks(Some(id))
+            .await
+            .expect("checks")
+            .is_empty()
+    );
+    // The override lets an admin call a tool that is not annotated read-only, on the record.
+    let (code, body) = add(&[
+        ("check[tool]", "write"),
+        ("check[arguments]", "{}"),
+        ("check[override_read_only]", "on"),
+    ])
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let overridden = body["id"].as_i64().expect("id").to_string();
+    let filter = AuditFilter {
+        event_type: Some("tool_check".into()),
+        ..AuditFilter::default()
+    };
+    let audited = app
+        .state
+        .store
+        .search_audit(&filter, None, 10)
+        .await
+        .expect("audit");
+    assert!(
+        audited
+            .iter()
+            .any(|e| e.event.details.contains("\"override_read_only\":true")),
+        "{audited:?}"
+    );
+    let (code, body) = common::post_form(
+        &app,
+        &app.client,
+        "/api/checks/remove",
+        &[("target_id", &id_text), ("id", &overridden)],
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+
+    // A check every second (below the form's minimum, to keep the test short).
+    let spec = CheckSpec {
+        interval_secs: 1,
+        json_pointer: "/found".into(),
+        json_equals: "1".into(),
+        ..CheckSpec::from_form(&mcpops::domain::checks::CheckForm {
+            tool: "lookup".into(),
+            arguments: r#"{"q": "status"}"#.into(),
+            ..Default::default()
+        })
+        .expect("spec")
+    };
+    app.state
+        .store
+        .add_tool_check(id, &spec, "test", common::test_event())
+        .await
+        .expect("add");
+    app.state.targets_changed();
+    let passing = eventually(Duration::from_secs(10), "a passing call", || async {
+        status(&app, id).await.filter(|s| {
+            s.checks
+                .first()
+                .is_some_and(|c| c.last.outcome == Outcome::Passed)
+        })
+    })
+    .await;
+    assert_eq!(passing.state, TargetState::Up, "{:?}", passing.failures);
+
+    // Errors: failing after two calls in a row, the target degraded and the alert firing.
+    answer.store(ANSWER_ERROR, Ordering::SeqCst);
+    let failing = eventually(Duration::from_secs(10), "a failing call", || async {
+        status(&app, id)
+            .await
+            .filter(|s| s.failures.iter().any(|f| f.probe == TOOL_CALL_PROBE))
+    })
+    .await;
+    assert_eq!(failing.state, TargetState::Degraded);
+    let reason = &failing.failures[0].reason;
+    assert!(
+        reason.starts_with("lookup: ")
+            && reason.ends_with(
+                "calls in a row failed, the last: the tool answered isError: index offline"
+            ),
+        "{reason}"
+    );
+    let query = AlertQuery {
+        states: vec![AlertState::Firing],
+        rule: Some(RuleKind::ToolCallFailing),
+        target_ids: vec![id],
+        limit: 10,
+        ..AlertQuery::default()
+    };
+    eventually(Duration::from_secs(10), "the tool call alert", || async {
+        app.state
+            .store
+            .alerts(&query)
+            .await
+            .ok()?
+            .into_iter()
+            .next()
+    })
+    .await;
+
+    // A malformed answer is a failed call, with the reason.
+    answer.store(ANSWER_MALFORMED, Ordering::SeqCst);
+    eventually(Duration::from_secs(10), "a malformed answer", || async {
+        status(&app, id).await.filter(|s| {
+            s.checks.first().is_some_and(|c| {
+                matches!(&c.last.outcome, Outcome::Failed(r) if r.contains("tools/call answer is not JSON"))
+            })
+        })
+    })
+    .await;
+
+    // Gone from the tool list: no more calls reach it, and the page says why.
+    listed.store(false, Ordering::SeqCst);
+    let skipped = eventually(Duration::from_secs(10), "a skipped call", || async {
+        status(&app, id).await.filter(|s| {
+            s.checks.first().is_some_and(|c| {
+                matches!(&c.last.outcome, Outcome::Skipped(r) if r == "lookup is no longer in the tool list")
+            })
+        })
+    })
+    .await;
+    assert!(skipped.checks[0].last.ms.is_none());
+    let reached = calls.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        reached,
+        "no call after the tool left the list"
+    );
+    let results = app
+        .state
+        .store
+        .check_results(id, chrono::Utc::now() - chrono::Duration::minutes(5))
+        .await
+        .expect("results");
+    assert!(results.iter().any(|r| r.outcome == Outcome::Passed));
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Failed(_)))
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r.outcome, Outcome::Skipped(_)))
+    );
 }

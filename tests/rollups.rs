@@ -66,11 +66,13 @@ fn record(target_id: i64, at: chrono::DateTime<Utc>, requests: f64) -> PollRecor
             }],
             dropped: 3,
         }),
+        checks: vec![],
     };
     PollRecord {
         sample,
         status,
         tools: None,
+        check_results: vec![],
     }
 }
 

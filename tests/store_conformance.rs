@@ -418,13 +418,16 @@ async fn newest_tool_lists_of_the_targets_asked(backend: Backend) {
                 offers: Default::default(),
                 certificate: None,
                 tools: None,
+                checks: vec![],
             },
+            check_results: vec![],
             tools: Some(
                 tools
                     .iter()
                     .map(|name| Tool {
                         name: (*name).to_owned(),
                         schema: "{}".into(),
+                        read_only: false,
                     })
                     .collect(),
             ),
@@ -472,6 +475,169 @@ async fn newest_tool_lists_of_the_targets_asked(backend: Backend) {
 async fn conformance_newest_tool_lists_of_the_targets_asked() {
     for backend in BACKENDS {
         newest_tool_lists_of_the_targets_asked(backend).await;
+    }
+}
+
+async fn synthetic_calls_and_their_results_round_trip(backend: Backend) {
+    use mcpops::domain::checks::{
+        CheckForm, CheckHistory, CheckResult, CheckSpec, MAX_CHECKS_PER_TARGET, Outcome,
+    };
+    use mcpops::domain::observation::{PollRecord, SampleRow, TargetStatus};
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    let target = store
+        .insert_target(
+            &spec("called", "http://127.0.0.1:9001"),
+            TargetSource::Ui,
+            common::test_event(),
+        )
+        .await
+        .expect("insert");
+    let form = CheckForm {
+        tool: "echo".into(),
+        arguments: r#"{"message": "hi"}"#.into(),
+        text_contains: "hi".into(),
+        ..CheckForm::default()
+    };
+    let spec = CheckSpec::from_form(&form).expect("spec");
+    let check = store
+        .add_tool_check(target.id, &spec, "alice", common::test_event())
+        .await
+        .expect("add");
+    assert_eq!(check.spec, spec, "{backend:?}");
+    assert_eq!(check.created_by, "alice");
+    assert_eq!(
+        store.tool_checks(None).await.expect("all"),
+        vec![check.clone()]
+    );
+
+    // A poll stores its calls and where each check stands; times are kept to the millisecond.
+    let now = chrono::DateTime::from_timestamp_millis(chrono::Utc::now().timestamp_millis())
+        .expect("now");
+    let at = |seconds: i64| now - chrono::Duration::seconds(seconds);
+    let result = |seconds: i64, outcome: Outcome| CheckResult {
+        check_id: check.id,
+        target_id: target.id,
+        at: at(seconds),
+        ms: Some(12.5),
+        outcome,
+    };
+    let calls = vec![
+        result(30, Outcome::Passed),
+        result(
+            20,
+            Outcome::Failed("the tool answered isError: boom".into()),
+        ),
+    ];
+    let mut history = CheckHistory::default();
+    let standing = calls
+        .iter()
+        .map(|c| history.push("echo", &spec, c.clone()))
+        .last();
+    let record = PollRecord {
+        sample: SampleRow {
+            target_id: target.id,
+            at: at(20),
+            ..SampleRow::default()
+        },
+        status: TargetStatus {
+            target_id: target.id,
+            at: at(20),
+            state: Default::default(),
+            failures: vec![],
+            readiness: None,
+            mcp: None,
+            p95: None,
+            error_ratio: None,
+            rps: None,
+            offers: Default::default(),
+            certificate: None,
+            tools: None,
+            checks: standing.into_iter().collect(),
+        },
+        tools: None,
+        check_results: calls.clone(),
+    };
+    store.record_polls(&[record]).await.expect("polls");
+    let stored = store
+        .check_results(target.id, at(60))
+        .await
+        .expect("results");
+    assert_eq!(stored, calls, "{backend:?}");
+    let status = store
+        .target_status(target.id)
+        .await
+        .expect("status")
+        .expect("polled");
+    assert_eq!(status.checks.len(), 1);
+    assert_eq!(status.checks[0].last, calls[1]);
+
+    // Retention keeps the recent call; removing the check takes its results with it.
+    assert_eq!(
+        store
+            .delete_check_results_before(at(25))
+            .await
+            .expect("retention"),
+        1
+    );
+    assert_eq!(
+        store
+            .check_results(target.id, at(60))
+            .await
+            .expect("results")
+            .len(),
+        1
+    );
+    assert!(matches!(
+        store
+            .remove_tool_check(target.id + 1, check.id, common::test_event())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store
+        .remove_tool_check(target.id, check.id, common::test_event())
+        .await
+        .expect("remove");
+    assert!(
+        store
+            .tool_checks(Some(target.id))
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    assert!(
+        store
+            .check_results(target.id, at(60))
+            .await
+            .expect("gone")
+            .is_empty()
+    );
+
+    // A target holds a bounded number of checks.
+    for _ in 0..MAX_CHECKS_PER_TARGET {
+        store
+            .add_tool_check(target.id, &spec, "alice", common::test_event())
+            .await
+            .expect("within the cap");
+    }
+    assert!(matches!(
+        store
+            .add_tool_check(target.id, &spec, "alice", common::test_event())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    // They go with their target.
+    store
+        .delete_target(target.id, common::test_event())
+        .await
+        .expect("delete");
+    assert!(store.tool_checks(None).await.expect("none").is_empty());
+}
+
+#[tokio::test]
+async fn conformance_synthetic_calls_and_their_results_round_trip() {
+    for backend in BACKENDS {
+        synthetic_calls_and_their_results_round_trip(backend).await;
     }
 }
 

@@ -84,6 +84,32 @@ test('a server that speaks only MCP shows up, with what it offers and probe char
   expect(svg).toContain('MCP probe p95, measured by mcpops');
   await page.screenshot({ path: 'test-results/mcp-only-server.png', fullPage: true });
 
+  // An admin adds a synthetic call of its read-only echo tool: bad JSON is refused next to
+  // the field, then the call is made and passes.
+  const synthetic = page.getByRole('region', { name: 'Synthetic calls' });
+  await synthetic.getByText('Add a synthetic call').click();
+  const add = synthetic.getByRole('form', { name: 'Add a synthetic call' });
+  await add.getByLabel('Tool').selectOption('echo');
+  await add.getByLabel('Arguments (JSON)').fill('{"message": ');
+  await add.getByRole('button', { name: 'Add synthetic call' }).click();
+  await expect(add.locator('#check-arguments-error')).toContainText('not valid JSON');
+  await add.getByLabel('Arguments (JSON)').fill('{"message": "from the wall"}');
+  await add.getByLabel("The answer's text contains").fill('Echo: from the wall');
+  await add.getByRole('button', { name: 'Add synthetic call' }).click();
+  const echo = synthetic.locator('tbody tr').filter({ hasText: 'echo' });
+  await expect(echo).toBeVisible();
+  await expect
+    .poll(
+      async () => {
+        await page.reload();
+        return echo.getAttribute('data-state');
+      },
+      { timeout: 20_000 },
+    )
+    .toBe('passing');
+  await expect(echo.locator('svg.sparkline')).toBeVisible();
+  await page.screenshot({ path: 'test-results/mcp-only-synthetic-call.png', fullPage: true });
+
   // The demo server names its tools in its metrics: its page has the tool table, sortable.
   const demo = targets.find((t: { name: string }) => t.name.startsWith('demo-')).id;
   const tools = page.getByRole('region', { name: 'Signals by tool' });

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod backups;
 pub mod capacity;
 pub mod channels;
+pub mod checks;
 pub mod demo;
 pub mod deploys;
 pub mod error;

@@ -256,7 +256,7 @@ fn spec_from_form(
 
 /// Tells the collector about a change, audits a failure, and sets the response status.
 #[cfg(feature = "ssr")]
-async fn finish<T>(
+pub(super) async fn finish<T>(
     caller: &super::ssr::Caller,
     event: crate::domain::audit::AuditEvent,
     result: Result<T, AppError>,

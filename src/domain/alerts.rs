@@ -1,5 +1,5 @@
 //! Alert rules, baselines and the life of one alert, evaluated on every poll: no I/O here.
-use super::observation::{PollRecord, SampleRow, TargetStatus};
+use super::observation::{PollRecord, SampleRow, TOOL_CALL_PROBE, TargetStatus};
 use super::signals::BucketDeltas;
 use super::target::FieldErrors;
 use chrono::{DateTime, Duration, Utc};
@@ -53,10 +53,14 @@ pub enum RuleKind {
     CertificateExpiring,
     /// … within 3 days.
     CertificateExpiringSoon,
+    /// A synthetic tool call failed twice or more in a row.
+    ToolCallFailing,
+    /// A synthetic tool call is slow against its threshold or its own usual time.
+    ToolCallSlow,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 11] = [
+    pub const ALL: [RuleKind; 13] = [
         Self::TargetDown,
         Self::NotReady,
         Self::McpProbeFailing,
@@ -68,6 +72,8 @@ impl RuleKind {
         Self::Traffic,
         Self::CertificateExpiring,
         Self::CertificateExpiringSoon,
+        Self::ToolCallFailing,
+        Self::ToolCallSlow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +89,8 @@ impl RuleKind {
             Self::Traffic => "traffic",
             Self::CertificateExpiring => "certificate_expiring",
             Self::CertificateExpiringSoon => "certificate_expiring_soon",
+            Self::ToolCallFailing => "tool_call_failing",
+            Self::ToolCallSlow => "tool_call_slow",
         }
     }
 
@@ -103,14 +111,17 @@ impl RuleKind {
             Self::Traffic => "Traffic above baseline",
             Self::CertificateExpiring => "TLS certificate expires within 14 days",
             Self::CertificateExpiringSoon => "TLS certificate expires within 3 days",
+            Self::ToolCallFailing => "Synthetic tool call failing",
+            Self::ToolCallSlow => "Synthetic tool call slow",
         }
     }
 
     pub fn severity(self) -> Severity {
         match self {
-            Self::TargetDown | Self::ErrorRate | Self::CertificateExpiringSoon => {
-                Severity::Critical
-            }
+            Self::TargetDown
+            | Self::ErrorRate
+            | Self::CertificateExpiringSoon
+            | Self::ToolCallFailing => Severity::Critical,
             Self::ToolDrift => Severity::Info,
             _ => Severity::Warning,
         }
@@ -126,17 +137,24 @@ impl RuleKind {
             | Self::CertificateExpiring
             | Self::CertificateExpiringSoon => "connection-errors",
             Self::ToolDrift => "zero-downtime-rolling-update",
-            Self::ErrorRate => "high-error-rate",
-            Self::LatencyP50 | Self::LatencyP95 | Self::LatencyP99 | Self::Traffic => {
-                "high-latency"
-            }
+            Self::ErrorRate | Self::ToolCallFailing => "high-error-rate",
+            Self::LatencyP50
+            | Self::LatencyP95
+            | Self::LatencyP99
+            | Self::Traffic
+            | Self::ToolCallSlow => "high-latency",
         }
     }
 
     /// Polls in a row the condition must hold before the alert fires, unless overridden.
     fn default_for_polls(self) -> u32 {
         match self {
-            Self::ToolDrift | Self::CertificateExpiring | Self::CertificateExpiringSoon => 1,
+            // A call is judged failing or slow over several calls already.
+            Self::ToolDrift
+            | Self::CertificateExpiring
+            | Self::CertificateExpiringSoon
+            | Self::ToolCallFailing
+            | Self::ToolCallSlow => 1,
             Self::TargetDown | Self::NotReady | Self::McpProbeFailing => 2,
             _ => 3,
         }
@@ -630,11 +648,39 @@ pub fn read(rule: RuleKind, record: &PollRecord, recent: &RecentPolls) -> Readin
             None => Reading::NoData,
         },
         RuleKind::ToolDrift => Reading::NoData,
+        RuleKind::ToolCallFailing => {
+            let failing: Vec<String> = status
+                .failures
+                .iter()
+                .filter(|f| f.probe == TOOL_CALL_PROBE)
+                .map(|f| f.reason.clone())
+                .collect();
+            checks_reading(status, failing)
+        }
+        RuleKind::ToolCallSlow => {
+            let slow = status
+                .checks
+                .iter()
+                .filter_map(|c| c.slow.clone())
+                .collect();
+            checks_reading(status, slow)
+        }
         _ if record.sample.requests.is_none() => Reading::NoData,
         _ => match rule.signal().and_then(|s| recent.judged(s)) {
             Some(value) => Reading::Value(value),
             None => Reading::NoData,
         },
+    }
+}
+
+/// Failing with every problem named, healthy while the target has checks and none has one.
+fn checks_reading(status: &TargetStatus, problems: Vec<String>) -> Reading {
+    if !problems.is_empty() {
+        Reading::Failing(problems.join("; "))
+    } else if status.checks.is_empty() {
+        Reading::NoData
+    } else {
+        Reading::Healthy
     }
 }
 
@@ -1012,10 +1058,54 @@ mod tests {
                 offers: Default::default(),
                 certificate: None,
                 tools: None,
+                checks: vec![],
             },
             sample,
             tools: None,
+            check_results: vec![],
         }
+    }
+
+    #[test]
+    fn tool_call_rules_read_the_checks_and_say_nothing_without_them() {
+        use crate::domain::checks::{CheckResult, CheckStatus, Outcome};
+        let mut record = record(None);
+        let recent = RecentPolls::default();
+        assert_eq!(
+            read(RuleKind::ToolCallFailing, &record, &recent),
+            Reading::NoData
+        );
+        let check = CheckStatus {
+            check_id: 1,
+            tool: "echo".into(),
+            last: CheckResult {
+                check_id: 1,
+                target_id: 1,
+                at: at(0),
+                ms: Some(900.0),
+                outcome: Outcome::Passed,
+            },
+            failing: None,
+            slow: Some("echo: slow".into()),
+        };
+        record.status.checks = vec![check];
+        assert_eq!(
+            read(RuleKind::ToolCallFailing, &record, &recent),
+            Reading::Healthy
+        );
+        assert_eq!(
+            read(RuleKind::ToolCallSlow, &record, &recent),
+            Reading::Failing("echo: slow".into())
+        );
+        record.status.failures.push(ProbeFailure {
+            probe: TOOL_CALL_PROBE.into(),
+            reason: "echo: 2 calls in a row failed".into(),
+        });
+        assert_eq!(
+            read(RuleKind::ToolCallFailing, &record, &recent),
+            Reading::Failing("echo: 2 calls in a row failed".into())
+        );
+        assert_eq!(RuleKind::ToolCallFailing.severity(), Severity::Critical);
     }
 
     fn damping() -> Damping {

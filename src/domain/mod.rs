@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod backups;
 pub mod capacity;
+pub mod checks;
 pub mod deploys;
 pub mod exposition;
 pub mod incidents;

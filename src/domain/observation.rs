@@ -1,4 +1,5 @@
 //! What one poll of a target saw: each probe's result, timings, and a typed reason on failure.
+use super::checks::{CheckResult, CheckStatus};
 use super::offers::ProbeOffers;
 use super::signals::{BucketDeltas, IntervalSignals};
 use super::tool_signals::ToolTable;
@@ -101,6 +102,10 @@ pub struct Tool {
     pub name: String,
     /// The input schema as canonical JSON text, so a schema change is a text change.
     pub schema: String,
+    /// Annotated `readOnlyHint: true`: a synthetic call may call it. Left out of the JSON
+    /// when false, so tool lists stored before it read the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// What the MCP probe learned on this poll.
@@ -242,6 +247,10 @@ pub struct Observation {
     pub offers: ProbeOffers,
     /// The TLS certificate of an https target, as last read.
     pub certificate: Option<Certificate>,
+    /// Where each of the target's synthetic tool calls stands.
+    pub checks: Vec<CheckStatus>,
+    /// The synthetic calls this poll made.
+    pub check_results: Vec<CheckResult>,
 }
 
 impl Observation {
@@ -254,7 +263,9 @@ impl Observation {
             Some(Err(_)) => return TargetState::NotReady,
             _ => {}
         }
-        let probe_failed = matches!(self.metrics, Some(Err(_))) || self.mcp_failure().is_some();
+        let probe_failed = matches!(self.metrics, Some(Err(_)))
+            || self.mcp_failure().is_some()
+            || self.checks.iter().any(|c| c.failing.is_some());
         if probe_failed {
             TargetState::Degraded
         } else {
@@ -287,6 +298,12 @@ impl Observation {
                 probe: "mcp".to_owned(),
                 reason,
             }))
+            .chain(self.checks.iter().filter_map(|c| {
+                c.failing.clone().map(|reason| ProbeFailure {
+                    probe: TOOL_CALL_PROBE.to_owned(),
+                    reason,
+                })
+            }))
             .collect()
     }
 
@@ -298,6 +315,9 @@ impl Observation {
         }
     }
 }
+
+/// The probe name of a failing synthetic tool call in a status's failures.
+pub const TOOL_CALL_PROBE: &str = "tool call";
 
 /// A probe that failed on a poll, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -398,6 +418,9 @@ pub struct TargetStatus {
     /// Calls, errors and p95 by tool over the latest interval, from the server's metrics.
     #[serde(default)]
     pub tools: Option<ToolTable>,
+    /// Where each synthetic tool call stands.
+    #[serde(default)]
+    pub checks: Vec<CheckStatus>,
 }
 
 /// The compact per-target message live pages receive after every poll; what it lacks is
@@ -488,6 +511,8 @@ pub struct PollRecord {
     pub sample: SampleRow,
     pub status: TargetStatus,
     pub tools: Option<Vec<Tool>>,
+    /// The synthetic calls the poll made.
+    pub check_results: Vec<CheckResult>,
 }
 
 impl PollRecord {
@@ -548,11 +573,13 @@ impl PollRecord {
             offers: obs.offers,
             certificate: obs.certificate.clone(),
             tools: signals.and_then(|s| s.tools.clone()),
+            checks: obs.checks.clone(),
         };
         Self {
             sample,
             status,
             tools,
+            check_results: obs.check_results.clone(),
         }
     }
 }
@@ -574,6 +601,8 @@ mod tests {
             mcp: None,
             offers: ProbeOffers::default(),
             certificate: None,
+            checks: Vec::new(),
+            check_results: Vec::new(),
         }
     }
 
@@ -612,5 +641,30 @@ mod tests {
         }));
         assert_eq!(obs.state(), TargetState::Degraded);
         assert_eq!(obs.failures()[0].reason, "JSON-RPC error -32601: nope");
+    }
+
+    #[test]
+    fn a_failing_synthetic_call_degrades_a_live_target_and_says_which_tool() {
+        use crate::domain::checks::Outcome;
+        let mut obs = observation();
+        let last = CheckResult {
+            check_id: 7,
+            target_id: 1,
+            at: obs.at,
+            ms: Some(3.0),
+            outcome: Outcome::Failed("timed out".into()),
+        };
+        obs.checks = vec![CheckStatus {
+            check_id: 7,
+            tool: "echo".into(),
+            last,
+            failing: None,
+            slow: None,
+        }];
+        assert_eq!(obs.state(), TargetState::Up, "one failed call is a blip");
+        obs.checks[0].failing = Some("echo: 2 calls in a row failed".into());
+        assert_eq!(obs.state(), TargetState::Degraded);
+        assert_eq!(obs.failures()[0].probe, TOOL_CALL_PROBE);
+        assert_eq!(obs.failures()[0].reason, "echo: 2 calls in a row failed");
     }
 }

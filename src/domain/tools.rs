@@ -128,6 +128,7 @@ mod tests {
         Tool {
             name: name.into(),
             schema: schema.into(),
+            read_only: false,
         }
     }
 

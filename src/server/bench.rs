@@ -4,6 +4,8 @@ use super::cluster::Membership;
 use super::collector::hub::LiveHub;
 use super::collector::{Collector, CollectorConfig, PollMode};
 use super::store::{self, StoreOptions};
+use crate::domain::audit::{AuditEvent, RequestOrigin};
+use crate::domain::checks::CheckSpec;
 use crate::domain::target::{Interval, TargetName, TargetSource, TargetSpec, TargetUrl};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,6 +20,8 @@ pub struct BenchOptions {
     pub seconds: u64,
     pub interval_secs: u32,
     pub modes: Vec<PollMode>,
+    /// A synthetic tool call per target per minute, in full mode.
+    pub calls: bool,
 }
 
 #[derive(Debug)]
@@ -25,6 +29,7 @@ pub struct BenchFigures {
     pub mode: PollMode,
     pub targets: usize,
     pub polls_per_sec: f64,
+    pub calls_per_sec: f64,
     pub cpu_secs_per_1000_polls: f64,
     pub cpu_cores: f64,
     pub rss_bytes: u64,
@@ -143,9 +148,21 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
             probe: Default::default(),
             headers: None,
         };
-        store
+        let target = store
             .upsert_target(&spec, TargetSource::Demo, "", None)
             .await?;
+        if options.calls && mode == PollMode::Full {
+            let event = AuditEvent::new(
+                "tool_check",
+                "bench",
+                "create",
+                spec.name.as_str(),
+                &RequestOrigin::local(),
+            );
+            store
+                .add_tool_check(target.id, &bench_check(), "bench", event)
+                .await?;
+        }
     }
     let config = CollectorConfig {
         mode,
@@ -166,6 +183,7 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
     tokio::time::sleep(Duration::from_secs(u64::from(options.interval_secs))).await;
     let stats = collector.stats();
     stats.drain_lags();
+    let calls_before = stats.calls();
     let (polls_before, cpu_before, bytes_before) = (
         stats.polls(),
         cpu_seconds("self")?,
@@ -175,6 +193,7 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
     tokio::time::sleep(Duration::from_secs(options.seconds)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let polls = (stats.polls() - polls_before) as f64;
+    let calls = (stats.calls() - calls_before) as f64;
     let cpu = cpu_seconds("self")? - cpu_before;
     let mut lags = stats.drain_lags();
     lags.sort_by(f32::total_cmp);
@@ -188,6 +207,7 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
         mode,
         targets: options.targets,
         polls_per_sec: polls / elapsed,
+        calls_per_sec: calls / elapsed,
         cpu_secs_per_1000_polls: if polls > 0.0 {
             cpu / polls * 1000.0
         } else {
@@ -201,12 +221,28 @@ async fn run_mode(options: &BenchOptions, mode: PollMode) -> anyhow::Result<Benc
     })
 }
 
+/// The demo fleet's read-only search, once a minute.
+fn bench_check() -> CheckSpec {
+    CheckSpec {
+        tool: "search_docs".into(),
+        arguments: r#"{"query": "bench"}"#.into(),
+        interval_secs: 60,
+        timeout_ms: 5_000,
+        text_contains: "results".into(),
+        json_pointer: String::new(),
+        json_equals: String::new(),
+        slow_ms: None,
+        override_read_only: false,
+    }
+}
+
 pub fn print_table(results: &[BenchFigures]) {
     println!(
-        "{:<13} {:>8} {:>9} {:>15} {:>9} {:>13} {:>11} {:>11} {:>19}",
+        "{:<13} {:>8} {:>9} {:>8} {:>15} {:>9} {:>13} {:>11} {:>11} {:>19}",
         "mode",
         "targets",
         "polls/s",
+        "calls/s",
         "CPU s/1k polls",
         "CPU cores",
         "RSS/target KB",
@@ -220,10 +256,11 @@ pub fn print_table(results: &[BenchFigures]) {
             PollMode::MetricsOnly => "metrics-only",
         };
         println!(
-            "{:<13} {:>8} {:>9.1} {:>15.3} {:>9.2} {:>13.1} {:>11.1} {:>11.1} {:>16.0} KB",
+            "{:<13} {:>8} {:>9.1} {:>8.1} {:>15.3} {:>9.2} {:>13.1} {:>11.1} {:>11.1} {:>16.0} KB",
             mode,
             r.targets,
             r.polls_per_sec,
+            r.calls_per_sec,
             r.cpu_secs_per_1000_polls,
             r.cpu_cores,
             r.rss_bytes as f64 / r.targets as f64 / 1024.0,

@@ -9,6 +9,7 @@ pub mod backup_bench;
 pub mod bench;
 pub mod capacity;
 pub mod charts;
+pub mod checks;
 pub mod cluster;
 pub mod collector;
 pub mod config;

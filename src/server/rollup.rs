@@ -143,6 +143,9 @@ pub async fn roll_up_once(
     for (table, keep) in cutoffs {
         report.deleted += store.delete_samples_before(table, now - keep).await?;
     }
+    // Synthetic call results are kept as long as raw polls: one row per call adds up.
+    let raw_keep = Duration::hours(i64::from(retention.raw_hours));
+    report.deleted += store.delete_check_results_before(now - raw_keep).await?;
     Ok(report)
 }
 

@@ -13,4 +13,5 @@ pub mod rules;
 pub mod runbooks;
 pub mod server;
 pub mod silences;
+pub mod synthetic_calls;
 pub mod wall;

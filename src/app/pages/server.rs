@@ -5,6 +5,7 @@ use crate::api::deploys::{CreateDeploy, DeployReview, review_deploys};
 use crate::api::readiness::{TickReadiness, target_readiness};
 use crate::api::servers::{CatalogVersion, ServerDetail, target_detail};
 use crate::app::components::{ErrorNote, LocalTime, field_error, form_error, use_permission};
+use crate::app::pages::synthetic_calls::SyntheticCalls;
 use crate::app::pages::wall::use_live;
 use crate::domain::alerts::GoldenSignal;
 use crate::domain::observation::{Certificate, McpReport, Protection, TargetState, TargetStatus};
@@ -73,6 +74,10 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
     let state = status.as_ref().map_or(TargetState::Unknown, |s| s.state);
     let id = target.id;
     let base = format!("/targets/{id}");
+    let latest_tools = catalogs
+        .first()
+        .map(|c| c.tools.clone())
+        .unwrap_or_default();
     view! {
         <Title text=target.name.clone() />
         <header class="server-head">
@@ -105,6 +110,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
                 .collect_view()}
         </section>
         {status.as_ref().and_then(|s| s.tools.clone()).map(|table| view! { <ToolSignalsTable table /> }.into_any())}
+        {view! { <SyntheticCalls target_id=id tools=latest_tools /> }.into_any()}
         <div class="columns">
             <Readiness status=status.clone() />
             <Handshake status />

@@ -8,6 +8,7 @@ mod probe_health;
 mod probe_mcp;
 mod probe_metrics;
 
+use crate::domain::checks::{CheckHistory, CheckResult, CheckStatus, Outcome, ToolCheck};
 use crate::domain::exposition::Limits;
 use crate::domain::leases::ClusterView;
 use crate::domain::observation::{Certificate, Observation, ProbeError};
@@ -24,7 +25,7 @@ use fetch::FetchLimits;
 use futures::StreamExt;
 use hub::LiveHub;
 use ingest::Collected;
-use probe_mcp::{McpMemory, McpProbe};
+use probe_mcp::{Listed, McpMemory, McpProbe};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
@@ -57,6 +58,8 @@ pub struct CollectorConfig {
     /// A PEM file of extra certificate authorities to trust (an internal CA); the system's
     /// roots stay trusted.
     pub ca_file: String,
+    /// Synthetic tool calls in flight at once, across the fleet.
+    pub call_concurrency: usize,
     pub mode: PollMode,
 }
 
@@ -73,6 +76,7 @@ impl Default for CollectorConfig {
             mcp_full_every_secs: 300,
             offer_retry_secs: 600,
             ca_file: String::new(),
+            call_concurrency: 32,
             mode: PollMode::Full,
         }
     }
@@ -112,6 +116,8 @@ pub enum PollMode {
 #[derive(Default)]
 pub struct CollectorStats {
     polls: std::sync::atomic::AtomicU64,
+    /// Synthetic tool calls made.
+    calls: std::sync::atomic::AtomicU64,
     /// Scheduling lag of recent polls (start minus due), in milliseconds.
     lag_ms: std::sync::Mutex<std::collections::VecDeque<f32>>,
     /// The same lag for `/metrics`, once the console's registry watches this collector.
@@ -145,6 +151,10 @@ impl CollectorStats {
 
     pub fn polls(&self) -> u64 {
         self.polls.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Takes the recorded lags, leaving the window empty.
@@ -222,6 +232,7 @@ impl Collector {
         let scheduler = Scheduler {
             context: Arc::new(PollContext {
                 client,
+                call_permits: Semaphore::new(config.call_concurrency.max(1)),
                 config,
                 observations,
                 stats: stats.clone(),
@@ -262,6 +273,8 @@ impl Collector {
 /// What every poll needs and nothing owns exclusively.
 struct PollContext {
     client: reqwest::Client,
+    /// Caps the synthetic tool calls in flight, which may each take far longer than a poll.
+    call_permits: Semaphore,
     config: CollectorConfig,
     observations: mpsc::Sender<Collected>,
     stats: Arc<CollectorStats>,
@@ -276,6 +289,14 @@ struct TargetMemory {
     discoveries: Discoveries,
     /// An https target's certificate and when it was read.
     certificate: Option<(Instant, Certificate)>,
+    /// Each synthetic tool call's schedule and recent calls, by check id.
+    checks: HashMap<i64, CheckMemory>,
+}
+
+struct CheckMemory {
+    due: Instant,
+    history: CheckHistory,
+    status: Option<CheckStatus>,
 }
 
 /// A target as its polls need it: URLs, headers and metric names are worked out when the
@@ -288,12 +309,15 @@ struct PolledTarget {
     mcp_url: String,
     headers: reqwest::header::HeaderMap,
     profile: MetricProfile,
+    /// Its synthetic tool calls.
+    checks: Vec<ToolCheck>,
 }
 
 impl PolledTarget {
-    fn new(target: Target) -> Arc<Self> {
+    fn new(target: Target, checks: Vec<ToolCheck>) -> Arc<Self> {
         let probe = &target.probe;
         Arc::new(Self {
+            checks,
             live_url: endpoint(&target, &probe.live_path),
             ready_url: endpoint(&target, &probe.ready_path),
             metrics_url: endpoint(&target, &probe.metrics_path),
@@ -529,17 +553,42 @@ impl Scheduler {
                 return;
             }
         };
+        let checks = on_shared_runtime(&self.shared_runtime, &self.store, |store| async move {
+            store.tool_checks(None).await
+        });
+        let mut checks_by_target: Option<HashMap<i64, Vec<ToolCheck>>> = match checks.await {
+            Ok(checks) => {
+                let mut by_target: HashMap<i64, Vec<ToolCheck>> = HashMap::new();
+                for check in checks {
+                    by_target.entry(check.target_id).or_default().push(check);
+                }
+                Some(by_target)
+            }
+            Err(err) => {
+                tracing::warn!(error = ?err, "cannot read synthetic calls; keeping the current ones");
+                None
+            }
+        };
         let mut seen = HashSet::with_capacity(targets.len());
         let mut adopted = Vec::new();
         let now = Instant::now();
         for target in targets.iter().filter(|t| self.leases.allows(t.id)) {
             seen.insert(target.id);
+            let checks = match checks_by_target.as_mut() {
+                Some(by_target) => by_target.remove(&target.id).unwrap_or_default(),
+                None => slots
+                    .get(&target.id)
+                    .map(|slot| slot.polled.checks.clone())
+                    .unwrap_or_default(),
+            };
             match slots.get_mut(&target.id) {
-                Some(slot) if slot.polled.target != *target => {
-                    if let Some(memory) = slot.memory.as_mut() {
+                Some(slot) if slot.polled.target != *target || slot.polled.checks != checks => {
+                    if let Some(memory) = slot.memory.as_mut()
+                        && slot.polled.target != *target
+                    {
                         forget_on_change(memory, &slot.polled.target, target);
                     }
-                    slot.polled = PolledTarget::new(target.clone());
+                    slot.polled = PolledTarget::new(target.clone(), checks);
                 }
                 Some(_) => {}
                 None => {
@@ -550,7 +599,7 @@ impl Scheduler {
                     slots.insert(
                         target.id,
                         Slot {
-                            polled: PolledTarget::new(target.clone()),
+                            polled: PolledTarget::new(target.clone(), checks),
                             memory: Some(TargetMemory::default()),
                         },
                     );
@@ -782,8 +831,6 @@ async fn poll(
         PollMode::MetricsOnly => METRICS_ONLY,
     };
     let [ask_live, ask_ready, ask_metrics, ask_mcp] = memory.discoveries.due(&switches, at);
-    // Probes run one after another so a target needs one kept-alive connection, not four;
-    // once one finds nothing answering, the rest are not asked within the same poll.
     // Probes run one after another so a target needs one kept-alive connection, not four.
     // While nothing has answered, a probe that finds nobody there ends the poll: the rest
     // would only wait for the same timeout.
@@ -856,6 +903,8 @@ async fn poll(
             offers,
             // The last one read: an expired certificate may be why nothing answers.
             certificate: memory.certificate.as_ref().map(|(_, c)| c.clone()),
+            checks: check_statuses(polled, memory),
+            check_results: Vec::new(),
         };
     }
     if target.base_url.starts_with("https://")
@@ -905,6 +954,13 @@ async fn poll(
             signals
         })
     });
+    // Calls go only to a server whose MCP probe just answered, on the same connection.
+    let answered = matches!(&mcp, Some(Ok(report)) if report.protection.is_none());
+    let check_results = if answered {
+        call_tools(context, polled, memory, &mcp_probe, at).await
+    } else {
+        Vec::new()
+    };
     Observation {
         target_id: target.id,
         at,
@@ -914,5 +970,89 @@ async fn poll(
         mcp,
         offers,
         certificate: memory.certificate.as_ref().map(|(_, c)| c.clone()),
+        checks: check_statuses(polled, memory),
+        check_results,
     }
+}
+
+/// Makes the synthetic tool calls that are due, one after another, each under its own
+/// deadline and the fleet's cap on calls in flight. A tool gone from the tool list, or no
+/// longer annotated read-only without the admin's override, is not called.
+async fn call_tools(
+    context: &PollContext,
+    polled: &PolledTarget,
+    memory: &mut TargetMemory,
+    probe: &McpProbe<'_>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<CheckResult> {
+    memory
+        .checks
+        .retain(|id, _| polled.checks.iter().any(|c| c.id == *id));
+    let mut results = Vec::new();
+    for check in &polled.checks {
+        let now = Instant::now();
+        let state = memory
+            .checks
+            .entry(check.id)
+            .or_insert_with(|| CheckMemory {
+                due: now,
+                history: CheckHistory::default(),
+                status: None,
+            });
+        if state.due > now {
+            continue;
+        }
+        state.due = now + Duration::from_secs(u64::from(check.spec.interval_secs));
+        let tool = &check.spec.tool;
+        let skip = match McpProbe::listed(&memory.mcp, tool) {
+            Listed::Absent => Some(format!("{tool} is no longer in the tool list")),
+            Listed::Present { read_only: false } if !check.spec.override_read_only => {
+                Some(format!("{tool} is no longer annotated read-only"))
+            }
+            Listed::NotYet | Listed::Present { .. } => None,
+        };
+        let (ms, outcome) = match skip {
+            Some(reason) => (None, Outcome::Skipped(reason)),
+            None => {
+                // Closed only when the collector stops.
+                let Ok(_permit) = context.call_permits.acquire().await else {
+                    break;
+                };
+                let started = Instant::now();
+                let timeout = Duration::from_millis(u64::from(check.spec.timeout_ms));
+                let answer = probe
+                    .call_tool(&mut memory.mcp, tool, check.spec.arguments_json(), timeout)
+                    .await;
+                context
+                    .stats
+                    .calls
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let outcome = match answer.map(|result| check.spec.judge(&result)) {
+                    Ok(Ok(())) => Outcome::Passed,
+                    Ok(Err(reason)) => Outcome::Failed(reason),
+                    Err(err) => Outcome::Failed(err.to_string()),
+                };
+                (Some(elapsed_ms(started)), outcome)
+            }
+        };
+        let result = CheckResult {
+            check_id: check.id,
+            target_id: polled.target.id,
+            at,
+            ms,
+            outcome,
+        };
+        state.status = Some(state.history.push(tool, &check.spec, result.clone()));
+        results.push(result);
+    }
+    results
+}
+
+/// Where each of the target's synthetic calls stands, in the order they were made.
+fn check_statuses(polled: &PolledTarget, memory: &TargetMemory) -> Vec<CheckStatus> {
+    polled
+        .checks
+        .iter()
+        .filter_map(|c| memory.checks.get(&c.id)?.status.clone())
+        .collect()
 }

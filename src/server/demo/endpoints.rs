@@ -161,6 +161,7 @@ async fn mcp_post(
             let drifted = lock(&server.sim).drifted();
             Json(rpc_result(&id, json!({"tools": tool_list(drifted)}))).into_response()
         }
+        "tools/call" => call_tool(&server, &id, &message).await,
         _ => Json(rpc_error(&id, -32601, "method not found")).into_response(),
     }
 }
@@ -171,6 +172,41 @@ async fn mcp_delete(State(server): State<Arc<DemoServer>>, headers: HeaderMap) -
         Some(_) => StatusCode::NOT_FOUND,
         None => StatusCode::BAD_REQUEST,
     }
+}
+
+/// Read-only tools answer; the others would change something, so the demo says it did not.
+/// The latency and error faults reach the tools too, so synthetic calls notice them.
+async fn call_tool(server: &DemoServer, id: &Value, message: &Value) -> Response {
+    let drifted = lock(&server.sim).drifted();
+    let name = message
+        .pointer("/params/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !simulation::tool_names(drifted).contains(&name) {
+        return Json(rpc_error(id, -32602, &format!("unknown tool: {name}"))).into_response();
+    }
+    let query = message
+        .pointer("/params/arguments/query")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if server.has_fault(DemoFault::LatencySpike) {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    let failed =
+        |text: String| json!({"isError": true, "content": [{"type": "text", "text": text}]});
+    let result = if !simulation::read_only(name) {
+        failed(format!(
+            "{name} changes things; the demo does not carry it out"
+        ))
+    } else if server.has_fault(DemoFault::ErrorBurst) {
+        failed("upstream unavailable".into())
+    } else {
+        json!({
+            "content": [{"type": "text", "text": format!("{name}: 3 results for \"{query}\"")}],
+            "structuredContent": {"status": "ok", "results": 3},
+        })
+    };
+    Json(rpc_result(id, result)).into_response()
 }
 
 fn tool_list(drifted: bool) -> Vec<Value> {
@@ -186,6 +222,7 @@ fn tool_list(drifted: bool) -> Vec<Value> {
                 "name": name,
                 "description": format!("Demo tool {name}"),
                 "inputSchema": {"type": "object", "properties": properties},
+                "annotations": {"readOnlyHint": simulation::read_only(name)},
             })
         })
         .collect()

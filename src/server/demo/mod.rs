@@ -4,6 +4,8 @@ mod endpoints;
 pub(crate) mod simulation;
 
 use crate::api::demo::{DemoFault, DemoServerView};
+use crate::domain::audit::{AuditEvent, RequestOrigin};
+use crate::domain::checks::CheckSpec;
 use crate::domain::target::{Interval, TargetName, TargetSource, TargetSpec, TargetUrl};
 use crate::server::store::{SampleTable, Store, StoreResult};
 use chrono::{DateTime, DurationRound, Utc};
@@ -117,9 +119,21 @@ impl DemoFleet {
                 probe: Default::default(),
                 headers: None,
             };
-            store
+            let target = store
                 .upsert_target(&spec, TargetSource::Demo, "", None)
                 .await?;
+            if store.tool_checks(Some(target.id)).await?.is_empty() {
+                let event = AuditEvent::new(
+                    "tool_check",
+                    "demo",
+                    "create",
+                    &format!("{}/search_docs", server.name),
+                    &RequestOrigin::local(),
+                );
+                store
+                    .add_tool_check(target.id, &demo_check(), "demo", event)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -282,6 +296,21 @@ fn serve(server: &Arc<DemoServer>, listener: TcpListener) {
             tracing::warn!(error = %err, "demo server stopped");
         }
     });
+}
+
+/// Every demo server gets a synthetic call of its read-only search tool once a minute.
+fn demo_check() -> CheckSpec {
+    CheckSpec {
+        tool: "search_docs".into(),
+        arguments: r#"{"query": "status"}"#.into(),
+        interval_secs: 60,
+        timeout_ms: 5_000,
+        text_contains: "results".into(),
+        json_pointer: "/status".into(),
+        json_equals: "\"ok\"".into(),
+        slow_ms: None,
+        override_read_only: false,
+    }
 }
 
 fn demo_tags(index: usize) -> Vec<String> {

@@ -305,6 +305,11 @@ impl Simulation {
 }
 
 /// The tools the server offers; drift adds one and changes another's schema.
+/// Whether a demo tool only reads (and may be called by a synthetic check).
+pub fn read_only(tool: &str) -> bool {
+    matches!(tool, "search_docs" | "get_weather")
+}
+
 pub fn tool_names(drifted: bool) -> &'static [&'static str] {
     if drifted {
         &["search_docs", "get_weather", "create_ticket", "run_shell"]

@@ -2,6 +2,7 @@
 mod accounts;
 mod alerts;
 mod backups;
+mod checks;
 mod incidents;
 mod leases;
 mod polls;
@@ -13,6 +14,7 @@ use crate::domain::alerts::{
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::backups::{BackupRun, NewBackupRun};
+use crate::domain::checks::{CheckResult, CheckSpec, ToolCheck};
 use crate::domain::deploys::Deploy;
 use crate::domain::incidents::{Incident, StepState, TimelineEvent};
 use crate::domain::leases::{ClusterView, Replica};
@@ -150,6 +152,30 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// The newest `limit` tool lists of a target, newest first.
     async fn tool_catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>>;
+    /// Synthetic tool calls: every target's checks, or one target's, oldest first.
+    async fn tool_checks(&self, target_id: Option<i64>) -> StoreResult<Vec<ToolCheck>>;
+    async fn add_tool_check(
+        &self,
+        target_id: i64,
+        spec: &CheckSpec,
+        created_by: &str,
+        event: AuditEvent,
+    ) -> StoreResult<ToolCheck>;
+    /// Removes a check of `target_id` and its results.
+    async fn remove_tool_check(
+        &self,
+        target_id: i64,
+        id: i64,
+        event: AuditEvent,
+    ) -> StoreResult<()>;
+    /// A target's call results since `from`, by check, oldest first.
+    async fn check_results(
+        &self,
+        target_id: i64,
+        from: DateTime<Utc>,
+    ) -> StoreResult<Vec<CheckResult>>;
+    /// Retention: results older than `cutoff` and those of deleted checks.
+    async fn delete_check_results_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
 
     async fn count_users(&self) -> StoreResult<i64>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
@@ -474,6 +500,44 @@ macro_rules! impl_store {
             ) -> StoreResult<Vec<ToolCatalog>> {
                 PollQueries::<$db>(&self.pool)
                     .catalogs(target_id, limit)
+                    .await
+            }
+            async fn tool_checks(&self, target_id: Option<i64>) -> StoreResult<Vec<ToolCheck>> {
+                CheckQueries::<$db>(&self.pool).list(target_id).await
+            }
+            async fn add_tool_check(
+                &self,
+                target_id: i64,
+                spec: &CheckSpec,
+                created_by: &str,
+                event: AuditEvent,
+            ) -> StoreResult<ToolCheck> {
+                CheckQueries::<$db>(&self.pool)
+                    .insert(target_id, spec, created_by, event)
+                    .await
+            }
+            async fn remove_tool_check(
+                &self,
+                target_id: i64,
+                id: i64,
+                event: AuditEvent,
+            ) -> StoreResult<()> {
+                CheckQueries::<$db>(&self.pool)
+                    .delete(target_id, id, event)
+                    .await
+            }
+            async fn check_results(
+                &self,
+                target_id: i64,
+                from: DateTime<Utc>,
+            ) -> StoreResult<Vec<CheckResult>> {
+                CheckQueries::<$db>(&self.pool)
+                    .results(target_id, from)
+                    .await
+            }
+            async fn delete_check_results_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+                CheckQueries::<$db>(&self.pool)
+                    .delete_results_before(cutoff)
                     .await
             }
             async fn count_users(&self) -> StoreResult<i64> {

@@ -1,6 +1,7 @@
 //! Poll results: samples, the latest status per target, and versioned tool lists. The SQL is
 //! shared by both dialects; times are Unix milliseconds.
 use super::{StoreError, StoreResult, value_rows};
+use crate::domain::checks::CheckResult;
 use crate::domain::observation::{PollRecord, SampleRow, TargetState, TargetStatus, Tool};
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Executor, IntoArguments, Pool};
@@ -95,13 +96,24 @@ fn upsert_statuses_sql(rows: usize) -> &'static str {
     BUILT.get(rows, |rows| {
         format!(
             "INSERT INTO target_status (target_id, at, state, failures, readiness, mcp, p95, \
-             error_ratio, rps, offers, certificate, tools) VALUES {} ON CONFLICT (target_id) \
+             error_ratio, rps, offers, certificate, tools, checks) VALUES {} ON CONFLICT (target_id) \
              DO UPDATE SET at = excluded.at, state = excluded.state, \
              failures = excluded.failures, readiness = excluded.readiness, mcp = excluded.mcp, \
              p95 = excluded.p95, error_ratio = excluded.error_ratio, rps = excluded.rps, \
-             offers = excluded.offers, certificate = excluded.certificate, tools = excluded.tools \
-             WHERE target_status.at <= excluded.at",
-            value_rows(rows, 12)
+             offers = excluded.offers, certificate = excluded.certificate, tools = excluded.tools, \
+             checks = excluded.checks WHERE target_status.at <= excluded.at",
+            value_rows(rows, 13)
+        )
+    })
+}
+
+/// An insert of `rows` synthetic call results.
+fn insert_check_results_sql(rows: usize) -> &'static str {
+    static BUILT: ByRowCount = ByRowCount::new();
+    BUILT.get(rows, |rows| {
+        format!(
+            "INSERT INTO check_results (check_id, target_id, at, ms, outcome, reason) VALUES {}",
+            value_rows(rows, 6)
         )
     })
 }
@@ -112,7 +124,7 @@ const LATEST_TOOLS: &str =
     "SELECT tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
 const INSERT_TOOLS: &str = "INSERT INTO tool_catalogs (target_id, at, tools) VALUES ($1, $2, $3)";
 const SELECT_STATUS: &str = "SELECT target_id, at, state, failures, readiness, mcp, p95, \
-    error_ratio, rps, offers, certificate, tools FROM target_status";
+    error_ratio, rps, offers, certificate, tools, checks FROM target_status";
 const SELECT_CATALOGS: &str =
     "SELECT at, tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT $2";
 
@@ -130,6 +142,7 @@ pub(super) struct StatusRow {
     offers: Option<String>,
     certificate: Option<String>,
     tools: Option<String>,
+    checks: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -196,6 +209,12 @@ impl TryFrom<StatusRow> for TargetStatus {
                 .unwrap_or_default(),
             certificate: row.certificate.as_deref().map(from_json).transpose()?,
             tools: row.tools.as_deref().map(from_json).transpose()?,
+            checks: row
+                .checks
+                .as_deref()
+                .map(from_json)
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 }
@@ -290,9 +309,31 @@ where
                     .bind(st.rps)
                     .bind(to_json(&st.offers)?)
                     .bind(st.certificate.as_ref().map(to_json).transpose()?)
-                    .bind(st.tools.as_ref().map(to_json).transpose()?);
+                    .bind(st.tools.as_ref().map(to_json).transpose()?)
+                    .bind(
+                        (!st.checks.is_empty())
+                            .then(|| to_json(&st.checks))
+                            .transpose()?,
+                    );
             }
             upsert.execute(&mut *tx).await?;
+        }
+        let results: Vec<&CheckResult> = ordered
+            .iter()
+            .flat_map(|r| r.check_results.iter())
+            .collect();
+        for chunk in results.chunks(ROWS_PER_INSERT) {
+            let mut insert = sqlx::query::<DB>(insert_check_results_sql(chunk.len()));
+            for result in chunk {
+                insert = insert
+                    .bind(result.check_id)
+                    .bind(result.target_id)
+                    .bind(to_millis(result.at))
+                    .bind(result.ms)
+                    .bind(result.outcome.as_str().to_owned())
+                    .bind(result.outcome.reason().map(str::to_owned));
+            }
+            insert.execute(&mut *tx).await?;
         }
         for record in ordered {
             let Some(tools) = &record.tools else { continue };

@@ -2,6 +2,7 @@
 use super::accounts::AccountQueries;
 use super::alerts::AlertQueries;
 use super::backups::BackupQueries;
+use super::checks::CheckQueries;
 use super::incidents::IncidentQueries;
 use super::leases::LeaseQueries;
 use super::polls::PollQueries;
@@ -15,6 +16,7 @@ use crate::domain::alerts::{
 };
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
 use crate::domain::backups::{BackupRun, NewBackupRun};
+use crate::domain::checks::{CheckResult, CheckSpec, ToolCheck};
 use crate::domain::deploys::Deploy;
 use crate::domain::incidents::{Incident, StepState, TimelineEvent};
 use crate::domain::leases::{ClusterView, Replica};

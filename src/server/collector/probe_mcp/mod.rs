@@ -13,6 +13,7 @@ use chrono::Utc;
 use legacy::{LEGACY_VERSION, LegacyStream};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const STATELESS_VERSION: &str = "2026-07-28";
@@ -35,6 +36,9 @@ pub struct McpMemory {
     /// What its authorization looked like when last checked, and what was wrong with it;
     /// checked again as often as the full handshake runs.
     protection: Option<(Instant, Protection, Option<String>)>,
+    /// The last listing's tools, by name, and whether each is annotated read-only: a
+    /// synthetic call goes only to a tool still listed as read-only.
+    listed: Option<HashMap<String, bool>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +190,65 @@ impl McpProbe<'_> {
         }
     }
 
+    /// Whether the last tool listing had `tool`, and how it was annotated.
+    pub fn listed(memory: &McpMemory, tool: &str) -> Listed {
+        match &memory.listed {
+            None => Listed::NotYet,
+            Some(tools) => match tools.get(tool) {
+                None => Listed::Absent,
+                Some(read_only) => Listed::Present {
+                    read_only: *read_only,
+                },
+            },
+        }
+    }
+
+    /// A synthetic `tools/call` over the transport this poll's probe used, under the check's
+    /// own deadline; the answer is read under the same caps as every probe's.
+    pub async fn call_tool(
+        &self,
+        memory: &mut McpMemory,
+        tool: &str,
+        arguments: Value,
+        timeout: Duration,
+    ) -> Result<Value, ProbeError> {
+        let probe = McpProbe {
+            limits: FetchLimits {
+                timeout,
+                ..self.limits
+            },
+            ..*self
+        };
+        let params = json!({"name": tool, "arguments": arguments});
+        match memory.transport {
+            Some(Transport::Stateless) => {
+                probe
+                    .call(None, STATELESS_VERSION, 3, "tools/call", params)
+                    .await
+            }
+            Some(Transport::Sessions) => {
+                let session = memory
+                    .session
+                    .clone()
+                    .ok_or_else(|| ProbeError::Protocol("no session".into()))?;
+                let version = session.protocol_version.clone();
+                probe
+                    .call(Some(&session), &version, 3, "tools/call", params)
+                    .await
+            }
+            Some(Transport::Legacy) => {
+                let stream = memory
+                    .legacy
+                    .as_mut()
+                    .ok_or_else(|| ProbeError::Protocol("no event stream".into()))?;
+                stream
+                    .request(probe.client, probe.limits, "tools/call", params)
+                    .await
+            }
+            None => Err(ProbeError::Protocol("no MCP connection".into())),
+        }
+    }
+
     /// Closes the held session or event stream, if any; used when a target is removed or
     /// mcpops stops.
     pub async fn close(&self, memory: &mut McpMemory) {
@@ -219,6 +282,9 @@ impl McpProbe<'_> {
             None
         };
         memory.transport = Some(Transport::Stateless);
+        if let Some(tools) = &tools {
+            memory.listed = Some(listing(tools));
+        }
         if with_tools {
             memory.last_full = Some(Instant::now());
             memory.full_handshake = Some(FullHandshake {
@@ -440,10 +506,14 @@ impl McpProbe<'_> {
     ) -> Result<(Value, Option<String>), ProbeError> {
         let mut headers = self.headers(session, version);
         if version == Some(STATELESS_VERSION) {
-            headers.insert(
-                "mcp-method",
-                HeaderValue::from_str(method).map_err(|e| ProbeError::Protocol(e.to_string()))?,
-            );
+            let header = |value: &str| {
+                HeaderValue::from_str(value).map_err(|e| ProbeError::Protocol(e.to_string()))
+            };
+            headers.insert("mcp-method", header(method)?);
+            // The revision routes a call by its tool's name too.
+            if let Some(name) = params.get("name").and_then(Value::as_str) {
+                headers.insert("mcp-name", header(name)?);
+            }
             params["_meta"] = json!({
                 "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
                 "io.modelcontextprotocol/clientCapabilities": {},
@@ -605,9 +675,14 @@ async fn list_tools(mut pages: ToolPages<'_, '_>) -> Result<Vec<Tool>, ProbeErro
                 .get("inputSchema")
                 .map(canonical_json)
                 .unwrap_or_default();
+            let read_only = tool
+                .pointer("/annotations/readOnlyHint")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             tools.push(Tool {
                 name: name.chars().take(128).collect(),
                 schema,
+                read_only,
             });
         }
         cursor = result
@@ -620,6 +695,20 @@ async fn list_tools(mut pages: ToolPages<'_, '_>) -> Result<Vec<Tool>, ProbeErro
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(tools)
+}
+
+/// What the last `tools/list` said of one tool.
+pub enum Listed {
+    NotYet,
+    Absent,
+    Present { read_only: bool },
+}
+
+fn listing(tools: &[Tool]) -> HashMap<String, bool> {
+    tools
+        .iter()
+        .map(|t| (t.name.clone(), t.read_only))
+        .collect()
 }
 
 /// A completed handshake: remembered as the last full one, with the session it opened.
@@ -635,6 +724,7 @@ fn full_report(
         steps: steps.0,
     };
     memory.transport = Some(transport);
+    memory.listed = Some(listing(&tools));
     memory.last_full = Some(Instant::now());
     memory.full_handshake = Some(full.clone());
     let report = McpReport {

@@ -989,20 +989,24 @@ async fn call_tools(
         .checks
         .retain(|id, _| polled.checks.iter().any(|c| c.id == *id));
     let mut results = Vec::new();
+    // A call falls due between polls: one due within half a poll interval is made now, or
+    // it would wait a whole interval more.
+    let slack = Duration::from_secs(u64::from(polled.target.interval_secs)) / 2;
     for check in &polled.checks {
         let now = Instant::now();
+        let interval = Duration::from_secs(u64::from(check.spec.interval_secs));
         let state = memory
             .checks
             .entry(check.id)
             .or_insert_with(|| CheckMemory {
-                due: now,
+                due: first_call(check, interval, now, at),
                 history: CheckHistory::default(),
                 status: None,
             });
-        if state.due > now {
+        if state.due > now + slack {
             continue;
         }
-        state.due = now + Duration::from_secs(u64::from(check.spec.interval_secs));
+        state.due = now + interval;
         let tool = &check.spec.tool;
         let skip = match McpProbe::listed(&memory.mcp, tool) {
             Listed::Absent => Some(format!("{tool} is no longer in the tool list")),
@@ -1046,6 +1050,22 @@ async fn call_tools(
         results.push(result);
     }
     results
+}
+
+/// A check just added is called at once, so its maker sees an answer; the checks found at
+/// start-up start at a random point of their interval, so a fleet's calls are spread out.
+fn first_call(
+    check: &ToolCheck,
+    interval: Duration,
+    now: Instant,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Instant {
+    let age = (at - check.created_at).to_std().unwrap_or_default();
+    if age < interval {
+        now
+    } else {
+        now + interval.mul_f64(rand::rng().random_range(0.0..1.0))
+    }
 }
 
 /// Where each of the target's synthetic calls stands, in the order they were made.

@@ -1,7 +1,8 @@
 //! Servers as they are in the wild, served by the test on loopback: one that adds
 //! `/metrics` later, stateless instances that disagree on their tools, a URL where nothing
 //! answers, probes switched by file_sd labels, one that stops asking for a token, and one
-//! behind a certificate about to expire; and synthetic tool calls, from the form to the alert.
+//! behind a certificate about to expire, one with too many tools; and synthetic tool calls,
+//! from the form to the alert.
 mod common;
 
 use axum::Json;
@@ -172,6 +173,34 @@ async fn instances_that_disagree_on_their_tools_are_named_and_do_not_page_on_eve
     assert!(
         drift.len() <= 1,
         "one drift alert at most, not one per flip: {drift:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_tool_list_past_the_cap_is_cut_there_and_says_so() {
+    let addr = serve_on_loopback(stateless_mcp(|_| {
+        Value::Array((0..2500).map(|n| tool(&format!("tool-{n:04}"))).collect())
+    }))
+    .await;
+    let db = TestDb::sqlite();
+    let app = spawn_app_with(db.url(), None, |_| {}).await;
+    let id = common::add_target(app.state.store.as_ref(), "many", &format!("http://{addr}"))
+        .await
+        .id;
+    app.state.targets_changed();
+    let cut = eventually(Duration::from_secs(10), "the cut tool list", || async {
+        status(&app, id).await?.mcp?.full_handshake?.tools_cut
+    })
+    .await;
+    assert_eq!(
+        cut,
+        "the server lists more than 2000 tools; the first 2000 are kept"
+    );
+    let stored = app.state.store.tool_catalogs(id, 1).await.expect("tools");
+    assert_eq!(stored[0].tools.len(), 2000);
+    assert_eq!(
+        status(&app, id).await.map(|s| s.state),
+        Some(TargetState::Up)
     );
 }
 

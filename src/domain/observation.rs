@@ -19,6 +19,9 @@ pub enum ProbeError {
     Connect(String),
     HttpStatus(u16),
     TooManyRedirects,
+    /// A redirect to another origin, which is not followed: the target's secret headers must
+    /// not go there.
+    RedirectedAway(String),
     BodyTooLarge {
         limit_bytes: u64,
     },
@@ -62,6 +65,10 @@ impl fmt::Display for ProbeError {
             Self::Connect(detail) => write!(f, "cannot connect: {detail}"),
             Self::HttpStatus(code) => write!(f, "HTTP status {code}"),
             Self::TooManyRedirects => write!(f, "too many redirects"),
+            Self::RedirectedAway(origin) => write!(
+                f,
+                "redirected to another origin, {origin}: not followed, so the target's headers stay with it"
+            ),
             Self::BodyTooLarge { limit_bytes } => write!(f, "body larger than {limit_bytes} bytes"),
             Self::WrongContentType(found) => write!(f, "unexpected content type '{found}'"),
             Self::InvalidUtf8 { line } => write!(f, "invalid UTF-8 at line {line}"),
@@ -175,6 +182,9 @@ pub struct AuthorizationServer {
 pub struct FullHandshake {
     pub at: DateTime<Utc>,
     pub steps: Vec<(String, f64)>,
+    /// Why the tool list was cut short, when it was longer than mcpops keeps.
+    #[serde(default)]
+    pub tools_cut: Option<String>,
 }
 
 /// The state a target is shown in, worst first; `Unknown` until its first poll.

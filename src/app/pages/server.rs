@@ -481,6 +481,7 @@ fn Handshake(status: Option<TargetStatus>) -> impl IntoView {
                     <Protected protection warning />
                 }.into_any(),
                 Some(report) => {
+                    let cut = report.full_handshake.as_ref().and_then(|f| f.tools_cut.clone());
                     // Between full handshakes a poll only pings: show both.
                     let full = report.full_handshake.filter(|full| full.steps != report.steps);
                     view! {
@@ -488,6 +489,7 @@ fn Handshake(status: Option<TargetStatus>) -> impl IntoView {
                             <b>{report.server_name}</b> " " {report.server_version}
                             <span class="muted">" · protocol " {report.protocol_version}</span>
                         </p>
+                        {cut.map(|cut| view! { <p class="warn-note" role="status" data-tools-cut="">{format!("Tool list cut: {cut}.")}</p> })}
                         {full.map(|full| view! {
                             <h3>"Last full handshake " <small class="muted"><LocalTime at=full.at /></small></h3>
                             <StepTable steps=full.steps />
@@ -561,7 +563,9 @@ fn Tools(catalogs: Vec<CatalogVersion>) -> impl IntoView {
         <section class="panel" aria-label="Tools">
             <h2>{format!("Tools ({})", current.tools.len())}</h2>
             <ul class="tool-list">
-                {current.tools.iter().map(|t| view! { <li><code>{t.name.clone()}</code></li> }).collect_view()}
+                {current.tools.iter().map(|t| view! {
+                    <li><code>{t.name.clone()}</code>{t.read_only.then(|| view! { <small class="muted">" read-only"</small> })}</li>
+                }).collect_view()}
             </ul>
             <h3>"History"</h3>
             <ol class="tool-history">

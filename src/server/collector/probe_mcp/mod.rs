@@ -282,16 +282,16 @@ impl McpProbe<'_> {
             None
         };
         memory.transport = Some(Transport::Stateless);
-        if let Some(tools) = &tools {
-            memory.listed = Some(listing(tools));
-        }
-        if with_tools {
+        let tools = tools.map(|listed| {
+            memory.listed = Some(listing(&listed.tools));
             memory.last_full = Some(Instant::now());
             memory.full_handshake = Some(FullHandshake {
                 at: Utc::now(),
                 steps: steps.0.clone(),
+                tools_cut: listed.cut,
             });
-        }
+            listed.tools
+        });
         Ok(McpReport {
             protocol_version: STATELESS_VERSION.into(),
             server_name,
@@ -351,7 +351,7 @@ impl McpProbe<'_> {
         &self,
         session: &Session,
         steps: &mut Steps,
-    ) -> Result<Vec<Tool>, ProbeError> {
+    ) -> Result<ToolListing, ProbeError> {
         steps
             .time(
                 "notifications/initialized",
@@ -655,10 +655,18 @@ impl ToolPages<'_, '_> {
     }
 }
 
-/// Follows `nextCursor` through at most `MAX_TOOL_PAGES` pages and `MAX_TOOLS` tools.
-async fn list_tools(mut pages: ToolPages<'_, '_>) -> Result<Vec<Tool>, ProbeError> {
+/// A tool list, sorted by name, and where it was cut, if it was.
+struct ToolListing {
+    tools: Vec<Tool>,
+    cut: Option<String>,
+}
+
+/// Follows `nextCursor` through at most `MAX_TOOL_PAGES` pages and `MAX_TOOLS` tools; a
+/// list past either is cut there, and says so.
+async fn list_tools(mut pages: ToolPages<'_, '_>) -> Result<ToolListing, ProbeError> {
     let mut tools = Vec::new();
     let mut cursor: Option<String> = None;
+    let mut cut = None;
     for n in 0..MAX_TOOL_PAGES {
         let params = match &cursor {
             Some(c) => json!({"cursor": c}),
@@ -669,7 +677,13 @@ async fn list_tools(mut pages: ToolPages<'_, '_>) -> Result<Vec<Tool>, ProbeErro
             .get("tools")
             .and_then(Value::as_array)
             .ok_or_else(|| ProbeError::Protocol("tools/list result has no tools array".into()))?;
-        for tool in listed.iter().take(MAX_TOOLS.saturating_sub(tools.len())) {
+        let room = MAX_TOOLS.saturating_sub(tools.len());
+        if listed.len() > room {
+            cut = Some(format!(
+                "the server lists more than {MAX_TOOLS} tools; the first {MAX_TOOLS} are kept"
+            ));
+        }
+        for tool in listed.iter().take(room) {
             let name = tool.get("name").and_then(Value::as_str).unwrap_or_default();
             let schema = tool
                 .get("inputSchema")
@@ -689,12 +703,22 @@ async fn list_tools(mut pages: ToolPages<'_, '_>) -> Result<Vec<Tool>, ProbeErro
             .get("nextCursor")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        if cursor.is_none() || tools.len() >= MAX_TOOLS {
+        if tools.len() >= MAX_TOOLS && cursor.is_some() {
+            cut = Some(format!(
+                "the server lists more than {MAX_TOOLS} tools; the first {MAX_TOOLS} are kept"
+            ));
+        }
+        if cursor.is_none() || cut.is_some() {
             break;
+        }
+        if n + 1 == MAX_TOOL_PAGES {
+            cut = Some(format!(
+                "the tool list goes on past {MAX_TOOL_PAGES} pages; the first {MAX_TOOL_PAGES} are kept"
+            ));
         }
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(tools)
+    Ok(ToolListing { tools, cut })
 }
 
 /// What the last `tools/list` said of one tool.
@@ -717,12 +741,14 @@ fn full_report(
     transport: Transport,
     session: Session,
     steps: Steps,
-    tools: Vec<Tool>,
+    listed: ToolListing,
 ) -> McpReport {
     let full = FullHandshake {
         at: Utc::now(),
         steps: steps.0,
+        tools_cut: listed.cut,
     };
+    let tools = listed.tools;
     memory.transport = Some(transport);
     memory.listed = Some(listing(&tools));
     memory.last_full = Some(Instant::now());

@@ -17,7 +17,7 @@ pub async fn login(username: String, password: String, next: String) -> Result<V
         let target = if viewer.must_reset {
             "/account/password"
         } else {
-            local_path(&next)
+            crate::domain::auth::local_path(&next)
         };
         leptos_axum::redirect(target);
     }
@@ -116,16 +116,6 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
             must_reset: user.account.must_reset,
         },
     }))
-}
-
-/// Only same-site paths are followed after login; anything else goes to the wall.
-#[cfg(feature = "ssr")]
-fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/"
-    }
 }
 
 #[server(endpoint = "auth/logout")]

@@ -218,6 +218,16 @@ pub struct TokenRecord {
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// Where to go after sign-in: only a plain path on this site; anything else goes to the
+/// wall. Browsers drop tabs and newlines from URLs, so `/<TAB>/evil.example` would become
+/// `//evil.example`, another site: control characters, `//` and backslashes are refused.
+pub fn local_path(next: &str) -> &str {
+    let plain = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.chars().any(|c| c.is_control() || c == '\\');
+    if plain { next } else { "/" }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +282,21 @@ mod tests {
         assert!(check_new_password("short").is_err());
         assert!(check_new_password("correct horse battery").is_ok());
         assert!(check_new_password(&"x".repeat(257)).is_err());
+    }
+
+    #[test]
+    fn only_plain_paths_on_this_site_are_followed_after_sign_in() {
+        assert_eq!(local_path("/alerts?state=firing"), "/alerts?state=firing");
+        for away in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "evil",
+            "",
+        ] {
+            assert_eq!(local_path(away), "/", "{away:?}");
+        }
     }
 }

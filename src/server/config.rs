@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// Batches of poll updates queued for one live page; a page this far behind is dropped.
     pub live_queue: usize,
+    /// Who may frame mcpops' pages (the CSP `frame-ancestors` sources): its own origin by
+    /// default, so a kiosk can frame the wall; `'none'` forbids framing.
+    pub frame_ancestors: String,
 }
 
 #[derive(Clone, Deserialize)]
@@ -121,6 +124,7 @@ fn defaults() -> Defaults {
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
             live_queue: super::collector::hub::PAGE_QUEUE,
+            frame_ancestors: "'self'".into(),
         },
         database: DefaultDatabase {
             url: "sqlite://data/mcpops.db",
@@ -185,6 +189,15 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(ConfigError(
                 "key database.max_connections: must be at least 1".into(),
+            ));
+        }
+        let ancestors = &self.server.frame_ancestors;
+        if ancestors.trim().is_empty()
+            || ancestors.contains([';', ','])
+            || ancestors.chars().any(char::is_control)
+        {
+            return Err(ConfigError(
+                "key server.frame_ancestors: CSP sources separated by spaces, like \"'self' https://kiosk.example\"".into(),
             ));
         }
         if self.server.request_timeout_secs == 0 {

@@ -5,7 +5,7 @@ use super::config::Config;
 use super::state::AppState;
 use crate::app::{App, shell};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,6 +17,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -57,6 +58,26 @@ pub fn app(state: AppState, config: &Config) -> Router {
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::new())
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                // Kiosk tokens travel in URLs: no page hands its address to another site.
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("no-referrer"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    content_security_policy(&config.server.frame_ancestors),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::STRICT_TRANSPORT_SECURITY,
+                    config
+                        .auth
+                        .secure_cookies
+                        .then(|| HeaderValue::from_static("max-age=31536000")),
+                ))
                 .layer(RequestBodyLimitLayer::new(config.server.body_limit_bytes))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
@@ -64,6 +85,15 @@ pub fn app(state: AppState, config: &Config) -> Router {
                 )),
         )
         .with_state(state)
+}
+
+/// What the browser may load and who may frame the pages. Scripts are not restricted yet:
+/// the hydration script is inline.
+fn content_security_policy(frame_ancestors: &str) -> HeaderValue {
+    let policy = format!("frame-ancestors {frame_ancestors}; base-uri 'self'; object-src 'none'");
+    // The configuration refuses control characters, so this always holds.
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'self'"))
 }
 
 fn request_span(request: &Request) -> tracing::Span {

@@ -35,6 +35,9 @@ impl HttpMetrics {
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
+        registry.register(Box::new(
+            crate::server::auth::password::verifications().clone(),
+        ))?;
         Ok(Self {
             registry,
             requests,

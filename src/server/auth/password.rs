@@ -19,8 +19,9 @@ pub async fn hash(password: String) -> Result<String, HashError> {
     .map_err(|_| HashError)?
 }
 
-/// Checks `password` against `stored`, or against a dummy hash when there is no such user,
-/// so a wrong username takes as long as a wrong password.
+/// Checks `password` against `stored`, or against a dummy hash when there is no such user:
+/// the same verification runs either way, so a wrong username takes as long as a wrong
+/// password and the two cannot be told apart by timing.
 pub async fn verify(password: String, stored: Option<String>) -> bool {
     let known = stored.is_some();
     tokio::task::spawn_blocking(move || {
@@ -28,13 +29,26 @@ pub async fn verify(password: String, stored: Option<String>) -> bool {
         let Ok(parsed) = PasswordHash::new(&stored) else {
             return false;
         };
-        known
-            && Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+        let matched = Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
+        verifications().inc();
+        known && matched
     })
     .await
     .unwrap_or(false)
+}
+
+/// Argon2 verifications run, for `/metrics` (one per sign-in, known name or not).
+pub fn verifications() -> &'static prometheus::IntCounter {
+    static COUNTER: OnceLock<prometheus::IntCounter> = OnceLock::new();
+    COUNTER.get_or_init(|| {
+        prometheus::IntCounter::new(
+            "mcpops_password_verifications_total",
+            "Argon2 password verifications run, for known and unknown names alike.",
+        )
+        .unwrap_or_else(|_| unreachable!("the name and help are valid"))
+    })
 }
 
 fn dummy_hash() -> &'static str {

@@ -48,13 +48,38 @@ pub fn shared_client(
         // Each response carries the peer's certificate, for its expiry.
         .tls_info(true)
         .connect_timeout(connect_timeout)
-        .redirect(reqwest::redirect::Policy::limited(max_redirects))
+        .redirect(same_origin_redirects(max_redirects))
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(4)
         .tcp_nodelay(true)
         .user_agent(user_agent)
         .build()
 }
+
+/// A redirect that leaves the origin of the first request.
+#[derive(Debug, thiserror::Error)]
+#[error("redirected to {0}")]
+struct LeftOrigin(String);
+
+/// Redirects are followed up to `max` times and only within the origin first asked: a probe
+/// carries the target's secret headers, and a redirect elsewhere would hand them over.
+fn same_origin_redirects(max: usize) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let first = attempt.previous().first().map(reqwest::Url::origin);
+        if first.is_some_and(|origin| origin != attempt.url().origin()) {
+            let origin = attempt.url().origin().ascii_serialization();
+            attempt.error(LeftOrigin(origin))
+        } else if attempt.previous().len() > max {
+            attempt.error(TooMany)
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("too many redirects")]
+struct TooMany;
 
 /// Turns a reqwest failure into the reason an operator can act on.
 pub fn classify(err: &reqwest::Error, timeout: Duration) -> ProbeError {
@@ -64,6 +89,13 @@ pub fn classify(err: &reqwest::Error, timeout: Duration) -> ProbeError {
         };
     }
     if err.is_redirect() {
+        let mut source = err.source();
+        while let Some(cause) = source {
+            if let Some(LeftOrigin(origin)) = cause.downcast_ref::<LeftOrigin>() {
+                return ProbeError::RedirectedAway(origin.clone());
+            }
+            source = cause.source();
+        }
         return ProbeError::TooManyRedirects;
     }
     let mut source = err.source();

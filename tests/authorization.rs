@@ -42,6 +42,7 @@ const SERVER_FUNCTIONS: &[(&str, Need)] = &[
     ("/api/users/add", Need::Admin),
     ("/api/users/update", Need::Admin),
     ("/api/users/reset", Need::Admin),
+    ("/api/users/sign_out", Need::Admin),
     ("/api/tokens/list", Need::Admin),
     ("/api/tokens/create", Need::Admin),
     ("/api/tokens/revoke", Need::Admin),
@@ -81,7 +82,8 @@ const SERVER_FUNCTIONS: &[(&str, Need)] = &[
     ("/api/backups/health", Need::Dashboards),
     ("/api/capacity/get", Need::Dashboards),
     ("/api/capacity/save", Need::Dashboards),
-    // Last: it ends the caller's session.
+    // Last: they end the caller's sessions.
+    ("/api/auth/sign_out_everywhere", Need::SignedIn),
     ("/api/auth/logout", Need::SignedIn),
 ];
 

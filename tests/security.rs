@@ -174,3 +174,208 @@ async fn pages_cannot_be_framed_elsewhere_or_sniffed_and_keep_their_address_to_t
         assert_eq!(header("strict-transport-security"), "", "{path}");
     }
 }
+
+/// Whether `client` is still signed in, by what `auth/me` says.
+async fn signed_in(app: &common::TestApp, client: &reqwest::Client) -> bool {
+    let (code, me) = common::post_form(app, client, "/api/auth/me", &[]).await;
+    assert_eq!(code, 200, "{me}");
+    !me.is_null()
+}
+
+/// Opens the live stream as `client` and says whether it ends within `within`.
+async fn stream_ends(
+    app: &common::TestApp,
+    client: &reqwest::Client,
+    end_it: impl std::future::Future<Output = ()>,
+    within: Duration,
+) -> bool {
+    let mut stream = client
+        .get(app.url("/events?targets="))
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(stream.status(), StatusCode::OK);
+    end_it.await;
+    tokio::time::timeout(within, async {
+        while stream.chunk().await.ok().flatten().is_some() {}
+    })
+    .await
+    .is_ok()
+}
+
+#[tokio::test]
+async fn no_session_outlives_a_password_change_or_a_sign_out_everywhere() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    for backend in common::BACKENDS {
+        let db = TestDb::new(backend).await;
+        let app = spawn_app(db.url(), None).await;
+        let (name, here) = app.signed_in(mcpops::domain::auth::Role::Operator).await;
+        let elsewhere = cookie_client();
+        app.login(&elsewhere, &name, common::TEST_PASSWORD).await;
+        assert!(signed_in(&app, &elsewhere).await, "{backend:?}");
+
+        // A new password here ends the other browser's session, and its open live page.
+        let new_password = "a brand new passphrase";
+        let change = async {
+            let (code, body) = common::post_form(
+                &app,
+                &here,
+                "/api/auth/password",
+                &[
+                    ("current", common::TEST_PASSWORD),
+                    ("new_password", new_password),
+                    ("confirm", new_password),
+                ],
+            )
+            .await;
+            assert!(code == 200 || code == 302, "{backend:?}: {code} {body}");
+        };
+        assert!(
+            stream_ends(&app, &elsewhere, change, Duration::from_secs(3)).await,
+            "{backend:?}: the other browser's live stream ends within a second or two"
+        );
+        assert!(
+            !signed_in(&app, &elsewhere).await,
+            "{backend:?}: the other session ended"
+        );
+        let wall = elsewhere.get(app.url("/wall")).send().await.expect("wall");
+        assert!(
+            wall.status().is_redirection(),
+            "{backend:?}: {}",
+            wall.status()
+        );
+        assert!(
+            signed_in(&app, &here).await,
+            "{backend:?}: this session goes on"
+        );
+
+        // An admin's "sign out everywhere" ends every session of that user.
+        let id = app
+            .state
+            .store
+            .user_by_name(&name)
+            .await
+            .expect("user")
+            .expect("exists")
+            .account
+            .id
+            .to_string();
+        let sign_out = async {
+            let (code, body) =
+                common::post_form(&app, &app.client, "/api/users/sign_out", &[("id", &id)]).await;
+            assert_eq!(code, 200, "{backend:?}: {body}");
+        };
+        assert!(
+            stream_ends(&app, &here, sign_out, Duration::from_secs(3)).await,
+            "{backend:?}: the live stream ends"
+        );
+        assert!(!signed_in(&app, &here).await, "{backend:?}");
+        assert!(
+            signed_in(&app, &app.client).await,
+            "{backend:?}: the admin stays"
+        );
+    }
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_all_pass_the_throttle_before_it_counts_them() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::sqlite();
+    let app = common::spawn_app_with(db.url(), None, |c| {
+        c.auth.max_failures_per_account = 3;
+    })
+    .await;
+    let (name, _) = app.signed_in(mcpops::domain::auth::Role::Viewer).await;
+    let before = verifications(&app).await;
+    let guesses = (0..20).map(|n| {
+        let (app, name) = (&app, name.clone());
+        async move {
+            let guess = format!("guess number {n}");
+            app.login(&cookie_client(), &name, &guess).await.status()
+        }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let wrong = answers
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = answers
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((wrong, refused), (3, 17), "{answers:?}");
+    assert_eq!(
+        verifications(&app).await - before,
+        3,
+        "only the guesses that got a slot were hashed"
+    );
+}
+
+#[tokio::test]
+async fn the_database_and_its_backups_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("data").join("mcpops.db");
+    let app = spawn_app(&format!("sqlite://{}", file.display()), None).await;
+    let (code, body) = common::post_form(
+        &app,
+        &app.client,
+        "/api/backups/start",
+        &[("verify", "false")],
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let backups = dir.path().join("data").join("backups");
+    let archive = eventually(Duration::from_secs(30), "a backup archive", || async {
+        std::fs::read_dir(&backups)
+            .ok()?
+            .filter_map(|e| Some(e.ok()?.path()))
+            .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+    })
+    .await;
+    let wal = dir.path().join("data").join("mcpops.db-wal");
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&wal), 0o600);
+    assert_eq!(mode(&archive), 0o600);
+    assert_eq!(mode(&backups), 0o700);
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+}
+
+#[tokio::test]
+async fn one_principal_cannot_hold_every_live_stream() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::sqlite();
+    let app = common::spawn_app_with(db.url(), None, |c| {
+        c.server.max_streams_per_principal = 2;
+    })
+    .await;
+    let open = || async {
+        app.client
+            .get(app.url("/events?targets="))
+            .send()
+            .await
+            .expect("events")
+    };
+    let (first, second) = (open().await, open().await);
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert_eq!(open().await.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Someone else still gets theirs.
+    let (_, other) = app.signed_in(mcpops::domain::auth::Role::Viewer).await;
+    let theirs = other
+        .get(app.url("/events?targets="))
+        .send()
+        .await
+        .expect("events");
+    assert_eq!(theirs.status(), StatusCode::OK);
+}

@@ -28,7 +28,7 @@ pub async fn login(username: String, password: String, next: String) -> Result<V
 async fn sign_in(username: String, password: String) -> Result<Viewer, AppError> {
     use crate::domain::audit::{AuditEvent, Outcome};
     use crate::domain::auth::{PASSWORD_MAX, Principal, PrincipalKind, USERNAME_MAX};
-    use crate::server::auth::{SESSION_KEY, SessionAuth, password};
+    use crate::server::auth::{password, start_session};
     use std::time::Instant;
 
     let state = super::ssr::app_state()?;
@@ -56,7 +56,10 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
             .outcome(Outcome::Failure)
             .reason(reason)
     };
-    if let Some(wait) = state.auth.throttle.locked(&account, ip, Instant::now()) {
+    // The slot is taken before the password is checked: guesses sent in parallel are
+    // counted as they come, not after their hashes.
+    let attempted_at = Instant::now();
+    if let Err(wait) = state.auth.throttle.attempt(&account, ip, attempted_at) {
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let _ = state.store.append_audit(failed("throttled")).await;
         return Err(AppError::Throttled(format!(
@@ -70,10 +73,6 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
     let user = match user {
         Some(user) if verified && !user.account.disabled => user,
         other => {
-            state
-                .auth
-                .throttle
-                .record_failure(&account, ip, Instant::now());
             let reason = match other {
                 Some(u) if u.account.disabled && verified => "account disabled",
                 Some(_) => "wrong password",
@@ -86,7 +85,7 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
     };
     let event = AuditEvent::new("auth", &account, "login", &account, &origin);
     state.store.append_audit(event).await?;
-    state.auth.throttle.record_success(&account);
+    state.auth.throttle.succeeded(&account, ip, attempted_at);
 
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
@@ -94,15 +93,7 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
     // A new id at login: whatever id the browser had before (perhaps planted) is worthless.
     let stored = async {
         session.cycle_id().await?;
-        session
-            .insert(
-                SESSION_KEY,
-                SessionAuth::User {
-                    user_id: user.account.id,
-                    login_at_ms: chrono::Utc::now().timestamp_millis(),
-                },
-            )
-            .await
+        start_session(&session, user.account.id).await
     };
     stored.await.map_err(|err| {
         tracing::error!(error = %err, "could not store the session");
@@ -192,14 +183,58 @@ pub async fn change_password(
         must_reset: Some(false),
         ..UserChange::default()
     };
-    let result = state
-        .store
-        .change_user(user_id, change, event)
-        .await
-        .map(|_| ())
-        .map_err(AppError::from);
+    // Every other session of this user ends; this one goes on, begun afresh.
+    let result = match state.store.change_user(user_id, change, event).await {
+        Ok(_) => restart_own_session(user_id).await,
+        Err(err) => Err(err.into()),
+    };
     if result.is_ok() {
         leptos_axum::redirect("/");
     }
     super::ssr::respond(result)
+}
+
+/// Ends every other session of the signed-in person, on every replica; this one goes on.
+#[server(endpoint = "auth/sign_out_everywhere")]
+pub async fn sign_out_everywhere() -> Result<(), AppError> {
+    use crate::domain::auth::PrincipalKind;
+    use crate::server::store::UserChange;
+    let state = super::ssr::app_state()?;
+    let origin = super::ssr::origin()?;
+    let Some((user_id, actor)) = super::ssr::principal()?.and_then(|p| match p.kind {
+        PrincipalKind::User { id, .. } => Some((id, p.actor)),
+        _ => None,
+    }) else {
+        return super::ssr::respond(Err(AppError::Unauthorized("sign in first".into())));
+    };
+    let event = crate::domain::audit::AuditEvent::new(
+        "user",
+        &actor,
+        "sign_out_everywhere",
+        &actor,
+        &origin,
+    );
+    let change = UserChange {
+        end_sessions: true,
+        ..UserChange::default()
+    };
+    let result = match state.store.change_user(user_id, change, event).await {
+        Ok(_) => restart_own_session(user_id).await,
+        Err(err) => Err(err.into()),
+    };
+    super::ssr::respond(result)
+}
+
+/// Begins the caller's session afresh, after their other sessions were ended.
+#[cfg(feature = "ssr")]
+async fn restart_own_session(user_id: i64) -> Result<(), AppError> {
+    let session = leptos_axum::extract::<tower_sessions::Session>()
+        .await
+        .map_err(|_| AppError::Internal)?;
+    crate::server::auth::start_session(&session, user_id)
+        .await
+        .map_err(|err| {
+            tracing::error!(error = %err, "could not store the session");
+            AppError::Unavailable
+        })
 }

@@ -125,6 +125,30 @@ pub async fn update_user(
     super::ssr::respond(result)
 }
 
+/// Ends every session of a user, on every replica (their open live pages within a second).
+#[server(endpoint = "users/sign_out")]
+pub async fn sign_out_user(id: i64) -> Result<(), AppError> {
+    use crate::domain::auth::Permission;
+    use crate::server::store::UserChange;
+    let caller = super::ssr::require(Permission::Administer)?;
+    let event = caller.event("user", "sign_out_everywhere", &id.to_string());
+    let result = async {
+        let user = caller.state.store.user(id).await?;
+        let change = UserChange {
+            end_sessions: true,
+            ..UserChange::default()
+        };
+        let event = event.clone().resource(&user.account.username);
+        caller.state.store.change_user(id, change, event).await?;
+        Ok(())
+    }
+    .await;
+    if let Err(err) = &result {
+        caller.record_failure(event, err).await;
+    }
+    super::ssr::respond(result)
+}
+
 /// Forces a password reset: a new temporary password, shown once, that must be changed.
 #[server(endpoint = "users/reset")]
 pub async fn reset_password(id: i64) -> Result<TemporaryPassword, AppError> {

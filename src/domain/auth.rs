@@ -1,5 +1,6 @@
 //! Who may do what: roles, permissions, and the rules for names and passwords.
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -218,6 +219,32 @@ pub struct TokenRecord {
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// What the database says about everyone a live stream may be open for, read again every
+/// second by every replica: a stream whose principal it no longer allows is ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Standings {
+    /// By user id: disabled, and when their sessions were last ended (Unix ms).
+    pub users: HashMap<i64, (bool, i64)>,
+    pub revoked_kiosks: HashSet<i64>,
+}
+
+impl Standings {
+    /// Whether `principal` may still be served; `since_ms` is when its session began.
+    pub fn allows(&self, principal: &Principal, since_ms: Option<i64>) -> bool {
+        match principal.kind {
+            // A user newer than the last reading was just checked by their request.
+            PrincipalKind::User { id, .. } => {
+                self.users.get(&id).is_none_or(|(disabled, ended_at)| {
+                    !disabled && since_ms.is_none_or(|since| since >= *ended_at)
+                })
+            }
+            PrincipalKind::Kiosk { id } => !self.revoked_kiosks.contains(&id),
+            // A token's request is checked as it comes; it holds no session.
+            PrincipalKind::ApiToken { .. } => true,
+        }
+    }
+}
+
 /// Where to go after sign-in: only a plain path on this site; anything else goes to the
 /// wall. Browsers drop tabs and newlines from URLs, so `/<TAB>/evil.example` would become
 /// `//evil.example`, another site: control characters, `//` and backslashes are refused.
@@ -298,5 +325,38 @@ mod tests {
         ] {
             assert_eq!(local_path(away), "/", "{away:?}");
         }
+    }
+
+    #[test]
+    fn a_stream_ends_once_its_session_was_ended_or_its_kiosk_revoked() {
+        let user = Principal {
+            actor: "ann".into(),
+            role: Role::Viewer,
+            kind: PrincipalKind::User {
+                id: 1,
+                must_reset: false,
+            },
+        };
+        let kiosk = Principal {
+            actor: "kiosk:lobby".into(),
+            role: Role::Viewer,
+            kind: PrincipalKind::Kiosk { id: 9 },
+        };
+        let mut standings = Standings::default();
+        standings.users.insert(1, (false, 1_000));
+        assert!(standings.allows(&user, Some(1_000)));
+        assert!(
+            !standings.allows(&user, Some(999)),
+            "begun before the sessions ended"
+        );
+        assert!(standings.allows(&kiosk, None));
+        standings.users.insert(1, (true, 1_000));
+        assert!(!standings.allows(&user, Some(2_000)), "disabled");
+        standings.revoked_kiosks.insert(9);
+        assert!(!standings.allows(&kiosk, None));
+        assert!(
+            Standings::default().allows(&user, Some(1)),
+            "a user newer than the reading"
+        );
     }
 }

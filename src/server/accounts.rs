@@ -87,6 +87,7 @@ pub async fn reset_demo_admin(store: &dyn Store) -> Result<String, AccountError>
                 must_reset: Some(false),
                 disabled: Some(false),
                 role: Some(Role::Admin),
+                end_sessions: false,
             };
             store.change_user(user.account.id, change, event).await?;
         }

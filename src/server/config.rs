@@ -48,6 +48,8 @@ pub struct ServerConfig {
     /// Who may frame mcpops' pages (the CSP `frame-ancestors` sources): its own origin by
     /// default, so a kiosk can frame the wall; `'none'` forbids framing.
     pub frame_ancestors: String,
+    /// Live streams (`/events`) one person, kiosk or token may have open at once.
+    pub max_streams_per_principal: usize,
 }
 
 #[derive(Clone, Deserialize)]
@@ -125,6 +127,7 @@ fn defaults() -> Defaults {
             body_limit_bytes: 1024 * 1024,
             live_queue: super::collector::hub::PAGE_QUEUE,
             frame_ancestors: "'self'".into(),
+            max_streams_per_principal: 20,
         },
         database: DefaultDatabase {
             url: "sqlite://data/mcpops.db",
@@ -262,14 +265,34 @@ fn one_line(err: &figment::Error) -> String {
 
 /// Hides the password in a connection URL, for logs and `Debug`.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // Setting a password only fails for URLs that cannot have one.
-            let _ = parsed.set_password(Some("*****"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_owned();
+    };
+    let in_userinfo = parsed.password().is_some();
+    // libpq also takes the password as a query parameter.
+    let in_query = parsed.query_pairs().any(|(key, _)| key == "password");
+    if !in_userinfo && !in_query {
+        return url.to_owned();
     }
+    if in_userinfo {
+        // Setting a password only fails for URLs that cannot have one.
+        let _ = parsed.set_password(Some("*****"));
+    }
+    if in_query {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if key == "password" {
+                    "*****".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 #[cfg(test)]
@@ -285,6 +308,12 @@ mod tests {
         let shown = format!("{config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("*****"), "{shown}");
+    }
+
+    #[test]
+    fn a_password_in_the_query_is_hidden_too() {
+        let shown = redact_url("postgres://db/mcpops?sslmode=require&password=hunter2");
+        assert_eq!(shown, "postgres://db/mcpops?sslmode=require&password=*****");
     }
 
     #[test]

@@ -325,12 +325,19 @@ struct EventFilter {
 async fn events(
     State(state): State<AppState>,
     principal: Option<axum::Extension<crate::domain::auth::Principal>>,
+    started: Option<axum::Extension<super::auth::SessionStart>>,
     axum::extract::Query(filter): axum::extract::Query<EventFilter>,
-) -> axum::response::sse::Sse<
-    impl tokio_stream::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
-> {
+) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use tokio_stream::StreamExt;
+    let holder = principal.as_ref().map_or("", |p| p.0.actor.as_str());
+    let Some(slot) = state.streams.take(holder) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many live pages open at once for you; close some",
+        )
+            .into_response();
+    };
     let wanted: Option<std::collections::HashSet<i64>> = filter.targets.map(|raw| {
         raw.split(',')
             .take(10_000)
@@ -361,23 +368,25 @@ async fn events(
         });
     // The whole stream ends when the page was dropped from the hub, so its EventSource
     // reconnects and starts afresh, instead of staying open with alerts only.
-    let updates = polls.merge(alert_changes).map_while(|event| event.map(Ok));
-    // A kiosk's stream ends when its token is revoked; the reconnect is then refused.
-    let kiosk = principal.and_then(|p| match p.0.kind {
-        crate::domain::auth::PrincipalKind::Kiosk { id } => Some(id),
-        _ => None,
-    });
-    let mut revocations = state.revocations.subscribe();
+    let updates = polls
+        .merge(alert_changes)
+        .map_while(|event| event.map(Ok::<_, std::convert::Infallible>));
+    // The stream ends once its user is disabled or signed out everywhere, or its kiosk token
+    // is revoked, on whichever replica that happened; the reconnect is then refused.
+    let mut standings = state.auth.standings.clone();
+    let since = started.map(|s| s.0.0);
     let revoked = async move {
-        match kiosk {
-            Some(id) => loop {
-                match revocations.recv().await {
-                    Ok(revoked) if revoked == id => break,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    _ => {}
-                }
-            },
-            None => std::future::pending::<()>().await,
+        let Some(axum::Extension(principal)) = principal else {
+            return std::future::pending::<()>().await;
+        };
+        loop {
+            if !standings.borrow_and_update().allows(&principal, since) {
+                break;
+            }
+            if standings.changed().await.is_err() {
+                // Stopping: `stopping` ends the stream.
+                std::future::pending::<()>().await;
+            }
         }
     };
     let stopping = async move {
@@ -386,8 +395,14 @@ async fn events(
             () = revoked => {},
         }
     };
-    let updates = futures::StreamExt::take_until(updates, Box::pin(stopping));
-    Sse::new(updates).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    let updates = futures::StreamExt::take_until(updates, Box::pin(stopping)).map(move |event| {
+        // Held as long as the stream is open.
+        let _slot = &slot;
+        event
+    });
+    Sse::new(updates)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

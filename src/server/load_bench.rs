@@ -236,6 +236,8 @@ async fn spawn_serve(database_url: &str, index: usize) -> anyhow::Result<Replica
         .env("MCPOPS__CLUSTER__NAME", format!("r{}", index + 1))
         .env("MCPOPS__BACKUP__EVERY_MINUTES", "0")
         .env("MCPOPS__LOG__LEVEL", "warn")
+        // The live clients stand for hundreds of people but share one sign-in.
+        .env("MCPOPS__SERVER__MAX_STREAMS_PER_PRINCIPAL", "100000")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;

@@ -127,6 +127,14 @@ impl Application {
             config.backup.clone(),
             backup_sources(config, false),
         );
+        let standings = super::auth::standings::watch(store.clone(), shutdown.clone()).await?;
+        let exposed = super::private_files::readable_by_others(backups.files_with_secrets());
+        if !exposed.is_empty() {
+            tracing::warn!(
+                files = ?exposed,
+                "other local users can read these, and they hold secrets: chmod 600 (700 for directories)"
+            );
+        }
         let metrics = HttpMetrics::new()?;
         if let Some(collector) = &collector {
             metrics.watch_collector(collector.stats().clone())?;
@@ -140,8 +148,8 @@ impl Application {
             collector,
             shutdown,
             charts: Default::default(),
-            auth: super::auth::Auth::new(config.auth.clone()),
-            revocations: tokio::sync::broadcast::channel(16).0,
+            auth: super::auth::Auth::new(config.auth.clone(), standings),
+            streams: super::streams::OpenStreams::new(config.server.max_streams_per_principal),
             target_files: target_files.clone(),
             alerts,
             runbooks: super::runbooks::RunbookLibrary::new(&config.runbooks),

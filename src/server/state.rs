@@ -29,8 +29,8 @@ pub struct AppStateInner {
     pub shutdown: CancellationToken,
     pub charts: ChartCache,
     pub auth: Auth,
-    /// Ids of kiosk tokens as they are revoked, so open live streams using them end.
-    pub revocations: tokio::sync::broadcast::Sender<i64>,
+    /// Live streams open, by principal.
+    pub streams: super::streams::OpenStreams,
     /// Target files and their last reading; `None` when none are configured.
     pub target_files: Option<Arc<super::target_files::TargetFiles>>,
     pub alerts: Arc<Alerts>,
@@ -43,11 +43,6 @@ pub struct AppStateInner {
 }
 
 impl AppStateInner {
-    pub fn kiosk_revoked(&self, token_id: i64) {
-        // Nobody listening is fine: then no wall is open with it.
-        let _ = self.revocations.send(token_id);
-    }
-
     /// Tells the collector the target list changed.
     pub fn targets_changed(&self) {
         if let Some(collector) = &self.collector {

@@ -1,6 +1,6 @@
 //! Administration of who gets in: accounts, and kiosk and API tokens.
 use crate::api::tokens::{CreateToken, RevokeToken, list_tokens};
-use crate::api::users::{AddUser, ResetPassword, UpdateUser, list_users};
+use crate::api::users::{AddUser, ResetPassword, SignOutUser, UpdateUser, list_users};
 use crate::app::components::{ErrorNote, Field, LocalTime, field_error, form_error};
 use crate::domain::auth::{Role, TokenKind, TokenRecord, UserAccount};
 use leptos::prelude::*;
@@ -22,6 +22,7 @@ pub fn AdminUsersPage() -> impl IntoView {
     let add = ServerAction::<AddUser>::new();
     let update = ServerAction::<UpdateUser>::new();
     let reset = ServerAction::<ResetPassword>::new();
+    let sign_out = ServerAction::<SignOutUser>::new();
     let users = Resource::new(
         move || {
             (
@@ -53,11 +54,15 @@ pub fn AdminUsersPage() -> impl IntoView {
         </section>
         <ErrorNote error=form_error(update.value().into()) />
         <ErrorNote error=form_error(reset.value().into()) />
+        <ErrorNote error=form_error(sign_out.value().into()) />
+        {move || matches!(sign_out.value().get(), Some(Ok(()))).then(|| view! {
+            <p class="ok-note" role="status">"Signed out everywhere: their open pages close within a second."</p>
+        })}
         <OneTimePassword result=reset.value().into() />
         <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
             {move || Suspend::new(async move {
                 match users.await {
-                    Ok(list) => view! { <UserTable users=list update reset /> }.into_any(),
+                    Ok(list) => view! { <UserTable users=list update reset sign_out /> }.into_any(),
                     Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                 }
             })}
@@ -89,6 +94,7 @@ fn UserTable(
     users: Vec<UserAccount>,
     update: ServerAction<UpdateUser>,
     reset: ServerAction<ResetPassword>,
+    sign_out: ServerAction<SignOutUser>,
 ) -> impl IntoView {
     view! {
         <table class="users">
@@ -104,6 +110,8 @@ fn UserTable(
                 {users.into_iter().map(|user| {
                     let id = user.id.to_string();
                     let id_for_reset = id.clone();
+                    let id_for_sign_out = id.clone();
+                    let sign_out_label = format!("Sign {} out everywhere", user.username);
                     let role_label = format!("Role of {}", user.username);
                     let reset_label = format!("Force a password reset for {}", user.username);
                     let status = if user.disabled {
@@ -131,6 +139,10 @@ fn UserTable(
                                 <ActionForm action=reset attr:class="inline">
                                     <input type="hidden" name="id" value=id_for_reset />
                                     <button type="submit" class="danger" aria-label=reset_label>"Force reset"</button>
+                                </ActionForm>
+                                <ActionForm action=sign_out attr:class="inline">
+                                    <input type="hidden" name="id" value=id_for_sign_out />
+                                    <button type="submit" aria-label=sign_out_label>"Sign out everywhere"</button>
                                 </ActionForm>
                             </td>
                         </tr>

@@ -1,5 +1,5 @@
 //! Signing in, and changing one's own password.
-use crate::api::auth::{ChangePassword, Login};
+use crate::api::auth::{ChangePassword, Login, SignOutEverywhere};
 use crate::app::components::{ErrorNote, field_error, form_error};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -51,7 +51,28 @@ pub fn ChangePasswordPage() -> impl IntoView {
             </ActionForm>
             <ErrorNote error=form_error(result) />
             {move || matches!(result.get(), Some(Ok(()))).then(|| view! {
-                <p class="ok-note" role="status">"Password changed."</p>
+                <p class="ok-note" role="status">"Password changed. Your other sessions have ended."</p>
+            })}
+        </section>
+        <SignOutElsewhere />
+    }
+}
+
+/// Ends the person's sessions in every other browser, as after a lost laptop.
+#[component]
+fn SignOutElsewhere() -> impl IntoView {
+    let sign_out = ServerAction::<SignOutEverywhere>::new();
+    let result: Signal<_> = sign_out.value().into();
+    view! {
+        <section class="panel narrow">
+            <h2>"Other sessions"</h2>
+            <p class="muted">"Signed in on another computer you no longer have? End every session but this one."</p>
+            <ActionForm action=sign_out attr:aria-label="Sign out everywhere else">
+                <button type="submit" disabled=move || sign_out.pending().get()>"Sign out everywhere else"</button>
+            </ActionForm>
+            <ErrorNote error=form_error(result) />
+            {move || matches!(result.get(), Some(Ok(()))).then(|| view! {
+                <p class="ok-note" role="status">"Every other session has ended."</p>
             })}
         </section>
     }

@@ -197,18 +197,35 @@ fn cells_html(tiles: &[FleetTile]) -> String {
     use std::fmt::Write;
     let mut html = String::with_capacity(tiles.len() * 160);
     for tile in tiles {
-        // Straight into the page: a string or two per cell adds up at 10,000 cells.
+        // Straight into the page: a string or two per cell adds up at 10,000 cells. Names
+        // are checked on the way in, but a restored or shared database skips that check.
         let state = tile.state.as_str();
+        let name = escape_attribute(&tile.name);
         let _ = write!(
             html,
             r#"<li id="tile-{id}" class="tile status-{class}" data-target="{name}" data-state="{state}"><a href="/targets/{id}" title="{name}: {label}"></a></li>"#,
             id = tile.id,
             class = tile.state.css_name(),
-            name = tile.name,
             label = tile.state.label(),
         );
     }
     html
+}
+
+/// Text safe inside a double-quoted HTML attribute.
+fn escape_attribute(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 #[cfg(feature = "hydrate")]
@@ -499,7 +516,27 @@ fn WallAlerts(summary: WallAlertSummary) -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::AlertWindow;
+    use super::{AlertWindow, cells_html};
+    use crate::api::fleet::FleetTile;
+    use crate::domain::observation::TargetState;
+
+    #[test]
+    fn a_cell_escapes_a_name_that_slipped_past_the_checks() {
+        let tile = FleetTile {
+            id: 7,
+            name: r#"x"><script>alert(1)</script>"#.into(),
+            state: TargetState::Up,
+            status: None,
+            tags: vec![],
+            trend: vec![],
+        };
+        let html = cells_html(&[tile]);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(
+            html.contains(r#"data-target="x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;""#),
+            "{html}"
+        );
+    }
 
     #[test]
     fn a_burst_of_alert_changes_is_refetched_at_once_and_once_more_at_the_windows_end() {

@@ -1,6 +1,7 @@
 //! Who is asking, and may they: sessions, API and kiosk tokens, and the per-route policy.
 pub mod password;
 pub mod policy;
+pub mod standings;
 pub mod throttle;
 
 use super::state::AppState;
@@ -57,21 +58,51 @@ impl Default for AuthConfig {
 pub struct Auth {
     pub config: AuthConfig,
     pub throttle: LoginThrottle,
+    /// Who may still be signed in, read again every second (see `standings`).
+    pub standings: tokio::sync::watch::Receiver<std::sync::Arc<crate::domain::auth::Standings>>,
 }
 
 impl Auth {
-    pub fn new(config: AuthConfig) -> Self {
+    pub fn new(
+        config: AuthConfig,
+        standings: tokio::sync::watch::Receiver<std::sync::Arc<crate::domain::auth::Standings>>,
+    ) -> Self {
         let throttle = LoginThrottle::new(ThrottleLimits {
             per_account: config.max_failures_per_account,
             per_ip: config.max_failures_per_ip,
             window: Duration::from_secs(config.lockout_minutes * 60),
         });
-        Self { config, throttle }
+        Self {
+            config,
+            throttle,
+            standings,
+        }
     }
 }
 
 /// What a session remembers about who signed in.
 pub const SESSION_KEY: &str = "auth";
+
+/// When the session behind a request began (Unix ms), for the live stream to judge later.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionStart(pub i64);
+
+/// Signs `user_id` in on `session` as of now. Sessions ended before now stay ended; this one
+/// is new, which also keeps it when its own user changes their password.
+pub async fn start_session(
+    session: &Session,
+    user_id: i64,
+) -> Result<(), tower_sessions::session::Error> {
+    session
+        .insert(
+            SESSION_KEY,
+            SessionAuth::User {
+                user_id,
+                login_at_ms: Utc::now().timestamp_millis(),
+            },
+        )
+        .await
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SessionAuth {
@@ -176,8 +207,10 @@ pub async fn authorize(
     let session = request.extensions().get::<Session>().cloned();
     let kiosk = (path == "/wall").then(|| kiosk_param(&request)).flatten();
     let bearer = bearer(request.headers()).map(str::to_owned);
-    let principal = match resolve(&state, bearer, kiosk, session.as_ref(), &origin).await {
-        Ok(principal) => principal,
+    let (principal, started) = match resolve(&state, bearer, kiosk, session.as_ref(), &origin).await
+    {
+        Ok(Some((principal, started))) => (Some(principal), started),
+        Ok(None) => (None, None),
         Err(response) => return response,
     };
     let allowed = match (access, &principal) {
@@ -192,6 +225,9 @@ pub async fn authorize(
     request.extensions_mut().insert(origin);
     if let Some(principal) = principal {
         request.extensions_mut().insert(principal);
+    }
+    if let Some(started) = started {
+        request.extensions_mut().insert(SessionStart(started));
     }
     next.run(request).await
 }
@@ -237,15 +273,17 @@ async fn resolve(
     kiosk: Option<String>,
     session: Option<&Session>,
     origin: &RequestOrigin,
-) -> Result<Option<Principal>, Response> {
+) -> Result<Option<(Principal, Option<i64>)>, Response> {
     if let Some(secret) = bearer {
-        return Ok(api_token(state, &secret).await);
+        return Ok(api_token(state, &secret).await.map(|p| (p, None)));
     }
     let Some(session) = session else {
         return Ok(None);
     };
     if let Some(secret) = kiosk {
-        return kiosk_login(state, session, &secret, origin).await.map(Some);
+        return kiosk_login(state, session, &secret, origin)
+            .await
+            .map(|p| Some((p, None)));
     }
     let Ok(Some(auth)) = session.get::<SessionAuth>(SESSION_KEY).await else {
         return Ok(None);
@@ -258,24 +296,31 @@ async fn resolve(
             let absolute = state.auth.config.absolute_timeout_hours * 3_600_000;
             let age = Utc::now().timestamp_millis() - login_at_ms;
             match state.store.user(user_id).await {
+                // A session begun before the user's sessions were ended (a new password,
+                // "sign out everywhere", …) is over.
                 Ok(user)
-                    if !user.account.disabled && u64::try_from(age).unwrap_or(0) < absolute =>
+                    if !user.account.disabled
+                        && u64::try_from(age).unwrap_or(0) < absolute
+                        && login_at_ms >= user.sessions_after_ms =>
                 {
-                    Some(Principal {
-                        actor: user.account.username,
-                        role: user.account.role,
-                        kind: PrincipalKind::User {
-                            id: user_id,
-                            must_reset: user.account.must_reset,
+                    Some((
+                        Principal {
+                            actor: user.account.username,
+                            role: user.account.role,
+                            kind: PrincipalKind::User {
+                                id: user_id,
+                                must_reset: user.account.must_reset,
+                            },
                         },
-                    })
+                        Some(login_at_ms),
+                    ))
                 }
                 _ => None,
             }
         }
         SessionAuth::Kiosk { secret_hash } => match state.store.token_by_secret(&secret_hash).await
         {
-            Ok(Some(token)) if token.revoked_at.is_none() => Some(kiosk_principal(&token)),
+            Ok(Some(token)) if token.revoked_at.is_none() => Some((kiosk_principal(&token), None)),
             _ => None,
         },
     };

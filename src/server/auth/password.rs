@@ -7,7 +7,18 @@ use std::sync::OnceLock;
 #[error("password hashing failed")]
 pub struct HashError;
 
+/// Hashing at once at most this many times (about one per core): a flood of sign-ins waits
+/// its turn instead of taking every blocking thread.
+fn hashing() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 pub async fn hash(password: String) -> Result<String, HashError> {
+    let _permit = hashing().acquire().await.map_err(|_| HashError)?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         Argon2::default()
@@ -24,6 +35,9 @@ pub async fn hash(password: String) -> Result<String, HashError> {
 /// password and the two cannot be told apart by timing.
 pub async fn verify(password: String, stored: Option<String>) -> bool {
     let known = stored.is_some();
+    let Ok(_permit) = hashing().acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         let stored = stored.unwrap_or_else(|| dummy_hash().to_owned());
         let Ok(parsed) = PasswordHash::new(&stored) else {

@@ -20,6 +20,7 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
     ("/api/auth/login", Access::Public),
     ("/api/auth/logout", Access::SignedIn),
     ("/api/auth/password", Access::SignedIn),
+    ("/api/auth/sign_out_everywhere", Access::SignedIn),
     ("/api/fleet/overview", Access::Need(Permission::ViewWall)),
     (
         "/api/servers/detail",
@@ -50,6 +51,7 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
     ("/api/users/add", Access::Need(Permission::Administer)),
     ("/api/users/update", Access::Need(Permission::Administer)),
     ("/api/users/reset", Access::Need(Permission::Administer)),
+    ("/api/users/sign_out", Access::Need(Permission::Administer)),
     ("/api/tokens/list", Access::Need(Permission::Administer)),
     ("/api/tokens/create", Access::Need(Permission::Administer)),
     ("/api/tokens/revoke", Access::Need(Permission::Administer)),

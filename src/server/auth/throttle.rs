@@ -36,9 +36,37 @@ impl LoginThrottle {
         }
     }
 
-    /// `Some(wait)` when this attempt must be refused without checking the password.
-    pub fn locked(&self, account: &str, ip: IpAddr, now: Instant) -> Option<Duration> {
+    /// Takes a slot for one sign-in attempt before its password is checked, counted as a
+    /// failure until `succeeded` says otherwise: parallel guesses cannot all pass the check
+    /// before any of them is counted. `Err(wait)` when the attempt must be refused.
+    pub fn attempt(&self, account: &str, ip: IpAddr, now: Instant) -> Result<(), Duration> {
         let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(wait) = self.locked(&mut failures, account, ip, now) {
+            return Err(wait);
+        }
+        Self::record(&mut failures, self.limits.window, account, ip, now);
+        Ok(())
+    }
+
+    /// The attempt taken at `at` was right: its account starts afresh, and the address
+    /// forgets this attempt (not its earlier failures).
+    pub fn succeeded(&self, account: &str, ip: IpAddr, at: Instant) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(&Key::Account(account.to_owned()));
+        if let Some(times) = failures.get_mut(&Key::Ip(ip))
+            && let Some(position) = times.iter().rposition(|t| *t == at)
+        {
+            times.remove(position);
+        }
+    }
+
+    fn locked(
+        &self,
+        failures: &mut HashMap<Key, Vec<Instant>>,
+        account: &str,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Option<Duration> {
         let checks = [
             (Key::Account(account.to_owned()), self.limits.per_account),
             (Key::Ip(ip), self.limits.per_ip),
@@ -59,10 +87,14 @@ impl LoginThrottle {
             .max()
     }
 
-    pub fn record_failure(&self, account: &str, ip: IpAddr, now: Instant) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+    fn record(
+        failures: &mut HashMap<Key, Vec<Instant>>,
+        window: Duration,
+        account: &str,
+        ip: IpAddr,
+        now: Instant,
+    ) {
         if failures.len() >= MAX_KEYS {
-            let window = self.limits.window;
             failures.retain(|_, times| {
                 times
                     .last()
@@ -75,12 +107,6 @@ impl LoginThrottle {
         for key in [Key::Account(account.to_owned()), Key::Ip(ip)] {
             failures.entry(key).or_default().push(now);
         }
-    }
-
-    /// A successful login clears its account's failures (not the address's).
-    pub fn record_success(&self, account: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&Key::Account(account.to_owned()));
     }
 }
 
@@ -102,12 +128,14 @@ mod tests {
         let ip: IpAddr = [10, 0, 0, 1].into();
         let start = Instant::now();
         for _ in 0..3 {
-            assert_eq!(t.locked("ann", ip, start), None);
-            t.record_failure("ann", ip, start);
+            assert_eq!(t.attempt("ann", ip, start), Ok(()));
         }
-        let wait = t.locked("ann", ip, start).expect("locked");
+        let wait = t.attempt("ann", ip, start).expect_err("locked");
         assert_eq!(wait, Duration::from_secs(600));
-        assert_eq!(t.locked("ann", ip, start + Duration::from_secs(601)), None);
+        assert_eq!(
+            t.attempt("ann", ip, start + Duration::from_secs(601)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -116,9 +144,30 @@ mod tests {
         let ip: IpAddr = [10, 0, 0, 2].into();
         let now = Instant::now();
         for n in 0..5 {
-            t.record_failure(&format!("user{n}"), ip, now);
+            assert!(t.attempt(&format!("user{n}"), ip, now).is_ok());
         }
-        assert!(t.locked("someone-new", ip, now).is_some());
-        assert!(t.locked("someone-new", [10, 0, 0, 3].into(), now).is_none());
+        assert!(t.attempt("someone-new", ip, now).is_err());
+        assert!(t.attempt("someone-new", [10, 0, 0, 3].into(), now).is_ok());
+    }
+
+    #[test]
+    fn a_right_password_gives_its_slot_back() {
+        let t = throttle();
+        let ip: IpAddr = [10, 0, 0, 4].into();
+        let now = Instant::now();
+        for _ in 0..2 {
+            assert!(t.attempt("ann", ip, now).is_ok());
+        }
+        let right = now + Duration::from_secs(1);
+        assert!(t.attempt("ann", ip, right).is_ok());
+        t.succeeded("ann", ip, right);
+        // The account starts afresh; the address keeps its two failures only.
+        for _ in 0..3 {
+            assert!(t.attempt("ann", ip, right).is_ok());
+        }
+        assert!(
+            t.attempt("bob", ip, right).is_err(),
+            "5 failures from the address"
+        );
     }
 }

@@ -76,7 +76,7 @@ fn write_to(
     manifest: &mut Manifest,
     progress: &mut dyn FnMut(u64),
 ) -> io::Result<()> {
-    let file = File::create(partial)?;
+    let file = crate::server::private_files::create_file(partial)?;
     // Fast compression: a backup should not take a core away from polling for long.
     let encoder = GzEncoder::new(BufWriter::new(file), Compression::fast());
     let mut tar = tar::Builder::new(encoder);

@@ -168,6 +168,23 @@ impl Backups {
         })
     }
 
+    /// The files that hold secrets: a SQLite database with its WAL and shared memory, and
+    /// the backup directory with its archives.
+    pub fn files_with_secrets(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        if let Ok(database) = place::sqlite_file(self.database_url.expose_secret()) {
+            for suffix in ["", "-wal", "-shm"] {
+                files.push(PathBuf::from(format!("{}{suffix}", database.display())));
+            }
+        }
+        let dir = self.dir();
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            files.extend(entries.filter_map(|e| Some(e.ok()?.path())));
+        }
+        files.push(dir);
+        files
+    }
+
     /// The backup or verification running now, if any.
     pub fn progress(&self) -> Option<Progress> {
         self.progress.lock().ok().and_then(|p| p.clone())
@@ -234,8 +251,7 @@ impl Backups {
         tracker: &Tracker,
     ) -> Result<BackupDone, BackupError> {
         let clock = std::time::Instant::now();
-        tokio::fs::create_dir_all(dir)
-            .await
+        crate::server::private_files::create_dir(dir)
             .map_err(io_error(format!("cannot create {}", dir.display())))?;
         let staging = tempfile::Builder::new()
             .prefix(".mcpops-backup-")

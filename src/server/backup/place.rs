@@ -16,7 +16,7 @@ pub fn backend_of(database_url: &str) -> Result<Backend, StoreError> {
     }
 }
 
-fn sqlite_file(database_url: &str) -> Result<PathBuf, BackupError> {
+pub(super) fn sqlite_file(database_url: &str) -> Result<PathBuf, BackupError> {
     let options = SqliteConnectOptions::from_str(database_url).map_err(StoreError::Database)?;
     Ok(options.get_filename().to_path_buf())
 }

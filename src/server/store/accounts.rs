@@ -4,7 +4,7 @@ use super::{StoreError, StoreResult, value_rows};
 use crate::domain::audit::{
     AuditEntry, AuditEvent, AuditFilter, GENESIS_HASH, Outcome, RequestOrigin,
 };
-use crate::domain::auth::{Role, TokenKind};
+use crate::domain::auth::{Role, Standings, TokenKind};
 pub use crate::domain::auth::{TokenRecord, UserAccount};
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Executor, IntoArguments, Pool, Transaction};
@@ -109,6 +109,8 @@ impl Dialect for sqlx::Postgres {
 pub struct UserRecord {
     pub account: UserAccount,
     pub password_hash: String,
+    /// Sessions begun before this (Unix ms) were ended and are refused.
+    pub sessions_after_ms: i64,
 }
 
 pub struct NewUser {
@@ -125,6 +127,9 @@ pub struct UserChange {
     pub password_hash: Option<String>,
     pub must_reset: Option<bool>,
     pub disabled: Option<bool>,
+    /// Ends every session the user has ("sign out everywhere"). A new password, a new role
+    /// or being disabled end them too.
+    pub end_sessions: bool,
 }
 
 pub struct NewToken {
@@ -144,6 +149,7 @@ pub(super) struct UserRow {
     must_reset: bool,
     disabled: bool,
     created_at: DateTime<Utc>,
+    sessions_after_ms: i64,
 }
 
 impl TryFrom<UserRow> for UserRecord {
@@ -159,6 +165,7 @@ impl TryFrom<UserRow> for UserRecord {
                 created_at: row.created_at,
             },
             password_hash: row.password_hash,
+            sessions_after_ms: row.sessions_after_ms,
         })
     }
 }
@@ -243,12 +250,13 @@ impl TryFrom<AuditRow> for AuditEntry {
 }
 
 const SELECT_USERS: &str = "SELECT id, username, password_hash, role, must_reset, disabled, \
-    created_at FROM users";
+    created_at, sessions_after_ms FROM users";
 const INSERT_USER: &str = "INSERT INTO users (username, password_hash, role, must_reset, \
     disabled, created_at, updated_at) VALUES ($1, $2, $3, $4, FALSE, $5, $5) RETURNING id";
 const UPDATE_USER: &str = "UPDATE users SET role = COALESCE($1, role), \
     password_hash = COALESCE($2, password_hash), must_reset = COALESCE($3, must_reset), \
-    disabled = COALESCE($4, disabled), updated_at = $5 WHERE id = $6 RETURNING id";
+    disabled = COALESCE($4, disabled), updated_at = $5, \
+    sessions_after_ms = COALESCE($7, sessions_after_ms) WHERE id = $6 RETURNING id";
 const SELECT_TOKENS: &str = "SELECT id, kind, name, role, created_by, created_at, last_used_at, \
     revoked_at FROM tokens";
 const INSERT_TOKEN: &str = "INSERT INTO tokens (kind, name, role, secret_hash, created_by, \
@@ -280,7 +288,8 @@ where
     for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'q> Option<bool>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> bool: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'r> UserRow: sqlx::FromRow<'r, DB::Row>,
@@ -288,7 +297,29 @@ where
     for<'r> AuditRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
     for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64, bool, i64): sqlx::FromRow<'r, DB::Row>,
 {
+    /// Every user's standing and the revoked kiosk tokens, for ending live streams.
+    pub async fn standings(&self) -> StoreResult<Standings> {
+        let users = sqlx::query_as::<DB, (i64, bool, i64)>(
+            "SELECT id, disabled, sessions_after_ms FROM users",
+        )
+        .fetch_all(self.0)
+        .await?;
+        let revoked = sqlx::query_as::<DB, (i64,)>(
+            "SELECT id FROM tokens WHERE kind = 'kiosk' AND revoked_at IS NOT NULL",
+        )
+        .fetch_all(self.0)
+        .await?;
+        Ok(Standings {
+            users: users
+                .into_iter()
+                .map(|(id, disabled, after)| (id, (disabled, after)))
+                .collect(),
+            revoked_kiosks: revoked.into_iter().map(|(id,)| id).collect(),
+        })
+    }
+
     pub async fn count_users(&self) -> StoreResult<i64> {
         let (count,): (i64,) = sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM users")
             .fetch_one(self.0)
@@ -348,6 +379,11 @@ where
         event: AuditEvent,
     ) -> StoreResult<UserAccount> {
         let mut tx = DB::begin_serialized(self.0).await?;
+        let before = user_in(&mut tx, id).await?;
+        let ends_sessions = change.end_sessions
+            || change.password_hash.is_some()
+            || change.role.is_some_and(|role| role != before.account.role)
+            || (change.disabled == Some(true) && !before.account.disabled);
         sqlx::query_as::<DB, (i64,)>(UPDATE_USER)
             .bind(change.role.map(|r| r.as_str().to_owned()))
             .bind(change.password_hash)
@@ -355,6 +391,7 @@ where
             .bind(change.disabled)
             .bind(Utc::now())
             .bind(id)
+            .bind(ends_sessions.then(|| Utc::now().timestamp_millis()))
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?;

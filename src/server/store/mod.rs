@@ -177,6 +177,8 @@ pub trait Store: Send + Sync + 'static {
     /// Retention: results older than `cutoff` and those of deleted checks.
     async fn delete_check_results_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
 
+    /// Every user's standing and the revoked kiosk tokens, for ending live streams.
+    async fn standings(&self) -> StoreResult<crate::domain::auth::Standings>;
     async fn count_users(&self) -> StoreResult<i64>;
     async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
     async fn user(&self, id: i64) -> StoreResult<UserRecord>;
@@ -539,6 +541,9 @@ macro_rules! impl_store {
                 CheckQueries::<$db>(&self.pool)
                     .delete_results_before(cutoff)
                     .await
+            }
+            async fn standings(&self) -> StoreResult<crate::domain::auth::Standings> {
+                AccountQueries::<$db>(&self.pool).standings().await
             }
             async fn count_users(&self) -> StoreResult<i64> {
                 AccountQueries::<$db>(&self.pool).count_users().await

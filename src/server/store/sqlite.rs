@@ -51,13 +51,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        if let Some(dir) = connect
-            .get_filename()
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+        let unavailable = |e| StoreError::Unavailable(sqlx::Error::Io(e));
+        let file = connect.get_filename();
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::server::private_files::create_dir(dir).map_err(unavailable)?;
+        }
+        // SQLite gives its WAL and shared-memory files the database file's permissions.
+        if file != Path::new(":memory:") {
+            crate::server::private_files::create_if_missing(file).map_err(unavailable)?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(options.max_connections)

@@ -849,7 +849,8 @@ struct Event {
 /// `allow_another` grants that much again.
 struct EventReader {
     response: reqwest::Response,
-    buffer: String,
+    /// Bytes, not text: a character split across two network chunks is decoded whole.
+    buffer: Vec<u8>,
     allowed: usize,
     max_event_bytes: usize,
     timeout: Duration,
@@ -859,7 +860,7 @@ impl EventReader {
     fn new(response: reqwest::Response, limits: FetchLimits<'_>) -> Self {
         Self {
             response,
-            buffer: String::new(),
+            buffer: Vec::new(),
             allowed: limits.max_body_bytes,
             max_event_bytes: limits.max_body_bytes,
             timeout: limits.timeout,
@@ -874,27 +875,8 @@ impl EventReader {
     /// The next event with data, or `None` when the stream ends.
     async fn next(&mut self) -> Result<Option<Event>, ProbeError> {
         loop {
-            while let Some(end) = find_event_end(&self.buffer) {
-                let block: String = self.buffer.drain(..end).collect();
-                let mut event = Event {
-                    name: "message".into(),
-                    data: String::new(),
-                };
-                let mut lines = 0;
-                for line in block.lines() {
-                    if let Some(name) = line.strip_prefix("event:") {
-                        event.name = name.trim().to_owned();
-                    } else if let Some(data) = line.strip_prefix("data:") {
-                        if lines > 0 {
-                            event.data.push('\n');
-                        }
-                        event.data.push_str(data.strip_prefix(' ').unwrap_or(data));
-                        lines += 1;
-                    }
-                }
-                if lines > 0 {
-                    return Ok(Some(event));
-                }
+            if let Some(event) = take_event(&mut self.buffer) {
+                return Ok(Some(event));
             }
             let Some(chunk) = self
                 .response
@@ -910,16 +892,50 @@ impl EventReader {
                 });
             }
             self.allowed -= chunk.len();
-            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+            self.buffer.extend_from_slice(&chunk);
         }
     }
 }
 
+/// Takes the first complete event with data off the front of `buffer`, skipping events
+/// without data (comments, keep-alives); `None` until a whole one has arrived.
+fn take_event(buffer: &mut Vec<u8>) -> Option<Event> {
+    while let Some(end) = find_event_end(buffer) {
+        let block: Vec<u8> = buffer.drain(..end).collect();
+        let block = String::from_utf8_lossy(&block);
+        let mut event = Event {
+            name: "message".into(),
+            data: String::new(),
+        };
+        let mut lines = 0;
+        for line in block.lines() {
+            if let Some(name) = line.strip_prefix("event:") {
+                event.name = name.trim().to_owned();
+            } else if let Some(data) = line.strip_prefix("data:") {
+                if lines > 0 {
+                    event.data.push('\n');
+                }
+                event.data.push_str(data.strip_prefix(' ').unwrap_or(data));
+                lines += 1;
+            }
+        }
+        if lines > 0 {
+            return Some(event);
+        }
+    }
+    None
+}
+
 /// The byte offset just past the blank line that ends the first complete event.
-fn find_event_end(buffer: &str) -> Option<usize> {
-    ["\r\n\r\n", "\n\n", "\r\r"]
+fn find_event_end(buffer: &[u8]) -> Option<usize> {
+    [&b"\r\n\r\n"[..], b"\n\n", b"\r\r"]
         .iter()
-        .filter_map(|sep| buffer.find(sep).map(|i| i + sep.len()))
+        .filter_map(|sep| {
+            buffer
+                .windows(sep.len())
+                .position(|w| w == *sep)
+                .map(|i| i + sep.len())
+        })
         .min()
 }
 
@@ -950,9 +966,22 @@ mod tests {
 
     #[test]
     fn sse_events_end_at_the_first_blank_line() {
-        assert_eq!(find_event_end("data: 1\n\ndata: 2\n\n"), Some(9));
-        assert_eq!(find_event_end("data: 1\r\n\r\n"), Some(11));
-        assert_eq!(find_event_end("data: partial"), None);
+        assert_eq!(find_event_end(b"data: 1\n\ndata: 2\n\n"), Some(9));
+        assert_eq!(find_event_end(b"data: 1\r\n\r\n"), Some(11));
+        assert_eq!(find_event_end(b"data: partial"), None);
+    }
+
+    #[test]
+    fn a_character_split_across_chunks_is_decoded_whole() {
+        let body = "data: {\"description\": \"caf\u{e9} \u{1f600}\"}\n\n".as_bytes();
+        // Cut inside the four bytes of the emoji, as a network chunk boundary might.
+        let cut = body.len() - 5;
+        let mut buffer = body[..cut].to_vec();
+        assert!(take_event(&mut buffer).is_none(), "not whole yet");
+        buffer.extend_from_slice(&body[cut..]);
+        let event = take_event(&mut buffer).expect("a whole event");
+        assert_eq!(event.data, "{\"description\": \"caf\u{e9} \u{1f600}\"}");
+        assert!(buffer.is_empty());
     }
 
     #[test]

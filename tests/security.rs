@@ -379,3 +379,139 @@ async fn one_principal_cannot_hold_every_live_stream() {
         .expect("events");
     assert_eq!(theirs.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_hostile_tool_list_is_cut_and_its_stored_versions_stay_under_the_cap() {
+    use axum::Json;
+    use mcpops::server::store::MAX_CATALOG_BYTES_PER_TARGET;
+    use serde_json::{Value, json};
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // A different list on every listing: 2,000 tools with 600-byte schemas, 1.2 MB in all.
+    let listings = Arc::new(AtomicUsize::new(0));
+    let listed = listings.clone();
+    let hostile = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |headers: HeaderMap, Json(request): Json<Value>| {
+            let listings = listings.clone();
+            async move {
+                let method = headers
+                    .get("mcp-method")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let result = match method {
+                    "server/discover" => json!({}),
+                    "tools/list" => {
+                        let n = listings.fetch_add(1, Ordering::SeqCst);
+                        let padding = "x".repeat(560);
+                        let tools: Vec<Value> = (0..2000)
+                            .map(|i| {
+                                json!({
+                                    "name": format!("tool-{n}-{i:04}"),
+                                    "inputSchema": {"type": "object", "description": padding},
+                                })
+                            })
+                            .collect();
+                        json!({ "tools": tools })
+                    }
+                    _ => return StatusCode::BAD_REQUEST.into_response(),
+                };
+                Json(json!({"jsonrpc": "2.0", "id": request["id"], "result": result}))
+                    .into_response()
+            }
+        }),
+    );
+    let addr = serve_on_loopback(hostile).await;
+    for backend in common::BACKENDS {
+        let db = TestDb::new(backend).await;
+        let app = common::spawn_app_with(db.url(), None, |c| {
+            c.collector.mcp_full_every_secs = 1;
+            c.collector.max_body_bytes = 8 * 1024 * 1024;
+        })
+        .await;
+        let id = common::add_target(
+            app.state.store.as_ref(),
+            "hostile",
+            &format!("http://{addr}"),
+        )
+        .await
+        .id;
+        let before = listed.load(Ordering::SeqCst);
+        app.state.targets_changed();
+        // Eight listings of about 1 MiB each: twice the cap.
+        eventually(Duration::from_secs(30), "eight listings", || async {
+            (listed.load(Ordering::SeqCst) >= before + 8).then_some(())
+        })
+        .await;
+        // The last of them stored.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let status = app
+            .state
+            .store
+            .target_status(id)
+            .await
+            .expect("status")
+            .expect("polled");
+        let cut = status
+            .mcp
+            .and_then(|m| m.full_handshake)
+            .and_then(|f| f.tools_cut)
+            .expect("the list was cut");
+        assert!(
+            cut.starts_with("the tool schemas pass 1024 KiB"),
+            "{backend:?}: {cut}"
+        );
+        let stored = app
+            .state
+            .store
+            .tool_catalogs(id, 100)
+            .await
+            .expect("catalogs");
+        let bytes: usize = stored
+            .iter()
+            .map(|c| serde_json::to_string(&c.tools).expect("json").len())
+            .sum();
+        assert!(
+            bytes as i64 <= MAX_CATALOG_BYTES_PER_TARGET,
+            "{backend:?}: {} lists, {bytes} bytes stored",
+            stored.len()
+        );
+        assert!(stored.iter().all(|c| c.tools.len() < 2000), "{backend:?}");
+    }
+}
+
+#[tokio::test]
+async fn writes_from_another_site_are_refused_even_when_the_origin_is_hidden() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::sqlite();
+    let app = spawn_app(db.url(), None).await;
+    // Under `Referrer-Policy: no-referrer` a browser's form says `Origin: null`; its
+    // `Sec-Fetch-Site` still says where the form was.
+    for (site, allowed) in [
+        ("same-origin", true),
+        ("cross-site", false),
+        ("same-site", false),
+    ] {
+        let status = app
+            .client
+            .post(app.url("/api/auth/me"))
+            .header("origin", "null")
+            .header("sec-fetch-site", site)
+            .send()
+            .await
+            .expect("post")
+            .status();
+        assert_eq!(
+            status == StatusCode::FORBIDDEN,
+            !allowed,
+            "{site}: {status}"
+        );
+    }
+    let forged = app
+        .client
+        .post(app.url("/api/auth/me"))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}

@@ -181,6 +181,7 @@ pub async fn change_password(
     let change = UserChange {
         password_hash: Some(hash),
         must_reset: Some(false),
+        end_sessions: true,
         ..UserChange::default()
     };
     // Every other session of this user ends; this one goes on, begun afresh.

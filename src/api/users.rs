@@ -166,6 +166,7 @@ pub async fn reset_password(id: i64) -> Result<TemporaryPassword, AppError> {
         let change = UserChange {
             password_hash: Some(hash),
             must_reset: Some(true),
+            end_sessions: true,
             ..UserChange::default()
         };
         let event = event.clone().resource(&user.account.username);

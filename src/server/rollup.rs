@@ -146,6 +146,9 @@ pub async fn roll_up_once(
     // Synthetic call results are kept as long as raw polls: one row per call adds up.
     let raw_keep = Duration::hours(i64::from(retention.raw_hours));
     report.deleted += store.delete_check_results_before(now - raw_keep).await?;
+    // Old tool lists go with the hourly rollups; each target keeps its current one.
+    let hour_keep = Duration::days(i64::from(retention.hour_days));
+    report.deleted += store.delete_catalogs_before(now - hour_keep).await?;
     Ok(report)
 }
 

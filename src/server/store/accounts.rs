@@ -127,8 +127,8 @@ pub struct UserChange {
     pub password_hash: Option<String>,
     pub must_reset: Option<bool>,
     pub disabled: Option<bool>,
-    /// Ends every session the user has ("sign out everywhere"). A new password, a new role
-    /// or being disabled end them too.
+    /// Ends every session the user has: "sign out everywhere", and a new password (except
+    /// the demo admin's, renewed at each start). A new role or being disabled end them too.
     pub end_sessions: bool,
 }
 
@@ -381,7 +381,6 @@ where
         let mut tx = DB::begin_serialized(self.0).await?;
         let before = user_in(&mut tx, id).await?;
         let ends_sessions = change.end_sessions
-            || change.password_hash.is_some()
             || change.role.is_some_and(|role| role != before.account.role)
             || (change.disabled == Some(true) && !before.account.disabled);
         sqlx::query_as::<DB, (i64,)>(UPDATE_USER)

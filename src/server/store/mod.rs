@@ -35,7 +35,7 @@ pub use accounts::{NewToken, NewUser, TokenRecord, UserAccount, UserChange, User
 pub use alerts::{AlertChange, NewAlert};
 pub use backups::LoadRow;
 pub use incidents::NewIncident;
-pub use polls::{SampleTable, ToolCatalog};
+pub use polls::{MAX_CATALOG_BYTES_PER_TARGET, SampleTable, ToolCatalog};
 pub use postgres::{PostgresStore, pg_tool, tool_missing};
 pub use sqlite::SqliteStore;
 
@@ -152,6 +152,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// The newest `limit` tool lists of a target, newest first.
     async fn tool_catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>>;
+    /// Retention: tool lists first seen before `cutoff`, except each target's newest.
+    async fn delete_catalogs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
     /// Synthetic tool calls: every target's checks, or one target's, oldest first.
     async fn tool_checks(&self, target_id: Option<i64>) -> StoreResult<Vec<ToolCheck>>;
     async fn add_tool_check(
@@ -502,6 +504,11 @@ macro_rules! impl_store {
             ) -> StoreResult<Vec<ToolCatalog>> {
                 PollQueries::<$db>(&self.pool)
                     .catalogs(target_id, limit)
+                    .await
+            }
+            async fn delete_catalogs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+                PollQueries::<$db>(&self.pool)
+                    .delete_catalogs_before(cutoff)
                     .await
             }
             async fn tool_checks(&self, target_id: Option<i64>) -> StoreResult<Vec<ToolCheck>> {

@@ -123,6 +123,10 @@ pub(super) struct PollQueries<'p, DB: Database>(pub &'p Pool<DB>);
 const LATEST_TOOLS: &str =
     "SELECT tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
 const INSERT_TOOLS: &str = "INSERT INTO tool_catalogs (target_id, at, tools) VALUES ($1, $2, $3)";
+/// The stored tool lists of one target, together: a server that lists something new on
+/// every poll keeps only its newest lists.
+pub const MAX_CATALOG_BYTES_PER_TARGET: i64 = 4 * 1024 * 1024;
+const CATALOG_SIZES: &str = "SELECT id, CAST(LENGTH(tools) AS BIGINT) FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC";
 const SELECT_STATUS: &str = "SELECT target_id, at, state, failures, readiness, mcp, p95, \
     error_ratio, rps, offers, certificate, tools, checks FROM target_status";
 const SELECT_CATALOGS: &str =
@@ -263,6 +267,7 @@ where
     for<'r> SampleDbRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
     for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64, i64): sqlx::FromRow<'r, DB::Row>,
     for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
     for<'r> (Option<i64>,): sqlx::FromRow<'r, DB::Row>,
 {
@@ -350,6 +355,21 @@ where
                     .bind(text)
                     .execute(&mut *tx)
                     .await?;
+                // The oldest lists go once the target's pass the cap; the newest stays.
+                let sizes = sqlx::query_as::<DB, (i64, i64)>(CATALOG_SIZES)
+                    .bind(target_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let mut total = 0;
+                for (index, (id, size)) in sizes.into_iter().enumerate() {
+                    total += size;
+                    if index > 0 && total > MAX_CATALOG_BYTES_PER_TARGET {
+                        sqlx::query::<DB>("DELETE FROM tool_catalogs WHERE id = $1")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
             }
         }
         tx.commit().await?;
@@ -466,6 +486,18 @@ where
             .bind(to_millis(cutoff))
             .fetch_all(self.0)
             .await?;
+        Ok(deleted.len() as u64)
+    }
+
+    /// Retention: tool lists first seen before `cutoff`, except each target's newest.
+    pub async fn delete_catalogs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        let deleted = sqlx::query_as::<DB, (i64,)>(
+            "DELETE FROM tool_catalogs WHERE at < $1 AND id NOT IN \
+             (SELECT MAX(id) FROM tool_catalogs GROUP BY target_id) RETURNING id",
+        )
+        .bind(to_millis(cutoff))
+        .fetch_all(self.0)
+        .await?;
         Ok(deleted.len() as u64)
     }
 

@@ -21,6 +21,8 @@ const SESSION_VERSION: &str = "2025-11-25";
 const ACCEPT_BOTH: &str = "application/json, text/event-stream";
 const MAX_TOOL_PAGES: usize = 20;
 const MAX_TOOLS: usize = 2000;
+/// The schemas of one tool list, together: every version of a list is stored.
+const MAX_SCHEMA_BYTES: usize = 1024 * 1024;
 
 /// What the probe remembers about one target between polls.
 #[derive(Debug, Default)]
@@ -661,10 +663,11 @@ struct ToolListing {
     cut: Option<String>,
 }
 
-/// Follows `nextCursor` through at most `MAX_TOOL_PAGES` pages and `MAX_TOOLS` tools; a
-/// list past either is cut there, and says so.
+/// Follows `nextCursor` through at most `MAX_TOOL_PAGES` pages, `MAX_TOOLS` tools and
+/// `MAX_SCHEMA_BYTES` of schemas; a list past any of them is cut there, and says so.
 async fn list_tools(mut pages: ToolPages<'_, '_>) -> Result<ToolListing, ProbeError> {
     let mut tools = Vec::new();
+    let mut schema_bytes = 0;
     let mut cursor: Option<String> = None;
     let mut cut = None;
     for n in 0..MAX_TOOL_PAGES {
@@ -689,6 +692,15 @@ async fn list_tools(mut pages: ToolPages<'_, '_>) -> Result<ToolListing, ProbeEr
                 .get("inputSchema")
                 .map(canonical_json)
                 .unwrap_or_default();
+            schema_bytes += schema.len();
+            if schema_bytes > MAX_SCHEMA_BYTES {
+                cut = Some(format!(
+                    "the tool schemas pass {} KiB; the first {} tools are kept",
+                    MAX_SCHEMA_BYTES / 1024,
+                    tools.len()
+                ));
+                break;
+            }
             let read_only = tool
                 .pointer("/annotations/readOnlyHint")
                 .and_then(Value::as_bool)

@@ -393,34 +393,45 @@ async fn unknown_url_scheme_is_refused() {
     assert!(matches!(result, Err(StoreError::UnsupportedUrl(scheme)) if scheme == "mysql"));
 }
 
+/// A poll of `target_id` at `at` that measured nothing.
+fn quiet_poll(
+    target_id: i64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> mcpops::domain::observation::PollRecord {
+    use mcpops::domain::observation::{PollRecord, SampleRow, TargetStatus};
+    PollRecord {
+        sample: SampleRow {
+            target_id,
+            at,
+            ..SampleRow::default()
+        },
+        status: TargetStatus {
+            target_id,
+            at,
+            state: Default::default(),
+            failures: vec![],
+            readiness: None,
+            mcp: None,
+            p95: None,
+            error_ratio: None,
+            rps: None,
+            offers: Default::default(),
+            certificate: None,
+            tools: None,
+            checks: vec![],
+        },
+        tools: None,
+        check_results: vec![],
+    }
+}
+
 async fn newest_tool_lists_of_the_targets_asked(backend: Backend) {
-    use mcpops::domain::observation::{PollRecord, SampleRow, TargetStatus, Tool};
+    use mcpops::domain::observation::{PollRecord, Tool};
     let db = TestDb::new(backend).await;
     let store = open(&db).await;
     let poll = |target_id: i64, seconds: i64, tools: &[&str]| {
         let at = chrono::Utc::now() - chrono::Duration::seconds(60 - seconds);
         PollRecord {
-            sample: SampleRow {
-                target_id,
-                at,
-                ..SampleRow::default()
-            },
-            status: TargetStatus {
-                target_id,
-                at,
-                state: Default::default(),
-                failures: vec![],
-                readiness: None,
-                mcp: None,
-                p95: None,
-                error_ratio: None,
-                rps: None,
-                offers: Default::default(),
-                certificate: None,
-                tools: None,
-                checks: vec![],
-            },
-            check_results: vec![],
             tools: Some(
                 tools
                     .iter()
@@ -431,6 +442,7 @@ async fn newest_tool_lists_of_the_targets_asked(backend: Backend) {
                     })
                     .collect(),
             ),
+            ..quiet_poll(target_id, at)
         }
     };
     let mut ids = Vec::new();
@@ -482,7 +494,6 @@ async fn synthetic_calls_and_their_results_round_trip(backend: Backend) {
     use mcpops::domain::checks::{
         CheckForm, CheckHistory, CheckResult, CheckSpec, MAX_CHECKS_PER_TARGET, Outcome,
     };
-    use mcpops::domain::observation::{PollRecord, SampleRow, TargetStatus};
     let db = TestDb::new(backend).await;
     let store = open(&db).await;
     let target = store
@@ -534,30 +545,9 @@ async fn synthetic_calls_and_their_results_round_trip(backend: Backend) {
         .iter()
         .map(|c| history.push("echo", &spec, c.clone()))
         .last();
-    let record = PollRecord {
-        sample: SampleRow {
-            target_id: target.id,
-            at: at(20),
-            ..SampleRow::default()
-        },
-        status: TargetStatus {
-            target_id: target.id,
-            at: at(20),
-            state: Default::default(),
-            failures: vec![],
-            readiness: None,
-            mcp: None,
-            p95: None,
-            error_ratio: None,
-            rps: None,
-            offers: Default::default(),
-            certificate: None,
-            tools: None,
-            checks: standing.into_iter().collect(),
-        },
-        tools: None,
-        check_results: calls.clone(),
-    };
+    let mut record = quiet_poll(target.id, at(20));
+    record.status.checks = standing.into_iter().collect();
+    record.check_results = calls.clone();
     store.record_polls(&[record]).await.expect("polls");
     let stored = store
         .check_results(target.id, at(60))

@@ -294,7 +294,12 @@ async fn create_token(app: &TestApp, kind: &str, name: &str, role: &str) -> (i64
         app,
         &app.client,
         "/api/tokens/create",
-        &[("kind", kind), ("name", name), ("role", role)],
+        &[
+            ("kind", kind),
+            ("name", name),
+            ("role", role),
+            ("scopes[0]", "read"),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{issued}");

@@ -448,7 +448,12 @@ async fn api_token(app: &TestApp, role: &str) -> String {
         app,
         &app.client,
         "/api/tokens/create",
-        &[("kind", "api"), ("name", role), ("role", role)],
+        &[
+            ("kind", "api"),
+            ("name", role),
+            ("role", role),
+            ("scopes[0]", "deploys:write"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{issued}");

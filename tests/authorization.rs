@@ -272,6 +272,7 @@ async fn kiosk_client(app: &TestApp) -> reqwest::Client {
     client
 }
 
+/// With the `admin` scope, so the matrix shows what the role alone allows.
 async fn api_token(app: &TestApp, role: Role) -> String {
     create_token(app, "api", "matrix-api", role.as_str()).await
 }
@@ -280,7 +281,12 @@ async fn create_token(app: &TestApp, kind: &str, name: &str, role: &str) -> Stri
     let issued: serde_json::Value = app
         .client
         .post(app.url("/api/tokens/create"))
-        .form(&[("kind", kind), ("name", name), ("role", role)])
+        .form(&[
+            ("kind", kind),
+            ("name", name),
+            ("role", role),
+            ("scopes[0]", "admin"),
+        ])
         .header("accept", "application/json")
         .send()
         .await

@@ -515,3 +515,245 @@ async fn writes_from_another_site_are_refused_even_when_the_origin_is_hidden() {
         .expect("post");
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
 }
+
+/// Makes an API token as `creator`, returning the secret or the refusal's body.
+async fn issue_token(
+    app: &common::TestApp,
+    creator: &reqwest::Client,
+    name: &str,
+    role: &str,
+    scopes: &[&str],
+    expires_days: &str,
+) -> Result<String, String> {
+    let indexed: Vec<(String, String)> = scopes
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("scopes[{i}]"), (*s).to_owned()))
+        .collect();
+    let mut form: Vec<(&str, &str)> = vec![
+        ("kind", "api"),
+        ("name", name),
+        ("role", role),
+        ("expires_days", expires_days),
+    ];
+    form.extend(indexed.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let (code, body) = common::post_form(app, creator, "/api/tokens/create", &form).await;
+    match code {
+        200 => Ok(body["secret"].as_str().expect("secret").to_owned()),
+        _ => Err(body.to_string()),
+    }
+}
+
+/// The status of a bodiless server-function call made with `secret`.
+async fn with_token(app: &common::TestApp, secret: &str, path: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(app.url(path))
+        .bearer_auth(secret)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .expect("call")
+        .status()
+}
+
+async fn post_deploy(app: &common::TestApp, secret: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(app.url("/api/v1/deploys"))
+        .bearer_auth(secret)
+        .json(&serde_json::json!({ "target": "checkout", "version": "1.4.2" }))
+        .send()
+        .await
+        .expect("deploy")
+        .status()
+}
+
+#[tokio::test]
+async fn api_tokens_reach_only_their_scopes_expire_and_end_with_their_creator() {
+    use mcpops::domain::auth::Role;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    for backend in common::BACKENDS {
+        let db = TestDb::new(backend).await;
+        let app = spawn_app(db.url(), None).await;
+        common::add_target(
+            app.state.store.as_ref(),
+            "checkout",
+            "http://127.0.0.1:9/mcp",
+        )
+        .await;
+        let (creator, as_creator) = app.signed_in(Role::Admin).await;
+
+        // A pipeline's token posts deploys and nothing else, not even reads.
+        let pipeline = issue_token(
+            &app,
+            &as_creator,
+            "pipeline",
+            "operator",
+            &["deploys:write"],
+            "",
+        )
+        .await
+        .expect("pipeline token");
+        assert_eq!(
+            post_deploy(&app, &pipeline).await,
+            StatusCode::CREATED,
+            "{backend:?}"
+        );
+        assert_eq!(
+            with_token(&app, &pipeline, "/api/targets/list").await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            with_token(&app, &pipeline, "/api/alerts/acknowledge").await,
+            StatusCode::FORBIDDEN
+        );
+
+        // A read token of an admin reads, and writes nothing.
+        let reader = issue_token(&app, &as_creator, "reader", "admin", &["read"], "")
+            .await
+            .expect("reader token");
+        assert_eq!(
+            with_token(&app, &reader, "/api/targets/list").await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            with_token(&app, &reader, "/api/audit/verify").await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            with_token(&app, &reader, "/api/targets/remove").await,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(post_deploy(&app, &reader).await, StatusCode::FORBIDDEN);
+
+        // A token never does more than its creator's role now allows.
+        let everything = issue_token(&app, &as_creator, "everything", "admin", &["admin"], "30")
+            .await
+            .expect("admin token");
+        assert_eq!(
+            with_token(&app, &everything, "/api/users/list").await,
+            StatusCode::OK
+        );
+        let id = app
+            .state
+            .store
+            .user_by_name(&creator)
+            .await
+            .expect("user")
+            .expect("exists")
+            .account
+            .id
+            .to_string();
+        let demote = [("id", id.as_str()), ("role", "operator")];
+        let (code, body) = common::post_form(&app, &app.client, "/api/users/update", &demote).await;
+        assert_eq!(code, 200, "{backend:?}: {body}");
+        assert_eq!(
+            with_token(&app, &everything, "/api/users/list").await,
+            StatusCode::FORBIDDEN,
+            "{backend:?}: the creator is an operator now"
+        );
+        assert_eq!(post_deploy(&app, &everything).await, StatusCode::CREATED);
+        assert_eq!(
+            with_token(&app, &reader, "/api/audit/verify").await,
+            StatusCode::FORBIDDEN
+        );
+
+        // Past its expiry a token is refused.
+        let stale = "UPDATE tokens SET expires_at = '2020-01-01T00:00:00+00:00' \
+            WHERE name = 'everything'";
+        db.raw_sql(&[stale]).await.expect("expire");
+        assert_eq!(
+            with_token(&app, &everything, "/api/targets/list").await,
+            StatusCode::UNAUTHORIZED,
+            "{backend:?}: expired"
+        );
+
+        // Disabling the creator stops every token they made.
+        let disable = [
+            ("id", id.as_str()),
+            ("role", "operator"),
+            ("disabled", "true"),
+        ];
+        let (code, body) =
+            common::post_form(&app, &app.client, "/api/users/update", &disable).await;
+        assert_eq!(code, 200, "{backend:?}: {body}");
+        assert_eq!(
+            post_deploy(&app, &pipeline).await,
+            StatusCode::UNAUTHORIZED,
+            "{backend:?}"
+        );
+        assert_eq!(
+            with_token(&app, &reader, "/api/targets/list").await,
+            StatusCode::UNAUTHORIZED
+        );
+
+        // Bad forms name their field and make nothing.
+        for (scopes, days, field) in [
+            (&[][..], "", "scopes"),
+            (&["write"][..], "", "scopes"),
+            (&["read"][..], "0", "expires_days"),
+        ] {
+            let refused = issue_token(&app, &app.client, "bad", "viewer", scopes, days).await;
+            assert!(
+                refused.as_ref().is_err_and(|body| body.contains(field)),
+                "{backend:?}: {scopes:?} {days}: {refused:?}"
+            );
+        }
+        let names: Vec<String> = app
+            .state
+            .store
+            .tokens()
+            .await
+            .expect("tokens")
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert!(!names.contains(&"bad".to_owned()), "{names:?}");
+    }
+}
+
+#[tokio::test]
+async fn tokens_made_before_scopes_keep_what_their_role_was_for() {
+    use mcpops::domain::auth::TokenScope::*;
+    for backend in common::BACKENDS {
+        let db = TestDb::new(backend).await;
+        db.migrate_before(16).await.expect("older schema");
+        let mut rows = Vec::new();
+        for role in ["viewer", "operator", "auditor", "admin"] {
+            rows.push(format!(
+                "INSERT INTO tokens (kind, name, role, secret_hash, created_by, created_at) \
+                 VALUES ('api', '{role}', '{role}', 'hash-{role}', 'admin', \
+                 '2026-01-01T00:00:00+00:00')"
+            ));
+        }
+        rows.push(
+            "INSERT INTO tokens (kind, name, role, secret_hash, created_by, created_at) \
+             VALUES ('kiosk', 'lobby', 'viewer', 'hash-kiosk', 'admin', \
+             '2026-01-01T00:00:00+00:00')"
+                .to_owned(),
+        );
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        db.raw_sql(&rows).await.expect("old tokens");
+        let store = mcpops::server::store::open(db.url(), &Default::default())
+            .await
+            .expect("store opens and migrates");
+        let scopes = |name: &str, tokens: &[mcpops::domain::auth::TokenRecord]| {
+            tokens
+                .iter()
+                .find(|t| t.name == name)
+                .expect(name)
+                .scopes
+                .clone()
+        };
+        let tokens = store.tokens().await.expect("tokens");
+        assert_eq!(scopes("viewer", &tokens), vec![Read], "{backend:?}");
+        assert_eq!(scopes("auditor", &tokens), vec![Read]);
+        assert_eq!(
+            scopes("operator", &tokens),
+            vec![Read, DeploysWrite, AlertsWrite]
+        );
+        assert_eq!(scopes("admin", &tokens), vec![Admin]);
+        assert_eq!(scopes("lobby", &tokens), vec![]);
+        assert!(tokens.iter().all(|t| t.expires_at.is_none()));
+    }
+}

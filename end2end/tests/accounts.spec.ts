@@ -138,5 +138,17 @@ test('a kiosk token shows the wall without a login and stops working once revoke
   expect(again?.status()).toBe(401);
   await expect(kiosk.getByRole('heading')).toContainText('no longer works');
   await kiosk.close();
+
+  // A release pipeline's token: deploy markers only, for 30 days.
+  await form.getByLabel('Kind').selectOption('api');
+  await form.getByLabel('Name').fill('release pipeline');
+  await form.getByLabel('Role (API tokens)').selectOption('operator');
+  await form.getByLabel('read', { exact: true }).uncheck();
+  await form.getByLabel('deploys:write').check();
+  await form.getByLabel('Expires after (days)').fill('30');
+  await form.getByRole('button', { name: 'Create token' }).click();
+  const pipeline = page.locator('tr[data-token="release pipeline"]');
+  await expect(pipeline).toContainText('deploys:write');
+  await page.screenshot({ path: 'test-results/tokens-scoped.png', fullPage: true });
   noErrors();
 });

@@ -19,21 +19,28 @@ pub async fn list_tokens() -> Result<Vec<TokenRecord>, AppError> {
     super::ssr::respond(tokens)
 }
 
-/// Creates a token. Kiosk tokens are always read-only; API tokens carry the chosen role.
+/// Creates a token. Kiosk tokens open only the wall; API tokens carry the chosen role, narrowed
+/// to at least one scope, and may expire after `expires_days`.
 #[server(endpoint = "tokens/create")]
 pub async fn create_token(
     kind: String,
     name: String,
     role: String,
+    #[server(default)] scopes: Vec<String>,
+    #[server(default)] expires_days: String,
 ) -> Result<IssuedToken, AppError> {
-    use crate::domain::auth::{Permission, Role, TokenKind, parse_token_name};
+    use crate::domain::auth::{
+        Permission, Role, TokenKind, TokenScope, parse_expiry_days, parse_token_name,
+    };
     use crate::domain::target::FieldErrors;
     use crate::server::auth::{hash_token_secret, new_token_secret};
     use crate::server::store::NewToken;
     let caller = super::ssr::require(Permission::Administer)?;
     let event = caller
         .event("token", "create", name.trim())
-        .details(&serde_json::json!({ "kind": kind, "role": role }));
+        .details(&serde_json::json!({
+            "kind": kind, "role": role, "scopes": scopes, "expires_days": expires_days,
+        }));
     let mut errors = FieldErrors::default();
     let kind = TokenKind::parse(&kind).or_else(|| {
         errors.add("kind", "choose kiosk or api");
@@ -49,15 +56,45 @@ pub async fn create_token(
             None
         }),
     };
-    let result = match (kind, name, role) {
-        (Some(kind), Some(name), Some(role)) => {
+    let scopes = match kind {
+        Some(TokenKind::Kiosk) => Some(Vec::new()),
+        _ => match scopes
+            .iter()
+            .map(|s| TokenScope::parse(s))
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(scopes) if !scopes.is_empty() => Some(scopes),
+            Some(_) => {
+                errors.add("scopes", "choose at least one scope");
+                None
+            }
+            None => {
+                errors.add(
+                    "scopes",
+                    "scopes are read, deploys:write, alerts:write and admin",
+                );
+                None
+            }
+        },
+    };
+    let expires_at = match parse_expiry_days(&expires_days) {
+        Ok(days) => Some(days.map(|d| chrono::Utc::now() + chrono::Duration::days(d))),
+        Err(message) => {
+            errors.add("expires_days", message);
+            None
+        }
+    };
+    let result = match (kind, name, role, scopes, expires_at) {
+        (Some(kind), Some(name), Some(role), Some(scopes), Some(expires_at)) => {
             let secret = new_token_secret(kind);
             let new = NewToken {
                 kind,
                 name,
                 role,
+                scopes,
                 secret_hash: hash_token_secret(&secret),
                 created_by: caller.principal.actor.clone(),
+                expires_at,
             };
             caller
                 .state

@@ -35,6 +35,16 @@ impl Role {
             Permission::Administer => self == Self::Admin,
         }
     }
+
+    /// The role that allows exactly what both allow: a token never does more than the person
+    /// who made it can do now.
+    pub fn meet(self, other: Role) -> Role {
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Self::Admin, other) | (other, Self::Admin) => other,
+            _ => Self::Viewer,
+        }
+    }
 }
 
 /// What a request needs. Every server function and route names exactly one.
@@ -56,7 +66,7 @@ pub enum Permission {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PrincipalKind {
     User { id: i64, must_reset: bool },
-    ApiToken { id: i64 },
+    ApiToken { id: i64, scopes: Vec<TokenScope> },
     Kiosk { id: i64 },
 }
 
@@ -195,6 +205,75 @@ impl TokenKind {
     }
 }
 
+/// What an API token may reach, narrowing its role: a token for a deploy pipeline need not
+/// read the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TokenScope {
+    /// Every page and read of the role (dashboards, the wall, the audit log for auditors).
+    Read,
+    /// Deploy markers: `POST /api/v1/deploys`.
+    DeploysWrite,
+    /// Acknowledging alerts and creating or expiring silences.
+    AlertsWrite,
+    /// Everything the role allows.
+    Admin,
+}
+
+impl TokenScope {
+    pub const ALL: [TokenScope; 4] = [
+        TokenScope::Read,
+        TokenScope::DeploysWrite,
+        TokenScope::AlertsWrite,
+        TokenScope::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::DeploysWrite => "deploys:write",
+            Self::AlertsWrite => "alerts:write",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == raw.trim())
+    }
+
+    /// Scopes as stored: space-separated, sorted, without repeats.
+    pub fn join(scopes: &[TokenScope]) -> String {
+        let mut sorted = scopes.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        sorted
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    pub fn split(stored: &str) -> Option<Vec<TokenScope>> {
+        stored.split_whitespace().map(Self::parse).collect()
+    }
+}
+
+/// The longest an API token may be made to last.
+pub const TOKEN_EXPIRY_MAX_DAYS: i64 = 3_650;
+
+/// The form's expiry: blank is "never", otherwise 1 to 3,650 whole days.
+pub fn parse_expiry_days(raw: &str) -> Result<Option<i64>, String> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    match raw.parse::<i64>() {
+        Ok(days) if (1..=TOKEN_EXPIRY_MAX_DAYS).contains(&days) => Ok(Some(days)),
+        _ => Err(format!(
+            "whole days from 1 to {TOKEN_EXPIRY_MAX_DAYS}, or blank for no expiry"
+        )),
+    }
+}
+
 /// An account as stored and as the admin page shows it (the password hash stays on the server).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserAccount {
@@ -213,8 +292,11 @@ pub struct TokenRecord {
     pub kind: TokenKind,
     pub name: String,
     pub role: Role,
+    /// Always empty for kiosk tokens, which open only the wall.
+    pub scopes: Vec<TokenScope>,
     pub created_by: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -272,6 +354,45 @@ mod tests {
             let got =
                 [ViewWall, ViewDashboards, Operate, ReadAudit, Administer].map(|p| role.allows(p));
             assert_eq!(got, expected, "{role:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_gets_only_what_both_its_role_and_its_creator_allow() {
+        for a in Role::ALL {
+            for b in Role::ALL {
+                let meet = a.meet(b);
+                for p in [
+                    Permission::ViewWall,
+                    Permission::ViewDashboards,
+                    Permission::Operate,
+                    Permission::ReadAudit,
+                    Permission::Administer,
+                ] {
+                    assert_eq!(
+                        meet.allows(p),
+                        a.allows(p) && b.allows(p),
+                        "{a:?} {b:?} {p:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scopes_round_trip_and_expiry_is_bounded() {
+        let stored =
+            TokenScope::join(&[TokenScope::AlertsWrite, TokenScope::Read, TokenScope::Read]);
+        assert_eq!(stored, "read alerts:write");
+        assert_eq!(
+            TokenScope::split(&stored),
+            Some(vec![TokenScope::Read, TokenScope::AlertsWrite])
+        );
+        assert_eq!(TokenScope::split("read write"), None);
+        assert_eq!(parse_expiry_days(" "), Ok(None));
+        assert_eq!(parse_expiry_days("30"), Ok(Some(30)));
+        for bad in ["0", "-1", "3651", "1.5", "soon"] {
+            assert!(parse_expiry_days(bad).is_err(), "{bad}");
         }
     }
 

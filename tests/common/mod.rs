@@ -88,6 +88,38 @@ impl TestDb {
         }
         Ok(())
     }
+
+    /// Runs the migrations numbered below `version` only, to build a database as an older
+    /// release left it.
+    pub async fn migrate_before(&self, version: i64) -> Result<(), sqlx::migrate::MigrateError> {
+        use sqlx::{ConnectOptions, Connection};
+        let dir = match self {
+            Self::Sqlite { .. } => "migrations/sqlite",
+            Self::Postgres { .. } => "migrations/postgres",
+        };
+        let mut migrator = sqlx::migrate::Migrator::new(std::path::Path::new(dir)).await?;
+        let older: Vec<_> = migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version < version)
+            .cloned()
+            .collect();
+        migrator.migrations = older.into();
+        match self {
+            Self::Sqlite { .. } => {
+                let options: sqlx::sqlite::SqliteConnectOptions = self
+                    .url()
+                    .parse()
+                    .map_err(sqlx::migrate::MigrateError::Execute)?;
+                let mut conn = options.create_if_missing(true).connect().await?;
+                migrator.run(&mut conn).await
+            }
+            Self::Postgres { .. } => {
+                let mut conn = sqlx::PgConnection::connect(self.url()).await?;
+                migrator.run(&mut conn).await
+            }
+        }
+    }
 }
 
 async fn sqlx_connect(url: &str) -> sqlx::PgConnection {

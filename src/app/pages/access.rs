@@ -2,7 +2,7 @@
 use crate::api::tokens::{CreateToken, RevokeToken, list_tokens};
 use crate::api::users::{AddUser, ResetPassword, SignOutUser, UpdateUser, list_users};
 use crate::app::components::{ErrorNote, Field, LocalTime, field_error, form_error};
-use crate::domain::auth::{Role, TokenKind, TokenRecord, UserAccount};
+use crate::domain::auth::{Role, TokenKind, TokenRecord, TokenScope, UserAccount};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -167,7 +167,7 @@ pub fn AdminTokensPage() -> impl IntoView {
         <h1>"Tokens"</h1>
         <section class="panel">
             <h2>"Create a token"</h2>
-            <p class="muted">"A kiosk token opens the wall read-only, for a screen nobody signs in at. An API token lets scripts call the REST API with the role you pick."</p>
+            <p class="muted">"A kiosk token opens the wall read-only, for a screen nobody signs in at. An API token lets scripts call the REST API with the role you pick, narrowed to the scopes you tick; it stops working if you are disabled, and never does more than your own role."</p>
             <ActionForm action=create attr:class="target-form" attr:aria-label="Create a token">
                 <div class="field">
                     <label for="token-kind">"Kind"</label>
@@ -183,6 +183,17 @@ pub fn AdminTokensPage() -> impl IntoView {
                         {Role::ALL.iter().map(|role| view! { <option value=role.as_str()>{role.as_str()}</option> }).collect_view()}
                     </select>
                 </div>
+                <fieldset class="field scopes" class:invalid=move || field_error(created, "scopes").get().is_some()>
+                    <legend>"Scopes (API tokens)"</legend>
+                    {TokenScope::ALL.iter().enumerate().map(|(i, scope)| view! {
+                        <label class="checkbox">
+                            <input type="checkbox" name=format!("scopes[{i}]") value=scope.as_str() checked=*scope == TokenScope::Read />
+                            " " {scope.as_str()}
+                        </label>
+                    }).collect_view()}
+                    <small class="field-error" role="alert">{move || field_error(created, "scopes").get()}</small>
+                </fieldset>
+                <Field label="Expires after (days)" name="expires_days" placeholder="never" hint="API tokens; blank for no expiry" error=field_error(created, "expires_days") />
                 <button type="submit" class="primary" disabled=move || create.pending().get()>"Create token"</button>
             </ActionForm>
             <ErrorNote error=form_error(created) />
@@ -227,7 +238,9 @@ fn TokenTable(tokens: Vec<TokenRecord>, revoke: ServerAction<RevokeToken>) -> im
                     <th scope="col">"Name"</th>
                     <th scope="col">"Kind"</th>
                     <th scope="col">"Role"</th>
+                    <th scope="col">"Scopes"</th>
                     <th scope="col">"Created"</th>
+                    <th scope="col">"Expires"</th>
                     <th scope="col">"Last used"</th>
                     <th scope="col">"State"</th>
                 </tr>
@@ -241,7 +254,12 @@ fn TokenTable(tokens: Vec<TokenRecord>, revoke: ServerAction<RevokeToken>) -> im
                             <th scope="row">{token.name.clone()}</th>
                             <td>{token.kind.as_str()}</td>
                             <td>{token.role.as_str()}</td>
+                            <td>{if token.kind == TokenKind::Kiosk { "wall".to_owned() } else { TokenScope::join(&token.scopes) }}</td>
                             <td><LocalTime at=token.created_at /> " by " {token.created_by.clone()}</td>
+                            <td>{match token.expires_at {
+                                Some(at) => view! { <LocalTime at /> }.into_any(),
+                                None => view! { <span class="muted">"never"</span> }.into_any(),
+                            }}</td>
                             <td>{match token.last_used_at {
                                 Some(at) => view! { <LocalTime at /> }.into_any(),
                                 None => view! { <span class="muted">"never"</span> }.into_any(),

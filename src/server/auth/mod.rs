@@ -218,7 +218,10 @@ pub async fn authorize(
         (Access::SignedIn, Some(p)) => matches!(p.kind, PrincipalKind::User { .. }),
         (Access::Need(permission), Some(p)) => p.allows(permission),
         _ => false,
-    };
+    } && principal.as_ref().is_none_or(|p| match &p.kind {
+        PrincipalKind::ApiToken { scopes, .. } => policy::token_scopes_allow(scopes, &path, access),
+        _ => true,
+    });
     if !allowed {
         return refuse(&state, access, principal.as_ref(), &path, &origin).await;
     }
@@ -349,20 +352,31 @@ fn kiosk_param(request: &Request) -> Option<String> {
         .filter(|t| t.len() <= TOKEN_MAX)
 }
 
+/// An API token works while it is neither revoked nor expired and its creator's account is
+/// enabled; it gets what both its role and its creator's current role allow, narrowed again
+/// by its scopes at each route.
 async fn api_token(state: &AppState, secret: &str) -> Option<Principal> {
     let token = state
         .store
         .token_by_secret(&hash_token_secret(secret))
         .await
         .ok()??;
-    if token.kind != TokenKind::Api || token.revoked_at.is_some() {
+    let expired = token.expires_at.is_some_and(|at| at <= Utc::now());
+    if token.kind != TokenKind::Api || token.revoked_at.is_some() || expired {
+        return None;
+    }
+    let creator = state.store.user_by_name(&token.created_by).await.ok()??;
+    if creator.account.disabled {
         return None;
     }
     touch(state, &token).await;
     Some(Principal {
         actor: format!("token:{}", token.name),
-        role: token.role,
-        kind: PrincipalKind::ApiToken { id: token.id },
+        role: token.role.meet(creator.account.role),
+        kind: PrincipalKind::ApiToken {
+            id: token.id,
+            scopes: token.scopes,
+        },
     })
 }
 

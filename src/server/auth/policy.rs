@@ -1,6 +1,6 @@
 //! The one table that says what every route needs. A path missing from it is refused, so a new
 //! endpoint cannot ship without a decision (and the authorization matrix test names it).
-use crate::domain::auth::Permission;
+use crate::domain::auth::{Permission, TokenScope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -129,6 +129,37 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
     ("/api/v1/deploys", Access::Need(Permission::Operate)),
 ];
 
+/// Writes an API token may make without the `admin` scope, and the scope each needs. Every
+/// other write needs `admin`; reads need `read`.
+const TOKEN_WRITES: &[(&str, TokenScope)] = &[
+    ("/api/v1/deploys", TokenScope::DeploysWrite),
+    ("/api/deploys/create", TokenScope::DeploysWrite),
+    ("/api/alerts/acknowledge", TokenScope::AlertsWrite),
+    ("/api/silences/create", TokenScope::AlertsWrite),
+    ("/api/silences/expire", TokenScope::AlertsWrite),
+    // Open to every viewer, but it stores something.
+    ("/api/capacity/save", TokenScope::Admin),
+];
+
+/// Whether an API token's scopes reach `path`; its role is checked apart, so a scope only
+/// ever narrows.
+pub fn token_scopes_allow(scopes: &[TokenScope], path: &str, access: Access) -> bool {
+    if scopes.contains(&TokenScope::Admin) {
+        return true;
+    }
+    if let Some((_, scope)) = TOKEN_WRITES.iter().find(|(p, _)| *p == path) {
+        return scopes.contains(scope);
+    }
+    let read = matches!(
+        access,
+        Access::Public
+            | Access::Need(
+                Permission::ViewWall | Permission::ViewDashboards | Permission::ReadAudit
+            )
+    );
+    read && scopes.contains(&TokenScope::Read)
+}
+
 /// Plain axum routes (not pages, not server functions).
 pub const ROUTES: &[(&str, Access)] = &[
     ("/health/live", Access::Public),
@@ -233,5 +264,30 @@ mod tests {
             Access::Need(Permission::ViewDashboards)
         );
         assert!(is_page("/fleet") && !is_page("/events") && !is_page("/api/auth/me"));
+    }
+
+    #[test]
+    fn token_scopes_narrow_to_reads_or_named_writes() {
+        use TokenScope::*;
+        let allow =
+            |scopes: &[TokenScope], path: &str| token_scopes_allow(scopes, path, access(path));
+        assert!(allow(&[Read], "/api/targets/list"));
+        assert!(
+            allow(&[Read], "/api/audit/search"),
+            "the role decides the audit log"
+        );
+        assert!(!allow(&[Read], "/api/v1/deploys"));
+        assert!(!allow(&[Read], "/api/capacity/save"));
+        assert!(!allow(&[Read], "/api/incidents/declare"));
+        assert!(allow(&[DeploysWrite], "/api/v1/deploys"));
+        assert!(!allow(&[DeploysWrite], "/api/targets/list"));
+        assert!(allow(&[AlertsWrite], "/api/alerts/acknowledge"));
+        assert!(!allow(&[AlertsWrite], "/api/v1/deploys"));
+        assert!(allow(&[Admin], "/api/targets/add"));
+        assert!(!allow(&[], "/api/targets/list"));
+        // Every named write is a real endpoint.
+        for (path, _) in TOKEN_WRITES {
+            assert_ne!(access(path), Access::Unlisted, "{path}");
+        }
     }
 }

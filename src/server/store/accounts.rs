@@ -4,7 +4,7 @@ use super::{StoreError, StoreResult, value_rows};
 use crate::domain::audit::{
     AuditEntry, AuditEvent, AuditFilter, GENESIS_HASH, Outcome, RequestOrigin,
 };
-use crate::domain::auth::{Role, Standings, TokenKind};
+use crate::domain::auth::{Role, Standings, TokenKind, TokenScope};
 pub use crate::domain::auth::{TokenRecord, UserAccount};
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Executor, IntoArguments, Pool, Transaction};
@@ -136,8 +136,10 @@ pub struct NewToken {
     pub kind: TokenKind,
     pub name: String,
     pub role: Role,
+    pub scopes: Vec<TokenScope>,
     pub secret_hash: String,
     pub created_by: String,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -180,8 +182,10 @@ pub(super) struct TokenRow {
     kind: String,
     name: String,
     role: String,
+    scopes: String,
     created_by: String,
     created_at: DateTime<Utc>,
+    expires_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
 }
@@ -195,8 +199,12 @@ impl TryFrom<TokenRow> for TokenRecord {
                 .ok_or_else(|| StoreError::Corrupt(format!("unknown token kind '{}'", row.kind)))?,
             name: row.name,
             role: parse_role(&row.role)?,
+            scopes: TokenScope::split(&row.scopes).ok_or_else(|| {
+                StoreError::Corrupt(format!("unknown token scopes '{}'", row.scopes))
+            })?,
             created_by: row.created_by,
             created_at: row.created_at,
+            expires_at: row.expires_at,
             last_used_at: row.last_used_at,
             revoked_at: row.revoked_at,
         })
@@ -257,10 +265,10 @@ const UPDATE_USER: &str = "UPDATE users SET role = COALESCE($1, role), \
     password_hash = COALESCE($2, password_hash), must_reset = COALESCE($3, must_reset), \
     disabled = COALESCE($4, disabled), updated_at = $5, \
     sessions_after_ms = COALESCE($7, sessions_after_ms) WHERE id = $6 RETURNING id";
-const SELECT_TOKENS: &str = "SELECT id, kind, name, role, created_by, created_at, last_used_at, \
-    revoked_at FROM tokens";
-const INSERT_TOKEN: &str = "INSERT INTO tokens (kind, name, role, secret_hash, created_by, \
-    created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+const SELECT_TOKENS: &str = "SELECT id, kind, name, role, scopes, created_by, created_at, \
+    expires_at, last_used_at, revoked_at FROM tokens";
+const INSERT_TOKEN: &str = "INSERT INTO tokens (kind, name, role, scopes, secret_hash, \
+    created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
 const REVOKE_TOKEN: &str =
     "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING id";
 const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used_at = $1 WHERE id = $2";
@@ -292,6 +300,7 @@ where
     for<'q> bool: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
     for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<DateTime<Utc>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     for<'r> UserRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> TokenRow: sqlx::FromRow<'r, DB::Row>,
     for<'r> AuditRow: sqlx::FromRow<'r, DB::Row>,
@@ -430,9 +439,11 @@ where
             .bind(new.kind.as_str().to_owned())
             .bind(new.name.clone())
             .bind(new.role.as_str().to_owned())
+            .bind(TokenScope::join(&new.scopes))
             .bind(new.secret_hash.clone())
             .bind(new.created_by.clone())
             .bind(Utc::now())
+            .bind(new.expires_at)
             .fetch_one(&mut *tx)
             .await?;
         let token = token_in(&mut tx, id).await?;

@@ -757,3 +757,79 @@ async fn tokens_made_before_scopes_keep_what_their_role_was_for() {
         assert!(tokens.iter().all(|t| t.expires_at.is_none()));
     }
 }
+
+/// Failed sign-in entries: the first of each burst, and the summaries.
+async fn failed_sign_ins(app: &common::TestApp) -> Vec<mcpops::domain::audit::AuditEntry> {
+    let filter = mcpops::domain::audit::AuditFilter {
+        action: Some("login".into()),
+        ..Default::default()
+    };
+    let entries = app
+        .state
+        .store
+        .search_audit(&filter, None, 1_000)
+        .await
+        .expect("audit");
+    entries
+        .into_iter()
+        .filter(|e| e.event.result == mcpops::domain::audit::Outcome::Failure)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_loop_of_failed_sign_ins_writes_one_entry_per_burst_with_its_count() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    for backend in common::BACKENDS {
+        let db = TestDb::new(backend).await;
+        let app = common::spawn_app_with(db.url(), None, |c| {
+            c.auth.failed_sign_in_quiet_seconds = 2;
+        })
+        .await;
+        let (name, _) = app.signed_in(mcpops::domain::auth::Role::Viewer).await;
+        // 30 made-up names from one address, and 10 guesses at one account (throttled after 5).
+        for n in 0..30 {
+            app.login(&cookie_client(), &format!("nobody-{n}"), "a wrong guess")
+                .await;
+        }
+        for n in 0..10 {
+            app.login(&cookie_client(), &name, &format!("guess number {n}"))
+                .await;
+        }
+        let at_once = failed_sign_ins(&app).await;
+        assert_eq!(
+            at_once.len(),
+            2,
+            "{backend:?}: the first of each burst, at once"
+        );
+
+        let summed = eventually(Duration::from_secs(10), "the bursts are summed", || async {
+            let entries = failed_sign_ins(&app).await;
+            (entries.len() == 4).then_some(entries)
+        })
+        .await;
+        let count = |resource: &str| -> u64 {
+            let summary = summed
+                .iter()
+                .find(|e| e.event.resource == resource && e.event.details.contains("count"))
+                .unwrap_or_else(|| panic!("{backend:?}: a summary for {resource}: {summed:?}"));
+            let details: serde_json::Value =
+                serde_json::from_str(&summary.event.details).expect("details");
+            details["count"].as_u64().expect("count")
+        };
+        assert_eq!(
+            count("127.0.0.1"),
+            29,
+            "{backend:?}: every made-up name is counted"
+        );
+        assert_eq!(count(&name), 9, "{backend:?}");
+        let account = summed
+            .iter()
+            .find(|e| e.event.resource == name && e.event.details.contains("count"))
+            .expect("account summary");
+        assert!(
+            account.event.details.contains("throttled"),
+            "{backend:?}: {}",
+            account.event.details
+        );
+    }
+}

@@ -24,9 +24,42 @@ pub async fn login(username: String, password: String, next: String) -> Result<V
     super::ssr::respond(result)
 }
 
+/// Audits a failed sign-in as part of its burst: by account when the name exists, otherwise
+/// by address (see `server::auth::failures`).
+#[cfg(feature = "ssr")]
+async fn audit_failure(
+    state: &crate::server::state::AppState,
+    account: &str,
+    known: bool,
+    ip: std::net::IpAddr,
+    origin: &crate::domain::audit::RequestOrigin,
+    reason: &str,
+) -> Result<(), AppError> {
+    use crate::server::auth::failures::{BurstKey, Failure};
+    let key = if known {
+        BurstKey::Account(account.to_owned())
+    } else {
+        BurstKey::Address(ip)
+    };
+    let failure = Failure {
+        name: account,
+        reason,
+        origin,
+    };
+    let first =
+        state
+            .auth
+            .failures
+            .note(key, &failure, std::time::Instant::now(), chrono::Utc::now());
+    if let Some(event) = first {
+        state.store.append_audit(event).await?;
+    }
+    Ok(())
+}
+
 #[cfg(feature = "ssr")]
 async fn sign_in(username: String, password: String) -> Result<Viewer, AppError> {
-    use crate::domain::audit::{AuditEvent, Outcome};
+    use crate::domain::audit::AuditEvent;
     use crate::domain::auth::{PASSWORD_MAX, Principal, PrincipalKind, USERNAME_MAX};
     use crate::server::auth::{password, start_session};
     use std::time::Instant;
@@ -51,17 +84,13 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
         .ip
         .parse()
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
-    let failed = |reason: &str| {
-        AuditEvent::new("auth", &account, "login", &account, &origin)
-            .outcome(Outcome::Failure)
-            .reason(reason)
-    };
     // The slot is taken before the password is checked: guesses sent in parallel are
     // counted as they come, not after their hashes.
     let attempted_at = Instant::now();
     if let Err(wait) = state.auth.throttle.attempt(&account, ip, attempted_at) {
         let minutes = wait.as_secs().div_ceil(60).max(1);
-        let _ = state.store.append_audit(failed("throttled")).await;
+        let known = state.store.user_by_name(&account).await?.is_some();
+        audit_failure(&state, &account, known, ip, &origin, "throttled").await?;
         return Err(AppError::Throttled(format!(
             "too many failed sign-ins; try again in {}",
             crate::domain::counted(minutes, "minute")
@@ -73,13 +102,13 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
     let user = match user {
         Some(user) if verified && !user.account.disabled => user,
         other => {
-            let reason = match other {
+            let reason = match &other {
                 Some(u) if u.account.disabled && verified => "account disabled",
                 Some(_) => "wrong password",
                 None => "unknown user",
             };
             // The log names the real reason; the person at the form does not learn it.
-            state.store.append_audit(failed(reason)).await?;
+            audit_failure(&state, &account, other.is_some(), ip, &origin, reason).await?;
             return Err(AppError::Unauthorized("wrong username or password".into()));
         }
     };

@@ -162,6 +162,11 @@ impl Application {
                 .clone()
                 .run_schedule(membership.clone(), state.shutdown.clone()),
         );
+        tokio::spawn(super::auth::failures::report(
+            state.auth.failures.clone(),
+            state.store.clone(),
+            state.shutdown.clone(),
+        ));
         tokio::spawn(backups.watch_rpo(state.alerts.clone(), membership, state.shutdown.clone()));
         if let Some(files) = target_files {
             let watcher = state.clone();

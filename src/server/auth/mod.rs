@@ -1,4 +1,5 @@
 //! Who is asking, and may they: sessions, API and kiosk tokens, and the per-route policy.
+pub mod failures;
 pub mod password;
 pub mod policy;
 pub mod standings;
@@ -37,6 +38,8 @@ pub struct AuthConfig {
     pub max_failures_per_account: u32,
     pub max_failures_per_ip: u32,
     pub lockout_minutes: u64,
+    /// Failed sign-ins are audited once per burst; a burst ends after this long without one.
+    pub failed_sign_in_quiet_seconds: u64,
 }
 
 impl Default for AuthConfig {
@@ -49,6 +52,7 @@ impl Default for AuthConfig {
             max_failures_per_account: 5,
             max_failures_per_ip: 50,
             lockout_minutes: 15,
+            failed_sign_in_quiet_seconds: 60,
         }
     }
 }
@@ -58,6 +62,7 @@ impl Default for AuthConfig {
 pub struct Auth {
     pub config: AuthConfig,
     pub throttle: LoginThrottle,
+    pub failures: std::sync::Arc<failures::SignInFailures>,
     /// Who may still be signed in, read again every second (see `standings`).
     pub standings: tokio::sync::watch::Receiver<std::sync::Arc<crate::domain::auth::Standings>>,
 }
@@ -72,9 +77,13 @@ impl Auth {
             per_ip: config.max_failures_per_ip,
             window: Duration::from_secs(config.lockout_minutes * 60),
         });
+        let failures = std::sync::Arc::new(failures::SignInFailures::new(Duration::from_secs(
+            config.failed_sign_in_quiet_seconds,
+        )));
         Self {
             config,
             throttle,
+            failures,
             standings,
         }
     }

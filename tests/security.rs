@@ -833,3 +833,112 @@ async fn a_loop_of_failed_sign_ins_writes_one_entry_per_burst_with_its_count() {
         );
     }
 }
+
+/// Every member of a `.tar.gz`, in order.
+fn members_of(archive: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let file = std::fs::File::open(archive).expect("archive");
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    tar.entries()
+        .expect("entries")
+        .map(|entry| {
+            let mut entry = entry.expect("entry");
+            let name = entry.path().expect("name").to_string_lossy().into_owned();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).expect("read");
+            (name, bytes)
+        })
+        .collect()
+}
+
+fn pack(path: &std::path::Path, members: &[(String, Vec<u8>)]) {
+    let file = std::fs::File::create(path).expect("create");
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::fast(),
+    ));
+    for (name, bytes) in members {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o600);
+        header.set_cksum();
+        tar.append_data(&mut header, name, bytes.as_slice())
+            .expect("append");
+    }
+    tar.into_inner().expect("tar").finish().expect("gzip");
+}
+
+#[tokio::test]
+async fn a_restore_refuses_doubled_unlisted_and_overlong_members() {
+    use mcpops::domain::backups::RunKind;
+    use mcpops::server::backup::{Backups, Tracker, verify};
+    for backend in common::BACKENDS {
+        let db = TestDb::new(backend).await;
+        let config = common::test_config(db.url());
+        let store = mcpops::server::store::open(db.url(), &Default::default())
+            .await
+            .expect("store");
+        let dir = tempfile::tempdir().expect("dir");
+        let backups = Backups::new(
+            store.clone(),
+            config.database.url.clone(),
+            config.backup.clone(),
+            Default::default(),
+        );
+        let done = backups
+            .back_up(
+                Some(dir.path()),
+                "test",
+                &mcpops::domain::audit::RequestOrigin::local(),
+            )
+            .await
+            .expect("backup");
+        let real = members_of(&done.archive);
+        let database = real
+            .iter()
+            .position(|(name, _)| name.starts_with("database/"))
+            .expect("database member");
+        let manifest_at = real
+            .iter()
+            .position(|(n, _)| n == "manifest.json")
+            .expect("manifest");
+
+        // A second copy of the database after the checked one, which would win on disk.
+        let mut doubled = real.clone();
+        doubled.insert(
+            database + 1,
+            (real[database].0.clone(), b"not a database".to_vec()),
+        );
+        // A member the manifest does not list.
+        let mut unlisted = real.clone();
+        unlisted.insert(
+            manifest_at,
+            ("runbooks/planted.md".into(), b"# planted".to_vec()),
+        );
+        // 64 MiB of zeros (a few hundred kilobytes compressed) where the manifest promises
+        // the real database's size.
+        let mut overlong = real.clone();
+        overlong[database].1 = vec![0; 64 << 20];
+
+        for (what, members, said) in [
+            ("doubled", doubled, "appears twice"),
+            ("unlisted", unlisted, "not listed in the manifest"),
+            ("overlong", overlong, "longer than the manifest says"),
+        ] {
+            let path = dir.path().join(format!("{what}.tar.gz"));
+            pack(&path, &members);
+            let refused = verify(db.url(), &path, &Tracker::detached(RunKind::Verify)).await;
+            let message = match refused {
+                Err(err) => err.to_string(),
+                Ok(checked) => panic!("{backend:?}: {what} archive accepted: {checked:?}"),
+            };
+            assert!(message.contains(said), "{backend:?}: {what}: {message}");
+        }
+        // The untouched archive still verifies: the refusals are about the attacks.
+        let intact = dir.path().join("intact.tar.gz");
+        pack(&intact, &real);
+        let checked = verify(db.url(), &intact, &Tracker::detached(RunKind::Verify)).await;
+        assert!(checked.is_ok(), "{backend:?}: {checked:?}");
+        store.close().await;
+    }
+}

@@ -128,39 +128,60 @@ fn allowed(name: &Path) -> bool {
     }
 }
 
-/// Unpacks `archive` into the empty directory `into`, checking every file against the
-/// manifest, and returns the manifest. Nothing outside `into` is touched. `progress` gets
-/// compressed bytes read so far.
-pub fn unpack(
+/// The most a manifest or its checksum may take; real ones are a few kilobytes.
+const MANIFEST_MAX: u64 = 4 * 1024 * 1024;
+
+fn open_entries<'a>(
     archive: &Path,
-    into: &Path,
-    mut progress: impl FnMut(u64),
-) -> Result<Manifest, ArchiveError> {
-    let corrupt = |e: io::Error| ArchiveError::Corrupt(e.to_string());
+    progress: &'a mut dyn FnMut(u64),
+) -> Result<tar::Archive<GzDecoder<Tally<'a, BufReader<File>>>>, ArchiveError> {
     let file = File::open(archive)
         .map_err(|e| ArchiveError::Corrupt(format!("cannot open {}: {e}", archive.display())))?;
     let counted = Tally {
         inner: BufReader::new(file),
         hasher: Sha256::new(),
         bytes: 0,
-        progress: &mut progress,
+        progress,
     };
-    let mut tar = tar::Archive::new(GzDecoder::new(counted));
+    Ok(tar::Archive::new(GzDecoder::new(counted)))
+}
+
+fn corrupt(e: io::Error) -> ArchiveError {
+    ArchiveError::Corrupt(e.to_string())
+}
+
+/// Unpacks `archive` into the empty directory `into`, checking every file against the
+/// manifest, and returns the manifest. Nothing outside `into` is touched, and nothing is
+/// written that the manifest does not list: a first pass reads the manifest (it is the last
+/// member), a second writes each listed member, refusing duplicates and stopping at the first
+/// byte past its listed size. `progress` gets compressed bytes read, twice the archive's size
+/// in all.
+pub fn unpack(
+    archive: &Path,
+    into: &Path,
+    mut progress: impl FnMut(u64),
+) -> Result<Manifest, ArchiveError> {
+    let (manifest, manifest_sha) = read_manifest(archive, &mut progress)?;
+    let mut tar = open_entries(archive, &mut progress)?;
     let mut seen: Vec<ManifestFile> = Vec::new();
     for entry in tar.entries().map_err(corrupt)? {
         let mut entry = entry.map_err(corrupt)?;
-        if seen.len() >= MAX_MEMBERS {
-            return Err(ArchiveError::Corrupt(
-                "too many files for an mcpops archive".into(),
-            ));
-        }
-        let name = entry.path().map_err(corrupt)?.into_owned();
-        if !entry.header().entry_type().is_file() || !allowed(&name) {
+        let name = member_name(&entry, seen.len())?;
+        let name_text = name.to_string_lossy().into_owned();
+        if seen.iter().any(|f| f.name == name_text) {
             return Err(ArchiveError::Corrupt(format!(
-                "unexpected member '{}': not an mcpops archive",
-                name.display()
+                "{name_text} appears twice in the archive"
             )));
         }
+        let cap = match manifest.files.iter().find(|f| f.name == name_text) {
+            Some(listed) => listed.bytes,
+            None if name_text == MANIFEST || name_text == MANIFEST_SUM => MANIFEST_MAX,
+            None => {
+                return Err(ArchiveError::Corrupt(format!(
+                    "{name_text} is not listed in the manifest"
+                )));
+            }
+        };
         let dest = into.join(&name);
         if let Some(dir) = dest.parent() {
             std::fs::create_dir_all(dir).map_err(corrupt)?;
@@ -174,28 +195,32 @@ pub fn unpack(
             if n == 0 {
                 break;
             }
+            bytes += n as u64;
+            if bytes > cap {
+                return Err(ArchiveError::Corrupt(format!(
+                    "{name_text} is longer than the manifest says ({cap} bytes)"
+                )));
+            }
             hasher.update(&buf[..n]);
             out.write_all(&buf[..n]).map_err(corrupt)?;
-            bytes += n as u64;
         }
         out.flush().map_err(corrupt)?;
         seen.push(ManifestFile {
-            name: name.to_string_lossy().into_owned(),
+            name: name_text,
             bytes,
             sha256: hex::encode(hasher.finalize()),
         });
     }
     // Read to the end so gzip checks its trailer (CRC and length) too.
     io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(corrupt)?;
-    let manifest_bytes = std::fs::read(into.join(MANIFEST))
-        .map_err(|_| ArchiveError::Corrupt(format!("{MANIFEST} is missing")))?;
-    let sum = std::fs::read_to_string(into.join(MANIFEST_SUM))
-        .map_err(|_| ArchiveError::Corrupt(format!("{MANIFEST_SUM} is missing")))?;
-    if sum.split_whitespace().next() != Some(&hex::encode(Sha256::digest(&manifest_bytes))) {
+    // The file may have changed between the passes; the manifest unpacked must be the one read.
+    if seen
+        .iter()
+        .find(|f| f.name == MANIFEST)
+        .is_none_or(|f| f.sha256 != manifest_sha)
+    {
         return Err(ArchiveError::Checksum(MANIFEST.into()));
     }
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| ArchiveError::Corrupt(format!("{MANIFEST} cannot be read: {e}")))?;
     for expected in &manifest.files {
         match seen.iter().find(|f| f.name == expected.name) {
             None => {
@@ -210,17 +235,84 @@ pub fn unpack(
             Some(_) => {}
         }
     }
-    if let Some(extra) = seen.iter().find(|f| {
-        f.name != MANIFEST
-            && f.name != MANIFEST_SUM
-            && !manifest.files.iter().any(|m| m.name == f.name)
-    }) {
+    Ok(manifest)
+}
+
+/// A member's name, once it is known to be a plain file mcpops could have written.
+fn member_name<R: Read>(entry: &tar::Entry<'_, R>, index: usize) -> Result<PathBuf, ArchiveError> {
+    if index >= MAX_MEMBERS {
+        return Err(ArchiveError::Corrupt(
+            "too many files for an mcpops archive".into(),
+        ));
+    }
+    let name = entry.path().map_err(corrupt)?.into_owned();
+    if !entry.header().entry_type().is_file() || !allowed(&name) {
         return Err(ArchiveError::Corrupt(format!(
-            "{} is not listed in the manifest",
-            extra.name
+            "unexpected member '{}': not an mcpops archive",
+            name.display()
         )));
     }
-    Ok(manifest)
+    Ok(name)
+}
+
+/// The first pass: finds the manifest and its checksum without writing anything, and checks
+/// one against the other. Returns the manifest and its SHA-256.
+fn read_manifest(
+    archive: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(Manifest, String), ArchiveError> {
+    let mut tar = open_entries(archive, progress)?;
+    let (mut manifest_bytes, mut sum_bytes) = (None, None);
+    for (index, entry) in tar.entries().map_err(corrupt)?.enumerate() {
+        let entry = entry.map_err(corrupt)?;
+        let name = member_name(&entry, index)?;
+        let slot = match name.to_str() {
+            Some(MANIFEST) => &mut manifest_bytes,
+            Some(MANIFEST_SUM) => &mut sum_bytes,
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(ArchiveError::Corrupt(format!(
+                "{} appears twice in the archive",
+                name.display()
+            )));
+        }
+        let mut bytes = Vec::new();
+        entry
+            .take(MANIFEST_MAX + 1)
+            .read_to_end(&mut bytes)
+            .map_err(corrupt)?;
+        if bytes.len() as u64 > MANIFEST_MAX {
+            return Err(ArchiveError::Corrupt(format!(
+                "{} is too large for a manifest",
+                name.display()
+            )));
+        }
+        *slot = Some(bytes);
+    }
+    io::copy(&mut tar.into_inner(), &mut io::sink()).map_err(corrupt)?;
+    let manifest_bytes =
+        manifest_bytes.ok_or_else(|| ArchiveError::Corrupt(format!("{MANIFEST} is missing")))?;
+    let sum =
+        sum_bytes.ok_or_else(|| ArchiveError::Corrupt(format!("{MANIFEST_SUM} is missing")))?;
+    let manifest_sha = hex::encode(Sha256::digest(&manifest_bytes));
+    let listed = String::from_utf8_lossy(&sum);
+    if listed.split_whitespace().next() != Some(manifest_sha.as_str()) {
+        return Err(ArchiveError::Checksum(MANIFEST.into()));
+    }
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| ArchiveError::Corrupt(format!("{MANIFEST} cannot be read: {e}")))?;
+    for (i, file) in manifest.files.iter().enumerate() {
+        if !allowed(Path::new(&file.name))
+            || manifest.files[..i].iter().any(|f| f.name == file.name)
+        {
+            return Err(ArchiveError::Corrupt(format!(
+                "the manifest lists '{}' twice or outside the archive's places",
+                file.name
+            )));
+        }
+    }
+    Ok((manifest, manifest_sha))
 }
 
 #[cfg(test)]
@@ -295,6 +387,88 @@ mod tests {
             let result = unpack(&damaged, into.path(), |_| {});
             assert!(result.is_err(), "{what} archive accepted");
         }
+        Ok(())
+    }
+
+    /// An archive of exactly `members`, with a manifest listing `listed` and its checksum.
+    fn crafted(dir: &Path, members: &[(&str, &[u8])], listed: &[(&str, &[u8])]) -> PathBuf {
+        let mut m = manifest();
+        m.files = listed
+            .iter()
+            .map(|(name, bytes)| ManifestFile {
+                name: (*name).to_owned(),
+                bytes: bytes.len() as u64,
+                sha256: hex::encode(Sha256::digest(bytes)),
+            })
+            .collect();
+        let json = serde_json::to_vec(&m).unwrap_or_default();
+        let sum = format!("{}  {MANIFEST}\n", hex::encode(Sha256::digest(&json)));
+        let dest = dir.join("crafted.tar.gz");
+        let file = File::create(&dest).map(BufWriter::new);
+        let Ok(file) = file else { return dest };
+        let mut tar = tar::Builder::new(GzEncoder::new(file, Compression::fast()));
+        let all = members
+            .iter()
+            .copied()
+            .chain([(MANIFEST, json.as_slice()), (MANIFEST_SUM, sum.as_bytes())]);
+        for (name, bytes) in all {
+            let mut h = header(bytes.len() as u64);
+            let appended = tar.append_data(&mut h, name, bytes);
+            assert!(appended.is_ok(), "{appended:?}");
+        }
+        let finished = tar.into_inner().and_then(|gz| gz.finish());
+        assert!(finished.is_ok());
+        dest
+    }
+
+    fn refusal(archive: &Path, into: &Path) -> String {
+        match unpack(archive, into, |_| {}) {
+            Ok(_) => "accepted".into(),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn doubled_unlisted_and_overlong_members_are_refused_before_they_are_written()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let db: &[u8] = b"the database";
+        let doubled = crafted(
+            dir.path(),
+            &[("database/mcpops.db", db), ("database/mcpops.db", b"evil")],
+            &[("database/mcpops.db", db)],
+        );
+        let into = tempfile::tempdir()?;
+        assert!(refusal(&doubled, into.path()).contains("appears twice"));
+        assert_eq!(std::fs::read(into.path().join("database/mcpops.db"))?, db);
+
+        let unlisted = crafted(
+            dir.path(),
+            &[("database/mcpops.db", db), ("runbooks/planted.md", b"x")],
+            &[("database/mcpops.db", db)],
+        );
+        let into = tempfile::tempdir()?;
+        assert!(refusal(&unlisted, into.path()).contains("not listed"));
+        assert!(!into.path().join("runbooks/planted.md").exists());
+
+        let bomb = vec![0u8; 8 << 20];
+        let overlong = crafted(
+            dir.path(),
+            &[("database/mcpops.db", &bomb)],
+            &[("database/mcpops.db", db)],
+        );
+        let into = tempfile::tempdir()?;
+        assert!(refusal(&overlong, into.path()).contains("longer than the manifest says"));
+        let written = std::fs::metadata(into.path().join("database/mcpops.db"))?.len();
+        assert!(written <= db.len() as u64, "wrote {written} bytes");
+
+        let listed_twice = crafted(
+            dir.path(),
+            &[("database/mcpops.db", db)],
+            &[("database/mcpops.db", db), ("database/mcpops.db", db)],
+        );
+        let into = tempfile::tempdir()?;
+        assert!(refusal(&listed_twice, into.path()).contains("twice"));
         Ok(())
     }
 

@@ -785,7 +785,8 @@ async fn unpack(
     let total = std::fs::metadata(archive)
         .map_err(io_error(format!("cannot read {}", archive.display())))?
         .len();
-    tracker.stage("reading and checking the archive", total);
+    // Read twice: once for the manifest, once to unpack what it lists.
+    tracker.stage("reading and checking the archive", 2 * total);
     let (source, dest, progress) = (archive.to_path_buf(), into.to_path_buf(), tracker.clone());
     let manifest = tokio::task::spawn_blocking(move || {
         archive::unpack(&source, &dest, |n| progress.advance(n))

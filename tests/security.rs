@@ -942,3 +942,37 @@ async fn a_restore_refuses_doubled_unlisted_and_overlong_members() {
         store.close().await;
     }
 }
+
+#[tokio::test]
+async fn pg_dump_connects_with_the_database_urls_tls_parameters() {
+    use mcpops::server::backup::Backups;
+    let db = TestDb::postgres().await;
+    // The server's own connections (sqlx) ignore `channel_binding`; libpq's programs obey it,
+    // and refuse to go on without TLS. Were the URL's parameters dropped, pg_dump would
+    // connect as libpq's default allows and the backup would succeed.
+    let strict = format!("{}?sslmode=disable&channel_binding=require", db.url());
+    let store = mcpops::server::store::open(&strict, &Default::default())
+        .await
+        .expect("store");
+    let config = common::test_config(&strict);
+    let dir = tempfile::tempdir().expect("dir");
+    let backups = Backups::new(
+        store.clone(),
+        config.database.url.clone(),
+        config.backup.clone(),
+        Default::default(),
+    );
+    let result = backups
+        .back_up(
+            Some(dir.path()),
+            "test",
+            &mcpops::domain::audit::RequestOrigin::local(),
+        )
+        .await;
+    let message = match result {
+        Err(err) => err.to_string(),
+        Ok(done) => panic!("pg_dump ignored the URL's channel_binding: {done:?}"),
+    };
+    assert!(message.contains("channel binding"), "{message}");
+    store.close().await;
+}

@@ -133,27 +133,65 @@ impl PostgresStore {
     }
 }
 
+/// URL query parameters that libpq's programs read from the environment instead.
+const PG_QUERY_ENV: &[(&str, &str)] = &[
+    ("sslmode", "PGSSLMODE"),
+    ("sslrootcert", "PGSSLROOTCERT"),
+    ("sslcert", "PGSSLCERT"),
+    ("sslkey", "PGSSLKEY"),
+    ("sslcrl", "PGSSLCRL"),
+    ("channel_binding", "PGCHANNELBINDING"),
+    ("connect_timeout", "PGCONNECT_TIMEOUT"),
+    ("application_name", "PGAPPNAME"),
+    ("options", "PGOPTIONS"),
+    ("target_session_attrs", "PGTARGETSESSIONATTRS"),
+    ("host", "PGHOST"),
+    ("port", "PGPORT"),
+    ("user", "PGUSER"),
+    ("password", "PGPASSWORD"),
+    ("dbname", "PGDATABASE"),
+];
+
 /// A PostgreSQL client program set up to reach the database in `url`. The connection comes
 /// through `PG*` variables so the password never appears on a command line.
 pub fn pg_tool(program: &str, url: &str) -> StoreResult<tokio::process::Command> {
-    let parsed = url::Url::parse(url)
-        .map_err(|_| StoreError::External("the database URL cannot be parsed".into()))?;
     let mut command = tokio::process::Command::new(program);
     command.kill_on_drop(true);
+    command.envs(pg_environment(url)?);
+    Ok(command)
+}
+
+/// The `PG*` variables for `url`: its parts, then its query parameters (TLS above all), which
+/// win as they do for the server's own connection.
+pub fn pg_environment(url: &str) -> StoreResult<Vec<(&'static str, String)>> {
+    let parsed = url::Url::parse(url)
+        .map_err(|_| StoreError::External("the database URL cannot be parsed".into()))?;
+    let mut env = Vec::new();
     if let Some(host) = parsed.host_str() {
-        command.env("PGHOST", host);
+        env.push(("PGHOST", host.to_owned()));
     }
     if let Some(port) = parsed.port() {
-        command.env("PGPORT", port.to_string());
+        env.push(("PGPORT", port.to_string()));
     }
     if !parsed.username().is_empty() {
-        command.env("PGUSER", decode(parsed.username()));
+        env.push(("PGUSER", decode(parsed.username())));
     }
     if let Some(password) = parsed.password() {
-        command.env("PGPASSWORD", decode(password));
+        env.push(("PGPASSWORD", decode(password)));
     }
-    command.env("PGDATABASE", decode(parsed.path().trim_start_matches('/')));
-    Ok(command)
+    env.push(("PGDATABASE", decode(parsed.path().trim_start_matches('/'))));
+    for (key, value) in parsed.query_pairs() {
+        let Some((_, var)) = PG_QUERY_ENV.iter().find(|(k, _)| *k == key) else {
+            tracing::warn!(
+                parameter = %key,
+                "pg_dump and pg_restore do not receive this database URL parameter"
+            );
+            continue;
+        };
+        env.retain(|(v, _)| v != var);
+        env.push((var, value.into_owned()));
+    }
+    Ok(env)
 }
 
 fn decode(raw: &str) -> String {
@@ -174,3 +212,27 @@ pub fn tool_missing(program: &str, err: &std::io::Error) -> StoreError {
 }
 
 super::impl_store!(PostgresStore, sqlx::Postgres);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_programs_get_the_urls_tls_parameters() {
+        let env = pg_environment(
+            "postgres://app:s%40cret@db.internal:6432/mcpops?sslmode=verify-full\
+             &sslrootcert=/etc/mcpops/ca.pem&application_name=mcpops",
+        )
+        .unwrap_or_default();
+        let get = |var: &str| env.iter().find(|(v, _)| *v == var).map(|(_, x)| x.as_str());
+        assert_eq!(get("PGHOST"), Some("db.internal"));
+        assert_eq!(get("PGPORT"), Some("6432"));
+        assert_eq!(get("PGPASSWORD"), Some("s@cret"));
+        assert_eq!(get("PGDATABASE"), Some("mcpops"));
+        assert_eq!(get("PGSSLMODE"), Some("verify-full"));
+        assert_eq!(get("PGSSLROOTCERT"), Some("/etc/mcpops/ca.pem"));
+        assert_eq!(get("PGAPPNAME"), Some("mcpops"));
+        let socket = pg_environment("postgres:///mcpops?host=/run/postgresql").unwrap_or_default();
+        assert!(socket.contains(&("PGHOST", "/run/postgresql".to_owned())));
+    }
+}

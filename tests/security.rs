@@ -976,3 +976,72 @@ async fn pg_dump_connects_with_the_database_urls_tls_parameters() {
     assert!(message.contains("channel binding"), "{message}");
     store.close().await;
 }
+
+#[tokio::test]
+async fn probes_never_reach_a_denied_network_by_address_or_by_name() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counting = {
+        let reached = reached.clone();
+        axum::Router::new().fallback(move || {
+            let reached = reached.clone();
+            async move {
+                reached.fetch_add(1, Ordering::SeqCst);
+                StatusCode::OK
+            }
+        })
+    };
+    let listener = serve_on_loopback(counting).await;
+    let db = TestDb::sqlite();
+    // Loopback stands in for the metadata service: the only address a test may use.
+    let app = common::spawn_app_with(db.url(), None, |c| {
+        c.collector.deny_networks = vec![
+            "127.0.0.0/8".parse().expect("net"),
+            "::1/128".parse().expect("net"),
+        ];
+    })
+    .await;
+    let port = listener.port();
+    let mut ids = Vec::new();
+    for (name, url) in [
+        ("by-address", format!("http://127.0.0.1:{port}")),
+        ("by-name", format!("http://localhost:{port}")),
+        ("mapped", format!("http://[::ffff:127.0.0.1]:{port}")),
+    ] {
+        let spec = TargetSpec::from_form(name, &url, "1", "").expect("spec");
+        let target = app
+            .state
+            .store
+            .insert_target(&spec, TargetSource::Ui, common::test_event())
+            .await
+            .expect("insert");
+        ids.push((name, target.id));
+    }
+    app.state.targets_changed();
+    for (name, id) in ids {
+        let status = eventually(Duration::from_secs(10), name, || async {
+            app.state
+                .store
+                .target_status(id)
+                .await
+                .ok()
+                .flatten()
+                .filter(|s| !s.failures.is_empty())
+        })
+        .await;
+        assert!(
+            status
+                .failures
+                .iter()
+                .all(|f| f.reason.contains("deny_networks refuses")),
+            "{name}: {:?}",
+            status.failures
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "a probe reached a denied address"
+    );
+}

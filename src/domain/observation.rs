@@ -22,6 +22,12 @@ pub enum ProbeError {
     /// A redirect to another origin, which is not followed: the target's secret headers must
     /// not go there.
     RedirectedAway(String),
+    /// The target's address is in a network `[collector] deny_networks` refuses (cloud
+    /// metadata, by default); nothing was sent.
+    Denied {
+        address: String,
+        network: String,
+    },
     BodyTooLarge {
         limit_bytes: u64,
     },
@@ -68,6 +74,10 @@ impl fmt::Display for ProbeError {
             Self::RedirectedAway(origin) => write!(
                 f,
                 "redirected to another origin, {origin}: not followed, so the target's headers stay with it"
+            ),
+            Self::Denied { address, network } => write!(
+                f,
+                "address {address} is in {network}, which [collector] deny_networks refuses: nothing was sent"
             ),
             Self::BodyTooLarge { limit_bytes } => write!(f, "body larger than {limit_bytes} bytes"),
             Self::WrongContentType(found) => write!(f, "unexpected content type '{found}'"),

@@ -61,6 +61,10 @@ pub struct CollectorConfig {
     /// Synthetic tool calls in flight at once, across the fleet.
     pub call_concurrency: usize,
     pub mode: PollMode,
+    /// Networks no probe may reach, checked on the resolved address (so a DNS name cannot
+    /// slip past): link-local and cloud metadata by default. Loopback and private ranges
+    /// stay allowed unless listed.
+    pub deny_networks: Vec<ipnet::IpNet>,
 }
 
 impl Default for CollectorConfig {
@@ -78,6 +82,10 @@ impl Default for CollectorConfig {
             ca_file: String::new(),
             call_concurrency: 32,
             mode: PollMode::Full,
+            deny_networks: fetch::DEFAULT_DENY_NETWORKS
+                .iter()
+                .filter_map(|net| net.parse().ok())
+                .collect(),
         }
     }
 }
@@ -215,6 +223,7 @@ impl Collector {
             config.max_redirects,
             membership.name(),
             extra_roots,
+            &config.deny_networks,
         )?;
         let reload = Arc::new(Notify::new());
         let stats = Arc::new(CollectorStats::default());
@@ -708,6 +717,7 @@ fn unreachable(err: &ProbeError) -> bool {
             | ProbeError::Timeout { .. }
             | ProbeError::Connect(_)
             | ProbeError::Tls(_)
+            | ProbeError::Denied { .. }
     )
 }
 
@@ -729,7 +739,7 @@ async fn close_session(context: &PollContext, polled: &PolledTarget, memory: &mu
 
 /// The collector's limits, with the target's own timeout when it has one.
 fn limits<'a>(
-    config: &CollectorConfig,
+    config: &'a CollectorConfig,
     target: &Target,
     headers: &'a reqwest::header::HeaderMap,
 ) -> FetchLimits<'a> {
@@ -738,6 +748,7 @@ fn limits<'a>(
         timeout: Duration::from_millis(timeout_ms),
         max_body_bytes: config.max_body_bytes,
         headers,
+        deny: &config.deny_networks,
     }
 }
 

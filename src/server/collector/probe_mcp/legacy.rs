@@ -45,6 +45,7 @@ impl LegacyStream {
             after_ms: limits.timeout.as_millis() as u64,
         };
         let base = reqwest::Url::parse(url).map_err(|e| ProbeError::Protocol(e.to_string()))?;
+        fetch::allowed_host(&base, limits.deny)?;
         // No total timeout on the request itself: the stream is meant to outlive this poll.
         let request = client
             .get(base.clone())

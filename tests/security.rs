@@ -1045,3 +1045,65 @@ async fn probes_never_reach_a_denied_network_by_address_or_by_name() {
         "a probe reached a denied address"
     );
 }
+
+#[tokio::test]
+async fn only_scripts_with_the_pages_own_nonce_may_run_inline() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::sqlite();
+    let app = spawn_app(db.url(), None).await;
+    let mut nonces = Vec::new();
+    // A page with streamed data, the login form, and a page nobody routed (404).
+    for path in ["/fleet", "/login", "/no-such-page", "/fleet"] {
+        let response = app.client.get(app.url(path)).send().await.expect("get");
+        let policy = response
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let html = response.text().await.expect("html");
+        let script_src = policy
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("script-src "))
+            .unwrap_or_else(|| panic!("{path}: no script-src in {policy}"));
+        assert!(
+            !script_src.contains("'unsafe-inline'"),
+            "{path}: {script_src}"
+        );
+        let nonce = script_src
+            .split_whitespace()
+            .find_map(|s| s.strip_prefix("'nonce-")?.strip_suffix('\''))
+            .unwrap_or_else(|| panic!("{path}: no nonce in {script_src}"))
+            .to_owned();
+        let scripts: Vec<&str> = html.split("<script").skip(1).collect();
+        assert!(
+            !scripts.is_empty(),
+            "{path}: the page hydrates with an inline script"
+        );
+        for script in scripts {
+            let tag = script.split('>').next().unwrap_or_default();
+            let inline = !tag.contains("src=");
+            assert!(
+                !inline || tag.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: an inline script without the page's nonce: <script{tag}>"
+            );
+        }
+        nonces.push(nonce);
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 4, "every page gets a fresh nonce");
+    // Anything that is not a page allows no inline script at all.
+    let api = app
+        .client
+        .post(app.url("/api/auth/me"))
+        .send()
+        .await
+        .expect("me");
+    let policy = api.headers()["content-security-policy"]
+        .to_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!policy.contains("nonce-"), "{policy}");
+}

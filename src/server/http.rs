@@ -10,6 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use leptos::prelude::use_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -28,6 +29,19 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: AppState, config: &Config) -> Router {
     let routes = generate_route_list(App);
     let leptos_options = state.leptos_options.clone();
+    let page_policy = {
+        let frame_ancestors = config.server.frame_ancestors.clone();
+        // Runs for every rendered page, after leptos_axum has made the page's nonce.
+        move || {
+            let response = use_context::<leptos_axum::ResponseOptions>();
+            if let (Some(nonce), Some(response)) = (leptos::nonce::use_nonce(), response) {
+                response.insert_header(
+                    header::CONTENT_SECURITY_POLICY,
+                    content_security_policy(&frame_ancestors, Some(&nonce)),
+                );
+            }
+        }
+    };
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
@@ -36,12 +50,17 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .route("/charts/{id}/{chart}", get(chart))
         .route("/charts/fleet/{chart}", get(fleet_chart))
         .route("/charts/capacity.svg", get(super::capacity::chart))
-        .leptos_routes_with_context(&state, routes, || (), move || shell(leptos_options.clone()))
+        .leptos_routes_with_context(&state, routes, page_policy.clone(), move || {
+            shell(leptos_options.clone())
+        })
         .route("/audit/export", get(super::audit_export::export))
         .route("/api/v1/deploys", axum::routing::post(super::deploys::post))
         .route("/reports/{file}", get(super::incidents::report_file))
         .route("/reports/capacity.csv", get(super::capacity::csv))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(page_policy, shell))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
@@ -69,7 +88,7 @@ pub fn app(state: AppState, config: &Config) -> Router {
                 ))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::CONTENT_SECURITY_POLICY,
-                    content_security_policy(&config.server.frame_ancestors),
+                    content_security_policy(&config.server.frame_ancestors, None),
                 ))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::STRICT_TRANSPORT_SECURITY,
@@ -87,10 +106,17 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .with_state(state)
 }
 
-/// What the browser may load and who may frame the pages. Scripts are not restricted yet:
-/// the hydration script is inline.
-fn content_security_policy(frame_ancestors: &str) -> HeaderValue {
-    let policy = format!("frame-ancestors {frame_ancestors}; base-uri 'self'; object-src 'none'");
+/// What the browser may load and who may frame the pages. Scripts come from this origin, or
+/// inline with the page's nonce (Leptos's hydration script and streamed chunks); WebAssembly
+/// may be compiled. Responses that are not pages get no nonce, so no inline script at all.
+fn content_security_policy(frame_ancestors: &str, nonce: Option<&str>) -> HeaderValue {
+    let inline = nonce.map(|n| format!(" 'nonce-{n}'")).unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; script-src 'self'{inline} 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+         form-action 'self'; frame-ancestors {frame_ancestors}; base-uri 'self'; \
+         object-src 'none'"
+    );
     // The configuration refuses control characters, so this always holds.
     HeaderValue::from_str(&policy)
         .unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'self'"))

@@ -386,16 +386,49 @@ mod tests {
         );
     }
 
+    /// Text that looks like an exposition often enough to get past the first line.
+    fn exposition_like() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let line = prop_oneof![
+            "[a-z_]{1,12}( [-+0-9.eEInfNa]{1,12})?( [0-9]{1,13})?",
+            "[a-z_]{1,8}\\{([a-z_]{1,4}=\"([^\"\\\\\n]|\\\\[n\"\\\\]){0,12}\",?){0,6}\\} [0-9.]{1,6}",
+            "# (TYPE|HELP) [a-z_]{1,8} [a-z ]{0,12}",
+            "\\PC{0,40}",
+        ];
+        proptest::collection::vec(line, 0..40).prop_map(|lines| lines.join("\n"))
+    }
+
     proptest::proptest! {
+        #![proptest_config(crate::fuzz_config())]
+
         #[test]
-        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+        fn fuzz_exposition_text_never_panics(text in "\\PC{0,200}") {
             let _ = parse(&text, Limits::default());
         }
 
         #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+        fn fuzz_exposition_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
             if let Ok(text) = decode(&bytes) {
                 let _ = parse(text, Limits::default());
+            }
+        }
+
+        #[test]
+        fn fuzz_exposition_holds_every_cap(text in exposition_like()) {
+            let limits = Limits {
+                max_samples: 5,
+                max_labels: 3,
+                max_label_value_bytes: 8,
+                max_line_bytes: 64,
+            };
+            if let Ok(exposition) = parse(&text, limits) {
+                proptest::prop_assert!(exposition.samples.len() <= 5);
+                for sample in &exposition.samples {
+                    proptest::prop_assert!(sample.labels.len() <= 3);
+                    for (_, value) in &sample.labels {
+                        proptest::prop_assert!(value.len() <= 8);
+                    }
+                }
             }
         }
 

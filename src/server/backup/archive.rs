@@ -472,6 +472,124 @@ mod tests {
         Ok(())
     }
 
+    /// Every file under `dir`, with its size.
+    fn files_under(dir: &Path) -> Vec<(PathBuf, u64)> {
+        let mut found = Vec::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(next) = pending.pop() {
+            for entry in std::fs::read_dir(&next).into_iter().flatten().flatten() {
+                let path = entry.path();
+                match entry.metadata() {
+                    Ok(m) if m.is_dir() => pending.push(path),
+                    Ok(m) => found.push((path, m.len())),
+                    Err(_) => {}
+                }
+            }
+        }
+        found
+    }
+
+    #[derive(Debug, Clone)]
+    enum Damage {
+        Flip(proptest::sample::Index, u8),
+        Cut(proptest::sample::Index),
+        Insert(proptest::sample::Index, Vec<u8>),
+    }
+
+    fn damage() -> impl proptest::strategy::Strategy<Value = Damage> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (any::<proptest::sample::Index>(), 1u8..=255).prop_map(|(i, x)| Damage::Flip(i, x)),
+            any::<proptest::sample::Index>().prop_map(Damage::Cut),
+            (
+                any::<proptest::sample::Index>(),
+                proptest::collection::vec(any::<u8>(), 1..64)
+            )
+                .prop_map(|(i, b)| Damage::Insert(i, b)),
+        ]
+    }
+
+    const PLACES: [&str; 5] = [
+        "database/mcpops.db",
+        "config/mcpops.toml",
+        "runbooks/a.md",
+        "runbooks/b.md",
+        "notes.txt",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(crate::fuzz_config())]
+
+        /// A real archive, damaged: refused or unpacked whole, and never a byte outside `into`
+        /// or beyond what its manifest lists.
+        #[test]
+        fn fuzz_archive_damage_is_refused_or_harmless(damages in proptest::collection::vec(damage(), 1..4)) {
+            let dir = tempfile::tempdir().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let db: Vec<u8> = (0..2_000u32).map(|i| (i % 251) as u8).collect();
+            let archive = crafted(dir.path(), &[("database/mcpops.db", &db)], &[("database/mcpops.db", &db)]);
+            let mut bytes = std::fs::read(&archive).unwrap_or_default();
+            for d in &damages {
+                match d {
+                    Damage::Flip(i, x) if !bytes.is_empty() => {
+                        let at = i.index(bytes.len());
+                        bytes[at] ^= x;
+                    }
+                    Damage::Cut(i) => bytes.truncate(i.index(bytes.len() + 1)),
+                    Damage::Insert(i, extra) => {
+                        let at = i.index(bytes.len() + 1);
+                        bytes.splice(at..at, extra.iter().copied());
+                    }
+                    Damage::Flip(..) => {}
+                }
+            }
+            proptest::prop_assert!(std::fs::write(&archive, &bytes).is_ok());
+            let into = dir.path().join("into");
+            proptest::prop_assert!(std::fs::create_dir(&into).is_ok());
+            let result = unpack(&archive, &into, |_| {});
+            let outside: Vec<_> = files_under(dir.path())
+                .into_iter()
+                .filter(|(p, _)| !p.starts_with(&into) && *p != archive)
+                .collect();
+            proptest::prop_assert!(outside.is_empty(), "{outside:?}");
+            let written: u64 = files_under(&into).iter().map(|(_, n)| n).sum();
+            proptest::prop_assert!(written <= db.len() as u64 + 2 * MANIFEST_MAX);
+            if result.is_ok() {
+                proptest::prop_assert_eq!(std::fs::read(into.join("database/mcpops.db")).ok(), Some(db));
+            }
+        }
+
+        /// Members and a manifest chosen at random among mcpops's places: unpacked only when
+        /// the two agree exactly, and never a member longer than its listing.
+        #[test]
+        fn fuzz_archive_members_must_match_their_manifest(
+            members in proptest::collection::vec((0..PLACES.len(), proptest::collection::vec(0u8..4, 0..40)), 0..6),
+            listed in proptest::collection::vec((0..PLACES.len(), proptest::collection::vec(0u8..4, 0..40)), 0..6),
+        ) {
+            let dir = tempfile::tempdir().map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let members: Vec<(&str, &[u8])> = members.iter().map(|(i, b)| (PLACES[*i], b.as_slice())).collect();
+            let listed: Vec<(&str, &[u8])> = listed.iter().map(|(i, b)| (PLACES[*i], b.as_slice())).collect();
+            let archive = crafted(dir.path(), &members, &listed);
+            let into = dir.path().join("into");
+            proptest::prop_assert!(std::fs::create_dir(&into).is_ok());
+            let result = unpack(&archive, &into, |_| {});
+            for (path, size) in files_under(&into) {
+                let name = path.strip_prefix(&into).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+                if name == MANIFEST || name == MANIFEST_SUM {
+                    continue;
+                }
+                let cap = listed.iter().find(|(n, _)| *n == name).map(|(_, b)| b.len() as u64);
+                proptest::prop_assert!(cap.is_some_and(|cap| size <= cap), "{name}: {size} bytes, listed {cap:?}");
+            }
+            let mut unique: Vec<&str> = members.iter().map(|(n, _)| *n).collect();
+            unique.sort_unstable();
+            unique.dedup();
+            let agree = unique.len() == members.len()
+                && listed.len() == members.len()
+                && members.iter().all(|m| listed.contains(m));
+            proptest::prop_assert_eq!(result.is_ok(), agree, "{:?}", result.err().map(|e| e.to_string()));
+        }
+    }
+
     #[test]
     fn only_mcpops_member_names_are_allowed() {
         for ok in ["manifest.json", "database/mcpops.db", "runbooks/x.md"] {

@@ -119,6 +119,12 @@ enum BenchCommand {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Time refused sign-ins for real accounts and made-up names: medians of each, which
+    /// must match so usernames cannot be told apart by timing.
+    SignIn {
+        #[arg(long, default_value_t = 50)]
+        tries: usize,
+    },
     /// Poll a simulated fleet in child processes; print polls/s, CPU, RSS, lag and storage.
     Collector {
         #[arg(long, default_value_t = 1000)]
@@ -312,6 +318,11 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
                 database_url,
             };
             mcpops::server::backup_bench::run(&options, &config).await?;
+            Ok(Finding::Passed)
+        }
+        Command::Bench(BenchCommand::SignIn { tries }) => {
+            let options = mcpops::server::sign_in_bench::SignInBenchOptions { tries };
+            mcpops::server::sign_in_bench::run(&options, &config).await?;
             Ok(Finding::Passed)
         }
         Command::Bench(BenchCommand::Collector {

@@ -688,7 +688,7 @@ async fn search_and_export(backend: Backend) {
         lines
             .next()
             .expect("header")
-            .starts_with("seq,timestamp_utc,event_type,user")
+            .starts_with("\"seq\",\"timestamp_utc\",\"event_type\",\"user\"")
     );
     assert_eq!(
         lines.filter(|l| l.contains("zeta-")).count(),

@@ -126,10 +126,10 @@ async fn plans_come_from_measured_load_and_what_ifs_stay_personal() {
             .expect("csv");
         assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
         let csv = csv.text().await.expect("text");
-        assert!(csv.contains("cpu_per_request,"), "{csv}");
+        assert!(csv.contains("\"cpu_per_request\","), "{csv}");
         assert!(
             csv.lines()
-                .any(|l| l.starts_with("cpu_per_request,") && l.contains("override by")),
+                .any(|l| l.starts_with("\"cpu_per_request\",") && l.contains("override by")),
             "{csv}"
         );
         let chart = lead

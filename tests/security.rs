@@ -1107,3 +1107,36 @@ async fn only_scripts_with_the_pages_own_nonce_may_run_inline() {
         .to_owned();
     assert!(!policy.contains("nonce-"), "{policy}");
 }
+
+#[tokio::test]
+async fn a_name_typed_at_the_sign_in_form_reaches_the_audit_csv_as_text_not_a_formula() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::sqlite();
+    let app = spawn_app(db.url(), None).await;
+    // Anyone can type this; an auditor opens the export in a spreadsheet. (Names are
+    // case-folded before they are audited.)
+    let typed = "ok;=hyperlink(\"http://evil.example\",\"open\")";
+    let refused = app.login(&cookie_client(), typed, "whatever").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let csv = app
+        .client
+        .get(app.url("/audit/export?format=csv"))
+        .send()
+        .await
+        .expect("export")
+        .text()
+        .await
+        .expect("csv");
+    let row = csv
+        .split("\r\n")
+        .find(|row| row.contains("hyperlink"))
+        .unwrap_or_else(|| panic!("the failed sign-in is exported: {csv}"));
+    assert!(
+        row.contains(",\"ok;'=hyperlink(\"\"http://evil.example\"\",\"\"open\"\")\","),
+        "{row}"
+    );
+    assert!(
+        row.starts_with('"') && row.ends_with('"'),
+        "every field quoted: {row}"
+    );
+}

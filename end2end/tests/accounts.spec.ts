@@ -96,7 +96,7 @@ test('an auditor finds an action by full-text search and exports it to CSV', asy
   expect(download.suggestedFilename()).toMatch(/^mcpops-audit-.*\.csv$/);
   const csv = readFileSync(await download.path(), 'utf8');
   const lines = csv.trim().split('\n');
-  expect(lines[0]).toContain('timestamp_utc,event_type,user,action,resource,result,ip_address');
+  expect(lines[0]).toContain('"timestamp_utc","event_type","user","action","resource","result","ip_address"');
   expect(lines.filter((l) => l.includes('needle-42'))).toHaveLength(1);
   // The page followed the stream: rows and size, then done.
   await expect(page.locator('.audit-tools [role="status"]')).toContainText(/Exported [\d.]+ MB to mcpops-audit-/);

@@ -458,20 +458,6 @@ pub fn exhaustion(trend: Option<&Trend>, limit: Option<f64>, today: NaiveDate) -
     }
 }
 
-/// RFC 4180 quoting, and a leading `'` on anything a spreadsheet would run as a formula.
-fn field(raw: &str) -> String {
-    let safe = if raw.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{raw}")
-    } else {
-        raw.to_owned()
-    };
-    if safe.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", safe.replace('"', "\"\""))
-    } else {
-        safe
-    }
-}
-
 /// Rounded to nine decimals so float noise (15.000000000000002) does not reach a spreadsheet.
 fn number(value: Option<f64>) -> String {
     value
@@ -539,9 +525,7 @@ pub fn csv(
     ]);
     let mut out = String::new();
     for r in &rows {
-        let cells: Vec<String> = r.iter().map(String::as_str).map(field).collect();
-        out.push_str(&cells.join(","));
-        out.push_str("\r\n");
+        super::csv::push_row(&mut out, r.iter().map(String::as_str));
     }
     out
 }
@@ -900,15 +884,7 @@ mod tests {
     }
 
     #[test]
-    fn csv_fields_are_quoted_and_defused() {
-        assert_eq!(field("plain"), "plain");
-        assert_eq!(field("a,b"), "\"a,b\"");
-        assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("two\nlines"), "\"two\nlines\"");
-        assert_eq!(field("=1+1"), "'=1+1");
-        assert_eq!(field("@SUM(A1)"), "'@SUM(A1)");
-        assert_eq!(field("=HYPERLINK(\"x\"),1"), "\"'=HYPERLINK(\"\"x\"\"),1\"");
-
+    fn the_plan_as_csv() {
         let all = worked();
         let p = plan(&all).unwrap();
         let out = csv(
@@ -920,13 +896,15 @@ mod tests {
             &Exhaustion::Unknown,
         );
         let lines: Vec<&str> = out.split("\r\n").collect();
-        assert_eq!(lines[0], "item,value,unit,source");
-        assert_eq!(lines[1], "scope,\"prod, \"\"eu\"\"\",,");
-        assert_eq!(lines[2], "peak_rps,1000,rps,measured");
-        assert!(out.contains("\r\nheadroom,50,%,default\r\n"));
-        assert!(out.contains("\r\nrequired_cores,15,cores,computed\r\n"));
-        assert!(out.contains("\r\ninstances,4,instances,computed\r\n"));
-        assert!(out.contains("\r\ncpu_runs_out,already above the limit,date,trend\r\n"));
+        assert_eq!(lines[0], "\"item\",\"value\",\"unit\",\"source\"");
+        assert_eq!(lines[1], "\"scope\",\"prod, \"\"eu\"\"\",\"\",\"\"");
+        assert_eq!(lines[2], "\"peak_rps\",\"1000\",\"rps\",\"measured\"");
+        assert!(out.contains("\r\n\"headroom\",\"50\",\"%\",\"default\"\r\n"));
+        assert!(out.contains("\r\n\"required_cores\",\"15\",\"cores\",\"computed\"\r\n"));
+        assert!(out.contains("\r\n\"instances\",\"4\",\"instances\",\"computed\"\r\n"));
+        assert!(
+            out.contains("\r\n\"cpu_runs_out\",\"already above the limit\",\"date\",\"trend\"\r\n")
+        );
 
         let missing = Missing(vec![InputKey::PeakRps]);
         let out = csv(
@@ -937,7 +915,7 @@ mod tests {
             &Exhaustion::Unknown,
             &Exhaustion::Unknown,
         );
-        assert!(out.contains("\r\ninstances,,instances,missing peak_rps\r\n"));
+        assert!(out.contains("\r\n\"instances\",\"\",\"instances\",\"missing peak_rps\"\r\n"));
     }
 
     fn minute(at: DateTime<Utc>, requests: f64) -> LoadPoint {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod backups;
 pub mod capacity;
 pub mod checks;
+pub mod csv;
 pub mod deploys;
 pub mod exposition;
 pub mod incidents;

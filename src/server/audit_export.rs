@@ -4,6 +4,7 @@ use super::store::{Store, StoreError};
 use crate::api::audit::{AuditQuery, ChainReport, filter_from};
 use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter, ChainWalker, RequestOrigin};
 use crate::domain::auth::Principal;
+use crate::domain::csv;
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -113,10 +114,10 @@ fn export_stream(
         let mut chunk = String::new();
         if !cursor.started {
             cursor.started = true;
-            chunk.push_str(match cursor.format {
-                Format::Csv => CSV_HEADER,
-                Format::Json => "[",
-            });
+            match cursor.format {
+                Format::Csv => csv::push_row(&mut chunk, CSV_HEADER),
+                Format::Json => chunk.push('['),
+            }
         }
         let rows = cursor
             .store
@@ -164,8 +165,21 @@ pub async fn export_rows(
     Ok((rows.saturating_sub(1), bytes))
 }
 
-const CSV_HEADER: &str = "seq,timestamp_utc,event_type,user,action,resource,result,ip_address,\
-    user_agent,request_id,reason,details,hash\n";
+const CSV_HEADER: [&str; 13] = [
+    "seq",
+    "timestamp_utc",
+    "event_type",
+    "user",
+    "action",
+    "resource",
+    "result",
+    "ip_address",
+    "user_agent",
+    "request_id",
+    "reason",
+    "details",
+    "hash",
+];
 
 fn csv_row(out: &mut String, entry: &AuditEntry) {
     let e = &entry.event;
@@ -188,29 +202,7 @@ fn csv_row(out: &mut String, entry: &AuditEntry) {
         &e.details,
         &entry.hash,
     ];
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        csv_field(out, field);
-    }
-    out.push('\n');
-}
-
-/// RFC 4180 quoting, and a leading `'` on text a spreadsheet would run as a formula.
-fn csv_field(out: &mut String, field: &str) {
-    let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    let quote = formula || field.contains([',', '"', '\n', '\r']);
-    if quote {
-        out.push('"');
-    }
-    if formula {
-        out.push('\'');
-    }
-    out.push_str(&field.replace('"', "\"\""));
-    if quote {
-        out.push('"');
-    }
+    csv::push_row(out, fields);
 }
 
 fn json_row(entry: &AuditEntry) -> String {
@@ -279,13 +271,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_quotes_what_needs_it_and_defuses_formulas() {
+    fn an_audit_row_goes_through_the_one_csv_writer() {
+        let origin = RequestOrigin::local();
+        let event = AuditEvent::new("target", "ann", "create", "ok;=cmd()", &origin);
+        let entry = AuditEntry::chain(1, 0, event, crate::domain::audit::GENESIS_HASH);
         let mut out = String::new();
-        csv_field(&mut out, "plain");
-        out.push('|');
-        csv_field(&mut out, "a,\"b\"");
-        out.push('|');
-        csv_field(&mut out, "=HYPERLINK(\"x\")");
-        assert_eq!(out, "plain|\"a,\"\"b\"\"\"|\"'=HYPERLINK(\"\"x\"\")\"");
+        csv_row(&mut out, &entry);
+        assert!(
+            out.starts_with(
+                "\"1\",\"1970-01-01T00:00:00.000Z\",\"target\",\"ann\",\"create\",\"ok;'=cmd()\","
+            ),
+            "{out}"
+        );
+        assert!(out.ends_with("\"\r\n"), "{out}");
     }
 }

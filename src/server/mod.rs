@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod private_files;
 pub mod rollup;
 pub mod runbooks;
+pub mod sign_in_bench;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -1140,3 +1140,134 @@ async fn a_name_typed_at_the_sign_in_form_reaches_the_audit_csv_as_text_not_a_fo
         "every field quoted: {row}"
     );
 }
+
+#[tokio::test]
+async fn a_server_flipping_between_two_tool_lists_stores_each_list_once() {
+    use axum::Json;
+    use serde_json::{Value, json};
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // Two instances behind one URL, each with its own list: A, B, A, B, …
+    let listings = Arc::new(AtomicUsize::new(0));
+    let listed = listings.clone();
+    let flipping = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |headers: HeaderMap, Json(request): Json<Value>| {
+            let listings = listings.clone();
+            async move {
+                let method = headers
+                    .get("mcp-method")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let result = match method {
+                    "server/discover" => json!({}),
+                    "tools/list" => {
+                        let instance = listings.fetch_add(1, Ordering::SeqCst) % 2;
+                        let tools: Vec<Value> = (0..=instance)
+                            .map(|i| json!({"name": format!("tool-{i}"), "inputSchema": {"type": "object"}}))
+                            .collect();
+                        json!({ "tools": tools })
+                    }
+                    _ => return StatusCode::BAD_REQUEST.into_response(),
+                };
+                Json(json!({"jsonrpc": "2.0", "id": request["id"], "result": result}))
+                    .into_response()
+            }
+        }),
+    );
+    let addr = serve_on_loopback(flipping).await;
+    for backend in common::BACKENDS {
+        let db = TestDb::new(backend).await;
+        let app = common::spawn_app_with(db.url(), None, |c| {
+            c.collector.mcp_full_every_secs = 1;
+        })
+        .await;
+        let id = common::add_target(
+            app.state.store.as_ref(),
+            "flipping",
+            &format!("http://{addr}"),
+        )
+        .await
+        .id;
+        let before = listed.load(Ordering::SeqCst);
+        app.state.targets_changed();
+        eventually(Duration::from_secs(30), "six listings", || async {
+            (listed.load(Ordering::SeqCst) >= before + 6).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let history = app
+            .state
+            .store
+            .tool_catalogs(id, 100)
+            .await
+            .expect("history");
+        assert!(
+            history.len() >= 5,
+            "{backend:?}: every flip is in the history: {}",
+            history.len()
+        );
+        assert!(
+            history.windows(2).all(|w| w[0].tools != w[1].tools),
+            "{backend:?}: each sighting is a change"
+        );
+        let copies = db
+            .count(&format!(
+                "SELECT COUNT(*) FROM tool_catalogs WHERE target_id = {id} AND same_as IS NULL"
+            ))
+            .await
+            .expect("count");
+        assert_eq!(copies, 2, "{backend:?}: one stored copy per distinct list");
+        let (code, detail) = common::post_form(
+            &app,
+            &app.client,
+            "/api/servers/detail",
+            &[("id", &id.to_string())],
+        )
+        .await;
+        assert_eq!(code, 200, "{detail}");
+        assert_eq!(detail["instances_disagree"], 2, "{backend:?}: {detail}");
+    }
+}
+
+#[tokio::test]
+async fn tool_lists_stored_again_before_are_kept_once_after_the_upgrade() {
+    for backend in common::BACKENDS {
+        let db = TestDb::new(backend).await;
+        db.migrate_before(17).await.expect("older schema");
+        let (a, b) = (
+            r#"[{"name":"search","schema":"{}"}]"#,
+            r#"[{"name":"fetch","schema":"{}"},{"name":"search","schema":"{}"}]"#,
+        );
+        let mut statements = vec![
+            "INSERT INTO targets (name, base_url, interval_secs, source, created_at, updated_at) \
+             VALUES ('flipping', 'http://127.0.0.1:9', 10, 'ui', \
+             '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"
+                .to_owned(),
+        ];
+        for (at, tools) in [(1_000, a), (2_000, b), (3_000, a), (4_000, b), (5_000, a)] {
+            statements.push(format!(
+                "INSERT INTO tool_catalogs (target_id, at, tools) \
+                 SELECT id, {at}, '{tools}' FROM targets WHERE name = 'flipping'"
+            ));
+        }
+        let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+        db.raw_sql(&statements).await.expect("old rows");
+        let store = mcpops::server::store::open(db.url(), &Default::default())
+            .await
+            .expect("store opens and migrates");
+        let id = store.list_targets().await.expect("targets")[0].id;
+        let history = store.tool_catalogs(id, 10).await.expect("history");
+        let names: Vec<usize> = history.iter().map(|c| c.tools.len()).collect();
+        assert_eq!(
+            names,
+            vec![1, 2, 1, 2, 1],
+            "{backend:?}: the history, newest first"
+        );
+        let copies = db
+            .count("SELECT COUNT(*) FROM tool_catalogs WHERE same_as IS NULL")
+            .await
+            .expect("count");
+        assert_eq!(copies, 2, "{backend:?}");
+        store.close().await;
+    }
+}

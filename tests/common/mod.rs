@@ -89,6 +89,21 @@ impl TestDb {
         Ok(())
     }
 
+    /// The single number a query such as `SELECT COUNT(*) …` answers.
+    pub async fn count(&self, sql: &str) -> Result<i64, sqlx::Error> {
+        use sqlx::Connection;
+        match self {
+            Self::Sqlite { .. } => {
+                let mut conn = sqlx::SqliteConnection::connect(self.url()).await?;
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await
+            }
+            Self::Postgres { .. } => {
+                let mut conn = sqlx::PgConnection::connect(self.url()).await?;
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await
+            }
+        }
+    }
+
     /// Runs the migrations numbered below `version` only, to build a database as an older
     /// release left it.
     pub async fn migrate_before(&self, version: i64) -> Result<(), sqlx::migrate::MigrateError> {

@@ -152,7 +152,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<u64>;
     /// The newest `limit` tool lists of a target, newest first.
     async fn tool_catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>>;
-    /// Retention: tool lists first seen before `cutoff`, except each target's newest.
+    /// Retention: tool lists last seen before `cutoff`, except each target's newest.
     async fn delete_catalogs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
     /// Synthetic tool calls: every target's checks, or one target's, oldest first.
     async fn tool_checks(&self, target_id: Option<i64>) -> StoreResult<Vec<ToolCheck>>;

@@ -122,15 +122,24 @@ pub(super) struct PollQueries<'p, DB: Database>(pub &'p Pool<DB>);
 
 const LATEST_TOOLS: &str =
     "SELECT tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
-const INSERT_TOOLS: &str = "INSERT INTO tool_catalogs (target_id, at, tools) VALUES ($1, $2, $3)";
+const INSERT_TOOLS: &str =
+    "INSERT INTO tool_catalogs (target_id, at, tools) VALUES ($1, $2, $3) RETURNING id";
+/// A list this target served before, by its text (kept on its newest sighting only).
+const EARLIER_TOOLS: &str = "SELECT id FROM tool_catalogs \
+    WHERE target_id = $1 AND same_as IS NULL AND tools = $2 LIMIT 1";
+/// Moves a list's text from its sighting `$2` (and those pointing there) to `$1`.
+const POINT_TOOLS: &str =
+    "UPDATE tool_catalogs SET tools = '', same_as = $1 WHERE id = $2 OR same_as = $2";
 /// The stored tool lists of one target, together: a server that lists something new on
 /// every poll keeps only its newest lists.
 pub const MAX_CATALOG_BYTES_PER_TARGET: i64 = 4 * 1024 * 1024;
-const CATALOG_SIZES: &str = "SELECT id, CAST(LENGTH(tools) AS BIGINT) FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC";
+const CATALOG_SIZES: &str = "SELECT id, CAST(LENGTH(tools) AS BIGINT) FROM tool_catalogs \
+    WHERE target_id = $1 AND same_as IS NULL ORDER BY id DESC";
 const SELECT_STATUS: &str = "SELECT target_id, at, state, failures, readiness, mcp, p95, \
     error_ratio, rps, offers, certificate, tools, checks FROM target_status";
-const SELECT_CATALOGS: &str =
-    "SELECT at, tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT $2";
+const SELECT_CATALOGS: &str = "SELECT c.at, COALESCE(t.tools, c.tools) FROM tool_catalogs c \
+    LEFT JOIN tool_catalogs t ON t.id = c.same_as \
+    WHERE c.target_id = $1 ORDER BY c.id DESC LIMIT $2";
 
 #[derive(sqlx::FromRow)]
 pub(super) struct StatusRow {
@@ -349,13 +358,27 @@ where
                 .fetch_optional(&mut *tx)
                 .await?;
             if latest.is_none_or(|(previous,)| previous != text) {
-                sqlx::query::<DB>(INSERT_TOOLS)
+                let earlier = sqlx::query_as::<DB, (i64,)>(EARLIER_TOOLS)
+                    .bind(target_id)
+                    .bind(text.clone())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_TOOLS)
                     .bind(target_id)
                     .bind(to_millis(record.sample.at))
                     .bind(text)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
-                // The oldest lists go once the target's pass the cap; the newest stays.
+                // Seen before: one copy, on this newest sighting.
+                if let Some((earlier,)) = earlier {
+                    sqlx::query::<DB>(POINT_TOOLS)
+                        .bind(id)
+                        .bind(earlier)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                // The lists seen longest ago go once the target's pass the cap, with their
+                // sightings; the newest stays.
                 let sizes = sqlx::query_as::<DB, (i64, i64)>(CATALOG_SIZES)
                     .bind(target_id)
                     .fetch_all(&mut *tx)
@@ -364,10 +387,12 @@ where
                 for (index, (id, size)) in sizes.into_iter().enumerate() {
                     total += size;
                     if index > 0 && total > MAX_CATALOG_BYTES_PER_TARGET {
-                        sqlx::query::<DB>("DELETE FROM tool_catalogs WHERE id = $1")
-                            .bind(id)
-                            .execute(&mut *tx)
-                            .await?;
+                        sqlx::query::<DB>(
+                            "DELETE FROM tool_catalogs WHERE id = $1 OR same_as = $1",
+                        )
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
                     }
                 }
             }
@@ -489,7 +514,8 @@ where
         Ok(deleted.len() as u64)
     }
 
-    /// Retention: tool lists first seen before `cutoff`, except each target's newest.
+    /// Retention: tool lists last seen before `cutoff`, except each target's newest. A list's
+    /// text is on its newest sighting, so the sightings pointing there are older still.
     pub async fn delete_catalogs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
         let deleted = sqlx::query_as::<DB, (i64,)>(
             "DELETE FROM tool_catalogs WHERE at < $1 AND id NOT IN \

@@ -1,9 +1,9 @@
 //! The mcpops command line: serve the console, run the demo fleet, migrate.
 use clap::{Parser, Subcommand};
-use mcpops::api::demo::DemoFault;
 use mcpops::domain::audit::RequestOrigin;
 use mcpops::domain::auth::Role;
 use mcpops::domain::backups::{Progress, RunKind};
+use mcpops::domain::demo::DemoFault;
 use mcpops::server::accounts;
 use mcpops::server::backup::{self, Backups};
 use mcpops::server::bench;

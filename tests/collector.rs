@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use common::hostile::hostile_server;
 use common::{BACKENDS, TestApp, TestDb, eventually, spawn_app_with};
-use mcpops::api::demo::DemoFault;
+use mcpops::domain::demo::DemoFault;
 use mcpops::domain::observation::{TargetState, TargetStatus};
 use mcpops::server::demo::DemoFleet;
 use mcpops::server::store::{self, SampleTable, StoreOptions};

@@ -254,6 +254,8 @@ async fn killed_repeatedly(backend: Backend, kills: usize) {
         })
         .await;
         let alive = rand::rng().random_range(500..3_000);
+        // Printed, so a failure can be matched to the moment of its kill.
+        eprintln!("{backend:?} round {round}: killed {alive} ms after polls were stored");
         tokio::time::sleep(Duration::from_millis(alive)).await;
         server.start_kill().expect("kill");
         server.wait().await.expect("reap");

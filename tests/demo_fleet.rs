@@ -3,7 +3,7 @@ mod common;
 
 use chrono::{DurationRound, Utc};
 use common::{BACKENDS, TestDb, spawn_app, test_config};
-use mcpops::api::demo::DemoFault;
+use mcpops::domain::demo::DemoFault;
 use mcpops::domain::observation::SampleRow;
 use mcpops::domain::target::Interval;
 use mcpops::server::demo::DemoFleet;

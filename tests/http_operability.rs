@@ -305,3 +305,22 @@ async fn a_live_page_that_stops_reading_is_dropped_and_the_others_get_every_upda
     .expect("the stalled page's stream ends");
     assert!(leftover < BATCHES, "{leftover}");
 }
+
+#[tokio::test]
+async fn malformed_server_function_arguments_are_the_callers_mistake() {
+    let db = TestDb::sqlite();
+    let app = spawn_app(db.url(), None).await;
+    for (what, body) in [("not a number", "id=abc"), ("missing", "")] {
+        let response = app
+            .client
+            .post(app.url("/api/targets/get"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("call");
+        assert_eq!(response.status(), 400, "{what}");
+        let error: Value = response.json().await.expect("json");
+        assert!(error.get("BadRequest").is_some(), "{what}: {error}");
+    }
+}

@@ -3,9 +3,9 @@
 mod common;
 
 use common::{BACKENDS, Backend, TestDb, eventually, post_form, spawn_app_with};
-use mcpops::api::demo::DemoFault;
 use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
 use mcpops::domain::auth::Role;
+use mcpops::domain::demo::DemoFault;
 use mcpops::server::demo::DemoFleet;
 use serde_json::Value;
 use std::sync::Arc;

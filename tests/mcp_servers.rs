@@ -746,6 +746,7 @@ async fn synthetic_calls_are_refused_unless_safe_then_pass_fail_alert_and_stop_w
     .await;
     assert!(skipped.checks[0].last.ms.is_none());
     let reached = calls.load(Ordering::SeqCst);
+    // A window in which no call may be made.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         calls.load(Ordering::SeqCst),

@@ -296,7 +296,8 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
         },
     )
     .await;
-    // Let polls that began before the last rebalance finish, then watch a steady fleet.
+    // A margin for polls begun before the last rebalance (nothing to observe: they may or may
+    // not be running), then a window in which each target must have one poller.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let from = Instant::now();
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -348,7 +349,8 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
         "{} targets of the killed replica taken over after {taken_over:?} (lease {LEASE:?})",
         orphans.len()
     );
-    // Their polls resume elsewhere, and the fleet is again polled once per target.
+    // Their polls resume elsewhere, and the fleet is again polled once per target: a margin
+    // for polls in flight at the handover, then a window to watch.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let from = Instant::now();
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -370,6 +372,7 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
         (notices_of(&notices, "resolved") == 1).then_some(())
     })
     .await;
+    // A window in which no second notice may come.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(notices_of(&notices, "firing"), 1, "firing notified once");
     assert_eq!(
@@ -452,6 +455,7 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
         "{} targets of the hung replica taken over after {taken_over:?} (lease {LEASE:?})",
         hung_targets.len()
     );
+    // The hung replica stays frozen a while after its targets were taken, as a real hang would.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(signal("-CONT", &hung.process).success());
     eventually(
@@ -465,6 +469,7 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
         },
     )
     .await;
+    // A window in which the woken replica could poll what it no longer holds.
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Each target changed hands at most twice (to the survivor, and back in the rebalance);
     // two pollers at once would alternate.

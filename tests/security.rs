@@ -442,15 +442,21 @@ async fn a_hostile_tool_list_is_cut_and_its_stored_versions_stay_under_the_cap()
             (listed.load(Ordering::SeqCst) >= before + 8).then_some(())
         })
         .await;
-        // The last of them stored.
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let status = app
-            .state
-            .store
-            .target_status(id)
-            .await
-            .expect("status")
-            .expect("polled");
+        let status = eventually(Duration::from_secs(10), "a cut list stored", || async {
+            app.state
+                .store
+                .target_status(id)
+                .await
+                .ok()
+                .flatten()
+                .filter(|s| {
+                    s.mcp
+                        .as_ref()
+                        .and_then(|m| m.full_handshake.as_ref())
+                        .is_some_and(|f| f.tools_cut.is_some())
+                })
+        })
+        .await;
         let cut = status
             .mcp
             .and_then(|m| m.full_handshake)
@@ -1038,6 +1044,7 @@ async fn probes_never_reach_a_denied_network_by_address_or_by_name() {
             status.failures
         );
     }
+    // A window in which nothing may reach the listener.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         reached.load(Ordering::SeqCst),
@@ -1194,13 +1201,11 @@ async fn a_server_flipping_between_two_tool_lists_stores_each_list_once() {
             (listed.load(Ordering::SeqCst) >= before + 6).then_some(())
         })
         .await;
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let history = app
-            .state
-            .store
-            .tool_catalogs(id, 100)
-            .await
-            .expect("history");
+        let history = eventually(Duration::from_secs(10), "five sightings stored", || async {
+            let history = app.state.store.tool_catalogs(id, 100).await.ok()?;
+            (history.len() >= 5).then_some(history)
+        })
+        .await;
         assert!(
             history.len() >= 5,
             "{backend:?}: every flip is in the history: {}",

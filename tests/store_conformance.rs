@@ -1,7 +1,7 @@
 //! The same storage cases, run against SQLite and PostgreSQL.
 mod common;
 
-use common::{BACKENDS, Backend, TestDb};
+use common::{Backend, TestDb};
 use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
 use mcpops::domain::target::{TargetSource, TargetSpec};
 use mcpops::server::store::{self, AlertChange, Store, StoreError, StoreOptions};
@@ -337,37 +337,27 @@ async fn alerts_are_chosen_by_state_and_target(backend: Backend) {
 
 #[tokio::test]
 async fn conformance_alerts_are_chosen_by_state_and_target() {
-    for backend in BACKENDS {
-        alerts_are_chosen_by_state_and_target(backend).await;
-    }
+    common::on_each_backend(alerts_are_chosen_by_state_and_target).await;
 }
 
 #[tokio::test]
 async fn conformance_targets_round_trip() {
-    for backend in BACKENDS {
-        targets_round_trip(backend).await;
-    }
+    common::on_each_backend(targets_round_trip).await;
 }
 
 #[tokio::test]
 async fn conformance_duplicate_name_is_a_conflict() {
-    for backend in BACKENDS {
-        duplicate_name_is_a_conflict(backend).await;
-    }
+    common::on_each_backend(duplicate_name_is_a_conflict).await;
 }
 
 #[tokio::test]
 async fn conformance_upsert_replaces_the_address_and_keeps_the_id() {
-    for backend in BACKENDS {
-        upsert_replaces_the_address_and_keeps_the_id(backend).await;
-    }
+    common::on_each_backend(upsert_replaces_the_address_and_keeps_the_id).await;
 }
 
 #[tokio::test]
 async fn conformance_data_survives_reopening() {
-    for backend in BACKENDS {
-        data_survives_reopening(backend).await;
-    }
+    common::on_each_backend(data_survives_reopening).await;
 }
 
 #[tokio::test]
@@ -485,9 +475,7 @@ async fn newest_tool_lists_of_the_targets_asked(backend: Backend) {
 
 #[tokio::test]
 async fn conformance_newest_tool_lists_of_the_targets_asked() {
-    for backend in BACKENDS {
-        newest_tool_lists_of_the_targets_asked(backend).await;
-    }
+    common::on_each_backend(newest_tool_lists_of_the_targets_asked).await;
 }
 
 async fn synthetic_calls_and_their_results_round_trip(backend: Backend) {
@@ -626,9 +614,7 @@ async fn synthetic_calls_and_their_results_round_trip(backend: Backend) {
 
 #[tokio::test]
 async fn conformance_synthetic_calls_and_their_results_round_trip() {
-    for backend in BACKENDS {
-        synthetic_calls_and_their_results_round_trip(backend).await;
-    }
+    common::on_each_backend(synthetic_calls_and_their_results_round_trip).await;
 }
 
 async fn leases_share_targets_and_lapse(backend: Backend) {
@@ -773,132 +759,132 @@ async fn leases_share_targets_and_lapse(backend: Backend) {
 
 #[tokio::test]
 async fn conformance_leases_share_targets_and_lapse() {
-    for backend in BACKENDS {
-        leases_share_targets_and_lapse(backend).await;
-    }
+    common::on_each_backend(leases_share_targets_and_lapse).await;
 }
 
 /// The directory pages read targets through is current after every kind of change made
 /// straight in the store, as another replica or an operator's SQL would.
+async fn the_target_directory_follows_every_change(backend: Backend) {
+    use mcpops::server::target_directory::TargetDirectory;
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    let directory = TargetDirectory::default();
+    let names = |targets: Arc<[mcpops::domain::target::Target]>| -> Vec<String> {
+        targets.iter().map(|t| t.name.clone()).collect()
+    };
+    assert!(names(directory.targets(store.as_ref()).await.expect("empty")).is_empty());
+
+    let first = store
+        .insert_target(
+            &spec("one", "http://127.0.0.1:9001"),
+            TargetSource::Ui,
+            common::test_event(),
+        )
+        .await
+        .expect("insert");
+    let stamp = store.target_stamp().await.expect("stamp");
+    assert_eq!(
+        names(directory.targets(store.as_ref()).await.expect("added")),
+        ["one"],
+        "{backend:?}"
+    );
+    assert_eq!(
+        store.target_stamp().await.expect("stamp"),
+        stamp,
+        "reads do not move it"
+    );
+
+    store
+        .update_target(
+            first.id,
+            &spec("one-renamed", "http://127.0.0.1:9001"),
+            common::test_event(),
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        names(directory.targets(store.as_ref()).await.expect("renamed")),
+        ["one-renamed"],
+        "{backend:?}"
+    );
+
+    // Another replica, its clock an hour ahead, edited a second target; an edit made here
+    // afterwards is older by the clock than that one, and must still show.
+    let other = store
+        .insert_target(
+            &spec("other", "http://127.0.0.1:9003"),
+            TargetSource::Ui,
+            common::test_event(),
+        )
+        .await
+        .expect("insert");
+    let ahead = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    db.raw_sql(&[&format!(
+        "UPDATE targets SET updated_at = '{ahead}' WHERE id = {}",
+        other.id
+    )])
+    .await
+    .expect("edit with a clock ahead");
+    assert_eq!(
+        names(directory.targets(store.as_ref()).await.expect("both")),
+        ["one-renamed", "other"],
+        "{backend:?}"
+    );
+    store
+        .update_target(
+            first.id,
+            &spec("one-again", "http://127.0.0.1:9001"),
+            common::test_event(),
+        )
+        .await
+        .expect("update");
+    assert_eq!(
+        names(
+            directory
+                .targets(store.as_ref())
+                .await
+                .expect("renamed again")
+        ),
+        ["one-again", "other"],
+        "{backend:?}: an edit behind another replica's clock is seen"
+    );
+    store
+        .delete_target(other.id, common::test_event())
+        .await
+        .expect("delete");
+
+    // Removed and replaced at once: the count is the same, and SQLite may even give the
+    // new row the old id.
+    store
+        .delete_target(first.id, common::test_event())
+        .await
+        .expect("delete");
+    store
+        .insert_target(
+            &spec("two", "http://127.0.0.1:9002"),
+            TargetSource::Ui,
+            common::test_event(),
+        )
+        .await
+        .expect("insert");
+    assert_eq!(
+        names(directory.targets(store.as_ref()).await.expect("replaced")),
+        ["two"],
+        "{backend:?}"
+    );
+
+    let second = store.list_targets().await.expect("list")[0].id;
+    store
+        .delete_target(second, common::test_event())
+        .await
+        .expect("delete");
+    assert!(
+        names(directory.targets(store.as_ref()).await.expect("removed")).is_empty(),
+        "{backend:?}"
+    );
+}
+
 #[tokio::test]
 async fn conformance_the_target_directory_follows_every_change() {
-    use mcpops::server::target_directory::TargetDirectory;
-    for backend in BACKENDS {
-        let db = TestDb::new(backend).await;
-        let store = open(&db).await;
-        let directory = TargetDirectory::default();
-        let names = |targets: Arc<[mcpops::domain::target::Target]>| -> Vec<String> {
-            targets.iter().map(|t| t.name.clone()).collect()
-        };
-        assert!(names(directory.targets(store.as_ref()).await.expect("empty")).is_empty());
-
-        let first = store
-            .insert_target(
-                &spec("one", "http://127.0.0.1:9001"),
-                TargetSource::Ui,
-                common::test_event(),
-            )
-            .await
-            .expect("insert");
-        let stamp = store.target_stamp().await.expect("stamp");
-        assert_eq!(
-            names(directory.targets(store.as_ref()).await.expect("added")),
-            ["one"],
-            "{backend:?}"
-        );
-        assert_eq!(
-            store.target_stamp().await.expect("stamp"),
-            stamp,
-            "reads do not move it"
-        );
-
-        store
-            .update_target(
-                first.id,
-                &spec("one-renamed", "http://127.0.0.1:9001"),
-                common::test_event(),
-            )
-            .await
-            .expect("update");
-        assert_eq!(
-            names(directory.targets(store.as_ref()).await.expect("renamed")),
-            ["one-renamed"],
-            "{backend:?}"
-        );
-
-        // Another replica, its clock an hour ahead, edited a second target; an edit made here
-        // afterwards is older by the clock than that one, and must still show.
-        let other = store
-            .insert_target(
-                &spec("other", "http://127.0.0.1:9003"),
-                TargetSource::Ui,
-                common::test_event(),
-            )
-            .await
-            .expect("insert");
-        let ahead = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
-        db.raw_sql(&[&format!(
-            "UPDATE targets SET updated_at = '{ahead}' WHERE id = {}",
-            other.id
-        )])
-        .await
-        .expect("edit with a clock ahead");
-        assert_eq!(
-            names(directory.targets(store.as_ref()).await.expect("both")),
-            ["one-renamed", "other"],
-            "{backend:?}"
-        );
-        store
-            .update_target(
-                first.id,
-                &spec("one-again", "http://127.0.0.1:9001"),
-                common::test_event(),
-            )
-            .await
-            .expect("update");
-        assert_eq!(
-            names(
-                directory
-                    .targets(store.as_ref())
-                    .await
-                    .expect("renamed again")
-            ),
-            ["one-again", "other"],
-            "{backend:?}: an edit behind another replica's clock is seen"
-        );
-        store
-            .delete_target(other.id, common::test_event())
-            .await
-            .expect("delete");
-
-        // Removed and replaced at once: the count is the same, and SQLite may even give the
-        // new row the old id.
-        store
-            .delete_target(first.id, common::test_event())
-            .await
-            .expect("delete");
-        store
-            .insert_target(
-                &spec("two", "http://127.0.0.1:9002"),
-                TargetSource::Ui,
-                common::test_event(),
-            )
-            .await
-            .expect("insert");
-        assert_eq!(
-            names(directory.targets(store.as_ref()).await.expect("replaced")),
-            ["two"],
-            "{backend:?}"
-        );
-
-        let second = store.list_targets().await.expect("list")[0].id;
-        store
-            .delete_target(second, common::test_event())
-            .await
-            .expect("delete");
-        assert!(
-            names(directory.targets(store.as_ref()).await.expect("removed")).is_empty(),
-            "{backend:?}"
-        );
-    }
+    common::on_each_backend(the_target_directory_follows_every_change).await;
 }

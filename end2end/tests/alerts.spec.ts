@@ -80,11 +80,12 @@ test('baselines refuse bad values next to the field, and a learned baseline is s
   await form.getByRole('button', { name: 'Save baselines' }).click();
   await expect(page.locator('tr[data-scope="fleet"]')).toContainText('400');
 
-  // Give the demo a few polls, then learn demo-01's baseline: numbers first, saved only on request.
-  await page.waitForTimeout(3000);
+  // Learn demo-01's baseline once the demo has polled enough: numbers first, saved only on request.
   const learn = page.getByRole('form', { name: 'Learn a baseline' });
-  await learn.getByRole('button', { name: 'Learn from the last 7 days' }).click();
-  await expect(page.locator('[data-learned-hours]')).toContainText('Learned from');
+  await expect(async () => {
+    await learn.getByRole('button', { name: 'Learn from the last 7 days' }).click();
+    await expect(page.locator('[data-learned-hours]')).toContainText('Learned from', { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
   const proposal = page.getByRole('form', { name: 'Save the learned baseline' });
   await expect(proposal.getByLabel('p50 (ms)')).not.toHaveValue('');
   await page.screenshot({ path: 'test-results/rules-learned.png', fullPage: true });
@@ -130,7 +131,11 @@ test('a deploy marked on the server page is reviewed before and after, and drawn
   await signInQuietly(page, mcpops);
   await page.goto(`${mcpops.url}/wall`);
   await waitForHydration(page);
-  await page.waitForTimeout(2500);
+  // A few polls first, so the deploy has a "before" to be reviewed against.
+  const polled = page.locator('.tile[data-target="demo-01"]').getByRole('img', { name: 'p95 latency, last polls' }).locator('polyline');
+  await expect
+    .poll(async () => ((await polled.getAttribute('points')) ?? '').split(' ').filter(Boolean).length, { timeout: 10_000 })
+    .toBeGreaterThanOrEqual(2);
   await page.getByRole('link', { name: 'demo-01' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'demo-01' })).toBeVisible();
   await waitForHydration(page);
@@ -148,10 +153,11 @@ test('a deploy marked on the server page is reviewed before and after, and drawn
   await expect(row).toContainText('canary in eu');
   await expect(row.locator('td')).toHaveCount(5);
   // Charts are cached per 5 s tick; the next one draws the marker.
-  await page.waitForTimeout(5000);
+  const chartSrc = await page.locator('img.chart').first().getAttribute('src');
+  await expect
+    .poll(async () => (await page.request.get(`${mcpops.url}${chartSrc}`)).text(), { timeout: 15_000 })
+    .toContain('deploy 2.0.0');
   await page.reload();
-  const svg = await page.request.get(`${mcpops.url}${await page.locator('img.chart').first().getAttribute('src')}`);
-  expect(await svg.text()).toContain('deploy 2.0.0');
   const readiness = page.getByRole('region', { name: 'Operational readiness' });
   await expect(readiness.locator('li[data-item="monitoring"]')).toHaveAttribute('data-state', 'met');
   await readiness.getByRole('button', { name: 'Tick: An on-call rota owns the service' }).click();

@@ -105,9 +105,11 @@ test('targets from a file are listed with their file, and a bad file is reported
   await expect(sources.locator(`tr[data-source="${file}"]`)).toContainText('ok');
 
   writeFileSync(file, '[[target]]\nname = "from-file"\nurl = \n');
-  await page.waitForTimeout(1500);
-  await page.reload();
-  await expect(sources.locator(`tr[data-source="${file}"]`)).toContainText('line 3');
+  // The file is read again within reload_secs; the page shows it on a reload.
+  await expect(async () => {
+    await page.reload();
+    await expect(sources.locator(`tr[data-source="${file}"]`)).toContainText('line 3', { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
   await expect(page.locator('tr[data-target="from-file"]')).toBeVisible();
   await page.screenshot({ path: 'test-results/fleet-target-files.png', fullPage: true });
   noErrors();

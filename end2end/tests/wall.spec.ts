@@ -40,8 +40,11 @@ test('a wall tile leads to its server page with charts, readiness, MCP and tools
   await page.goto(`${mcpops.url}/wall`);
   await waitForHydration(page);
   await expect(page.locator('.tile[data-target="demo-01"]')).toHaveAttribute('data-state', 'up');
-  // Give the collector two scrapes, so there is a rate and a latency to draw.
-  await page.waitForTimeout(2500);
+  // Two scrapes at least, so there is a rate and a latency to draw: the tile's sparkline says.
+  const polled = page.locator('.tile[data-target="demo-01"]').getByRole('img', { name: 'p95 latency, last polls' }).locator('polyline');
+  await expect
+    .poll(async () => ((await polled.getAttribute('points')) ?? '').split(' ').filter(Boolean).length, { timeout: 10_000 })
+    .toBeGreaterThanOrEqual(2);
   await page.getByRole('link', { name: 'demo-01' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'demo-01' })).toBeVisible();
   await expect(page.getByRole('region', { name: 'MCP handshake' })).toContainText('2025-11-25');

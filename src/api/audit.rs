@@ -1,21 +1,8 @@
 //! Server functions for the audit log (auditors and admins): search, one entry, chain check.
 use super::error::AppError;
-use crate::domain::audit::{AuditEntry, ChainCheck};
+use crate::domain::audit::{AuditEntry, AuditQuery, ChainCheck, ChainReport};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
-
-/// The filter form's raw fields, as they travel in the page's query string; absent is empty.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AuditQuery {
-    pub user: String,
-    pub event_type: String,
-    pub action: String,
-    pub resource: String,
-    pub result: String,
-    pub period: String,
-    pub q: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditPage {
@@ -30,21 +17,13 @@ pub struct AuditEntryView {
     pub chain: ChainCheck,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChainReport {
-    pub checked: u64,
-    /// The first broken entry and what is wrong with it.
-    pub broken: Option<(i64, ChainCheck)>,
-    pub millis: u64,
-}
-
 #[server(endpoint = "audit/search")]
 pub async fn search_audit(query: AuditQuery, before: Option<i64>) -> Result<AuditPage, AppError> {
     use crate::domain::audit::PAGE_SIZE;
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::ReadAudit)?;
     let result = async {
-        let filter = filter_from(&query)?;
+        let filter = query.filter(chrono::Utc::now())?;
         // One extra row says whether there is another page.
         let mut entries = caller
             .state
@@ -64,25 +43,6 @@ pub async fn search_audit(query: AuditQuery, before: Option<i64>) -> Result<Audi
     }
     .await;
     super::ssr::respond(result)
-}
-
-#[cfg(feature = "ssr")]
-pub fn filter_from(query: &AuditQuery) -> Result<crate::domain::audit::AuditFilter, AppError> {
-    crate::domain::audit::AuditFilter::from_form(
-        &query.user,
-        &query.event_type,
-        &query.action,
-        &query.resource,
-        &query.result,
-        &query.period,
-        &query.q,
-        chrono::Utc::now(),
-    )
-    .map_err(|message| {
-        let mut errors = crate::domain::target::FieldErrors::default();
-        errors.add("filter", message);
-        AppError::Invalid(errors)
-    })
 }
 
 /// One entry, with whether it still matches its hash and follows its predecessor.

@@ -118,7 +118,7 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
 
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
-        .map_err(|_| AppError::Internal)?;
+        .map_err(|e| crate::server::error::internal("no session on a sign-in request", e))?;
     // A new id at login: whatever id the browser had before (perhaps planted) is worthless.
     let stored = async {
         session.cycle_id().await?;
@@ -155,8 +155,11 @@ pub async fn logout() -> Result<(), AppError> {
     }
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
-        .map_err(|_| AppError::Internal)?;
-    session.flush().await.map_err(|_| AppError::Unavailable)?;
+        .map_err(|e| crate::server::error::internal("no session on a sign-out request", e))?;
+    session
+        .flush()
+        .await
+        .map_err(|e| crate::server::error::unavailable("could not end the session", e))?;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -201,12 +204,12 @@ pub async fn change_password(
         let failed = event
             .outcome(crate::domain::audit::Outcome::Failure)
             .reason(err.to_string());
-        let _ = state.store.append_audit(failed).await;
+        state.store.append_audit(failed).await?;
         return super::ssr::respond(Err(err));
     }
     let hash = password::hash(new_password)
         .await
-        .map_err(|_| AppError::Internal)?;
+        .map_err(|e| crate::server::error::internal("could not hash a new password", e))?;
     let change = UserChange {
         password_hash: Some(hash),
         must_reset: Some(false),
@@ -260,11 +263,8 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
 async fn restart_own_session(user_id: i64) -> Result<(), AppError> {
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
-        .map_err(|_| AppError::Internal)?;
+        .map_err(|e| crate::server::error::internal("no session on the request", e))?;
     crate::server::auth::start_session(&session, user_id)
         .await
-        .map_err(|err| {
-            tracing::error!(error = %err, "could not store the session");
-            AppError::Unavailable
-        })
+        .map_err(|err| crate::server::error::unavailable("could not store the session", err))
 }

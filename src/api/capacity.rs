@@ -88,7 +88,7 @@ pub async fn save_what_if(
     let json = (!values.is_empty())
         .then(|| serde_json::to_string(&values))
         .transpose()
-        .map_err(|_| AppError::Internal)?;
+        .map_err(|err| crate::server::error::internal("could not encode what-if inputs", err))?;
     let event = caller
         .event(
             "capacity",

@@ -1,66 +1,7 @@
 //! Server functions for the simulated demo fleet: list its servers and inject faults.
 use super::error::AppError;
+use crate::domain::demo::{DemoFault, DemoServerView};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-use std::fmt;
-
-/// A fault the demo fleet can simulate on one server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DemoFault {
-    LatencySpike,
-    ErrorBurst,
-    Down,
-    NotReady,
-    ToolDrift,
-}
-
-impl DemoFault {
-    pub const ALL: [DemoFault; 5] = [
-        Self::LatencySpike,
-        Self::ErrorBurst,
-        Self::Down,
-        Self::NotReady,
-        Self::ToolDrift,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LatencySpike => "latency",
-            Self::ErrorBurst => "errors",
-            Self::Down => "down",
-            Self::NotReady => "not_ready",
-            Self::ToolDrift => "drift",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::LatencySpike => "Latency spike",
-            Self::ErrorBurst => "Error burst",
-            Self::Down => "Down",
-            Self::NotReady => "Not ready",
-            Self::ToolDrift => "Tool drift",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.as_str() == raw)
-    }
-}
-
-impl fmt::Display for DemoFault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DemoServerView {
-    pub name: String,
-    pub url: String,
-    pub faults: Vec<DemoFault>,
-}
 
 /// The demo fleet's servers, or an empty list when mcpops runs without it.
 #[server(endpoint = "demo/list")]
@@ -95,7 +36,12 @@ pub async fn set_demo_fault(server: String, fault: String, on: bool) -> Result<(
                 Ok(_) => fleet
                     .set_fault(&server, fault, on)
                     .await
-                    .map_err(|_| AppError::NotFound),
+                    .map_err(|err| match err {
+                        crate::server::demo::DemoError::UnknownServer(_) => AppError::NotFound,
+                        other => {
+                            crate::server::error::internal("could not change a demo fault", other)
+                        }
+                    }),
                 Err(err) => Err(err.into()),
             }
         }

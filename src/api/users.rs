@@ -60,7 +60,10 @@ pub async fn add_user(username: String, role: String) -> Result<TemporaryPasswor
                         })
                         .map_err(AppError::from)
                 }
-                Err(_) => Err(AppError::Internal),
+                Err(err) => Err(crate::server::error::internal(
+                    "could not hash a temporary password",
+                    err,
+                )),
             }
         }
         _ => Err(AppError::Invalid(errors)),
@@ -160,9 +163,9 @@ pub async fn reset_password(id: i64) -> Result<TemporaryPassword, AppError> {
     let result = async {
         let user = caller.state.store.user(id).await?;
         let temporary = password::generate();
-        let hash = password::hash(temporary.clone())
-            .await
-            .map_err(|_| AppError::Internal)?;
+        let hash = password::hash(temporary.clone()).await.map_err(|err| {
+            crate::server::error::internal("could not hash a temporary password", err)
+        })?;
         let change = UserChange {
             password_hash: Some(hash),
             must_reset: Some(true),

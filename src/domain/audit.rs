@@ -328,6 +328,48 @@ impl AuditPeriod {
 pub const SEARCH_MAX: usize = 200;
 pub const PAGE_SIZE: i64 = 50;
 
+/// The filter form's raw fields, as they travel in the page's query string; absent is empty.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditQuery {
+    pub user: String,
+    pub event_type: String,
+    pub action: String,
+    pub resource: String,
+    pub result: String,
+    pub period: String,
+    pub q: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChainReport {
+    pub checked: u64,
+    /// The first broken entry and what is wrong with it.
+    pub broken: Option<(i64, ChainCheck)>,
+    pub millis: u64,
+}
+
+impl AuditQuery {
+    /// The filter these fields ask for, as of `now` (periods count back from it).
+    pub fn filter(&self, now: DateTime<Utc>) -> Result<AuditFilter, super::error::AppError> {
+        AuditFilter::from_form(
+            &self.user,
+            &self.event_type,
+            &self.action,
+            &self.resource,
+            &self.result,
+            &self.period,
+            &self.q,
+            now,
+        )
+        .map_err(|message| {
+            let mut errors = super::target::FieldErrors::default();
+            errors.add("filter", message);
+            super::error::AppError::Invalid(errors)
+        })
+    }
+}
+
 /// What the auditor asked for; every field is optional and they combine with AND.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AuditFilter {

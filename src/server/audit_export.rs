@@ -1,8 +1,9 @@
 //! Streaming exports of the audit log, and the walk that verifies its hash chain.
 use super::state::AppState;
 use super::store::{Store, StoreError};
-use crate::api::audit::{AuditQuery, ChainReport, filter_from};
-use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter, ChainWalker, RequestOrigin};
+use crate::domain::audit::{
+    AuditEntry, AuditEvent, AuditFilter, AuditQuery, ChainReport, ChainWalker, RequestOrigin,
+};
 use crate::domain::auth::Principal;
 use crate::domain::csv;
 use axum::Extension;
@@ -49,7 +50,7 @@ pub async fn export(
                 .into_response();
         }
     };
-    let filter = match filter_from(&params.query) {
+    let filter = match params.query.filter(chrono::Utc::now()) {
         Ok(filter) => filter,
         Err(err) => return (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
     };
@@ -60,9 +61,7 @@ pub async fn export(
         }),
     );
     if let Err(err) = state.store.append_audit(event).await {
-        return crate::api::error::AppError::from(err)
-            .status()
-            .into_response();
+        return crate::domain::error::AppError::from(err).into_response();
     }
     let (content_type, extension) = match format {
         Format::Csv => ("text/csv; charset=utf-8", "csv"),

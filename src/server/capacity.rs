@@ -2,13 +2,13 @@
 //! inputs over it, the plan and the forecast; also the forecast chart and the CSV export.
 use super::state::AppState;
 use super::store::{LoadRow, SampleTable, Store, StoreError};
-use crate::api::error::AppError;
 use crate::domain::alerts::Scope;
 use crate::domain::auth::{Principal, PrincipalKind};
 use crate::domain::capacity::{
     CapacityReport, DailyPeak, Exhaustion, LoadPoint, Overrides, Trend, daily_peaks, exhaustion,
     inputs, limits, measure, plan, theil_sen,
 };
+use crate::domain::error::AppError;
 use crate::domain::series::TimeRange;
 use axum::Extension;
 use axum::extract::{Query, State};

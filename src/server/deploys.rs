@@ -2,11 +2,11 @@
 //! the 30 minutes either side.
 use super::state::AppState;
 use super::store::{SampleTable, Store, StoreError};
-use crate::api::error::AppError;
 use crate::domain::alerts::Baselines;
 use crate::domain::audit::{AuditEvent, RequestOrigin};
 use crate::domain::auth::{Permission, Principal};
 use crate::domain::deploys::{COMPARE_WINDOW, Deploy, DeployForm, SignalChange, compare};
+use crate::domain::error::AppError;
 use crate::domain::target::FieldErrors;
 use axum::Json;
 use axum::extract::State;

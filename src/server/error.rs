@@ -1,6 +1,22 @@
 //! Errors at the HTTP edge: causes are logged once here, clients get an opaque message.
 use super::store::StoreError;
-use crate::api::error::AppError;
+use crate::domain::error::AppError;
+use axum::http::StatusCode;
+
+/// The HTTP status a request that ended in `err` answers with.
+pub fn status(err: &AppError) -> StatusCode {
+    match err {
+        AppError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        AppError::NotFound => StatusCode::NOT_FOUND,
+        AppError::Conflict(_) => StatusCode::CONFLICT,
+        AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        AppError::Forbidden => StatusCode::FORBIDDEN,
+        AppError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+        AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        AppError::Internal | AppError::Transport(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
 
 impl From<StoreError> for AppError {
     fn from(err: StoreError) -> Self {
@@ -20,16 +36,30 @@ impl From<StoreError> for AppError {
     }
 }
 
+/// A failure the client cannot act on: its cause is logged here, once, and the client is told
+/// only that something went wrong.
+pub fn internal(what: &str, cause: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %cause, "{what}");
+    AppError::Internal
+}
+
+/// A failure of something the server depends on (the session store, the database), which may
+/// pass: logged once, and the client is told to try again.
+pub fn unavailable(what: &str, cause: impl std::fmt::Display) -> AppError {
+    tracing::warn!(error = %cause, "{what}");
+    AppError::Unavailable
+}
+
 /// Sets the HTTP status of a server-function response to match its error.
 pub fn set_status(err: &AppError) {
     if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(err.status());
+        response.set_status(status(err));
     }
 }
 
 /// For plain REST routes: the status, and the error as the same JSON server functions send.
 impl axum::response::IntoResponse for AppError {
     fn into_response(self) -> axum::response::Response {
-        (self.status(), axum::Json(self)).into_response()
+        (status(&self), axum::Json(self)).into_response()
     }
 }

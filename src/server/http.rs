@@ -296,9 +296,7 @@ async fn render_chart(
             let (samples, markers) = match read.await {
                 Ok(read) => read,
                 Err(err) => {
-                    return crate::api::error::AppError::from(err)
-                        .status()
-                        .into_response();
+                    return crate::domain::error::AppError::from(err).into_response();
                 }
             };
             let points = downsample(&samples, from, now, 120);

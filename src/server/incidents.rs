@@ -3,8 +3,8 @@
 use super::charts::{self, Chart, Marker};
 use super::state::AppState;
 use super::store::{SampleTable, Store, StoreError};
-use crate::api::error::AppError;
 use crate::domain::alerts::AlertQuery;
+use crate::domain::error::AppError;
 use crate::domain::incidents::{Incident, TimelineEvent, TimelineKind, ordered, report_markdown};
 use crate::domain::series::downsample;
 use axum::extract::{Path, State};

@@ -181,6 +181,28 @@ impl Drop for TestDb {
     }
 }
 
+/// Runs `test` on each backend in turn, naming the backend in any failure.
+pub async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(Backend) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    for backend in BACKENDS {
+        if let Err(err) = tokio::spawn(test(backend)).await {
+            let message = err
+                .try_into_panic()
+                .ok()
+                .and_then(|p| {
+                    p.downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                })
+                .unwrap_or_default();
+            panic!("on {backend:?}: {message}");
+        }
+    }
+}
+
 /// Polls `check` every 50 ms until it returns `Some`, or fails after `within`.
 pub async fn eventually<T, F, Fut>(within: std::time::Duration, what: &str, mut check: F) -> T
 where

@@ -1,8 +1,9 @@
 //! Administration: links to accounts and tokens, and fault injection into the demo fleet.
 use crate::api::auth::current_viewer;
-use crate::api::demo::{DemoFault, DemoServerView, SetDemoFault, list_demo_servers};
+use crate::api::demo::{SetDemoFault, list_demo_servers};
 use crate::app::components::{ErrorNote, form_error};
 use crate::domain::auth::{Permission, Viewer};
+use crate::domain::demo::{DemoFault, DemoServerView};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;

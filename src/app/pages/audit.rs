@@ -1,6 +1,7 @@
 //! The audit log for auditors: filter, search, page, inspect, verify and export.
-use crate::api::audit::{AuditQuery, VerifyAudit, audit_entry_detail, search_audit};
+use crate::api::audit::{VerifyAudit, audit_entry_detail, search_audit};
 use crate::app::components::{ErrorNote, LocalTime, form_error};
+use crate::domain::audit::AuditQuery;
 use crate::domain::audit::{AuditEntry, AuditPeriod, ChainCheck, Outcome};
 use leptos::prelude::*;
 use leptos_meta::Title;

@@ -423,17 +423,13 @@ async fn kiosk_login(
             return Err(kiosk_refused());
         }
         Err(err) => {
-            return Err(crate::api::error::AppError::from(err)
-                .status()
-                .into_response());
+            return Err(crate::domain::error::AppError::from(err).into_response());
         }
     };
     let principal = kiosk_principal(&token);
     let event = AuditEvent::new("token", &principal.actor, "kiosk_use", &token.name, origin);
     if let Err(err) = state.store.append_audit(event).await {
-        return Err(crate::api::error::AppError::from(err)
-            .status()
-            .into_response());
+        return Err(crate::domain::error::AppError::from(err).into_response());
     }
     touch(state, &token).await;
     let stored = async {

@@ -4,8 +4,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use std::sync::OnceLock;
 
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed")]
-pub struct HashError;
+#[error("password hashing failed: {0}")]
+pub struct HashError(String);
 
 /// Hashing at once at most this many times (about one per core): a flood of sign-ins waits
 /// its turn instead of taking every blocking thread.
@@ -18,16 +18,19 @@ fn hashing() -> &'static tokio::sync::Semaphore {
 }
 
 pub async fn hash(password: String) -> Result<String, HashError> {
-    let _permit = hashing().acquire().await.map_err(|_| HashError)?;
+    let _permit = hashing()
+        .acquire()
+        .await
+        .map_err(|e| HashError(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|_| HashError)
+            .map_err(|e| HashError(e.to_string()))
     })
     .await
-    .map_err(|_| HashError)?
+    .map_err(|e| HashError(e.to_string()))?
 }
 
 /// Checks `password` against `stored`, or against a dummy hash when there is no such user:

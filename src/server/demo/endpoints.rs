@@ -1,6 +1,6 @@
 //! The HTTP face of one demo server: /metrics, /health/*, and a minimal MCP endpoint.
 use super::{DemoServer, lock, simulation};
-use crate::api::demo::DemoFault;
+use crate::domain::demo::DemoFault;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

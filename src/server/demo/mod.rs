@@ -3,9 +3,9 @@
 mod endpoints;
 pub(crate) mod simulation;
 
-use crate::api::demo::{DemoFault, DemoServerView};
 use crate::domain::audit::{AuditEvent, RequestOrigin};
 use crate::domain::checks::CheckSpec;
+use crate::domain::demo::{DemoFault, DemoServerView};
 use crate::domain::target::{Interval, TargetName, TargetSource, TargetSpec, TargetUrl};
 use crate::server::store::{SampleTable, Store, StoreResult};
 use chrono::{DateTime, DurationRound, Utc};

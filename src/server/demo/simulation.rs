@@ -1,6 +1,6 @@
 //! Simulated traffic for one demo server: a daily curve with noise, and the counters,
 //! histogram and gauges a real MCP server would expose.
-use crate::api::demo::DemoFault;
+use crate::domain::demo::DemoFault;
 use crate::domain::observation::{SampleRow, TargetState};
 use crate::domain::signals::BucketDeltas;
 use chrono::{DateTime, Timelike, Utc};

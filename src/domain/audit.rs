@@ -118,25 +118,7 @@ impl AuditEvent {
 /// JSON with object keys sorted at every level, so the same details always hash the same.
 /// Oversized details are replaced by a marker rather than refused: the action still gets audited.
 pub fn canonical_details(value: &serde_json::Value) -> String {
-    fn sorted(value: &serde_json::Value) -> serde_json::Value {
-        match value {
-            serde_json::Value::Object(map) => {
-                let mut entries: Vec<_> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                serde_json::Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), sorted(v)))
-                        .collect(),
-                )
-            }
-            serde_json::Value::Array(items) => {
-                serde_json::Value::Array(items.iter().map(sorted).collect())
-            }
-            other => other.clone(),
-        }
-    }
-    let text = sorted(value).to_string();
+    let text = super::canonical_json::canonical_json(value);
     if text.len() > DETAILS_MAX {
         format!(r#"{{"truncated":true,"bytes":{}}}"#, text.len())
     } else {

@@ -3,6 +3,7 @@ pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod backups;
+pub mod canonical_json;
 pub mod capacity;
 pub mod checks;
 pub mod csv;

@@ -8,6 +8,7 @@ mod auth;
 mod legacy;
 
 use super::fetch::{self, FetchLimits};
+use crate::domain::canonical_json::canonical_json;
 use crate::domain::observation::{FullHandshake, McpReport, ProbeError, Protection, Tool};
 use chrono::Utc;
 use legacy::{LEGACY_VERSION, LegacyStream};
@@ -982,27 +983,6 @@ fn find_event_end(buffer: &[u8], from: usize) -> Option<usize> {
         .min()
 }
 
-/// JSON with sorted keys, so two equal schemas are equal text.
-fn canonical_json(value: &Value) -> String {
-    fn sorted(value: &Value) -> Value {
-        match value {
-            Value::Object(map) => {
-                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-                entries.sort_by(|a, b| a.0.cmp(b.0));
-                Value::Object(
-                    entries
-                        .into_iter()
-                        .map(|(k, v)| (k.clone(), sorted(v)))
-                        .collect(),
-                )
-            }
-            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
-            other => other.clone(),
-        }
-    }
-    sorted(value).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1091,12 +1071,5 @@ mod tests {
                 proptest::prop_assert!(buffer.bytes.len() <= 64);
             }
         }
-    }
-
-    #[test]
-    fn canonical_json_ignores_key_order() {
-        let a: Value = serde_json::from_str(r#"{"b":1,"a":{"d":2,"c":3}}"#).unwrap();
-        let b: Value = serde_json::from_str(r#"{"a":{"c":3,"d":2},"b":1}"#).unwrap();
-        assert_eq!(canonical_json(&a), canonical_json(&b));
     }
 }

@@ -1,5 +1,6 @@
 //! Users, tokens and the audit log. The SQL is shared by both dialects except for the two
 //! places `Dialect` covers: how appends are serialized, and full-text search.
+use super::dialect::queries_for_any_backend;
 use super::{StoreError, StoreResult, value_rows};
 use crate::domain::audit::{
     AuditEntry, AuditEvent, AuditFilter, GENESIS_HASH, Outcome, RequestOrigin,
@@ -8,101 +9,6 @@ use crate::domain::auth::{Role, Standings, TokenKind, TokenScope};
 pub use crate::domain::auth::{TokenRecord, UserAccount};
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Executor, IntoArguments, Pool, Transaction};
-use std::future::Future;
-
-/// What differs between the backends for audited writes and search.
-pub(super) trait Dialect: Database {
-    /// Begins a transaction in which audit appends are serialized, across processes too.
-    fn begin_serialized(
-        pool: &Pool<Self>,
-    ) -> impl Future<Output = StoreResult<Transaction<'static, Self>>> + Send;
-    /// The FROM clause, an extra condition and the ORDER BY of a newest-first search of
-    /// `audit_log a`, given the parameter number of the full-text query when there is one.
-    fn search_shape(text_param: Option<usize>) -> SearchShape;
-    fn text_query(filter: &AuditFilter) -> Option<String>;
-    /// The statement that refreshes planner statistics.
-    const ANALYZE: &'static str;
-    /// The application's tables, for counting rows after a restore.
-    const LIST_TABLES: &'static str;
-    /// Appended to a claim's inner SELECT so concurrent claims pass each other's rows by.
-    const SKIP_LOCKED: &'static str;
-    /// The targets table's row count, highest id and newest change (as text).
-    const TARGET_STAMP: &'static str;
-}
-
-impl Dialect for sqlx::Sqlite {
-    const ANALYZE: &'static str = "PRAGMA optimize";
-    const SKIP_LOCKED: &'static str = "";
-    const TARGET_STAMP: &'static str = "SELECT COUNT(*), COALESCE(MAX(id), 0), \
-        COALESCE(SUM(CAST((julianday(updated_at) - 2440587.5) * 86400000 AS INTEGER)), 0) \
-        FROM targets";
-    const LIST_TABLES: &'static str = "SELECT name FROM sqlite_master WHERE type = 'table' \
-        AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name";
-    async fn begin_serialized(pool: &Pool<Self>) -> StoreResult<Transaction<'static, Self>> {
-        // IMMEDIATE takes the write lock up front, so reading the chain's tail and appending
-        // after it cannot interleave with another writer.
-        Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
-    }
-    fn search_shape(text_param: Option<usize>) -> SearchShape {
-        match text_param {
-            // Walking the index newest first lets a LIMIT stop early, however common the word.
-            Some(n) => SearchShape {
-                from: "audit_search JOIN audit_log a ON a.seq = audit_search.rowid",
-                condition: Some(format!("audit_search MATCH ${n}")),
-                order: "audit_search.rowid DESC",
-            },
-            None => SearchShape::plain(),
-        }
-    }
-    fn text_query(filter: &AuditFilter) -> Option<String> {
-        filter.fts5_query()
-    }
-}
-
-pub(super) struct SearchShape {
-    from: &'static str,
-    condition: Option<String>,
-    order: &'static str,
-}
-
-impl SearchShape {
-    fn plain() -> Self {
-        Self {
-            from: "audit_log a",
-            condition: None,
-            order: "a.seq DESC",
-        }
-    }
-}
-
-/// Any constant works; it only has to be the same in every replica.
-const AUDIT_LOCK_KEY: i64 = 0x6d63_706f_7073;
-
-impl Dialect for sqlx::Postgres {
-    const ANALYZE: &'static str = "ANALYZE";
-    const SKIP_LOCKED: &'static str = "FOR UPDATE SKIP LOCKED";
-    const TARGET_STAMP: &'static str = "SELECT COUNT(*), COALESCE(MAX(id), 0), \
-        COALESCE(SUM((EXTRACT(EPOCH FROM updated_at) * 1000)::bigint), 0)::bigint FROM targets";
-    const LIST_TABLES: &'static str = "SELECT tablename::text FROM pg_tables \
-        WHERE schemaname = current_schema() AND tablename NOT LIKE '_sqlx%' ORDER BY tablename";
-    async fn begin_serialized(pool: &Pool<Self>) -> StoreResult<Transaction<'static, Self>> {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(AUDIT_LOCK_KEY)
-            .execute(&mut *tx)
-            .await?;
-        Ok(tx)
-    }
-    fn search_shape(text_param: Option<usize>) -> SearchShape {
-        SearchShape {
-            condition: text_param.map(|n| format!("a.search @@ to_tsquery('simple', ${n})")),
-            ..SearchShape::plain()
-        }
-    }
-    fn text_query(filter: &AuditFilter) -> Option<String> {
-        filter.tsquery()
-    }
-}
 
 /// A user as stored, with the password hash (never sent to the browser).
 #[derive(Debug, Clone)]
@@ -287,353 +193,335 @@ enum Param {
     Int(i64),
 }
 
-impl<DB> AccountQueries<'_, DB>
-where
-    DB: Dialect,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<bool>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> bool: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'q> DateTime<Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<DateTime<Utc>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'r> UserRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> TokenRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> AuditRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64, bool, i64): sqlx::FromRow<'r, DB::Row>,
-{
-    /// Every user's standing and the revoked kiosk tokens, for ending live streams.
-    pub async fn standings(&self) -> StoreResult<Standings> {
-        let users = sqlx::query_as::<DB, (i64, bool, i64)>(
-            "SELECT id, disabled, sessions_after_ms FROM users",
-        )
-        .fetch_all(self.0)
-        .await?;
-        let revoked = sqlx::query_as::<DB, (i64,)>(
-            "SELECT id FROM tokens WHERE kind = 'kiosk' AND revoked_at IS NOT NULL",
-        )
-        .fetch_all(self.0)
-        .await?;
-        Ok(Standings {
-            users: users
+queries_for_any_backend! {
+    impl AccountQueries rows [UserRow, TokenRow, AuditRow] {
+        /// Every user's standing and the revoked kiosk tokens, for ending live streams.
+        pub async fn standings(&self) -> StoreResult<Standings> {
+            let users = sqlx::query_as::<DB, (i64, bool, i64)>(
+                "SELECT id, disabled, sessions_after_ms FROM users",
+            )
+            .fetch_all(self.0)
+            .await?;
+            let revoked = sqlx::query_as::<DB, (i64,)>(
+                "SELECT id FROM tokens WHERE kind = 'kiosk' AND revoked_at IS NOT NULL",
+            )
+            .fetch_all(self.0)
+            .await?;
+            Ok(Standings {
+                users: users
+                    .into_iter()
+                    .map(|(id, disabled, after)| (id, (disabled, after)))
+                    .collect(),
+                revoked_kiosks: revoked.into_iter().map(|(id,)| id).collect(),
+            })
+        }
+
+        pub async fn count_users(&self) -> StoreResult<i64> {
+            let (count,): (i64,) = sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM users")
+                .fetch_one(self.0)
+                .await?;
+            Ok(count)
+        }
+
+        pub async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+            let sql = format!("{SELECT_USERS} WHERE username = $1");
+            sqlx::query_as::<DB, UserRow>(&sql)
+                .bind(username.to_owned())
+                .fetch_optional(self.0)
+                .await?
+                .map(UserRecord::try_from)
+                .transpose()
+        }
+
+        pub async fn user(&self, id: i64) -> StoreResult<UserRecord> {
+            let sql = format!("{SELECT_USERS} WHERE id = $1");
+            sqlx::query_as::<DB, UserRow>(&sql)
+                .bind(id)
+                .fetch_one(self.0)
+                .await?
+                .try_into()
+        }
+
+        pub async fn users(&self) -> StoreResult<Vec<UserAccount>> {
+            let sql = format!("{SELECT_USERS} ORDER BY username");
+            sqlx::query_as::<DB, UserRow>(&sql)
+                .fetch_all(self.0)
+                .await?
                 .into_iter()
-                .map(|(id, disabled, after)| (id, (disabled, after)))
-                .collect(),
-            revoked_kiosks: revoked.into_iter().map(|(id,)| id).collect(),
-        })
-    }
-
-    pub async fn count_users(&self) -> StoreResult<i64> {
-        let (count,): (i64,) = sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM users")
-            .fetch_one(self.0)
-            .await?;
-        Ok(count)
-    }
-
-    pub async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
-        let sql = format!("{SELECT_USERS} WHERE username = $1");
-        sqlx::query_as::<DB, UserRow>(&sql)
-            .bind(username.to_owned())
-            .fetch_optional(self.0)
-            .await?
-            .map(UserRecord::try_from)
-            .transpose()
-    }
-
-    pub async fn user(&self, id: i64) -> StoreResult<UserRecord> {
-        let sql = format!("{SELECT_USERS} WHERE id = $1");
-        sqlx::query_as::<DB, UserRow>(&sql)
-            .bind(id)
-            .fetch_one(self.0)
-            .await?
-            .try_into()
-    }
-
-    pub async fn users(&self) -> StoreResult<Vec<UserAccount>> {
-        let sql = format!("{SELECT_USERS} ORDER BY username");
-        sqlx::query_as::<DB, UserRow>(&sql)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(|row| UserRecord::try_from(row).map(|r| r.account))
-            .collect()
-    }
-
-    pub async fn create_user(&self, new: &NewUser, event: AuditEvent) -> StoreResult<UserAccount> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_USER)
-            .bind(new.username.clone())
-            .bind(new.password_hash.clone())
-            .bind(new.role.as_str().to_owned())
-            .bind(new.must_reset)
-            .bind(Utc::now())
-            .fetch_one(&mut *tx)
-            .await?;
-        let user = user_in(&mut tx, id).await?;
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(user.account)
-    }
-
-    pub async fn change_user(
-        &self,
-        id: i64,
-        change: UserChange,
-        event: AuditEvent,
-    ) -> StoreResult<UserAccount> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let before = user_in(&mut tx, id).await?;
-        let ends_sessions = change.end_sessions
-            || change.role.is_some_and(|role| role != before.account.role)
-            || (change.disabled == Some(true) && !before.account.disabled);
-        sqlx::query_as::<DB, (i64,)>(UPDATE_USER)
-            .bind(change.role.map(|r| r.as_str().to_owned()))
-            .bind(change.password_hash)
-            .bind(change.must_reset)
-            .bind(change.disabled)
-            .bind(Utc::now())
-            .bind(id)
-            .bind(ends_sessions.then(|| Utc::now().timestamp_millis()))
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let user = user_in(&mut tx, id).await?;
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(user.account)
-    }
-
-    pub async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
-        let sql = format!("{SELECT_TOKENS} ORDER BY revoked_at IS NOT NULL, name, id");
-        sqlx::query_as::<DB, TokenRow>(&sql)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(TokenRecord::try_from)
-            .collect()
-    }
-
-    pub async fn token_by_secret(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
-        let sql = format!("{SELECT_TOKENS} WHERE secret_hash = $1");
-        sqlx::query_as::<DB, TokenRow>(&sql)
-            .bind(secret_hash.to_owned())
-            .fetch_optional(self.0)
-            .await?
-            .map(TokenRecord::try_from)
-            .transpose()
-    }
-
-    pub async fn create_token(
-        &self,
-        new: &NewToken,
-        event: AuditEvent,
-    ) -> StoreResult<TokenRecord> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_TOKEN)
-            .bind(new.kind.as_str().to_owned())
-            .bind(new.name.clone())
-            .bind(new.role.as_str().to_owned())
-            .bind(TokenScope::join(&new.scopes))
-            .bind(new.secret_hash.clone())
-            .bind(new.created_by.clone())
-            .bind(Utc::now())
-            .bind(new.expires_at)
-            .fetch_one(&mut *tx)
-            .await?;
-        let token = token_in(&mut tx, id).await?;
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(token)
-    }
-
-    pub async fn revoke_token(&self, id: i64, event: AuditEvent) -> StoreResult<TokenRecord> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        sqlx::query_as::<DB, (i64,)>(REVOKE_TOKEN)
-            .bind(Utc::now())
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        let token = token_in(&mut tx, id).await?;
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(token)
-    }
-
-    pub async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
-        sqlx::query::<DB>(TOUCH_TOKEN)
-            .bind(at)
-            .bind(id)
-            .execute(self.0)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditEntry> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let entry = append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(entry)
-    }
-
-    /// Appends entries already chained in order; refused unless the first follows the tail.
-    pub async fn append_chained(&self, entries: &[AuditEntry]) -> StoreResult<()> {
-        let Some(first) = entries.first() else {
-            return Ok(());
-        };
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let tail = sqlx::query_as::<DB, (i64, String)>(AUDIT_TAIL)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
-        if (first.seq, first.prev_hash.as_str()) != (tail.0 + 1, tail.1.as_str()) {
-            return Err(StoreError::Conflict(
-                "these entries do not continue the audit chain".into(),
-            ));
+                .map(|row| UserRecord::try_from(row).map(|r| r.account))
+                .collect()
         }
-        // Small statements: sqlx resolves each `$N` of a SQLite statement by scanning the
-        // parameter names, so the cost of one statement grows with the square of its size.
-        for chunk in entries.chunks(32) {
-            let sql = format!(
-                "INSERT INTO audit_log (seq, at_ms, event_type, actor, action, resource, result, \
-                 ip, user_agent, request_id, reason, details, prev_hash, hash) VALUES {}",
-                value_rows(chunk.len(), 14)
-            );
-            let mut query = sqlx::query::<DB>(&sql);
-            for entry in chunk {
-                let e = &entry.event;
-                query = query
-                    .bind(entry.seq)
-                    .bind(entry.at_ms)
-                    .bind(e.event_type.clone())
-                    .bind(e.actor.clone())
-                    .bind(e.action.clone())
-                    .bind(e.resource.clone())
-                    .bind(e.result.as_str().to_owned())
-                    .bind(e.origin.ip.clone())
-                    .bind(e.origin.user_agent.clone())
-                    .bind(e.origin.request_id.clone())
-                    .bind(e.reason.clone())
-                    .bind(e.details.clone())
-                    .bind(entry.prev_hash.clone())
-                    .bind(entry.hash.clone());
-            }
-            query.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
 
-    /// Newest first, `limit` entries with `seq < before`.
-    pub async fn search_audit(
-        &self,
-        filter: &AuditFilter,
-        before: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<Vec<AuditEntry>> {
-        let mut conditions = Vec::new();
-        let mut params = Vec::new();
-        let mut add = |column: &str, param: Param| {
-            params.push(param);
-            conditions.push(format!("{column} ${}", params.len()));
-        };
-        if let Some(actor) = &filter.actor {
-            add("a.actor =", Param::Text(actor.clone()));
+        pub async fn create_user(&self, new: &NewUser, event: AuditEvent) -> StoreResult<UserAccount> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_USER)
+                .bind(new.username.clone())
+                .bind(new.password_hash.clone())
+                .bind(new.role.as_str().to_owned())
+                .bind(new.must_reset)
+                .bind(Utc::now())
+                .fetch_one(&mut *tx)
+                .await?;
+            let user = user_in(&mut tx, id).await?;
+            append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(user.account)
         }
-        if let Some(event_type) = &filter.event_type {
-            add("a.event_type =", Param::Text(event_type.clone()));
+
+        pub async fn change_user(
+            &self,
+            id: i64,
+            change: UserChange,
+            event: AuditEvent,
+        ) -> StoreResult<UserAccount> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let before = user_in(&mut tx, id).await?;
+            let ends_sessions = change.end_sessions
+                || change.role.is_some_and(|role| role != before.account.role)
+                || (change.disabled == Some(true) && !before.account.disabled);
+            sqlx::query_as::<DB, (i64,)>(UPDATE_USER)
+                .bind(change.role.map(|r| r.as_str().to_owned()))
+                .bind(change.password_hash)
+                .bind(change.must_reset)
+                .bind(change.disabled)
+                .bind(Utc::now())
+                .bind(id)
+                .bind(ends_sessions.then(|| Utc::now().timestamp_millis()))
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let user = user_in(&mut tx, id).await?;
+            append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(user.account)
         }
-        if let Some(action) = &filter.action {
-            add("a.action =", Param::Text(action.clone()));
+
+        pub async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+            let sql = format!("{SELECT_TOKENS} ORDER BY revoked_at IS NOT NULL, name, id");
+            sqlx::query_as::<DB, TokenRow>(&sql)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(TokenRecord::try_from)
+                .collect()
         }
-        if let Some(resource) = &filter.resource {
-            add("a.resource =", Param::Text(resource.clone()));
+
+        pub async fn token_by_secret(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+            let sql = format!("{SELECT_TOKENS} WHERE secret_hash = $1");
+            sqlx::query_as::<DB, TokenRow>(&sql)
+                .bind(secret_hash.to_owned())
+                .fetch_optional(self.0)
+                .await?
+                .map(TokenRecord::try_from)
+                .transpose()
         }
-        if let Some(result) = filter.result {
-            add("a.result =", Param::Text(result.as_str().to_owned()));
+
+        pub async fn create_token(
+            &self,
+            new: &NewToken,
+            event: AuditEvent,
+        ) -> StoreResult<TokenRecord> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_TOKEN)
+                .bind(new.kind.as_str().to_owned())
+                .bind(new.name.clone())
+                .bind(new.role.as_str().to_owned())
+                .bind(TokenScope::join(&new.scopes))
+                .bind(new.secret_hash.clone())
+                .bind(new.created_by.clone())
+                .bind(Utc::now())
+                .bind(new.expires_at)
+                .fetch_one(&mut *tx)
+                .await?;
+            let token = token_in(&mut tx, id).await?;
+            append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(token)
         }
-        if let Some(from) = filter.from_ms {
-            add("a.at_ms >=", Param::Int(from));
+
+        pub async fn revoke_token(&self, id: i64, event: AuditEvent) -> StoreResult<TokenRecord> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            sqlx::query_as::<DB, (i64,)>(REVOKE_TOKEN)
+                .bind(Utc::now())
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            let token = token_in(&mut tx, id).await?;
+            append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(token)
         }
-        if let Some(to) = filter.to_ms {
-            add("a.at_ms <", Param::Int(to));
+
+        pub async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+            sqlx::query::<DB>(TOUCH_TOKEN)
+                .bind(at)
+                .bind(id)
+                .execute(self.0)
+                .await?;
+            Ok(())
         }
-        if let Some(before) = before {
-            add("a.seq <", Param::Int(before));
+
+        pub async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditEntry> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let entry = append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(entry)
         }
-        let text_param = DB::text_query(filter).map(|text| {
-            params.push(Param::Text(text));
-            params.len()
-        });
-        let shape = DB::search_shape(text_param);
-        conditions.extend(shape.condition);
-        params.push(Param::Int(limit));
-        let limit_param = params.len();
-        let where_clause = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let columns = AUDIT_COLUMNS
-            .split(", ")
-            .map(|c| format!("a.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "SELECT {columns} FROM {} {where_clause} ORDER BY {} LIMIT ${limit_param}",
-            shape.from, shape.order
-        );
-        let mut query = sqlx::query_as::<DB, AuditRow>(&sql);
-        for param in params {
-            query = match param {
-                Param::Text(text) => query.bind(text),
-                Param::Int(int) => query.bind(int),
+
+        /// Appends entries already chained in order; refused unless the first follows the tail.
+        pub async fn append_chained(&self, entries: &[AuditEntry]) -> StoreResult<()> {
+            let Some(first) = entries.first() else {
+                return Ok(());
             };
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let tail = sqlx::query_as::<DB, (i64, String)>(AUDIT_TAIL)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
+            if (first.seq, first.prev_hash.as_str()) != (tail.0 + 1, tail.1.as_str()) {
+                return Err(StoreError::Conflict(
+                    "these entries do not continue the audit chain".into(),
+                ));
+            }
+            // Small statements: sqlx resolves each `$N` of a SQLite statement by scanning the
+            // parameter names, so the cost of one statement grows with the square of its size.
+            for chunk in entries.chunks(32) {
+                let sql = format!(
+                    "INSERT INTO audit_log (seq, at_ms, event_type, actor, action, resource, result, \
+                     ip, user_agent, request_id, reason, details, prev_hash, hash) VALUES {}",
+                    value_rows(chunk.len(), 14)
+                );
+                let mut query = sqlx::query::<DB>(&sql);
+                for entry in chunk {
+                    let e = &entry.event;
+                    query = query
+                        .bind(entry.seq)
+                        .bind(entry.at_ms)
+                        .bind(e.event_type.clone())
+                        .bind(e.actor.clone())
+                        .bind(e.action.clone())
+                        .bind(e.resource.clone())
+                        .bind(e.result.as_str().to_owned())
+                        .bind(e.origin.ip.clone())
+                        .bind(e.origin.user_agent.clone())
+                        .bind(e.origin.request_id.clone())
+                        .bind(e.reason.clone())
+                        .bind(e.details.clone())
+                        .bind(entry.prev_hash.clone())
+                        .bind(entry.hash.clone());
+                }
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(())
         }
-        query
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(AuditEntry::try_from)
-            .collect()
-    }
 
-    /// Oldest first, `limit` entries with `seq > after`: the order `verify-audit` walks in.
-    pub async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
-        let sql =
-            format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
-        sqlx::query_as::<DB, AuditRow>(&sql)
-            .bind(after)
-            .bind(limit)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(AuditEntry::try_from)
-            .collect()
-    }
-
-    /// One entry and the one before it (to check its link).
-    pub async fn audit_entry(&self, seq: i64) -> StoreResult<(Option<AuditEntry>, AuditEntry)> {
-        let sql = format!(
-            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq <= $1 ORDER BY seq DESC LIMIT 2"
-        );
-        let mut rows = sqlx::query_as::<DB, AuditRow>(&sql)
-            .bind(seq)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(AuditEntry::try_from);
-        let entry = rows.next().ok_or(StoreError::NotFound)??;
-        if entry.seq != seq {
-            return Err(StoreError::NotFound);
+        /// Newest first, `limit` entries with `seq < before`.
+        pub async fn search_audit(
+            &self,
+            filter: &AuditFilter,
+            before: Option<i64>,
+            limit: i64,
+        ) -> StoreResult<Vec<AuditEntry>> {
+            let mut conditions = Vec::new();
+            let mut params = Vec::new();
+            let mut add = |column: &str, param: Param| {
+                params.push(param);
+                conditions.push(format!("{column} ${}", params.len()));
+            };
+            if let Some(actor) = &filter.actor {
+                add("a.actor =", Param::Text(actor.clone()));
+            }
+            if let Some(event_type) = &filter.event_type {
+                add("a.event_type =", Param::Text(event_type.clone()));
+            }
+            if let Some(action) = &filter.action {
+                add("a.action =", Param::Text(action.clone()));
+            }
+            if let Some(resource) = &filter.resource {
+                add("a.resource =", Param::Text(resource.clone()));
+            }
+            if let Some(result) = filter.result {
+                add("a.result =", Param::Text(result.as_str().to_owned()));
+            }
+            if let Some(from) = filter.from_ms {
+                add("a.at_ms >=", Param::Int(from));
+            }
+            if let Some(to) = filter.to_ms {
+                add("a.at_ms <", Param::Int(to));
+            }
+            if let Some(before) = before {
+                add("a.seq <", Param::Int(before));
+            }
+            let text_param = DB::text_query(filter).map(|text| {
+                params.push(Param::Text(text));
+                params.len()
+            });
+            let shape = DB::search_shape(text_param);
+            conditions.extend(shape.condition);
+            params.push(Param::Int(limit));
+            let limit_param = params.len();
+            let where_clause = if conditions.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conditions.join(" AND "))
+            };
+            let columns = AUDIT_COLUMNS
+                .split(", ")
+                .map(|c| format!("a.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT {columns} FROM {} {where_clause} ORDER BY {} LIMIT ${limit_param}",
+                shape.from, shape.order
+            );
+            let mut query = sqlx::query_as::<DB, AuditRow>(&sql);
+            for param in params {
+                query = match param {
+                    Param::Text(text) => query.bind(text),
+                    Param::Int(int) => query.bind(int),
+                };
+            }
+            query
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(AuditEntry::try_from)
+                .collect()
         }
-        Ok((rows.next().transpose()?, entry))
+
+        /// Oldest first, `limit` entries with `seq > after`: the order `verify-audit` walks in.
+        pub async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+            let sql =
+                format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+            sqlx::query_as::<DB, AuditRow>(&sql)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(AuditEntry::try_from)
+                .collect()
+        }
+
+        /// One entry and the one before it (to check its link).
+        pub async fn audit_entry(&self, seq: i64) -> StoreResult<(Option<AuditEntry>, AuditEntry)> {
+            let sql = format!(
+                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq <= $1 ORDER BY seq DESC LIMIT 2"
+            );
+            let mut rows = sqlx::query_as::<DB, AuditRow>(&sql)
+                .bind(seq)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(AuditEntry::try_from);
+            let entry = rows.next().ok_or(StoreError::NotFound)??;
+            if entry.seq != seq {
+                return Err(StoreError::NotFound);
+            }
+            Ok((rows.next().transpose()?, entry))
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! Backup runs, per-user what-if capacity inputs, the load aggregates capacity planning
 //! reads, and row counts for checking a restore. SQL shared by both dialects.
-use super::accounts::{Dialect, append};
+use super::accounts::append;
+use super::dialect::queries_for_any_backend;
 use super::polls::{SampleTable, from_millis, to_millis};
 use super::{StoreError, StoreResult, numbered_params};
 use crate::domain::audit::AuditEvent;
 use crate::domain::backups::{BackupRun, NewBackupRun, RunKind};
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Executor, IntoArguments, Pool};
+use sqlx::{Database, Pool};
 use std::collections::BTreeMap;
 
 /// One period of load summed over the targets in scope.
@@ -86,141 +87,126 @@ fn load_sql(table: SampleTable, targets: Option<usize>) -> String {
 
 pub(super) struct BackupQueries<'p, DB: Database>(pub &'p Pool<DB>);
 
-impl<DB> BackupQueries<'_, DB>
-where
-    DB: Dialect,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'q> bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'r> RunRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> LoadRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (String, i64): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
-{
-    pub async fn record_run(&self, run: &NewBackupRun, event: AuditEvent) -> StoreResult<()> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        sqlx::query::<DB>(INSERT_RUN)
-            .bind(run.kind.as_str().to_owned())
-            .bind(run.actor.clone())
-            .bind(run.archive.clone())
-            .bind(to_millis(run.started_at))
-            .bind(to_millis(run.finished_at))
-            .bind(run.ok)
-            .bind(run.bytes)
-            .bind(run.detail.clone())
-            .execute(&mut *tx)
-            .await?;
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn runs(&self, limit: i64) -> StoreResult<Vec<BackupRun>> {
-        sqlx::query_as::<DB, RunRow>(SELECT_RUNS)
-            .bind(limit)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(BackupRun::try_from)
-            .collect()
-    }
-
-    pub async fn capacity_plan(
-        &self,
-        user_id: i64,
-        scope: &str,
-    ) -> StoreResult<Option<(String, DateTime<Utc>)>> {
-        sqlx::query_as::<DB, (String, i64)>(SELECT_PLAN)
-            .bind(user_id)
-            .bind(scope.to_owned())
-            .fetch_optional(self.0)
-            .await?
-            .map(|(overrides, at)| Ok((overrides, from_millis(at)?)))
-            .transpose()
-    }
-
-    /// `overrides: None` removes the user's what-if inputs for the scope.
-    pub async fn save_capacity_plan(
-        &self,
-        user_id: i64,
-        scope: &str,
-        overrides: Option<&str>,
-        at: DateTime<Utc>,
-        event: AuditEvent,
-    ) -> StoreResult<()> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        match overrides {
-            Some(json) => {
-                sqlx::query::<DB>(UPSERT_PLAN)
-                    .bind(user_id)
-                    .bind(scope.to_owned())
-                    .bind(json.to_owned())
-                    .bind(to_millis(at))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            None => {
-                sqlx::query::<DB>(DELETE_PLAN)
-                    .bind(user_id)
-                    .bind(scope.to_owned())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn load(
-        &self,
-        table: SampleTable,
-        target_ids: Option<&[i64]>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> StoreResult<Vec<LoadRow>> {
-        let sql = load_sql(table, target_ids.map(<[i64]>::len));
-        let mut query = sqlx::query_as::<DB, LoadRow>(&sql)
-            .bind(to_millis(from))
-            .bind(to_millis(to));
-        for id in target_ids.unwrap_or_default() {
-            query = query.bind(*id);
-        }
-        Ok(query.fetch_all(self.0).await?)
-    }
-
-    /// Rows in every table of the application's schema (not the migration ledger).
-    pub async fn row_counts(&self) -> StoreResult<BTreeMap<String, i64>> {
-        let tables = sqlx::query_as::<DB, (String,)>(DB::LIST_TABLES)
-            .fetch_all(self.0)
-            .await?;
-        let mut counts = BTreeMap::new();
-        for (table,) in tables {
-            if !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                continue;
-            }
-            let (count,) = sqlx::query_as::<DB, (i64,)>(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(self.0)
+queries_for_any_backend! {
+    impl BackupQueries rows [RunRow, LoadRow] {
+        pub async fn record_run(&self, run: &NewBackupRun, event: AuditEvent) -> StoreResult<()> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            sqlx::query::<DB>(INSERT_RUN)
+                .bind(run.kind.as_str().to_owned())
+                .bind(run.actor.clone())
+                .bind(run.archive.clone())
+                .bind(to_millis(run.started_at))
+                .bind(to_millis(run.finished_at))
+                .bind(run.ok)
+                .bind(run.bytes)
+                .bind(run.detail.clone())
+                .execute(&mut *tx)
                 .await?;
-            counts.insert(table, count);
+            append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(())
         }
-        Ok(counts)
-    }
 
-    /// The newest migration applied.
-    pub async fn schema_version(&self) -> StoreResult<i64> {
-        let (version,) = sqlx::query_as::<DB, (i64,)>(
-            "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
-        )
-        .fetch_one(self.0)
-        .await?;
-        Ok(version)
+        pub async fn runs(&self, limit: i64) -> StoreResult<Vec<BackupRun>> {
+            sqlx::query_as::<DB, RunRow>(SELECT_RUNS)
+                .bind(limit)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(BackupRun::try_from)
+                .collect()
+        }
+
+        pub async fn capacity_plan(
+            &self,
+            user_id: i64,
+            scope: &str,
+        ) -> StoreResult<Option<(String, DateTime<Utc>)>> {
+            sqlx::query_as::<DB, (String, i64)>(SELECT_PLAN)
+                .bind(user_id)
+                .bind(scope.to_owned())
+                .fetch_optional(self.0)
+                .await?
+                .map(|(overrides, at)| Ok((overrides, from_millis(at)?)))
+                .transpose()
+        }
+
+        /// `overrides: None` removes the user's what-if inputs for the scope.
+        pub async fn save_capacity_plan(
+            &self,
+            user_id: i64,
+            scope: &str,
+            overrides: Option<&str>,
+            at: DateTime<Utc>,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            match overrides {
+                Some(json) => {
+                    sqlx::query::<DB>(UPSERT_PLAN)
+                        .bind(user_id)
+                        .bind(scope.to_owned())
+                        .bind(json.to_owned())
+                        .bind(to_millis(at))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                None => {
+                    sqlx::query::<DB>(DELETE_PLAN)
+                        .bind(user_id)
+                        .bind(scope.to_owned())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        pub async fn load(
+            &self,
+            table: SampleTable,
+            target_ids: Option<&[i64]>,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+        ) -> StoreResult<Vec<LoadRow>> {
+            let sql = load_sql(table, target_ids.map(<[i64]>::len));
+            let mut query = sqlx::query_as::<DB, LoadRow>(&sql)
+                .bind(to_millis(from))
+                .bind(to_millis(to));
+            for id in target_ids.unwrap_or_default() {
+                query = query.bind(*id);
+            }
+            Ok(query.fetch_all(self.0).await?)
+        }
+
+        /// Rows in every table of the application's schema (not the migration ledger).
+        pub async fn row_counts(&self) -> StoreResult<BTreeMap<String, i64>> {
+            let tables = sqlx::query_as::<DB, (String,)>(DB::LIST_TABLES)
+                .fetch_all(self.0)
+                .await?;
+            let mut counts = BTreeMap::new();
+            for (table,) in tables {
+                if !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    continue;
+                }
+                let (count,) = sqlx::query_as::<DB, (i64,)>(&format!("SELECT COUNT(*) FROM {table}"))
+                    .fetch_one(self.0)
+                    .await?;
+                counts.insert(table, count);
+            }
+            Ok(counts)
+        }
+
+        /// The newest migration applied.
+        pub async fn schema_version(&self) -> StoreResult<i64> {
+            let (version,) = sqlx::query_as::<DB, (i64,)>(
+                "SELECT COALESCE(MAX(version), 0) FROM _sqlx_migrations WHERE success",
+            )
+            .fetch_one(self.0)
+            .await?;
+            Ok(version)
+        }
     }
 }

@@ -1,12 +1,13 @@
 //! Synthetic tool calls: the checks admins define and the result of each call. SQL shared by
 //! both dialects; times are Unix milliseconds.
-use super::accounts::{self, Dialect};
+use super::accounts;
+use super::dialect::queries_for_any_backend;
 use super::polls::{from_json, from_millis, to_json, to_millis};
 use super::{StoreError, StoreResult};
 use crate::domain::audit::AuditEvent;
 use crate::domain::checks::{CheckResult, CheckSpec, MAX_CHECKS_PER_TARGET, Outcome, ToolCheck};
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Executor, IntoArguments, Pool};
+use sqlx::{Database, Pool};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct CheckRow {
@@ -57,132 +58,121 @@ const SELECT_CHECKS: &str = "SELECT id, target_id, spec, created_by, created_at 
 
 pub(super) struct CheckQueries<'p, DB: Database>(pub &'p Pool<DB>);
 
-impl<DB> CheckQueries<'_, DB>
-where
-    DB: Dialect,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'r> CheckRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> ResultRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
-{
-    /// Every check, or one target's, in the order they were made.
-    pub async fn list(&self, target_id: Option<i64>) -> StoreResult<Vec<ToolCheck>> {
-        let rows = match target_id {
-            Some(id) => {
-                sqlx::query_as::<DB, CheckRow>(&format!(
-                    "{SELECT_CHECKS} WHERE target_id = $1 ORDER BY id"
-                ))
-                .bind(id)
-                .fetch_all(self.0)
-                .await?
-            }
-            None => {
-                sqlx::query_as::<DB, CheckRow>(&format!("{SELECT_CHECKS} ORDER BY id"))
+queries_for_any_backend! {
+    impl CheckQueries rows [CheckRow, ResultRow] {
+        /// Every check, or one target's, in the order they were made.
+        pub async fn list(&self, target_id: Option<i64>) -> StoreResult<Vec<ToolCheck>> {
+            let rows = match target_id {
+                Some(id) => {
+                    sqlx::query_as::<DB, CheckRow>(&format!(
+                        "{SELECT_CHECKS} WHERE target_id = $1 ORDER BY id"
+                    ))
+                    .bind(id)
                     .fetch_all(self.0)
                     .await?
-            }
-        };
-        rows.into_iter().map(ToolCheck::try_from).collect()
-    }
-
-    /// Adds a check with its audit entry; refused past `MAX_CHECKS_PER_TARGET`.
-    pub async fn insert(
-        &self,
-        target_id: i64,
-        spec: &CheckSpec,
-        created_by: &str,
-        event: AuditEvent,
-    ) -> StoreResult<ToolCheck> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let (count,) =
-            sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM tool_checks WHERE target_id = $1")
-                .bind(target_id)
-                .fetch_one(&mut *tx)
-                .await?;
-        if count >= MAX_CHECKS_PER_TARGET as i64 {
-            return Err(StoreError::Conflict(format!(
-                "a target has at most {MAX_CHECKS_PER_TARGET} synthetic calls; remove one first"
-            )));
+                }
+                None => {
+                    sqlx::query_as::<DB, CheckRow>(&format!("{SELECT_CHECKS} ORDER BY id"))
+                        .fetch_all(self.0)
+                        .await?
+                }
+            };
+            rows.into_iter().map(ToolCheck::try_from).collect()
         }
-        let (id,) = sqlx::query_as::<DB, (i64,)>(
-            "INSERT INTO tool_checks (target_id, spec, created_by, created_at) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(target_id)
-        .bind(to_json(spec)?)
-        .bind(created_by.to_owned())
-        .bind(to_millis(Utc::now()))
-        .fetch_one(&mut *tx)
-        .await?;
-        accounts::append(&mut tx, event).await?;
-        tx.commit().await?;
-        sqlx::query_as::<DB, CheckRow>(&format!("{SELECT_CHECKS} WHERE id = $1"))
-            .bind(id)
-            .fetch_one(self.0)
-            .await?
-            .try_into()
-    }
 
-    /// Removes a check of `target_id` and its results, with its audit entry.
-    pub async fn delete(&self, target_id: i64, id: i64, event: AuditEvent) -> StoreResult<()> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        sqlx::query_as::<DB, (i64,)>(
-            "DELETE FROM tool_checks WHERE id = $1 AND target_id = $2 RETURNING id",
-        )
-        .bind(id)
-        .bind(target_id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        sqlx::query::<DB>("DELETE FROM check_results WHERE check_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+        /// Adds a check with its audit entry; refused past `MAX_CHECKS_PER_TARGET`.
+        pub async fn insert(
+            &self,
+            target_id: i64,
+            spec: &CheckSpec,
+            created_by: &str,
+            event: AuditEvent,
+        ) -> StoreResult<ToolCheck> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let (count,) =
+                sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM tool_checks WHERE target_id = $1")
+                    .bind(target_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if count >= MAX_CHECKS_PER_TARGET as i64 {
+                return Err(StoreError::Conflict(format!(
+                    "a target has at most {MAX_CHECKS_PER_TARGET} synthetic calls; remove one first"
+                )));
+            }
+            let (id,) = sqlx::query_as::<DB, (i64,)>(
+                "INSERT INTO tool_checks (target_id, spec, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(target_id)
+            .bind(to_json(spec)?)
+            .bind(created_by.to_owned())
+            .bind(to_millis(Utc::now()))
+            .fetch_one(&mut *tx)
             .await?;
-        accounts::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
-    }
+            accounts::append(&mut tx, event).await?;
+            tx.commit().await?;
+            sqlx::query_as::<DB, CheckRow>(&format!("{SELECT_CHECKS} WHERE id = $1"))
+                .bind(id)
+                .fetch_one(self.0)
+                .await?
+                .try_into()
+        }
 
-    /// A target's call results since `from`, by check, oldest first.
-    pub async fn results(
-        &self,
-        target_id: i64,
-        from: DateTime<Utc>,
-    ) -> StoreResult<Vec<CheckResult>> {
-        sqlx::query_as::<DB, ResultRow>(
-            "SELECT check_id, target_id, at, ms, outcome, reason FROM check_results \
-             WHERE target_id = $1 AND at >= $2 ORDER BY check_id, at",
-        )
-        .bind(target_id)
-        .bind(to_millis(from))
-        .fetch_all(self.0)
-        .await?
-        .into_iter()
-        .map(CheckResult::try_from)
-        .collect()
-    }
+        /// Removes a check of `target_id` and its results, with its audit entry.
+        pub async fn delete(&self, target_id: i64, id: i64, event: AuditEvent) -> StoreResult<()> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            sqlx::query_as::<DB, (i64,)>(
+                "DELETE FROM tool_checks WHERE id = $1 AND target_id = $2 RETURNING id",
+            )
+            .bind(id)
+            .bind(target_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            sqlx::query::<DB>("DELETE FROM check_results WHERE check_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            accounts::append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(())
+        }
 
-    /// Retention: results older than `cutoff`, and those of checks since deleted (with their
-    /// target, say), returning how many went.
-    pub async fn delete_results_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
-        let old = sqlx::query_as::<DB, (i64,)>(
-            "DELETE FROM check_results WHERE at < $1 RETURNING check_id",
-        )
-        .bind(to_millis(cutoff))
-        .fetch_all(self.0)
-        .await?;
-        let orphaned = sqlx::query_as::<DB, (i64,)>(
-            "DELETE FROM check_results WHERE check_id NOT IN (SELECT id FROM tool_checks) \
-             RETURNING check_id",
-        )
-        .fetch_all(self.0)
-        .await?;
-        Ok((old.len() + orphaned.len()) as u64)
+        /// A target's call results since `from`, by check, oldest first.
+        pub async fn results(
+            &self,
+            target_id: i64,
+            from: DateTime<Utc>,
+        ) -> StoreResult<Vec<CheckResult>> {
+            sqlx::query_as::<DB, ResultRow>(
+                "SELECT check_id, target_id, at, ms, outcome, reason FROM check_results \
+                 WHERE target_id = $1 AND at >= $2 ORDER BY check_id, at",
+            )
+            .bind(target_id)
+            .bind(to_millis(from))
+            .fetch_all(self.0)
+            .await?
+            .into_iter()
+            .map(CheckResult::try_from)
+            .collect()
+        }
+
+        /// Retention: results older than `cutoff`, and those of checks since deleted (with their
+        /// target, say), returning how many went.
+        pub async fn delete_results_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+            let old = sqlx::query_as::<DB, (i64,)>(
+                "DELETE FROM check_results WHERE at < $1 RETURNING check_id",
+            )
+            .bind(to_millis(cutoff))
+            .fetch_all(self.0)
+            .await?;
+            let orphaned = sqlx::query_as::<DB, (i64,)>(
+                "DELETE FROM check_results WHERE check_id NOT IN (SELECT id FROM tool_checks) \
+                 RETURNING check_id",
+            )
+            .fetch_all(self.0)
+            .await?;
+            Ok((old.len() + orphaned.len()) as u64)
+        }
     }
 }

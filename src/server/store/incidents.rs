@@ -1,7 +1,8 @@
 //! Incidents: declared with their plan, steps checked once (a second check is refused with
 //! who was first), phases advanced once, notes and resolution; each with its audit entry in
 //! the same transaction. SQL shared by both dialects.
-use super::accounts::{Dialect, append};
+use super::accounts::append;
+use super::dialect::queries_for_any_backend;
 use super::polls::{from_json, from_millis, to_json, to_millis};
 use super::{StoreError, StoreResult};
 use crate::domain::alerts::Severity;
@@ -115,398 +116,382 @@ const RESOLVE: &str = "UPDATE incidents SET state = 'resolved', resolved_at = $1
 
 pub(super) struct IncidentQueries<'p, DB: Database>(pub &'p Pool<DB>);
 
-impl<DB> IncidentQueries<'_, DB>
-where
-    DB: Dialect,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<i64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'r> IncidentRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> PhaseRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> StepRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> EventRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (String, String, i64): sqlx::FromRow<'r, DB::Row>,
-{
-    /// The readiness items ticked by hand on a target.
-    pub async fn ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>> {
-        sqlx::query_as::<DB, (String, String, i64)>(SELECT_TICKS)
-            .bind(target_id)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(|(item, by, at)| {
-                Ok(Tick {
-                    item: ReadinessItem::parse(&item).ok_or_else(|| corrupt("item", &item))?,
-                    by,
-                    at: from_millis(at)?,
+queries_for_any_backend! {
+    impl IncidentQueries rows [IncidentRow, PhaseRow, StepRow, EventRow] {
+        /// The readiness items ticked by hand on a target.
+        pub async fn ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>> {
+            sqlx::query_as::<DB, (String, String, i64)>(SELECT_TICKS)
+                .bind(target_id)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(|(item, by, at)| {
+                    Ok(Tick {
+                        item: ReadinessItem::parse(&item).ok_or_else(|| corrupt("item", &item))?,
+                        by,
+                        at: from_millis(at)?,
+                    })
                 })
-            })
-            .collect()
-    }
-
-    /// Ticks (keeping the first tick's who and when) or clears a readiness item.
-    pub async fn set_tick(
-        &self,
-        target_id: i64,
-        item: ReadinessItem,
-        ticked: Option<(&str, DateTime<Utc>)>,
-        event: AuditEvent,
-    ) -> StoreResult<()> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        match ticked {
-            Some((by, at)) => {
-                sqlx::query::<DB>(INSERT_TICK)
-                    .bind(target_id)
-                    .bind(item.as_str().to_owned())
-                    .bind(by.to_owned())
-                    .bind(to_millis(at))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            None => {
-                sqlx::query::<DB>(DELETE_TICK)
-                    .bind(target_id)
-                    .bind(item.as_str().to_owned())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+                .collect()
         }
-        append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
-    }
 
-    pub async fn declare(&self, new: &NewIncident, event: AuditEvent) -> StoreResult<Incident> {
-        let at = to_millis(new.at);
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_INCIDENT)
-            .bind(new.title.clone())
-            .bind(new.severity.as_str().to_owned())
-            .bind(new.commander.clone())
-            .bind(new.runbook.clone())
-            .bind(new.alert_id)
-            .bind(to_json(&new.target_ids)?)
-            .bind(new.by.clone())
-            .bind(at)
-            .fetch_one(&mut *tx)
-            .await?;
-        for (idx, (name, budget, steps)) in new.plan.iter().enumerate() {
-            let idx = i64::try_from(idx).unwrap_or(i64::MAX);
-            sqlx::query::<DB>(INSERT_PHASE)
-                .bind(id)
-                .bind(idx)
-                .bind(name.clone())
-                .bind(budget.map(i64::from))
-                .bind((idx == 0).then_some(at))
-                .execute(&mut *tx)
+        /// Ticks (keeping the first tick's who and when) or clears a readiness item.
+        pub async fn set_tick(
+            &self,
+            target_id: i64,
+            item: ReadinessItem,
+            ticked: Option<(&str, DateTime<Utc>)>,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            match ticked {
+                Some((by, at)) => {
+                    sqlx::query::<DB>(INSERT_TICK)
+                        .bind(target_id)
+                        .bind(item.as_str().to_owned())
+                        .bind(by.to_owned())
+                        .bind(to_millis(at))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                None => {
+                    sqlx::query::<DB>(DELETE_TICK)
+                        .bind(target_id)
+                        .bind(item.as_str().to_owned())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        pub async fn declare(&self, new: &NewIncident, event: AuditEvent) -> StoreResult<Incident> {
+            let at = to_millis(new.at);
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_INCIDENT)
+                .bind(new.title.clone())
+                .bind(new.severity.as_str().to_owned())
+                .bind(new.commander.clone())
+                .bind(new.runbook.clone())
+                .bind(new.alert_id)
+                .bind(to_json(&new.target_ids)?)
+                .bind(new.by.clone())
+                .bind(at)
+                .fetch_one(&mut *tx)
                 .await?;
-            for step in steps {
-                sqlx::query::<DB>(INSERT_STEP)
+            for (idx, (name, budget, steps)) in new.plan.iter().enumerate() {
+                let idx = i64::try_from(idx).unwrap_or(i64::MAX);
+                sqlx::query::<DB>(INSERT_PHASE)
                     .bind(id)
                     .bind(idx)
-                    .bind(step.clone())
+                    .bind(name.clone())
+                    .bind(budget.map(i64::from))
+                    .bind((idx == 0).then_some(at))
                     .execute(&mut *tx)
                     .await?;
+                for step in steps {
+                    sqlx::query::<DB>(INSERT_STEP)
+                        .bind(id)
+                        .bind(idx)
+                        .bind(step.clone())
+                        .execute(&mut *tx)
+                        .await?;
+                }
             }
+            let declared = format!(
+                "declared ({}, commander {}){}",
+                new.severity.as_str(),
+                new.commander,
+                new.runbook
+                    .as_ref()
+                    .map(|r| format!(" with runbook {r}"))
+                    .unwrap_or_default()
+            );
+            add_event(&mut tx, id, at, TimelineKind::Declared, &new.by, &declared).await?;
+            if let Some((first, _, _)) = new.plan.first() {
+                add_event(
+                    &mut tx,
+                    id,
+                    at,
+                    TimelineKind::Phase,
+                    &new.by,
+                    &format!("phase {first} started"),
+                )
+                .await?;
+            }
+            append(&mut tx, event.resource(&format!("incident:{id}"))).await?;
+            tx.commit().await?;
+            self.get(id).await
         }
-        let declared = format!(
-            "declared ({}, commander {}){}",
-            new.severity.as_str(),
-            new.commander,
-            new.runbook
-                .as_ref()
-                .map(|r| format!(" with runbook {r}"))
-                .unwrap_or_default()
-        );
-        add_event(&mut tx, id, at, TimelineKind::Declared, &new.by, &declared).await?;
-        if let Some((first, _, _)) = new.plan.first() {
-            add_event(
-                &mut tx,
-                id,
-                at,
-                TimelineKind::Phase,
-                &new.by,
-                &format!("phase {first} started"),
-            )
-            .await?;
+
+        pub async fn list(&self) -> StoreResult<Vec<Incident>> {
+            let sql = format!("{SELECT_INCIDENTS} ORDER BY state, declared_at DESC LIMIT 200");
+            let rows = sqlx::query_as::<DB, IncidentRow>(&sql)
+                .fetch_all(self.0)
+                .await?;
+            let mut incidents = Vec::with_capacity(rows.len());
+            for row in rows {
+                incidents.push(self.assemble(row).await?);
+            }
+            Ok(incidents)
         }
-        append(&mut tx, event.resource(&format!("incident:{id}"))).await?;
-        tx.commit().await?;
-        self.get(id).await
-    }
 
-    pub async fn list(&self) -> StoreResult<Vec<Incident>> {
-        let sql = format!("{SELECT_INCIDENTS} ORDER BY state, declared_at DESC LIMIT 200");
-        let rows = sqlx::query_as::<DB, IncidentRow>(&sql)
-            .fetch_all(self.0)
-            .await?;
-        let mut incidents = Vec::with_capacity(rows.len());
-        for row in rows {
-            incidents.push(self.assemble(row).await?);
+        pub async fn get(&self, id: i64) -> StoreResult<Incident> {
+            let sql = format!("{SELECT_INCIDENTS} WHERE id = $1");
+            let row = sqlx::query_as::<DB, IncidentRow>(&sql)
+                .bind(id)
+                .fetch_one(self.0)
+                .await?;
+            self.assemble(row).await
         }
-        Ok(incidents)
-    }
 
-    pub async fn get(&self, id: i64) -> StoreResult<Incident> {
-        let sql = format!("{SELECT_INCIDENTS} WHERE id = $1");
-        let row = sqlx::query_as::<DB, IncidentRow>(&sql)
-            .bind(id)
-            .fetch_one(self.0)
-            .await?;
-        self.assemble(row).await
-    }
-
-    async fn assemble(&self, row: IncidentRow) -> StoreResult<Incident> {
-        let phases = sqlx::query_as::<DB, PhaseRow>(SELECT_PHASES)
-            .bind(row.id)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(|p| {
-                Ok(PhaseRun {
-                    name: p.name,
-                    budget_secs: p.budget_secs.and_then(|b| u32::try_from(b).ok()),
-                    started_at: p.started_at.map(from_millis).transpose()?,
-                    ended_at: p.ended_at.map(from_millis).transpose()?,
+        async fn assemble(&self, row: IncidentRow) -> StoreResult<Incident> {
+            let phases = sqlx::query_as::<DB, PhaseRow>(SELECT_PHASES)
+                .bind(row.id)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(|p| {
+                    Ok(PhaseRun {
+                        name: p.name,
+                        budget_secs: p.budget_secs.and_then(|b| u32::try_from(b).ok()),
+                        started_at: p.started_at.map(from_millis).transpose()?,
+                        ended_at: p.ended_at.map(from_millis).transpose()?,
+                    })
                 })
+                .collect::<StoreResult<Vec<_>>>()?;
+            let steps = sqlx::query_as::<DB, StepRow>(SELECT_STEPS)
+                .bind(row.id)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(step_run)
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Incident {
+                id: row.id,
+                title: row.title,
+                severity: Severity::parse(&row.severity)
+                    .ok_or_else(|| corrupt("severity", &row.severity))?,
+                commander: row.commander,
+                state: IncidentState::parse(&row.state).ok_or_else(|| corrupt("state", &row.state))?,
+                runbook: row.runbook,
+                alert_id: row.alert_id,
+                target_ids: from_json(&row.target_ids)?,
+                declared_by: row.declared_by,
+                declared_at: from_millis(row.declared_at)?,
+                resolved_at: row.resolved_at.map(from_millis).transpose()?,
+                current_phase: index(row.current_phase),
+                phases,
+                steps,
             })
-            .collect::<StoreResult<Vec<_>>>()?;
-        let steps = sqlx::query_as::<DB, StepRow>(SELECT_STEPS)
-            .bind(row.id)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(step_run)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Incident {
-            id: row.id,
-            title: row.title,
-            severity: Severity::parse(&row.severity)
-                .ok_or_else(|| corrupt("severity", &row.severity))?,
-            commander: row.commander,
-            state: IncidentState::parse(&row.state).ok_or_else(|| corrupt("state", &row.state))?,
-            runbook: row.runbook,
-            alert_id: row.alert_id,
-            target_ids: from_json(&row.target_ids)?,
-            declared_by: row.declared_by,
-            declared_at: from_millis(row.declared_at)?,
-            resolved_at: row.resolved_at.map(from_millis).transpose()?,
-            current_phase: index(row.current_phase),
-            phases,
-            steps,
-        })
-    }
+        }
 
-    pub async fn events(&self, id: i64) -> StoreResult<Vec<TimelineEvent>> {
-        sqlx::query_as::<DB, EventRow>(SELECT_EVENTS)
-            .bind(id)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(|row| {
-                Ok(TimelineEvent {
-                    at: from_millis(row.at)?,
-                    kind: TimelineKind::parse(&row.kind)
-                        .ok_or_else(|| corrupt("kind", &row.kind))?,
-                    actor: row.actor,
-                    text: row.text,
+        pub async fn events(&self, id: i64) -> StoreResult<Vec<TimelineEvent>> {
+            sqlx::query_as::<DB, EventRow>(SELECT_EVENTS)
+                .bind(id)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(|row| {
+                    Ok(TimelineEvent {
+                        at: from_millis(row.at)?,
+                        kind: TimelineKind::parse(&row.kind)
+                            .ok_or_else(|| corrupt("kind", &row.kind))?,
+                        actor: row.actor,
+                        text: row.text,
+                    })
                 })
-            })
-            .collect()
-    }
+                .collect()
+        }
 
-    /// Checks off or skips a pending step. A step already done is a conflict that names who
-    /// did it and when.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the step, what happened, and its audit"
-    )]
-    pub async fn mark_step(
-        &self,
-        incident_id: i64,
-        step_id: i64,
-        state: StepState,
-        actor: &str,
-        reason: Option<String>,
-        at: DateTime<Utc>,
-        event: AuditEvent,
-    ) -> StoreResult<Incident> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let marked = sqlx::query_as::<DB, (String,)>(MARK_STEP)
-            .bind(state.as_str().to_owned())
-            .bind(actor.to_owned())
-            .bind(to_millis(at))
-            .bind(reason.clone())
-            .bind(step_id)
-            .bind(incident_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some((text,)) = marked else {
-            let step = sqlx::query_as::<DB, StepRow>(SELECT_STEP)
+        /// Checks off or skips a pending step. A step already done is a conflict that names who
+        /// did it and when.
+        #[expect(
+            clippy::too_many_arguments,
+            reason = "the step, what happened, and its audit"
+        )]
+        pub async fn mark_step(
+            &self,
+            incident_id: i64,
+            step_id: i64,
+            state: StepState,
+            actor: &str,
+            reason: Option<String>,
+            at: DateTime<Utc>,
+            event: AuditEvent,
+        ) -> StoreResult<Incident> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let marked = sqlx::query_as::<DB, (String,)>(MARK_STEP)
+                .bind(state.as_str().to_owned())
+                .bind(actor.to_owned())
+                .bind(to_millis(at))
+                .bind(reason.clone())
                 .bind(step_id)
                 .bind(incident_id)
                 .fetch_optional(&mut *tx)
+                .await?;
+            let Some((text,)) = marked else {
+                let step = sqlx::query_as::<DB, StepRow>(SELECT_STEP)
+                    .bind(step_id)
+                    .bind(incident_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                let step = step_run(step)?;
+                return Err(StoreError::Conflict(format!(
+                    "already {} by {} at {}",
+                    step.state.as_str(),
+                    step.actor.unwrap_or_default(),
+                    step.at
+                        .map(|t| t.format("%H:%M:%S UTC").to_string())
+                        .unwrap_or_default()
+                )));
+            };
+            let line = match (&state, &reason) {
+                (StepState::Skipped, Some(reason)) => format!("skipped: {text} ({reason})"),
+                _ => format!("done: {text}"),
+            };
+            add_event(
+                &mut tx,
+                incident_id,
+                to_millis(at),
+                TimelineKind::Step,
+                actor,
+                &line,
+            )
+            .await?;
+            append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
+            tx.commit().await?;
+            self.get(incident_id).await
+        }
+
+        pub async fn note(
+            &self,
+            incident_id: i64,
+            actor: &str,
+            text: &str,
+            at: DateTime<Utc>,
+            event: AuditEvent,
+        ) -> StoreResult<()> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            self.open_in(&mut tx, incident_id).await?;
+            add_event(
+                &mut tx,
+                incident_id,
+                to_millis(at),
+                TimelineKind::Note,
+                actor,
+                text,
+            )
+            .await?;
+            append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn open_in(&self, tx: &mut Transaction<'static, DB>, id: i64) -> StoreResult<()> {
+            let sql = format!("{SELECT_INCIDENTS} WHERE id = $1");
+            let row = sqlx::query_as::<DB, IncidentRow>(&sql)
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+            if row.state != IncidentState::Open.as_str() {
+                return Err(StoreError::Conflict("the incident is resolved".into()));
+            }
+            Ok(())
+        }
+
+        /// Ends the phase the caller was looking at and starts the next one.
+        pub async fn advance(
+            &self,
+            incident_id: i64,
+            from_phase: usize,
+            actor: &str,
+            at: DateTime<Utc>,
+            event: AuditEvent,
+        ) -> StoreResult<Incident> {
+            let from = i64::try_from(from_phase).unwrap_or(i64::MAX);
+            let at_ms = to_millis(at);
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let phases = sqlx::query_as::<DB, PhaseRow>(SELECT_PHASES)
+                .bind(incident_id)
+                .fetch_all(&mut *tx)
+                .await?;
+            if from_phase + 1 >= phases.len() {
+                return Err(StoreError::Conflict(
+                    "this is the last phase: resolve the incident instead".into(),
+                ));
+            }
+            sqlx::query_as::<DB, (i64,)>(ADVANCE)
+                .bind(incident_id)
+                .bind(from)
+                .fetch_optional(&mut *tx)
                 .await?
-                .ok_or(StoreError::NotFound)?;
-            let step = step_run(step)?;
-            return Err(StoreError::Conflict(format!(
-                "already {} by {} at {}",
-                step.state.as_str(),
-                step.actor.unwrap_or_default(),
-                step.at
-                    .map(|t| t.format("%H:%M:%S UTC").to_string())
-                    .unwrap_or_default()
-            )));
-        };
-        let line = match (&state, &reason) {
-            (StepState::Skipped, Some(reason)) => format!("skipped: {text} ({reason})"),
-            _ => format!("done: {text}"),
-        };
-        add_event(
-            &mut tx,
-            incident_id,
-            to_millis(at),
-            TimelineKind::Step,
-            actor,
-            &line,
-        )
-        .await?;
-        append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
-        tx.commit().await?;
-        self.get(incident_id).await
-    }
-
-    pub async fn note(
-        &self,
-        incident_id: i64,
-        actor: &str,
-        text: &str,
-        at: DateTime<Utc>,
-        event: AuditEvent,
-    ) -> StoreResult<()> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        self.open_in(&mut tx, incident_id).await?;
-        add_event(
-            &mut tx,
-            incident_id,
-            to_millis(at),
-            TimelineKind::Note,
-            actor,
-            text,
-        )
-        .await?;
-        append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn open_in(&self, tx: &mut Transaction<'static, DB>, id: i64) -> StoreResult<()> {
-        let sql = format!("{SELECT_INCIDENTS} WHERE id = $1");
-        let row = sqlx::query_as::<DB, IncidentRow>(&sql)
-            .bind(id)
-            .fetch_one(&mut **tx)
+                .ok_or_else(|| {
+                    StoreError::Conflict("the incident has already moved on from that phase".into())
+                })?;
+            sqlx::query::<DB>(END_PHASE)
+                .bind(at_ms)
+                .bind(incident_id)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?;
+            let (name,) = sqlx::query_as::<DB, (String,)>(START_PHASE)
+                .bind(at_ms)
+                .bind(incident_id)
+                .bind(from + 1)
+                .fetch_one(&mut *tx)
+                .await?;
+            add_event(
+                &mut tx,
+                incident_id,
+                at_ms,
+                TimelineKind::Phase,
+                actor,
+                &format!("phase {name} started"),
+            )
             .await?;
-        if row.state != IncidentState::Open.as_str() {
-            return Err(StoreError::Conflict("the incident is resolved".into()));
+            append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
+            tx.commit().await?;
+            self.get(incident_id).await
         }
-        Ok(())
-    }
 
-    /// Ends the phase the caller was looking at and starts the next one.
-    pub async fn advance(
-        &self,
-        incident_id: i64,
-        from_phase: usize,
-        actor: &str,
-        at: DateTime<Utc>,
-        event: AuditEvent,
-    ) -> StoreResult<Incident> {
-        let from = i64::try_from(from_phase).unwrap_or(i64::MAX);
-        let at_ms = to_millis(at);
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let phases = sqlx::query_as::<DB, PhaseRow>(SELECT_PHASES)
-            .bind(incident_id)
-            .fetch_all(&mut *tx)
+        pub async fn resolve(
+            &self,
+            incident_id: i64,
+            actor: &str,
+            at: DateTime<Utc>,
+            event: AuditEvent,
+        ) -> StoreResult<Incident> {
+            let at_ms = to_millis(at);
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let (phase,) = sqlx::query_as::<DB, (i64,)>(RESOLVE)
+                .bind(at_ms)
+                .bind(incident_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::Conflict("the incident is already resolved".into()))?;
+            sqlx::query::<DB>(END_PHASE)
+                .bind(at_ms)
+                .bind(incident_id)
+                .bind(phase)
+                .execute(&mut *tx)
+                .await?;
+            add_event(
+                &mut tx,
+                incident_id,
+                at_ms,
+                TimelineKind::Resolved,
+                actor,
+                "resolved",
+            )
             .await?;
-        if from_phase + 1 >= phases.len() {
-            return Err(StoreError::Conflict(
-                "this is the last phase: resolve the incident instead".into(),
-            ));
+            append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
+            tx.commit().await?;
+            self.get(incident_id).await
         }
-        sqlx::query_as::<DB, (i64,)>(ADVANCE)
-            .bind(incident_id)
-            .bind(from)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| {
-                StoreError::Conflict("the incident has already moved on from that phase".into())
-            })?;
-        sqlx::query::<DB>(END_PHASE)
-            .bind(at_ms)
-            .bind(incident_id)
-            .bind(from)
-            .execute(&mut *tx)
-            .await?;
-        let (name,) = sqlx::query_as::<DB, (String,)>(START_PHASE)
-            .bind(at_ms)
-            .bind(incident_id)
-            .bind(from + 1)
-            .fetch_one(&mut *tx)
-            .await?;
-        add_event(
-            &mut tx,
-            incident_id,
-            at_ms,
-            TimelineKind::Phase,
-            actor,
-            &format!("phase {name} started"),
-        )
-        .await?;
-        append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
-        tx.commit().await?;
-        self.get(incident_id).await
-    }
-
-    pub async fn resolve(
-        &self,
-        incident_id: i64,
-        actor: &str,
-        at: DateTime<Utc>,
-        event: AuditEvent,
-    ) -> StoreResult<Incident> {
-        let at_ms = to_millis(at);
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let (phase,) = sqlx::query_as::<DB, (i64,)>(RESOLVE)
-            .bind(at_ms)
-            .bind(incident_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::Conflict("the incident is already resolved".into()))?;
-        sqlx::query::<DB>(END_PHASE)
-            .bind(at_ms)
-            .bind(incident_id)
-            .bind(phase)
-            .execute(&mut *tx)
-            .await?;
-        add_event(
-            &mut tx,
-            incident_id,
-            at_ms,
-            TimelineKind::Resolved,
-            actor,
-            "resolved",
-        )
-        .await?;
-        append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
-        tx.commit().await?;
-        self.get(incident_id).await
     }
 }
 

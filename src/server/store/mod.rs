@@ -3,6 +3,7 @@ mod accounts;
 mod alerts;
 mod backups;
 mod checks;
+mod dialect;
 mod incidents;
 mod leases;
 mod polls;
@@ -26,6 +27,7 @@ use crate::domain::silences::{NewSilence, Silence};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use dialect::queries_for_any_backend;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -389,7 +391,7 @@ macro_rules! impl_store {
                 Ok(())
             }
             async fn refresh_statistics(&self) -> StoreResult<()> {
-                sqlx::query(<$db as super::accounts::Dialect>::ANALYZE)
+                sqlx::query(<$db as super::dialect::Dialect>::ANALYZE)
                     .execute(&self.pool)
                     .await?;
                 Ok(())
@@ -1162,143 +1164,129 @@ const UPDATE_TARGET: &str = "UPDATE targets SET name = $1, base_url = $2, interv
     WHERE id = $6 RETURNING id";
 const DELETE_TARGET: &str = "DELETE FROM targets WHERE id = $1 RETURNING id";
 
-impl<DB> TargetQueries<'_, DB>
-where
-    DB: accounts::Dialect,
-    for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
-    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i32: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'q> sqlx::types::Json<Vec<String>>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> chrono::DateTime<chrono::Utc>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'r> TargetRow: sqlx::FromRow<'r, DB::Row>,
-    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
-    (i64, i64, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
-{
-    async fn stamp(&self) -> StoreResult<TargetStamp> {
-        // Every insert and update sets `updated_at` to now, which moves the sum; a removal
-        // lowers the count, and a row deleted and replaced by a new one raises the top id.
-        // Not the newest `updated_at`: an edit by a replica whose clock runs behind another's
-        // would not move that.
-        let (rows, max_id, updated_sum_ms) =
-            sqlx::query_as::<DB, (i64, i64, i64)>(DB::TARGET_STAMP)
-                .fetch_one(self.0)
-                .await?;
-        Ok(TargetStamp {
-            rows,
-            max_id,
-            updated_sum_ms,
-        })
-    }
-
-    async fn list(&self) -> StoreResult<Vec<Target>> {
-        let sql = format!("{SELECT_TARGETS} ORDER BY name");
-        sqlx::query_as::<DB, TargetRow>(&sql)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(Target::try_from)
-            .collect()
-    }
-
-    async fn get(&self, id: i64) -> StoreResult<Target> {
-        let sql = format!("{SELECT_TARGETS} WHERE id = $1");
-        sqlx::query_as::<DB, TargetRow>(&sql)
-            .bind(id)
-            .fetch_one(self.0)
-            .await?
-            .try_into()
-    }
-
-    /// Runs an insert or upsert of `spec`, with its audit entry when it has one.
-    async fn write(
-        &self,
-        sql: &str,
-        spec: &TargetSpec,
-        source: TargetSource,
-        origin: &str,
-        event: Option<AuditEvent>,
-    ) -> StoreResult<Target> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        let written = sqlx::query_as::<DB, (i64,)>(sql)
-            .bind(spec.name.as_str().to_owned())
-            .bind(spec.base_url.as_str().to_owned())
-            .bind(interval_column(spec))
-            .bind(sqlx::types::Json(spec.tags.clone()))
-            .bind(source.as_str().to_owned())
-            .bind(chrono::Utc::now())
-            .bind(origin.to_owned())
-            .bind(probe_column(spec)?)
-            .bind(headers_column(spec)?)
-            .fetch_optional(&mut *tx)
-            .await?;
-        // An upsert writes nothing when the name belongs to another source.
-        let (id,) = written.ok_or_else(|| {
-            StoreError::Conflict(format!(
-                "{} is already a target from another source",
-                spec.name.as_str()
-            ))
-        })?;
-        if let Some(event) = event {
-            accounts::append(&mut tx, event).await?;
+queries_for_any_backend! {
+    impl TargetQueries rows [TargetRow] {
+        async fn stamp(&self) -> StoreResult<TargetStamp> {
+            // Every insert and update sets `updated_at` to now, which moves the sum; a removal
+            // lowers the count, and a row deleted and replaced by a new one raises the top id.
+            // Not the newest `updated_at`: an edit by a replica whose clock runs behind another's
+            // would not move that.
+            let (rows, max_id, updated_sum_ms) =
+                sqlx::query_as::<DB, (i64, i64, i64)>(DB::TARGET_STAMP)
+                    .fetch_one(self.0)
+                    .await?;
+            Ok(TargetStamp {
+                rows,
+                max_id,
+                updated_sum_ms,
+            })
         }
-        tx.commit().await?;
-        self.get(id).await
-    }
 
-    async fn insert(
-        &self,
-        spec: &TargetSpec,
-        source: TargetSource,
-        event: AuditEvent,
-    ) -> StoreResult<Target> {
-        self.write(INSERT_TARGET, spec, source, "", Some(event))
-            .await
-    }
+        async fn list(&self) -> StoreResult<Vec<Target>> {
+            let sql = format!("{SELECT_TARGETS} ORDER BY name");
+            sqlx::query_as::<DB, TargetRow>(&sql)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(Target::try_from)
+                .collect()
+        }
 
-    async fn upsert(
-        &self,
-        spec: &TargetSpec,
-        source: TargetSource,
-        origin: &str,
-        event: Option<AuditEvent>,
-    ) -> StoreResult<Target> {
-        self.write(UPSERT_TARGET, spec, source, origin, event).await
-    }
+        async fn get(&self, id: i64) -> StoreResult<Target> {
+            let sql = format!("{SELECT_TARGETS} WHERE id = $1");
+            sqlx::query_as::<DB, TargetRow>(&sql)
+                .bind(id)
+                .fetch_one(self.0)
+                .await?
+                .try_into()
+        }
 
-    async fn update(&self, id: i64, spec: &TargetSpec, event: AuditEvent) -> StoreResult<Target> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        sqlx::query_as::<DB, (i64,)>(UPDATE_TARGET)
-            .bind(spec.name.as_str().to_owned())
-            .bind(spec.base_url.as_str().to_owned())
-            .bind(interval_column(spec))
-            .bind(sqlx::types::Json(spec.tags.clone()))
-            .bind(chrono::Utc::now())
-            .bind(id)
-            .bind(probe_column(spec)?)
-            .bind(headers_column(spec)?)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        accounts::append(&mut tx, event).await?;
-        tx.commit().await?;
-        self.get(id).await
-    }
+        /// Runs an insert or upsert of `spec`, with its audit entry when it has one.
+        async fn write(
+            &self,
+            sql: &str,
+            spec: &TargetSpec,
+            source: TargetSource,
+            origin: &str,
+            event: Option<AuditEvent>,
+        ) -> StoreResult<Target> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            let written = sqlx::query_as::<DB, (i64,)>(sql)
+                .bind(spec.name.as_str().to_owned())
+                .bind(spec.base_url.as_str().to_owned())
+                .bind(interval_column(spec))
+                .bind(sqlx::types::Json(spec.tags.clone()))
+                .bind(source.as_str().to_owned())
+                .bind(chrono::Utc::now())
+                .bind(origin.to_owned())
+                .bind(probe_column(spec)?)
+                .bind(headers_column(spec)?)
+                .fetch_optional(&mut *tx)
+                .await?;
+            // An upsert writes nothing when the name belongs to another source.
+            let (id,) = written.ok_or_else(|| {
+                StoreError::Conflict(format!(
+                    "{} is already a target from another source",
+                    spec.name.as_str()
+                ))
+            })?;
+            if let Some(event) = event {
+                accounts::append(&mut tx, event).await?;
+            }
+            tx.commit().await?;
+            self.get(id).await
+        }
 
-    async fn delete(&self, id: i64, event: AuditEvent) -> StoreResult<()> {
-        let mut tx = DB::begin_serialized(self.0).await?;
-        sqlx::query_as::<DB, (i64,)>(DELETE_TARGET)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        accounts::append(&mut tx, event).await?;
-        tx.commit().await?;
-        Ok(())
+        async fn insert(
+            &self,
+            spec: &TargetSpec,
+            source: TargetSource,
+            event: AuditEvent,
+        ) -> StoreResult<Target> {
+            self.write(INSERT_TARGET, spec, source, "", Some(event))
+                .await
+        }
+
+        async fn upsert(
+            &self,
+            spec: &TargetSpec,
+            source: TargetSource,
+            origin: &str,
+            event: Option<AuditEvent>,
+        ) -> StoreResult<Target> {
+            self.write(UPSERT_TARGET, spec, source, origin, event).await
+        }
+
+        async fn update(&self, id: i64, spec: &TargetSpec, event: AuditEvent) -> StoreResult<Target> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            sqlx::query_as::<DB, (i64,)>(UPDATE_TARGET)
+                .bind(spec.name.as_str().to_owned())
+                .bind(spec.base_url.as_str().to_owned())
+                .bind(interval_column(spec))
+                .bind(sqlx::types::Json(spec.tags.clone()))
+                .bind(chrono::Utc::now())
+                .bind(id)
+                .bind(probe_column(spec)?)
+                .bind(headers_column(spec)?)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            accounts::append(&mut tx, event).await?;
+            tx.commit().await?;
+            self.get(id).await
+        }
+
+        async fn delete(&self, id: i64, event: AuditEvent) -> StoreResult<()> {
+            let mut tx = DB::begin_serialized(self.0).await?;
+            sqlx::query_as::<DB, (i64,)>(DELETE_TARGET)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            accounts::append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(())
+        }
     }
 }
 

@@ -1,10 +1,11 @@
 //! Poll results: samples, the latest status per target, and versioned tool lists. The SQL is
 //! shared by both dialects; times are Unix milliseconds.
+use super::dialect::queries_for_any_backend;
 use super::{StoreError, StoreResult, value_rows};
 use crate::domain::checks::CheckResult;
 use crate::domain::observation::{PollRecord, SampleRow, TargetState, TargetStatus, Tool};
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Executor, IntoArguments, Pool};
+use sqlx::{Database, Pool};
 use std::sync::OnceLock;
 
 /// A stored tool list and when it was first seen.
@@ -262,285 +263,270 @@ impl TryFrom<SampleDbRow> for SampleRow {
     }
 }
 
-impl<DB> PollQueries<'_, DB>
-where
-    DB: Database,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<f64>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
-    for<'r> StatusRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> SampleDbRow: sqlx::FromRow<'r, DB::Row>,
-    for<'r> (String,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64, i64): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
-    for<'r> (Option<i64>,): sqlx::FromRow<'r, DB::Row>,
-{
-    /// Stores a batch of polls in one transaction, many rows per statement: each statement
-    /// is a round trip (to SQLite's worker thread or to PostgreSQL), and at thousands of
-    /// polls a second one per row was a large part of a poll's cost.
-    pub async fn record(&self, batch: &[PollRecord]) -> StoreResult<()> {
-        // Rows are locked in one order, target by target: replicas whose batches overlap
-        // while a target changes hands would otherwise deadlock on `target_status`, and
-        // PostgreSQL would abort one batch.
-        let mut ordered: Vec<&PollRecord> = batch.iter().collect();
-        ordered.sort_by_key(|r| (r.status.target_id, r.status.at));
-        // One status per target: a statement may not update a row twice (PostgreSQL), and
-        // only the newest poll's status is kept anyway.
-        let mut newest: Vec<&TargetStatus> = Vec::with_capacity(ordered.len());
-        for record in &ordered {
-            match newest.last_mut() {
-                Some(last) if last.target_id == record.status.target_id => *last = &record.status,
-                _ => newest.push(&record.status),
+queries_for_any_backend! {
+    impl PollQueries rows [StatusRow, SampleDbRow] {
+        /// Stores a batch of polls in one transaction, many rows per statement: each statement
+        /// is a round trip (to SQLite's worker thread or to PostgreSQL), and at thousands of
+        /// polls a second one per row was a large part of a poll's cost.
+        pub async fn record(&self, batch: &[PollRecord]) -> StoreResult<()> {
+            // Rows are locked in one order, target by target: replicas whose batches overlap
+            // while a target changes hands would otherwise deadlock on `target_status`, and
+            // PostgreSQL would abort one batch.
+            let mut ordered: Vec<&PollRecord> = batch.iter().collect();
+            ordered.sort_by_key(|r| (r.status.target_id, r.status.at));
+            // One status per target: a statement may not update a row twice (PostgreSQL), and
+            // only the newest poll's status is kept anyway.
+            let mut newest: Vec<&TargetStatus> = Vec::with_capacity(ordered.len());
+            for record in &ordered {
+                match newest.last_mut() {
+                    Some(last) if last.target_id == record.status.target_id => *last = &record.status,
+                    _ => newest.push(&record.status),
+                }
             }
-        }
-        let mut tx = self.0.begin().await?;
-        for chunk in ordered.chunks(ROWS_PER_INSERT) {
-            let sql = insert_samples_sql(SampleTable::Raw, chunk.len());
-            let mut insert = sqlx::query::<DB>(sql);
-            for record in chunk {
-                insert = bind_sample(insert, &record.sample)?;
+            let mut tx = self.0.begin().await?;
+            for chunk in ordered.chunks(ROWS_PER_INSERT) {
+                let sql = insert_samples_sql(SampleTable::Raw, chunk.len());
+                let mut insert = sqlx::query::<DB>(sql);
+                for record in chunk {
+                    insert = bind_sample(insert, &record.sample)?;
+                }
+                insert.execute(&mut *tx).await?;
             }
-            insert.execute(&mut *tx).await?;
-        }
-        for chunk in newest.chunks(ROWS_PER_INSERT) {
-            let sql = upsert_statuses_sql(chunk.len());
-            let mut upsert = sqlx::query::<DB>(sql);
-            for st in chunk {
-                upsert = upsert
-                    .bind(st.target_id)
-                    .bind(to_millis(st.at))
-                    .bind(st.state.as_str().to_owned())
-                    .bind(to_json(&st.failures)?)
-                    .bind(st.readiness.as_ref().map(to_json).transpose()?)
-                    .bind(st.mcp.as_ref().map(to_json).transpose()?)
-                    .bind(st.p95)
-                    .bind(st.error_ratio)
-                    .bind(st.rps)
-                    .bind(to_json(&st.offers)?)
-                    .bind(st.certificate.as_ref().map(to_json).transpose()?)
-                    .bind(st.tools.as_ref().map(to_json).transpose()?)
-                    .bind(
-                        (!st.checks.is_empty())
-                            .then(|| to_json(&st.checks))
-                            .transpose()?,
-                    );
+            for chunk in newest.chunks(ROWS_PER_INSERT) {
+                let sql = upsert_statuses_sql(chunk.len());
+                let mut upsert = sqlx::query::<DB>(sql);
+                for st in chunk {
+                    upsert = upsert
+                        .bind(st.target_id)
+                        .bind(to_millis(st.at))
+                        .bind(st.state.as_str().to_owned())
+                        .bind(to_json(&st.failures)?)
+                        .bind(st.readiness.as_ref().map(to_json).transpose()?)
+                        .bind(st.mcp.as_ref().map(to_json).transpose()?)
+                        .bind(st.p95)
+                        .bind(st.error_ratio)
+                        .bind(st.rps)
+                        .bind(to_json(&st.offers)?)
+                        .bind(st.certificate.as_ref().map(to_json).transpose()?)
+                        .bind(st.tools.as_ref().map(to_json).transpose()?)
+                        .bind(
+                            (!st.checks.is_empty())
+                                .then(|| to_json(&st.checks))
+                                .transpose()?,
+                        );
+                }
+                upsert.execute(&mut *tx).await?;
             }
-            upsert.execute(&mut *tx).await?;
-        }
-        let results: Vec<&CheckResult> = ordered
-            .iter()
-            .flat_map(|r| r.check_results.iter())
-            .collect();
-        for chunk in results.chunks(ROWS_PER_INSERT) {
-            let mut insert = sqlx::query::<DB>(insert_check_results_sql(chunk.len()));
-            for result in chunk {
-                insert = insert
-                    .bind(result.check_id)
-                    .bind(result.target_id)
-                    .bind(to_millis(result.at))
-                    .bind(result.ms)
-                    .bind(result.outcome.as_str().to_owned())
-                    .bind(result.outcome.reason().map(str::to_owned));
+            let results: Vec<&CheckResult> = ordered
+                .iter()
+                .flat_map(|r| r.check_results.iter())
+                .collect();
+            for chunk in results.chunks(ROWS_PER_INSERT) {
+                let mut insert = sqlx::query::<DB>(insert_check_results_sql(chunk.len()));
+                for result in chunk {
+                    insert = insert
+                        .bind(result.check_id)
+                        .bind(result.target_id)
+                        .bind(to_millis(result.at))
+                        .bind(result.ms)
+                        .bind(result.outcome.as_str().to_owned())
+                        .bind(result.outcome.reason().map(str::to_owned));
+                }
+                insert.execute(&mut *tx).await?;
             }
-            insert.execute(&mut *tx).await?;
-        }
-        for record in ordered {
-            let Some(tools) = &record.tools else { continue };
-            let target_id = record.sample.target_id;
-            let text = to_json(tools)?;
-            let latest: Option<(String,)> = sqlx::query_as::<DB, (String,)>(LATEST_TOOLS)
-                .bind(target_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if latest.is_none_or(|(previous,)| previous != text) {
-                let earlier = sqlx::query_as::<DB, (i64,)>(EARLIER_TOOLS)
+            for record in ordered {
+                let Some(tools) = &record.tools else { continue };
+                let target_id = record.sample.target_id;
+                let text = to_json(tools)?;
+                let latest: Option<(String,)> = sqlx::query_as::<DB, (String,)>(LATEST_TOOLS)
                     .bind(target_id)
-                    .bind(text.clone())
                     .fetch_optional(&mut *tx)
                     .await?;
-                let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_TOOLS)
-                    .bind(target_id)
-                    .bind(to_millis(record.sample.at))
-                    .bind(text)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                // Seen before: one copy, on this newest sighting.
-                if let Some((earlier,)) = earlier {
-                    sqlx::query::<DB>(POINT_TOOLS)
-                        .bind(id)
-                        .bind(earlier)
-                        .execute(&mut *tx)
+                if latest.is_none_or(|(previous,)| previous != text) {
+                    let earlier = sqlx::query_as::<DB, (i64,)>(EARLIER_TOOLS)
+                        .bind(target_id)
+                        .bind(text.clone())
+                        .fetch_optional(&mut *tx)
                         .await?;
-                }
-                // The lists seen longest ago go once the target's pass the cap, with their
-                // sightings; the newest stays.
-                let sizes = sqlx::query_as::<DB, (i64, i64)>(CATALOG_SIZES)
-                    .bind(target_id)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let mut total = 0;
-                for (index, (id, size)) in sizes.into_iter().enumerate() {
-                    total += size;
-                    if index > 0 && total > MAX_CATALOG_BYTES_PER_TARGET {
-                        sqlx::query::<DB>(
-                            "DELETE FROM tool_catalogs WHERE id = $1 OR same_as = $1",
-                        )
-                        .bind(id)
-                        .execute(&mut *tx)
+                    let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_TOOLS)
+                        .bind(target_id)
+                        .bind(to_millis(record.sample.at))
+                        .bind(text)
+                        .fetch_one(&mut *tx)
                         .await?;
+                    // Seen before: one copy, on this newest sighting.
+                    if let Some((earlier,)) = earlier {
+                        sqlx::query::<DB>(POINT_TOOLS)
+                            .bind(id)
+                            .bind(earlier)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    // The lists seen longest ago go once the target's pass the cap, with their
+                    // sightings; the newest stays.
+                    let sizes = sqlx::query_as::<DB, (i64, i64)>(CATALOG_SIZES)
+                        .bind(target_id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut total = 0;
+                    for (index, (id, size)) in sizes.into_iter().enumerate() {
+                        total += size;
+                        if index > 0 && total > MAX_CATALOG_BYTES_PER_TARGET {
+                            sqlx::query::<DB>(
+                                "DELETE FROM tool_catalogs WHERE id = $1 OR same_as = $1",
+                            )
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
                     }
                 }
             }
+            tx.commit().await?;
+            Ok(())
         }
-        tx.commit().await?;
-        Ok(())
-    }
 
-    pub async fn status(&self, target_id: i64) -> StoreResult<Option<TargetStatus>> {
-        let sql = format!("{SELECT_STATUS} WHERE target_id = $1");
-        sqlx::query_as::<DB, StatusRow>(&sql)
-            .bind(target_id)
-            .fetch_optional(self.0)
-            .await?
-            .map(TargetStatus::try_from)
-            .transpose()
-    }
-
-    pub async fn statuses(&self) -> StoreResult<Vec<TargetStatus>> {
-        sqlx::query_as::<DB, StatusRow>(SELECT_STATUS)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(TargetStatus::try_from)
-            .collect()
-    }
-
-    pub async fn samples(
-        &self,
-        table: SampleTable,
-        target_id: Option<i64>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-    ) -> StoreResult<Vec<SampleRow>> {
-        let filter = if target_id.is_some() {
-            "target_id = $3 AND"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT {SAMPLE_COLUMNS} FROM {} WHERE {filter} at >= $1 AND at < $2 ORDER BY target_id, at",
-            table.name()
-        );
-        let mut query = sqlx::query_as::<DB, SampleDbRow>(&sql)
-            .bind(to_millis(from))
-            .bind(to_millis(to));
-        if let Some(id) = target_id {
-            query = query.bind(id);
+        pub async fn status(&self, target_id: i64) -> StoreResult<Option<TargetStatus>> {
+            let sql = format!("{SELECT_STATUS} WHERE target_id = $1");
+            sqlx::query_as::<DB, StatusRow>(&sql)
+                .bind(target_id)
+                .fetch_optional(self.0)
+                .await?
+                .map(TargetStatus::try_from)
+                .transpose()
         }
-        query
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(SampleRow::try_from)
-            .collect()
-    }
 
-    /// Stores rollup rows and moves the level's progress mark when given, in one transaction.
-    pub async fn record_rollups(
-        &self,
-        table: SampleTable,
-        rows: &[SampleRow],
-        up_to: Option<DateTime<Utc>>,
-    ) -> StoreResult<()> {
-        let mut tx = self.0.begin().await?;
-        // Many rows per statement: a rollup pass (or a seeded history) writes tens of
-        // thousands, and one statement per row is most of the cost.
-        for chunk in rows.chunks(ROWS_PER_INSERT) {
-            let sql = insert_samples_sql(table, chunk.len());
-            let mut insert = sqlx::query::<DB>(sql);
-            for row in chunk {
-                insert = bind_sample(insert, row)?;
+        pub async fn statuses(&self) -> StoreResult<Vec<TargetStatus>> {
+            sqlx::query_as::<DB, StatusRow>(SELECT_STATUS)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(TargetStatus::try_from)
+                .collect()
+        }
+
+        pub async fn samples(
+            &self,
+            table: SampleTable,
+            target_id: Option<i64>,
+            from: DateTime<Utc>,
+            to: DateTime<Utc>,
+        ) -> StoreResult<Vec<SampleRow>> {
+            let filter = if target_id.is_some() {
+                "target_id = $3 AND"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT {SAMPLE_COLUMNS} FROM {} WHERE {filter} at >= $1 AND at < $2 ORDER BY target_id, at",
+                table.name()
+            );
+            let mut query = sqlx::query_as::<DB, SampleDbRow>(&sql)
+                .bind(to_millis(from))
+                .bind(to_millis(to));
+            if let Some(id) = target_id {
+                query = query.bind(id);
             }
-            insert.execute(&mut *tx).await?;
+            query
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(SampleRow::try_from)
+                .collect()
         }
-        if let Some(up_to) = up_to {
-            sqlx::query::<DB>(
-                "INSERT INTO rollup_progress (level, up_to) VALUES ($1, $2) \
-                 ON CONFLICT (level) DO UPDATE SET up_to = excluded.up_to",
-            )
-            .bind(table.name().to_owned())
-            .bind(to_millis(up_to))
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
 
-    pub async fn rollup_progress(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
-        let row: Option<(i64,)> =
-            sqlx::query_as::<DB, (i64,)>("SELECT up_to FROM rollup_progress WHERE level = $1")
+        /// Stores rollup rows and moves the level's progress mark when given, in one transaction.
+        pub async fn record_rollups(
+            &self,
+            table: SampleTable,
+            rows: &[SampleRow],
+            up_to: Option<DateTime<Utc>>,
+        ) -> StoreResult<()> {
+            let mut tx = self.0.begin().await?;
+            // Many rows per statement: a rollup pass (or a seeded history) writes tens of
+            // thousands, and one statement per row is most of the cost.
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                let sql = insert_samples_sql(table, chunk.len());
+                let mut insert = sqlx::query::<DB>(sql);
+                for row in chunk {
+                    insert = bind_sample(insert, row)?;
+                }
+                insert.execute(&mut *tx).await?;
+            }
+            if let Some(up_to) = up_to {
+                sqlx::query::<DB>(
+                    "INSERT INTO rollup_progress (level, up_to) VALUES ($1, $2) \
+                     ON CONFLICT (level) DO UPDATE SET up_to = excluded.up_to",
+                )
                 .bind(table.name().to_owned())
+                .bind(to_millis(up_to))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+
+        pub async fn rollup_progress(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
+            let row: Option<(i64,)> =
+                sqlx::query_as::<DB, (i64,)>("SELECT up_to FROM rollup_progress WHERE level = $1")
+                    .bind(table.name().to_owned())
+                    .fetch_optional(self.0)
+                    .await?;
+            row.map(|(ms,)| from_millis(ms)).transpose()
+        }
+
+        /// The time of the oldest row in `table`, if any.
+        pub async fn oldest(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
+            let sql = format!("SELECT MIN(at) FROM {}", table.name());
+            let row: Option<(Option<i64>,)> = sqlx::query_as::<DB, (Option<i64>,)>(&sql)
                 .fetch_optional(self.0)
                 .await?;
-        row.map(|(ms,)| from_millis(ms)).transpose()
-    }
+            row.and_then(|(ms,)| ms).map(from_millis).transpose()
+        }
 
-    /// The time of the oldest row in `table`, if any.
-    pub async fn oldest(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
-        let sql = format!("SELECT MIN(at) FROM {}", table.name());
-        let row: Option<(Option<i64>,)> = sqlx::query_as::<DB, (Option<i64>,)>(&sql)
-            .fetch_optional(self.0)
-            .await?;
-        row.and_then(|(ms,)| ms).map(from_millis).transpose()
-    }
+        /// Deletes rows older than `cutoff`; returns how many went.
+        pub async fn delete_before(
+            &self,
+            table: SampleTable,
+            cutoff: DateTime<Utc>,
+        ) -> StoreResult<u64> {
+            let sql = format!("DELETE FROM {} WHERE at < $1 RETURNING at", table.name());
+            let deleted = sqlx::query_as::<DB, (i64,)>(&sql)
+                .bind(to_millis(cutoff))
+                .fetch_all(self.0)
+                .await?;
+            Ok(deleted.len() as u64)
+        }
 
-    /// Deletes rows older than `cutoff`; returns how many went.
-    pub async fn delete_before(
-        &self,
-        table: SampleTable,
-        cutoff: DateTime<Utc>,
-    ) -> StoreResult<u64> {
-        let sql = format!("DELETE FROM {} WHERE at < $1 RETURNING at", table.name());
-        let deleted = sqlx::query_as::<DB, (i64,)>(&sql)
+        /// Retention: tool lists last seen before `cutoff`, except each target's newest. A list's
+        /// text is on its newest sighting, so the sightings pointing there are older still.
+        pub async fn delete_catalogs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+            let deleted = sqlx::query_as::<DB, (i64,)>(
+                "DELETE FROM tool_catalogs WHERE at < $1 AND id NOT IN \
+                 (SELECT MAX(id) FROM tool_catalogs GROUP BY target_id) RETURNING id",
+            )
             .bind(to_millis(cutoff))
             .fetch_all(self.0)
             .await?;
-        Ok(deleted.len() as u64)
-    }
+            Ok(deleted.len() as u64)
+        }
 
-    /// Retention: tool lists last seen before `cutoff`, except each target's newest. A list's
-    /// text is on its newest sighting, so the sightings pointing there are older still.
-    pub async fn delete_catalogs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
-        let deleted = sqlx::query_as::<DB, (i64,)>(
-            "DELETE FROM tool_catalogs WHERE at < $1 AND id NOT IN \
-             (SELECT MAX(id) FROM tool_catalogs GROUP BY target_id) RETURNING id",
-        )
-        .bind(to_millis(cutoff))
-        .fetch_all(self.0)
-        .await?;
-        Ok(deleted.len() as u64)
-    }
-
-    pub async fn catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>> {
-        sqlx::query_as::<DB, (i64, String)>(SELECT_CATALOGS)
-            .bind(target_id)
-            .bind(limit)
-            .fetch_all(self.0)
-            .await?
-            .into_iter()
-            .map(|(at, tools)| {
-                Ok(ToolCatalog {
-                    at: from_millis(at)?,
-                    tools: from_json(&tools)?,
+        pub async fn catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>> {
+            sqlx::query_as::<DB, (i64, String)>(SELECT_CATALOGS)
+                .bind(target_id)
+                .bind(limit)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(|(at, tools)| {
+                    Ok(ToolCatalog {
+                        at: from_millis(at)?,
+                        tools: from_json(&tools)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        }
     }
 }
 

@@ -84,7 +84,7 @@ impl PostgresStore {
             .fetch_one(&mut *tx)
             .await?;
         let tables: Vec<(String,)> =
-            sqlx::query_as(<sqlx::Postgres as super::accounts::Dialect>::LIST_TABLES)
+            sqlx::query_as(<sqlx::Postgres as super::dialect::Dialect>::LIST_TABLES)
                 .fetch_all(&mut *tx)
                 .await?;
         let mut row_counts = BTreeMap::new();

@@ -6,7 +6,7 @@ use mcpops::domain::backups::{Progress, RunKind};
 use mcpops::domain::demo::DemoFault;
 use mcpops::server::accounts;
 use mcpops::server::backup::{self, Backups};
-use mcpops::server::bench;
+use mcpops::server::bench::collector as bench;
 use mcpops::server::collector::PollMode;
 use mcpops::server::config::{Config, ConfigError};
 use mcpops::server::demo::DemoFleet;
@@ -299,12 +299,12 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
             database_url,
             searches,
         }) => {
-            let options = mcpops::server::audit_bench::AuditBenchOptions {
+            let options = mcpops::server::bench::audit::AuditBenchOptions {
                 entries,
                 database_url,
                 searches,
             };
-            mcpops::server::audit_bench::run(&options).await?;
+            mcpops::server::bench::audit::run(&options).await?;
             Ok(Finding::Passed)
         }
         Command::Bench(BenchCommand::Backup {
@@ -312,17 +312,17 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
             days,
             database_url,
         }) => {
-            let options = mcpops::server::backup_bench::BackupBenchOptions {
+            let options = mcpops::server::bench::backup::BackupBenchOptions {
                 targets,
                 days,
                 database_url,
             };
-            mcpops::server::backup_bench::run(&options, &config).await?;
+            mcpops::server::bench::backup::run(&options, &config).await?;
             Ok(Finding::Passed)
         }
         Command::Bench(BenchCommand::SignIn { tries }) => {
-            let options = mcpops::server::sign_in_bench::SignInBenchOptions { tries };
-            mcpops::server::sign_in_bench::run(&options, &config).await?;
+            let options = mcpops::server::bench::sign_in::SignInBenchOptions { tries };
+            mcpops::server::bench::sign_in::run(&options, &config).await?;
             Ok(Finding::Passed)
         }
         Command::Bench(BenchCommand::Collector {
@@ -357,7 +357,7 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
             replicas,
             replica_targets,
         }) => {
-            let options = mcpops::server::load_bench::LoadBenchOptions {
+            let options = mcpops::server::bench::load::LoadBenchOptions {
                 sizes,
                 seconds,
                 page_requests,
@@ -366,7 +366,7 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
                 replicas: replicas.max(1),
                 replica_targets,
             };
-            mcpops::server::load_bench::run(&options).await?;
+            mcpops::server::bench::load::run(&options).await?;
             Ok(Finding::Passed)
         }
         Command::Fleet { servers } => {

@@ -1,11 +1,9 @@
 //! Server-only code: configuration, HTTP, storage and the demo fleet.
 pub mod accounts;
 pub mod alerts;
-pub mod audit_bench;
 pub mod audit_export;
 pub mod auth;
 pub mod backup;
-pub mod backup_bench;
 pub mod bench;
 pub mod capacity;
 pub mod charts;
@@ -18,12 +16,10 @@ pub mod deploys;
 pub mod error;
 pub mod http;
 pub mod incidents;
-pub mod load_bench;
 pub mod metrics;
 pub mod private_files;
 pub mod rollup;
 pub mod runbooks;
-pub mod sign_in_bench;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -1,7 +1,7 @@
 //! `mcpops bench audit`: seeds a large audit log, then measures filtered full-text search,
 //! export throughput and a full chain verification.
-use super::audit_export::{export_rows, verify_chain};
-use super::store::{self, Store, StoreOptions};
+use super::super::audit_export::{export_rows, verify_chain};
+use super::super::store::{self, Store, StoreOptions};
 use crate::domain::audit::{
     AuditEntry, AuditEvent, AuditFilter, GENESIS_HASH, Outcome, RequestOrigin,
 };

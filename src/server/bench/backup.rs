@@ -2,10 +2,10 @@
 //! under the default retention (raw polls for 48 h, minute and hour rollups for the rest),
 //! then times a backup and a verified restore (the RTO: unpack, integrity, audit chain and
 //! row counts), and prints sizes.
-use super::backup::{self, Backups, Tracker};
-use super::config::Config;
-use super::demo::simulation::Simulation;
-use super::store::{self, SampleTable, Store, StoreOptions};
+use super::super::backup::{self, Backups, Tracker};
+use super::super::config::Config;
+use super::super::demo::simulation::Simulation;
+use super::super::store::{self, SampleTable, Store, StoreOptions};
 use crate::domain::audit::RequestOrigin;
 use crate::domain::backups::RunKind;
 use crate::domain::observation::SampleRow;

@@ -2,9 +2,9 @@
 //! take the same time, so nobody can tell which usernames exist by timing the form. A real
 //! server on loopback; the two kinds of try are interleaved, and each stays under the login
 //! throttle (every real-account try uses its own account).
-use super::accounts::add_user;
-use super::config::Config;
-use super::startup::Application;
+use super::super::accounts::add_user;
+use super::super::config::Config;
+use super::super::startup::Application;
 use crate::domain::auth::Role;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

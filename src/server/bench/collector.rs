@@ -1,9 +1,9 @@
 //! `mcpops bench collector`: polls a simulated fleet running in child processes on loopback
 //! for a fixed time and prints throughput, CPU, memory, scheduling lag and storage figures.
-use super::cluster::Membership;
-use super::collector::hub::LiveHub;
-use super::collector::{Collector, CollectorConfig, PollMode};
-use super::store::{self, StoreOptions};
+use super::super::cluster::Membership;
+use super::super::collector::hub::LiveHub;
+use super::super::collector::{Collector, CollectorConfig, PollMode};
+use super::super::store::{self, StoreOptions};
 use crate::domain::audit::{AuditEvent, RequestOrigin};
 use crate::domain::checks::CheckSpec;
 use crate::domain::target::{Interval, TargetName, TargetSource, TargetSpec, TargetUrl};

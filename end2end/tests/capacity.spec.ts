@@ -42,9 +42,9 @@ test('a team lead changes a what-if input and sees the instance count and the fo
 
   // The export carries the plan as the lead sees it.
   const csv = await (await page.request.get(`${mcpops.url}/reports/capacity.csv?scope=fleet&window=24h`)).text();
-  expect(csv).toContain('item,value,unit,source');
-  expect(csv).toMatch(/cpu_per_request,[\d.]+,core-seconds,override by lead/);
-  expect(csv).toContain(`instances,${await instances.textContent()},instances,computed`);
+  expect(csv).toContain('"item","value","unit","source"');
+  expect(csv).toMatch(/"cpu_per_request","[\d.]+","core-seconds","override by lead/);
+  expect(csv).toContain(`"instances","${await instances.textContent()}","instances","computed"`);
 
   // What-if inputs are the lead's own: the admin still plans on the measurement.
   const other = await browser.newPage();

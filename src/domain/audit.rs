@@ -483,6 +483,23 @@ mod tests {
         .details(&serde_json::json!({"b": 1, "a": {"y": 2, "x": 3}}))
     }
 
+    /// A chain written by the release before canonical JSON had one function: every entry
+    /// still verifies, and its details come out of today's function byte for byte.
+    #[test]
+    fn a_chain_written_before_still_verifies_and_its_details_are_reproduced() {
+        let fixture = include_str!("../../tests/fixtures/audit-chain-2026-12-07.json");
+        let entries: Vec<AuditEntry> = serde_json::from_str(fixture).expect("fixture");
+        assert!(entries.len() >= 6);
+        let mut walker = ChainWalker::default();
+        for entry in &entries {
+            assert_eq!(walker.next(entry), Ok(()), "entry {}", entry.seq);
+            let details: serde_json::Value =
+                serde_json::from_str(&entry.event.details).expect("details");
+            assert_eq!(canonical_details(&details), entry.event.details);
+        }
+        assert!(entries.iter().any(|e| e.event.details.contains('[')), "nested details");
+    }
+
     #[test]
     fn details_are_canonical_whatever_the_key_order() {
         let one = canonical_details(&serde_json::json!({"b": 1, "a": {"y": 2, "x": 3}}));

@@ -497,7 +497,10 @@ mod tests {
                 serde_json::from_str(&entry.event.details).expect("details");
             assert_eq!(canonical_details(&details), entry.event.details);
         }
-        assert!(entries.iter().any(|e| e.event.details.contains('[')), "nested details");
+        assert!(
+            entries.iter().any(|e| e.event.details.contains('[')),
+            "nested details"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Server functions for the simulated demo fleet: list its servers and inject faults.
 use super::error::AppError;
-use crate::domain::demo::{DemoFault, DemoServerView};
+use crate::domain::demo::DemoServerView;
 use leptos::prelude::*;
 
 /// The demo fleet's servers, or an empty list when mcpops runs without it.
@@ -24,7 +24,7 @@ pub async fn set_demo_fault(server: String, fault: String, on: bool) -> Result<(
     let event = caller
         .event("demo", if on { "fault_on" } else { "fault_off" }, &server)
         .details(&serde_json::json!({ "fault": fault }));
-    let fault = DemoFault::parse(&fault).ok_or_else(|| {
+    let fault = crate::domain::demo::DemoFault::parse(&fault).ok_or_else(|| {
         let mut errors = crate::domain::target::FieldErrors::default();
         errors.add("fault", format!("unknown fault '{fault}'"));
         AppError::Invalid(errors)

@@ -380,16 +380,16 @@ async fn one_principal_cannot_hold_every_live_stream() {
     assert_eq!(theirs.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn a_hostile_tool_list_is_cut_and_its_stored_versions_stay_under_the_cap() {
+/// A stateless MCP server on loopback whose `n`th `tools/list` answers `tools_for(n)`; the
+/// counter says how many listings it has answered.
+async fn serve_tool_lists(
+    tools_for: fn(usize) -> Vec<serde_json::Value>,
+) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
     use axum::Json;
-    use mcpops::server::store::MAX_CATALOG_BYTES_PER_TARGET;
     use serde_json::{Value, json};
-    let _serial = ONE_AT_A_TIME.lock().await;
-    // A different list on every listing: 2,000 tools with 600-byte schemas, 1.2 MB in all.
     let listings = Arc::new(AtomicUsize::new(0));
     let listed = listings.clone();
-    let hostile = axum::Router::new().route(
+    let server = axum::Router::new().route(
         "/mcp",
         axum::routing::post(move |headers: HeaderMap, Json(request): Json<Value>| {
             let listings = listings.clone();
@@ -401,17 +401,7 @@ async fn a_hostile_tool_list_is_cut_and_its_stored_versions_stay_under_the_cap()
                 let result = match method {
                     "server/discover" => json!({}),
                     "tools/list" => {
-                        let n = listings.fetch_add(1, Ordering::SeqCst);
-                        let padding = "x".repeat(560);
-                        let tools: Vec<Value> = (0..2000)
-                            .map(|i| {
-                                json!({
-                                    "name": format!("tool-{n}-{i:04}"),
-                                    "inputSchema": {"type": "object", "description": padding},
-                                })
-                            })
-                            .collect();
-                        json!({ "tools": tools })
+                        json!({ "tools": tools_for(listings.fetch_add(1, Ordering::SeqCst)) })
                     }
                     _ => return StatusCode::BAD_REQUEST.into_response(),
                 };
@@ -420,7 +410,26 @@ async fn a_hostile_tool_list_is_cut_and_its_stored_versions_stay_under_the_cap()
             }
         }),
     );
-    let addr = serve_on_loopback(hostile).await;
+    (serve_on_loopback(server).await, listed)
+}
+
+#[tokio::test]
+async fn a_hostile_tool_list_is_cut_and_its_stored_versions_stay_under_the_cap() {
+    use mcpops::server::store::MAX_CATALOG_BYTES_PER_TARGET;
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // A different list on every listing: 2,000 tools with 600-byte schemas, 1.2 MB in all.
+    let (addr, listed) = serve_tool_lists(|n| {
+        let padding = "x".repeat(560);
+        (0..2000)
+            .map(|i| {
+                serde_json::json!({
+                    "name": format!("tool-{n}-{i:04}"),
+                    "inputSchema": {"type": "object", "description": padding},
+                })
+            })
+            .collect()
+    })
+    .await;
     for backend in common::BACKENDS {
         let db = TestDb::new(backend).await;
         let app = common::spawn_app_with(db.url(), None, |c| {
@@ -1150,38 +1159,14 @@ async fn a_name_typed_at_the_sign_in_form_reaches_the_audit_csv_as_text_not_a_fo
 
 #[tokio::test]
 async fn a_server_flipping_between_two_tool_lists_stores_each_list_once() {
-    use axum::Json;
-    use serde_json::{Value, json};
     let _serial = ONE_AT_A_TIME.lock().await;
     // Two instances behind one URL, each with its own list: A, B, A, B, …
-    let listings = Arc::new(AtomicUsize::new(0));
-    let listed = listings.clone();
-    let flipping = axum::Router::new().route(
-        "/mcp",
-        axum::routing::post(move |headers: HeaderMap, Json(request): Json<Value>| {
-            let listings = listings.clone();
-            async move {
-                let method = headers
-                    .get("mcp-method")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                let result = match method {
-                    "server/discover" => json!({}),
-                    "tools/list" => {
-                        let instance = listings.fetch_add(1, Ordering::SeqCst) % 2;
-                        let tools: Vec<Value> = (0..=instance)
-                            .map(|i| json!({"name": format!("tool-{i}"), "inputSchema": {"type": "object"}}))
-                            .collect();
-                        json!({ "tools": tools })
-                    }
-                    _ => return StatusCode::BAD_REQUEST.into_response(),
-                };
-                Json(json!({"jsonrpc": "2.0", "id": request["id"], "result": result}))
-                    .into_response()
-            }
-        }),
-    );
-    let addr = serve_on_loopback(flipping).await;
+    let (addr, listed) = serve_tool_lists(|n| {
+        (0..=n % 2)
+            .map(|i| serde_json::json!({"name": format!("tool-{i}"), "inputSchema": {"type": "object"}}))
+            .collect()
+    })
+    .await;
     for backend in common::BACKENDS {
         let db = TestDb::new(backend).await;
         let app = common::spawn_app_with(db.url(), None, |c| {

@@ -1,14 +1,14 @@
-//! Users, tokens and the audit log. The SQL is shared by both dialects except for the two
-//! places `Dialect` covers: how appends are serialized, and full-text search.
+//! Users and their API and kiosk tokens. Every change writes its audit entry in the same
+//! transaction.
+use super::audit::append;
 use super::dialect::queries_for_any_backend;
-use super::{StoreError, StoreResult, value_rows};
-use crate::domain::audit::{
-    AuditEntry, AuditEvent, AuditFilter, GENESIS_HASH, Outcome, RequestOrigin,
-};
+use super::{StoreError, StoreResult};
+use crate::domain::audit::AuditEvent;
 use crate::domain::auth::{Role, Standings, TokenKind, TokenScope};
 pub use crate::domain::auth::{TokenRecord, UserAccount};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Executor, IntoArguments, Pool, Transaction};
+use sqlx::{Database, Executor, IntoArguments, Transaction};
 
 /// A user as stored, with the password hash (never sent to the browser).
 #[derive(Debug, Clone)]
@@ -117,52 +117,6 @@ impl TryFrom<TokenRow> for TokenRecord {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct AuditRow {
-    seq: i64,
-    at_ms: i64,
-    event_type: String,
-    actor: String,
-    action: String,
-    resource: String,
-    result: String,
-    ip: String,
-    user_agent: String,
-    request_id: String,
-    reason: Option<String>,
-    details: String,
-    prev_hash: String,
-    hash: String,
-}
-
-impl TryFrom<AuditRow> for AuditEntry {
-    type Error = StoreError;
-    fn try_from(row: AuditRow) -> StoreResult<Self> {
-        Ok(Self {
-            seq: row.seq,
-            at_ms: row.at_ms,
-            event: AuditEvent {
-                event_type: row.event_type,
-                actor: row.actor,
-                action: row.action,
-                resource: row.resource,
-                result: Outcome::parse(&row.result).ok_or_else(|| {
-                    StoreError::Corrupt(format!("unknown audit result '{}'", row.result))
-                })?,
-                origin: RequestOrigin {
-                    ip: row.ip,
-                    user_agent: row.user_agent,
-                    request_id: row.request_id,
-                },
-                reason: row.reason,
-                details: row.details,
-            },
-            prev_hash: row.prev_hash,
-            hash: row.hash,
-        })
-    }
-}
-
 const SELECT_USERS: &str = "SELECT id, username, password_hash, role, must_reset, disabled, \
     created_at, sessions_after_ms FROM users";
 const INSERT_USER: &str = "INSERT INTO users (username, password_hash, role, must_reset, \
@@ -178,34 +132,43 @@ const INSERT_TOKEN: &str = "INSERT INTO tokens (kind, name, role, scopes, secret
 const REVOKE_TOKEN: &str =
     "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING id";
 const TOUCH_TOKEN: &str = "UPDATE tokens SET last_used_at = $1 WHERE id = $2";
-const AUDIT_COLUMNS: &str = "seq, at_ms, event_type, actor, action, resource, result, ip, \
-    user_agent, request_id, reason, details, prev_hash, hash";
-const AUDIT_TAIL: &str = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1";
-const INSERT_AUDIT: &str = "INSERT INTO audit_log (seq, at_ms, event_type, actor, action, \
-    resource, result, ip, user_agent, request_id, reason, details, prev_hash, hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
-
-pub(super) struct AccountQueries<'p, DB: Database>(pub &'p Pool<DB>);
-
-/// A bind value for queries assembled from optional filters.
-enum Param {
-    Text(String),
-    Int(i64),
+/// Users and their tokens.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Every user's standing and the revoked kiosk tokens, for ending live streams.
+    async fn standings(&self) -> StoreResult<crate::domain::auth::Standings>;
+    async fn count_users(&self) -> StoreResult<i64>;
+    async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+    async fn user(&self, id: i64) -> StoreResult<UserRecord>;
+    async fn users(&self) -> StoreResult<Vec<UserAccount>>;
+    /// Changes below write their audit entry in the same transaction: both land or neither.
+    async fn create_user(&self, new: &NewUser, event: AuditEvent) -> StoreResult<UserAccount>;
+    async fn change_user(
+        &self,
+        id: i64,
+        change: UserChange,
+        event: AuditEvent,
+    ) -> StoreResult<UserAccount>;
+    async fn tokens(&self) -> StoreResult<Vec<TokenRecord>>;
+    async fn token_by_secret(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>>;
+    async fn create_token(&self, new: &NewToken, event: AuditEvent) -> StoreResult<TokenRecord>;
+    async fn revoke_token(&self, id: i64, event: AuditEvent) -> StoreResult<TokenRecord>;
+    async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
 queries_for_any_backend! {
-    impl AccountQueries rows [UserRow, TokenRow, AuditRow] {
+    area AccountStore rows [UserRow, TokenRow] {
         /// Every user's standing and the revoked kiosk tokens, for ending live streams.
-        pub async fn standings(&self) -> StoreResult<Standings> {
+        async fn standings(&self) -> StoreResult<Standings> {
             let users = sqlx::query_as::<DB, (i64, bool, i64)>(
                 "SELECT id, disabled, sessions_after_ms FROM users",
             )
-            .fetch_all(self.0)
+            .fetch_all(self.pool())
             .await?;
             let revoked = sqlx::query_as::<DB, (i64,)>(
                 "SELECT id FROM tokens WHERE kind = 'kiosk' AND revoked_at IS NOT NULL",
             )
-            .fetch_all(self.0)
+            .fetch_all(self.pool())
             .await?;
             Ok(Standings {
                 users: users
@@ -216,44 +179,44 @@ queries_for_any_backend! {
             })
         }
 
-        pub async fn count_users(&self) -> StoreResult<i64> {
+        async fn count_users(&self) -> StoreResult<i64> {
             let (count,): (i64,) = sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM users")
-                .fetch_one(self.0)
+                .fetch_one(self.pool())
                 .await?;
             Ok(count)
         }
 
-        pub async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        async fn user_by_name(&self, username: &str) -> StoreResult<Option<UserRecord>> {
             let sql = format!("{SELECT_USERS} WHERE username = $1");
             sqlx::query_as::<DB, UserRow>(&sql)
                 .bind(username.to_owned())
-                .fetch_optional(self.0)
+                .fetch_optional(self.pool())
                 .await?
                 .map(UserRecord::try_from)
                 .transpose()
         }
 
-        pub async fn user(&self, id: i64) -> StoreResult<UserRecord> {
+        async fn user(&self, id: i64) -> StoreResult<UserRecord> {
             let sql = format!("{SELECT_USERS} WHERE id = $1");
             sqlx::query_as::<DB, UserRow>(&sql)
                 .bind(id)
-                .fetch_one(self.0)
+                .fetch_one(self.pool())
                 .await?
                 .try_into()
         }
 
-        pub async fn users(&self) -> StoreResult<Vec<UserAccount>> {
+        async fn users(&self) -> StoreResult<Vec<UserAccount>> {
             let sql = format!("{SELECT_USERS} ORDER BY username");
             sqlx::query_as::<DB, UserRow>(&sql)
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?
                 .into_iter()
                 .map(|row| UserRecord::try_from(row).map(|r| r.account))
                 .collect()
         }
 
-        pub async fn create_user(&self, new: &NewUser, event: AuditEvent) -> StoreResult<UserAccount> {
-            let mut tx = DB::begin_serialized(self.0).await?;
+        async fn create_user(&self, new: &NewUser, event: AuditEvent) -> StoreResult<UserAccount> {
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_USER)
                 .bind(new.username.clone())
                 .bind(new.password_hash.clone())
@@ -268,13 +231,13 @@ queries_for_any_backend! {
             Ok(user.account)
         }
 
-        pub async fn change_user(
+        async fn change_user(
             &self,
             id: i64,
             change: UserChange,
             event: AuditEvent,
         ) -> StoreResult<UserAccount> {
-            let mut tx = DB::begin_serialized(self.0).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             let before = user_in(&mut tx, id).await?;
             let ends_sessions = change.end_sessions
                 || change.role.is_some_and(|role| role != before.account.role)
@@ -296,32 +259,32 @@ queries_for_any_backend! {
             Ok(user.account)
         }
 
-        pub async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
+        async fn tokens(&self) -> StoreResult<Vec<TokenRecord>> {
             let sql = format!("{SELECT_TOKENS} ORDER BY revoked_at IS NOT NULL, name, id");
             sqlx::query_as::<DB, TokenRow>(&sql)
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?
                 .into_iter()
                 .map(TokenRecord::try_from)
                 .collect()
         }
 
-        pub async fn token_by_secret(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
+        async fn token_by_secret(&self, secret_hash: &str) -> StoreResult<Option<TokenRecord>> {
             let sql = format!("{SELECT_TOKENS} WHERE secret_hash = $1");
             sqlx::query_as::<DB, TokenRow>(&sql)
                 .bind(secret_hash.to_owned())
-                .fetch_optional(self.0)
+                .fetch_optional(self.pool())
                 .await?
                 .map(TokenRecord::try_from)
                 .transpose()
         }
 
-        pub async fn create_token(
+        async fn create_token(
             &self,
             new: &NewToken,
             event: AuditEvent,
         ) -> StoreResult<TokenRecord> {
-            let mut tx = DB::begin_serialized(self.0).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_TOKEN)
                 .bind(new.kind.as_str().to_owned())
                 .bind(new.name.clone())
@@ -339,8 +302,8 @@ queries_for_any_backend! {
             Ok(token)
         }
 
-        pub async fn revoke_token(&self, id: i64, event: AuditEvent) -> StoreResult<TokenRecord> {
-            let mut tx = DB::begin_serialized(self.0).await?;
+        async fn revoke_token(&self, id: i64, event: AuditEvent) -> StoreResult<TokenRecord> {
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             sqlx::query_as::<DB, (i64,)>(REVOKE_TOKEN)
                 .bind(Utc::now())
                 .bind(id)
@@ -353,222 +316,15 @@ queries_for_any_backend! {
             Ok(token)
         }
 
-        pub async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
+        async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> StoreResult<()> {
             sqlx::query::<DB>(TOUCH_TOKEN)
                 .bind(at)
                 .bind(id)
-                .execute(self.0)
+                .execute(self.pool())
                 .await?;
             Ok(())
         }
-
-        pub async fn append_audit(&self, event: AuditEvent) -> StoreResult<AuditEntry> {
-            let mut tx = DB::begin_serialized(self.0).await?;
-            let entry = append(&mut tx, event).await?;
-            tx.commit().await?;
-            Ok(entry)
-        }
-
-        /// Appends entries already chained in order; refused unless the first follows the tail.
-        pub async fn append_chained(&self, entries: &[AuditEntry]) -> StoreResult<()> {
-            let Some(first) = entries.first() else {
-                return Ok(());
-            };
-            let mut tx = DB::begin_serialized(self.0).await?;
-            let tail = sqlx::query_as::<DB, (i64, String)>(AUDIT_TAIL)
-                .fetch_optional(&mut *tx)
-                .await?
-                .unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
-            if (first.seq, first.prev_hash.as_str()) != (tail.0 + 1, tail.1.as_str()) {
-                return Err(StoreError::Conflict(
-                    "these entries do not continue the audit chain".into(),
-                ));
-            }
-            // Small statements: sqlx resolves each `$N` of a SQLite statement by scanning the
-            // parameter names, so the cost of one statement grows with the square of its size.
-            for chunk in entries.chunks(32) {
-                let sql = format!(
-                    "INSERT INTO audit_log (seq, at_ms, event_type, actor, action, resource, result, \
-                     ip, user_agent, request_id, reason, details, prev_hash, hash) VALUES {}",
-                    value_rows(chunk.len(), 14)
-                );
-                let mut query = sqlx::query::<DB>(&sql);
-                for entry in chunk {
-                    let e = &entry.event;
-                    query = query
-                        .bind(entry.seq)
-                        .bind(entry.at_ms)
-                        .bind(e.event_type.clone())
-                        .bind(e.actor.clone())
-                        .bind(e.action.clone())
-                        .bind(e.resource.clone())
-                        .bind(e.result.as_str().to_owned())
-                        .bind(e.origin.ip.clone())
-                        .bind(e.origin.user_agent.clone())
-                        .bind(e.origin.request_id.clone())
-                        .bind(e.reason.clone())
-                        .bind(e.details.clone())
-                        .bind(entry.prev_hash.clone())
-                        .bind(entry.hash.clone());
-                }
-                query.execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok(())
-        }
-
-        /// Newest first, `limit` entries with `seq < before`.
-        pub async fn search_audit(
-            &self,
-            filter: &AuditFilter,
-            before: Option<i64>,
-            limit: i64,
-        ) -> StoreResult<Vec<AuditEntry>> {
-            let mut conditions = Vec::new();
-            let mut params = Vec::new();
-            let mut add = |column: &str, param: Param| {
-                params.push(param);
-                conditions.push(format!("{column} ${}", params.len()));
-            };
-            if let Some(actor) = &filter.actor {
-                add("a.actor =", Param::Text(actor.clone()));
-            }
-            if let Some(event_type) = &filter.event_type {
-                add("a.event_type =", Param::Text(event_type.clone()));
-            }
-            if let Some(action) = &filter.action {
-                add("a.action =", Param::Text(action.clone()));
-            }
-            if let Some(resource) = &filter.resource {
-                add("a.resource =", Param::Text(resource.clone()));
-            }
-            if let Some(result) = filter.result {
-                add("a.result =", Param::Text(result.as_str().to_owned()));
-            }
-            if let Some(from) = filter.from_ms {
-                add("a.at_ms >=", Param::Int(from));
-            }
-            if let Some(to) = filter.to_ms {
-                add("a.at_ms <", Param::Int(to));
-            }
-            if let Some(before) = before {
-                add("a.seq <", Param::Int(before));
-            }
-            let text_param = DB::text_query(filter).map(|text| {
-                params.push(Param::Text(text));
-                params.len()
-            });
-            let shape = DB::search_shape(text_param);
-            conditions.extend(shape.condition);
-            params.push(Param::Int(limit));
-            let limit_param = params.len();
-            let where_clause = if conditions.is_empty() {
-                String::new()
-            } else {
-                format!("WHERE {}", conditions.join(" AND "))
-            };
-            let columns = AUDIT_COLUMNS
-                .split(", ")
-                .map(|c| format!("a.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "SELECT {columns} FROM {} {where_clause} ORDER BY {} LIMIT ${limit_param}",
-                shape.from, shape.order
-            );
-            let mut query = sqlx::query_as::<DB, AuditRow>(&sql);
-            for param in params {
-                query = match param {
-                    Param::Text(text) => query.bind(text),
-                    Param::Int(int) => query.bind(int),
-                };
-            }
-            query
-                .fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(AuditEntry::try_from)
-                .collect()
-        }
-
-        /// Oldest first, `limit` entries with `seq > after`: the order `verify-audit` walks in.
-        pub async fn audit_after(&self, after: i64, limit: i64) -> StoreResult<Vec<AuditEntry>> {
-            let sql =
-                format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
-            sqlx::query_as::<DB, AuditRow>(&sql)
-                .bind(after)
-                .bind(limit)
-                .fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(AuditEntry::try_from)
-                .collect()
-        }
-
-        /// One entry and the one before it (to check its link).
-        pub async fn audit_entry(&self, seq: i64) -> StoreResult<(Option<AuditEntry>, AuditEntry)> {
-            let sql = format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq <= $1 ORDER BY seq DESC LIMIT 2"
-            );
-            let mut rows = sqlx::query_as::<DB, AuditRow>(&sql)
-                .bind(seq)
-                .fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(AuditEntry::try_from);
-            let entry = rows.next().ok_or(StoreError::NotFound)??;
-            if entry.seq != seq {
-                return Err(StoreError::NotFound);
-            }
-            Ok((rows.next().transpose()?, entry))
-        }
     }
-}
-
-/// Appends `event` after the chain's current tail, inside the caller's serialized transaction:
-/// if the append fails, so does the change it records.
-pub(super) async fn append<DB>(
-    tx: &mut Transaction<'static, DB>,
-    event: AuditEvent,
-) -> StoreResult<AuditEntry>
-where
-    DB: Database,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
-{
-    let tail = sqlx::query_as::<DB, (i64, String)>(AUDIT_TAIL)
-        .fetch_optional(&mut **tx)
-        .await?;
-    let (prev_seq, prev_hash) = tail.unwrap_or_else(|| (0, GENESIS_HASH.to_owned()));
-    let entry = AuditEntry::chain(
-        prev_seq + 1,
-        Utc::now().timestamp_millis(),
-        event,
-        &prev_hash,
-    );
-    let event = &entry.event;
-    sqlx::query::<DB>(INSERT_AUDIT)
-        .bind(entry.seq)
-        .bind(entry.at_ms)
-        .bind(event.event_type.clone())
-        .bind(event.actor.clone())
-        .bind(event.action.clone())
-        .bind(event.resource.clone())
-        .bind(event.result.as_str().to_owned())
-        .bind(event.origin.ip.clone())
-        .bind(event.origin.user_agent.clone())
-        .bind(event.origin.request_id.clone())
-        .bind(event.reason.clone())
-        .bind(event.details.clone())
-        .bind(entry.prev_hash.clone())
-        .bind(entry.hash.clone())
-        .execute(&mut **tx)
-        .await?;
-    Ok(entry)
 }
 
 async fn user_in<DB>(tx: &mut Transaction<'static, DB>, id: i64) -> StoreResult<UserRecord>

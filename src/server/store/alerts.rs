@@ -1,23 +1,17 @@
-//! Alerts and what steers them: baseline overrides, transitions, channels and deliveries,
-//! silences, accepted tool lists and deploy markers. SQL shared by both dialects; every
-//! audited change writes its audit entry in the same transaction.
-use super::accounts::append;
+//! Alerts, their transitions and the baseline overrides that steer them. SQL shared by both
+//! dialects; every audited change writes its audit entry in the same transaction.
+use super::audit::append;
 use super::dialect::queries_for_any_backend;
-use super::polls::{from_json, from_millis, to_json, to_millis};
+use super::polls::{from_millis, to_millis};
 use super::{StoreError, StoreResult, numbered_params};
 use crate::domain::alerts::{
     Alert, AlertQuery, AlertState, AlertStep, BaselineOverride, OverrideRecord, RuleKind, Scope,
     Severity,
 };
 use crate::domain::audit::AuditEvent;
-use crate::domain::deploys::Deploy;
-use crate::domain::notifications::{
-    Channel, ChannelKind, Delivery, NewChannel, NoticeEvent, WebhookUrl,
-};
-use crate::domain::observation::Tool;
-use crate::domain::silences::{Matchers, NewSilence, Recurrence, Silence};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Executor, Pool};
+use sqlx::{Database, Executor, IntoArguments};
 
 /// A new alert as the engine opens it.
 pub struct NewAlert {
@@ -58,7 +52,7 @@ pub(super) struct AlertRow {
     resolved_at: Option<i64>,
 }
 
-fn corrupt(what: &str, raw: &str) -> StoreError {
+pub(super) fn corrupt(what: &str, raw: &str) -> StoreError {
     StoreError::Corrupt(format!("unknown {what} '{raw}'"))
 }
 
@@ -113,114 +107,6 @@ pub(super) struct OverrideRow {
     updated_at: i64,
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct ChannelRow {
-    id: i64,
-    name: String,
-    kind: String,
-    url: String,
-    min_severity: String,
-    tags: String,
-    created_by: String,
-    created_at: i64,
-}
-
-impl ChannelRow {
-    fn decode(self) -> StoreResult<(Channel, WebhookUrl)> {
-        let url = WebhookUrl::parse(&self.url).map_err(StoreError::Corrupt)?;
-        Ok((
-            Channel {
-                id: self.id,
-                name: self.name,
-                kind: ChannelKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?,
-                url_redacted: url.redacted(),
-                min_severity: Severity::parse(&self.min_severity)
-                    .ok_or_else(|| corrupt("severity", &self.min_severity))?,
-                tags: from_json(&self.tags)?,
-                created_by: self.created_by,
-                created_at: from_millis(self.created_at)?,
-            },
-            url,
-        ))
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(super) struct DeliveryRow {
-    channel_id: i64,
-    alert_id: Option<i64>,
-    event: String,
-    attempt: i64,
-    at: i64,
-    error: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-pub(super) struct SilenceRow {
-    id: i64,
-    target: Option<String>,
-    tag: Option<String>,
-    rule: Option<String>,
-    owner: String,
-    reason: String,
-    starts_at: i64,
-    ends_at: i64,
-    recurrence: Option<String>,
-    created_at: i64,
-}
-
-impl TryFrom<SilenceRow> for Silence {
-    type Error = StoreError;
-    fn try_from(row: SilenceRow) -> StoreResult<Self> {
-        let rule = row
-            .rule
-            .map(|r| RuleKind::parse(&r).ok_or_else(|| corrupt("rule", &r)))
-            .transpose()?;
-        let recurrence: Option<Recurrence> =
-            row.recurrence.as_deref().map(from_json).transpose()?;
-        Ok(Silence {
-            id: row.id,
-            matchers: Matchers {
-                target: row.target,
-                tag: row.tag,
-                rule,
-            },
-            owner: row.owner,
-            reason: row.reason,
-            starts_at: from_millis(row.starts_at)?,
-            ends_at: from_millis(row.ends_at)?,
-            recurrence,
-            created_at: from_millis(row.created_at)?,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(super) struct DeployRow {
-    id: i64,
-    target_id: Option<i64>,
-    tag: Option<String>,
-    version: String,
-    note: String,
-    at: i64,
-    created_by: String,
-}
-
-impl TryFrom<DeployRow> for Deploy {
-    type Error = StoreError;
-    fn try_from(row: DeployRow) -> StoreResult<Self> {
-        Ok(Deploy {
-            id: row.id,
-            target_id: row.target_id,
-            tag: row.tag,
-            version: row.version,
-            note: row.note,
-            at: from_millis(row.at)?,
-            created_by: row.created_by,
-        })
-    }
-}
-
 const SELECT_ALERTS: &str = "SELECT a.id, a.rule, a.target_id, t.name AS target_name, a.severity, \
     a.state, a.summary, a.silenced, a.opened_at, a.fired_at, a.acked_at, a.acked_by, a.ack_note, \
     a.resolved_at FROM alerts a JOIN targets t ON t.id = a.target_id";
@@ -250,58 +136,39 @@ const UPSERT_OVERRIDE: &str = "INSERT INTO baseline_overrides (scope, scope_key,
     updated_at = excluded.updated_at";
 const DELETE_OVERRIDE: &str =
     "DELETE FROM baseline_overrides WHERE scope = $1 AND scope_key = $2 RETURNING id";
-const SELECT_CHANNELS: &str = "SELECT id, name, kind, url, min_severity, tags, created_by, \
-    created_at FROM channels ORDER BY name";
-const INSERT_CHANNEL: &str = "INSERT INTO channels (name, kind, url, min_severity, tags, \
-    created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
-const DELETE_CHANNEL: &str = "DELETE FROM channels WHERE id = $1 RETURNING id";
-const INSERT_DELIVERY: &str = "INSERT INTO deliveries (channel_id, alert_id, event, attempt, at, \
-    error) VALUES ($1, $2, $3, $4, $5, $6)";
-const SELECT_SILENCES: &str = "SELECT id, target, tag, rule, owner, reason, starts_at, ends_at, \
-    recurrence, created_at FROM silences";
-const INSERT_SILENCE: &str = "INSERT INTO silences (target, tag, rule, owner, reason, starts_at, \
-    ends_at, recurrence, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
-const EXPIRE_SILENCE: &str =
-    "UPDATE silences SET ends_at = $1 WHERE id = $2 AND ends_at > $1 RETURNING id";
-const SELECT_TOOL_ACKS: &str = "SELECT target_id, tools FROM tool_acks";
-const UPSERT_TOOL_ACK: &str = "INSERT INTO tool_acks (target_id, tools, acked_by, acked_at) \
-    VALUES ($1, $2, $3, $4) ON CONFLICT (target_id) DO UPDATE SET tools = excluded.tools, \
-    acked_by = excluded.acked_by, acked_at = excluded.acked_at";
 const LATEST_CATALOG: &str =
     "SELECT target_id, tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
-const SELECT_DEPLOYS: &str =
-    "SELECT id, target_id, tag, version, note, at, created_by FROM deploys";
-const INSERT_DEPLOY: &str = "INSERT INTO deploys (target_id, tag, version, note, at, created_by) \
-    VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
 
-pub(super) struct AlertQueries<'p, DB: Database>(pub &'p Pool<DB>);
+/// Alerts, their transitions, and the baseline overrides that steer the rules.
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    async fn alerts(&self, query: &AlertQuery) -> StoreResult<Vec<Alert>>;
+    /// How many alerts are in each of `states`; a state with none is left out.
+    async fn count_alerts(&self, states: &[AlertState]) -> StoreResult<Vec<(AlertState, i64)>>;
+    /// An alert and every change of its state, oldest first.
+    async fn alert(&self, id: i64) -> StoreResult<(Alert, Vec<AlertStep>)>;
+    /// Opens an alert; a conflict when the rule already has an open one on the target.
+    async fn open_alert(&self, new: &NewAlert, event: AuditEvent) -> StoreResult<Alert>;
+    async fn change_alert(
+        &self,
+        id: i64,
+        change: &AlertChange<'_>,
+        event: AuditEvent,
+    ) -> StoreResult<Alert>;
+    async fn baseline_overrides(&self) -> StoreResult<Vec<OverrideRecord>>;
+    async fn save_baseline_override(
+        &self,
+        baselines: &BaselineOverride,
+        by: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<()>;
+    async fn delete_baseline_override(&self, scope: &Scope, event: AuditEvent) -> StoreResult<()>;
+}
 
 queries_for_any_backend! {
-    impl AlertQueries rows [AlertRow, StepRow, OverrideRow, ChannelRow, DeliveryRow, SilenceRow, DeployRow] {
-        pub async fn count(&self, states: &[AlertState]) -> StoreResult<Vec<(AlertState, i64)>> {
-            if states.is_empty() {
-                return Ok(Vec::new());
-            }
-            let sql = format!(
-                "SELECT COUNT(*), state FROM alerts WHERE state IN ({}) GROUP BY state",
-                numbered_params(1, states.len())
-            );
-            let mut q = sqlx::query_as::<DB, (i64, String)>(&sql);
-            for state in states {
-                q = q.bind(state.as_str().to_owned());
-            }
-            q.fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(|(count, state)| {
-                    AlertState::parse(&state)
-                        .map(|state| (state, count))
-                        .ok_or_else(|| corrupt("alert state", &state))
-                })
-                .collect()
-        }
-
-        pub async fn alerts(&self, query: &AlertQuery) -> StoreResult<Vec<Alert>> {
+    area AlertStore rows [AlertRow, StepRow, OverrideRow] {
+        async fn alerts(&self, query: &AlertQuery) -> StoreResult<Vec<Alert>> {
             let mut conditions = Vec::new();
             let mut next = 1;
             let mut params = |count: usize| {
@@ -347,18 +214,41 @@ queries_for_any_backend! {
                 q = q.bind(*target);
             }
             q.bind(query.limit.max(1))
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?
                 .into_iter()
                 .map(Alert::try_from)
                 .collect()
         }
 
-        pub async fn alert(&self, id: i64) -> StoreResult<(Alert, Vec<AlertStep>)> {
-            let alert = self.alert_in(self.0, id).await?;
+        async fn count_alerts(&self, states: &[AlertState]) -> StoreResult<Vec<(AlertState, i64)>> {
+            if states.is_empty() {
+                return Ok(Vec::new());
+            }
+            let sql = format!(
+                "SELECT COUNT(*), state FROM alerts WHERE state IN ({}) GROUP BY state",
+                numbered_params(1, states.len())
+            );
+            let mut q = sqlx::query_as::<DB, (i64, String)>(&sql);
+            for state in states {
+                q = q.bind(state.as_str().to_owned());
+            }
+            q.fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .map(|(count, state)| {
+                    AlertState::parse(&state)
+                        .map(|state| (state, count))
+                        .ok_or_else(|| corrupt("alert state", &state))
+                })
+                .collect()
+        }
+
+        async fn alert(&self, id: i64) -> StoreResult<(Alert, Vec<AlertStep>)> {
+            let alert = alert_in(self.pool(), id).await?;
             let steps = sqlx::query_as::<DB, StepRow>(SELECT_STEPS)
                 .bind(id)
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?
                 .into_iter()
                 .map(|row| {
@@ -378,21 +268,9 @@ queries_for_any_backend! {
             Ok((alert, steps))
         }
 
-        async fn alert_in<'e, E>(&self, executor: E, id: i64) -> StoreResult<Alert>
-        where
-            E: Executor<'e, Database = DB>,
-        {
-            let sql = format!("{SELECT_ALERTS} WHERE a.id = $1");
-            sqlx::query_as::<DB, AlertRow>(&sql)
-                .bind(id)
-                .fetch_one(executor)
-                .await?
-                .try_into()
-        }
-
-        pub async fn open(&self, new: &NewAlert, event: AuditEvent) -> StoreResult<Alert> {
+        async fn open_alert(&self, new: &NewAlert, event: AuditEvent) -> StoreResult<Alert> {
             let at = to_millis(new.at);
-            let mut tx = DB::begin_serialized(self.0).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_ALERT)
                 .bind(new.rule.as_str().to_owned())
                 .bind(new.target_id)
@@ -420,7 +298,7 @@ queries_for_any_backend! {
                 .execute(&mut *tx)
                 .await?;
             append(&mut tx, event.resource(&format!("alert:{id}"))).await?;
-            let alert = self.alert_in(&mut *tx, id).await?;
+            let alert = alert_in(&mut *tx, id).await?;
             tx.commit().await?;
             Ok(alert)
         }
@@ -428,15 +306,15 @@ queries_for_any_backend! {
         /// Moves an alert to another state, refused (as a conflict naming the current state)
         /// when it is no longer in one of the expected states. Accepting a drift alert also
         /// accepts the target's current tool list.
-        pub async fn change(
+        async fn change_alert(
             &self,
             id: i64,
             change: &AlertChange<'_>,
             event: AuditEvent,
         ) -> StoreResult<Alert> {
             let at = to_millis(change.at);
-            let mut tx = DB::begin_serialized(self.0).await?;
-            let mut alert = self.alert_in(&mut *tx, id).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
+            let mut alert = alert_in(&mut *tx, id).await?;
             if !change.expected.contains(&alert.state) {
                 let by = match (&alert.state, &alert.acked_by) {
                     (AlertState::Acknowledged, Some(who)) => format!(" by {who}"),
@@ -495,7 +373,7 @@ queries_for_any_backend! {
                     .fetch_optional(&mut *tx)
                     .await?;
                 if let Some((_, tools)) = latest {
-                    sqlx::query::<DB>(UPSERT_TOOL_ACK)
+                    sqlx::query::<DB>(super::tools::UPSERT_TOOL_ACK)
                         .bind(alert.target_id)
                         .bind(tools)
                         .bind(change.actor.clone())
@@ -509,9 +387,9 @@ queries_for_any_backend! {
             Ok(alert)
         }
 
-        pub async fn overrides(&self) -> StoreResult<Vec<OverrideRecord>> {
+        async fn baseline_overrides(&self) -> StoreResult<Vec<OverrideRecord>> {
             sqlx::query_as::<DB, OverrideRow>(SELECT_OVERRIDES)
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?
                 .into_iter()
                 .map(|row| {
@@ -535,14 +413,14 @@ queries_for_any_backend! {
                 .collect()
         }
 
-        pub async fn save_override(
+        async fn save_baseline_override(
             &self,
             o: &BaselineOverride,
             by: &str,
             at: DateTime<Utc>,
             event: AuditEvent,
         ) -> StoreResult<()> {
-            let mut tx = DB::begin_serialized(self.0).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             sqlx::query::<DB>(UPSERT_OVERRIDE)
                 .bind(o.scope.kind().to_owned())
                 .bind(o.scope.key())
@@ -562,8 +440,8 @@ queries_for_any_backend! {
             Ok(())
         }
 
-        pub async fn delete_override(&self, scope: &Scope, event: AuditEvent) -> StoreResult<()> {
-            let mut tx = DB::begin_serialized(self.0).await?;
+        async fn delete_baseline_override(&self, scope: &Scope, event: AuditEvent) -> StoreResult<()> {
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             sqlx::query_as::<DB, (i64,)>(DELETE_OVERRIDE)
                 .bind(scope.kind().to_owned())
                 .bind(scope.key())
@@ -574,267 +452,22 @@ queries_for_any_backend! {
             tx.commit().await?;
             Ok(())
         }
-
-        pub async fn channels(&self) -> StoreResult<Vec<(Channel, WebhookUrl)>> {
-            sqlx::query_as::<DB, ChannelRow>(SELECT_CHANNELS)
-                .fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(ChannelRow::decode)
-                .collect()
-        }
-
-        pub async fn create_channel(
-            &self,
-            new: &NewChannel,
-            by: &str,
-            at: DateTime<Utc>,
-            event: AuditEvent,
-        ) -> StoreResult<Channel> {
-            let mut tx = DB::begin_serialized(self.0).await?;
-            let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_CHANNEL)
-                .bind(new.name.clone())
-                .bind(new.kind.as_str().to_owned())
-                .bind(new.url.as_str().to_owned())
-                .bind(new.min_severity.as_str().to_owned())
-                .bind(to_json(&new.tags)?)
-                .bind(by.to_owned())
-                .bind(to_millis(at))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|err| match StoreError::from(err) {
-                    StoreError::Conflict(_) => {
-                        StoreError::Conflict(format!("a channel named {} exists", new.name))
-                    }
-                    other => other,
-                })?;
-            append(&mut tx, event.resource(&format!("channel:{id}"))).await?;
-            tx.commit().await?;
-            Ok(Channel {
-                id,
-                name: new.name.clone(),
-                kind: new.kind,
-                url_redacted: new.url.redacted(),
-                min_severity: new.min_severity,
-                tags: new.tags.clone(),
-                created_by: by.to_owned(),
-                created_at: at,
-            })
-        }
-
-        pub async fn delete_channel(&self, id: i64, event: AuditEvent) -> StoreResult<()> {
-            let mut tx = DB::begin_serialized(self.0).await?;
-            sqlx::query_as::<DB, (i64,)>(DELETE_CHANNEL)
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(StoreError::NotFound)?;
-            append(&mut tx, event).await?;
-            tx.commit().await?;
-            Ok(())
-        }
-
-        pub async fn record_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
-            sqlx::query::<DB>(INSERT_DELIVERY)
-                .bind(delivery.channel_id)
-                .bind(delivery.alert_id)
-                .bind(delivery.event.as_str().to_owned())
-                .bind(i64::from(delivery.attempt))
-                .bind(to_millis(delivery.at))
-                .bind(delivery.error.clone())
-                .execute(self.0)
-                .await?;
-            Ok(())
-        }
-
-        /// The newest deliveries, of one channel or of all.
-        pub async fn deliveries(
-            &self,
-            channel_id: Option<i64>,
-            limit: i64,
-        ) -> StoreResult<Vec<Delivery>> {
-            let filter = if channel_id.is_some() {
-                "WHERE channel_id = $2"
-            } else {
-                ""
-            };
-            let sql = format!(
-                "SELECT channel_id, alert_id, event, attempt, at, error FROM deliveries {filter} \
-                 ORDER BY id DESC LIMIT $1"
-            );
-            let mut q = sqlx::query_as::<DB, DeliveryRow>(&sql).bind(limit.clamp(1, 1000));
-            if let Some(id) = channel_id {
-                q = q.bind(id);
-            }
-            q.fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(|row| {
-                    let event = match row.event.as_str() {
-                        "firing" => NoticeEvent::Firing,
-                        "resolved" => NoticeEvent::Resolved,
-                        "test" => NoticeEvent::Test,
-                        other => return Err(corrupt("event", other)),
-                    };
-                    Ok(Delivery {
-                        channel_id: row.channel_id,
-                        alert_id: row.alert_id,
-                        event,
-                        attempt: u32::try_from(row.attempt).unwrap_or(0),
-                        at: from_millis(row.at)?,
-                        error: row.error,
-                    })
-                })
-                .collect()
-        }
-
-        /// Silences that end after `since`, newest first.
-        pub async fn silences(&self, since: DateTime<Utc>) -> StoreResult<Vec<Silence>> {
-            let sql = format!("{SELECT_SILENCES} WHERE ends_at > $1 ORDER BY starts_at DESC, id DESC");
-            sqlx::query_as::<DB, SilenceRow>(&sql)
-                .bind(to_millis(since))
-                .fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(Silence::try_from)
-                .collect()
-        }
-
-        pub async fn create_silence(
-            &self,
-            new: &NewSilence,
-            owner: &str,
-            at: DateTime<Utc>,
-            event: AuditEvent,
-        ) -> StoreResult<Silence> {
-            let mut tx = DB::begin_serialized(self.0).await?;
-            let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_SILENCE)
-                .bind(new.matchers.target.clone())
-                .bind(new.matchers.tag.clone())
-                .bind(new.matchers.rule.map(|r| r.as_str().to_owned()))
-                .bind(owner.to_owned())
-                .bind(new.reason.clone())
-                .bind(to_millis(new.starts_at))
-                .bind(to_millis(new.ends_at))
-                .bind(new.recurrence.as_ref().map(to_json).transpose()?)
-                .bind(to_millis(at))
-                .fetch_one(&mut *tx)
-                .await?;
-            append(&mut tx, event.resource(&format!("silence:{id}"))).await?;
-            tx.commit().await?;
-            Ok(Silence {
-                id,
-                matchers: new.matchers.clone(),
-                owner: owner.to_owned(),
-                reason: new.reason.clone(),
-                starts_at: new.starts_at,
-                ends_at: new.ends_at,
-                recurrence: new.recurrence.clone(),
-                created_at: at,
-            })
-        }
-
-        /// Ends a silence now; refused when it has already ended.
-        pub async fn expire_silence(
-            &self,
-            id: i64,
-            at: DateTime<Utc>,
-            event: AuditEvent,
-        ) -> StoreResult<()> {
-            let mut tx = DB::begin_serialized(self.0).await?;
-            sqlx::query_as::<DB, (i64,)>(EXPIRE_SILENCE)
-                .bind(to_millis(at))
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| StoreError::Conflict("that silence has already ended".into()))?;
-            append(&mut tx, event).await?;
-            tx.commit().await?;
-            Ok(())
-        }
-
-        pub async fn tool_acks(&self) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
-            Self::decode_catalogs(
-                sqlx::query_as::<DB, (i64, String)>(SELECT_TOOL_ACKS)
-                    .fetch_all(self.0)
-                    .await?,
-            )
-        }
-
-        pub async fn latest_catalogs(&self, target_ids: &[i64]) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
-            if target_ids.is_empty() {
-                return Ok(Vec::new());
-            }
-            let sql = format!(
-                "SELECT c.target_id, c.tools FROM tool_catalogs c WHERE c.target_id IN ({}) \
-                 AND c.id = (SELECT MAX(id) FROM tool_catalogs WHERE target_id = c.target_id)",
-                numbered_params(1, target_ids.len())
-            );
-            let mut query = sqlx::query_as::<DB, (i64, String)>(&sql);
-            for id in target_ids {
-                query = query.bind(*id);
-            }
-            Self::decode_catalogs(query.fetch_all(self.0).await?)
-        }
-
-        fn decode_catalogs(rows: Vec<(i64, String)>) -> StoreResult<Vec<(i64, Vec<Tool>)>> {
-            rows.into_iter()
-                .map(|(id, tools)| Ok((id, from_json(&tools)?)))
-                .collect()
-        }
-
-        /// Records the tool list drift is measured against (the first one seen is accepted by
-        /// the engine without an audit entry; an operator's acceptance is audited).
-        pub async fn accept_tools(
-            &self,
-            target_id: i64,
-            tools: &[Tool],
-            by: &str,
-            at: DateTime<Utc>,
-        ) -> StoreResult<()> {
-            sqlx::query::<DB>(UPSERT_TOOL_ACK)
-                .bind(target_id)
-                .bind(to_json(&tools)?)
-                .bind(by.to_owned())
-                .bind(to_millis(at))
-                .execute(self.0)
-                .await?;
-            Ok(())
-        }
-
-        pub async fn create_deploy(&self, deploy: &Deploy, event: AuditEvent) -> StoreResult<Deploy> {
-            let mut tx = DB::begin_serialized(self.0).await?;
-            let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_DEPLOY)
-                .bind(deploy.target_id)
-                .bind(deploy.tag.clone())
-                .bind(deploy.version.clone())
-                .bind(deploy.note.clone())
-                .bind(to_millis(deploy.at))
-                .bind(deploy.created_by.clone())
-                .fetch_one(&mut *tx)
-                .await?;
-            append(&mut tx, event.resource(&format!("deploy:{id}"))).await?;
-            tx.commit().await?;
-            Ok(Deploy {
-                id,
-                ..deploy.clone()
-            })
-        }
-
-        pub async fn deploys(
-            &self,
-            from: DateTime<Utc>,
-            to: DateTime<Utc>,
-        ) -> StoreResult<Vec<Deploy>> {
-            let sql = format!("{SELECT_DEPLOYS} WHERE at >= $1 AND at < $2 ORDER BY at DESC LIMIT 500");
-            sqlx::query_as::<DB, DeployRow>(&sql)
-                .bind(to_millis(from))
-                .bind(to_millis(to))
-                .fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(Deploy::try_from)
-                .collect()
-        }
     }
+}
+
+/// One alert, read through a pool or inside a transaction.
+async fn alert_in<'e, DB, E>(executor: E, id: i64) -> StoreResult<Alert>
+where
+    DB: Database,
+    E: Executor<'e, Database = DB>,
+    for<'q> <DB as Database>::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'r> AlertRow: sqlx::FromRow<'r, DB::Row>,
+{
+    let sql = format!("{SELECT_ALERTS} WHERE a.id = $1");
+    sqlx::query_as::<DB, AlertRow>(&sql)
+        .bind(id)
+        .fetch_one(executor)
+        .await?
+        .try_into()
 }

@@ -1,13 +1,13 @@
 //! Synthetic tool calls: the checks admins define and the result of each call. SQL shared by
 //! both dialects; times are Unix milliseconds.
-use super::accounts;
+use super::audit::append;
 use super::dialect::queries_for_any_backend;
 use super::polls::{from_json, from_millis, to_json, to_millis};
 use super::{StoreError, StoreResult};
 use crate::domain::audit::AuditEvent;
 use crate::domain::checks::{CheckResult, CheckSpec, MAX_CHECKS_PER_TARGET, Outcome, ToolCheck};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Pool};
 
 #[derive(sqlx::FromRow)]
 pub(super) struct CheckRow {
@@ -56,24 +56,51 @@ impl TryFrom<ResultRow> for CheckResult {
 
 const SELECT_CHECKS: &str = "SELECT id, target_id, spec, created_by, created_at FROM tool_checks";
 
-pub(super) struct CheckQueries<'p, DB: Database>(pub &'p Pool<DB>);
+/// Synthetic tool calls and their results.
+#[async_trait]
+pub trait CheckStore: Send + Sync {
+    /// Synthetic tool calls: every target's checks, or one target's, oldest first.
+    async fn tool_checks(&self, target_id: Option<i64>) -> StoreResult<Vec<ToolCheck>>;
+    async fn add_tool_check(
+        &self,
+        target_id: i64,
+        spec: &CheckSpec,
+        created_by: &str,
+        event: AuditEvent,
+    ) -> StoreResult<ToolCheck>;
+    /// Removes a check of `target_id` and its results.
+    async fn remove_tool_check(
+        &self,
+        target_id: i64,
+        id: i64,
+        event: AuditEvent,
+    ) -> StoreResult<()>;
+    /// A target's call results since `from`, by check, oldest first.
+    async fn check_results(
+        &self,
+        target_id: i64,
+        from: DateTime<Utc>,
+    ) -> StoreResult<Vec<CheckResult>>;
+    /// Retention: results older than `cutoff` and those of deleted checks.
+    async fn delete_check_results_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
+}
 
 queries_for_any_backend! {
-    impl CheckQueries rows [CheckRow, ResultRow] {
+    area CheckStore rows [CheckRow, ResultRow] {
         /// Every check, or one target's, in the order they were made.
-        pub async fn list(&self, target_id: Option<i64>) -> StoreResult<Vec<ToolCheck>> {
+        async fn tool_checks(&self, target_id: Option<i64>) -> StoreResult<Vec<ToolCheck>> {
             let rows = match target_id {
                 Some(id) => {
                     sqlx::query_as::<DB, CheckRow>(&format!(
                         "{SELECT_CHECKS} WHERE target_id = $1 ORDER BY id"
                     ))
                     .bind(id)
-                    .fetch_all(self.0)
+                    .fetch_all(self.pool())
                     .await?
                 }
                 None => {
                     sqlx::query_as::<DB, CheckRow>(&format!("{SELECT_CHECKS} ORDER BY id"))
-                        .fetch_all(self.0)
+                        .fetch_all(self.pool())
                         .await?
                 }
             };
@@ -81,14 +108,14 @@ queries_for_any_backend! {
         }
 
         /// Adds a check with its audit entry; refused past `MAX_CHECKS_PER_TARGET`.
-        pub async fn insert(
+        async fn add_tool_check(
             &self,
             target_id: i64,
             spec: &CheckSpec,
             created_by: &str,
             event: AuditEvent,
         ) -> StoreResult<ToolCheck> {
-            let mut tx = DB::begin_serialized(self.0).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             let (count,) =
                 sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM tool_checks WHERE target_id = $1")
                     .bind(target_id)
@@ -109,18 +136,18 @@ queries_for_any_backend! {
             .bind(to_millis(Utc::now()))
             .fetch_one(&mut *tx)
             .await?;
-            accounts::append(&mut tx, event).await?;
+            append(&mut tx, event).await?;
             tx.commit().await?;
             sqlx::query_as::<DB, CheckRow>(&format!("{SELECT_CHECKS} WHERE id = $1"))
                 .bind(id)
-                .fetch_one(self.0)
+                .fetch_one(self.pool())
                 .await?
                 .try_into()
         }
 
         /// Removes a check of `target_id` and its results, with its audit entry.
-        pub async fn delete(&self, target_id: i64, id: i64, event: AuditEvent) -> StoreResult<()> {
-            let mut tx = DB::begin_serialized(self.0).await?;
+        async fn remove_tool_check(&self, target_id: i64, id: i64, event: AuditEvent) -> StoreResult<()> {
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             sqlx::query_as::<DB, (i64,)>(
                 "DELETE FROM tool_checks WHERE id = $1 AND target_id = $2 RETURNING id",
             )
@@ -133,13 +160,13 @@ queries_for_any_backend! {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            accounts::append(&mut tx, event).await?;
+            append(&mut tx, event).await?;
             tx.commit().await?;
             Ok(())
         }
 
         /// A target's call results since `from`, by check, oldest first.
-        pub async fn results(
+        async fn check_results(
             &self,
             target_id: i64,
             from: DateTime<Utc>,
@@ -150,7 +177,7 @@ queries_for_any_backend! {
             )
             .bind(target_id)
             .bind(to_millis(from))
-            .fetch_all(self.0)
+            .fetch_all(self.pool())
             .await?
             .into_iter()
             .map(CheckResult::try_from)
@@ -159,18 +186,18 @@ queries_for_any_backend! {
 
         /// Retention: results older than `cutoff`, and those of checks since deleted (with their
         /// target, say), returning how many went.
-        pub async fn delete_results_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        async fn delete_check_results_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
             let old = sqlx::query_as::<DB, (i64,)>(
                 "DELETE FROM check_results WHERE at < $1 RETURNING check_id",
             )
             .bind(to_millis(cutoff))
-            .fetch_all(self.0)
+            .fetch_all(self.pool())
             .await?;
             let orphaned = sqlx::query_as::<DB, (i64,)>(
                 "DELETE FROM check_results WHERE check_id NOT IN (SELECT id FROM tool_checks) \
                  RETURNING check_id",
             )
-            .fetch_all(self.0)
+            .fetch_all(self.pool())
             .await?;
             Ok((old.len() + orphaned.len()) as u64)
         }

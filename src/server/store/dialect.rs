@@ -6,12 +6,31 @@ use crate::domain::audit::AuditFilter;
 use sqlx::{Database, Pool, Transaction};
 use std::future::Future;
 
-/// Opens `impl AreaQueries<'_, DB>` for any backend: the sqlx bounds for the scalar types and
-/// small tuples the store reads and writes are here, and the area lists its own row types.
+/// Writes an `impl` for any backend, with the sqlx bounds for the scalar types and small
+/// tuples the store reads and writes; the caller lists its own row types.
+///
+/// - `area AreaStore rows [..] { .. }` implements an area's trait for every `SqlBackend`.
+/// - `impl AreaQueries rows [..] { .. }` opens the inherent `impl` of a helper struct over a
+///   pool, for steps an area's methods share.
 macro_rules! queries_for_any_backend {
+    (area $area:ident rows [$($row:ty),* $(,)?] { $($body:tt)* }) => {
+        $crate::server::store::dialect::queries_for_any_backend! {
+            @with_bounds
+            [#[async_trait::async_trait] impl<S, DB> $area for S]
+            [S: $crate::server::store::dialect::SqlBackend<Db = DB>,]
+            [$($row),*]
+            { $($body)* }
+        }
+    };
     (impl $queries:ident rows [$($row:ty),* $(,)?] { $($body:tt)* }) => {
-        impl<DB> $queries<'_, DB>
+        $crate::server::store::dialect::queries_for_any_backend! {
+            @with_bounds [impl<DB> $queries<'_, DB>] [] [$($row),*] { $($body)* }
+        }
+    };
+    (@with_bounds [$($header:tt)*] [$($extra:tt)*] [$($row:ty),*] { $($body:tt)* }) => {
+        $($header)*
         where
+            $($extra)*
             DB: $crate::server::store::dialect::Dialect,
             for<'c> &'c sqlx::Pool<DB>: sqlx::Executor<'c, Database = DB>,
             for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
@@ -44,8 +63,16 @@ macro_rules! queries_for_any_backend {
 }
 pub(super) use queries_for_any_backend;
 
+/// A database the area traits are implemented for: its pools, whichever backend it is.
+pub trait SqlBackend: Send + Sync + 'static {
+    type Db: Dialect;
+    fn pool(&self) -> &Pool<Self::Db>;
+    /// Where polls are written: SQLite gives them a connection of their own.
+    fn poll_writer(&self) -> &Pool<Self::Db>;
+}
+
 /// What differs between the backends for audited writes and search.
-pub(super) trait Dialect: Database {
+pub trait Dialect: Database {
     /// Begins a transaction in which audit appends are serialized, across processes too.
     fn begin_serialized(
         pool: &Pool<Self>,
@@ -93,10 +120,10 @@ impl Dialect for sqlx::Sqlite {
     }
 }
 
-pub(super) struct SearchShape {
-    pub(super) from: &'static str,
-    pub(super) condition: Option<String>,
-    pub(super) order: &'static str,
+pub struct SearchShape {
+    pub from: &'static str,
+    pub condition: Option<String>,
+    pub order: &'static str,
 }
 
 impl SearchShape {

@@ -1,7 +1,7 @@
 //! Incidents: declared with their plan, steps checked once (a second check is refused with
 //! who was first), phases advanced once, notes and resolution; each with its audit entry in
 //! the same transaction. SQL shared by both dialects.
-use super::accounts::append;
+use super::audit::append;
 use super::dialect::queries_for_any_backend;
 use super::polls::{from_json, from_millis, to_json, to_millis};
 use super::{StoreError, StoreResult};
@@ -10,7 +10,7 @@ use crate::domain::audit::AuditEvent;
 use crate::domain::incidents::{
     Incident, IncidentState, PhaseRun, StepRun, StepState, TimelineEvent, TimelineKind,
 };
-use crate::domain::readiness::{ReadinessItem, Tick};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Executor, IntoArguments, Pool, Transaction};
 
@@ -70,7 +70,7 @@ pub(super) struct EventRow {
     text: String,
 }
 
-fn corrupt(what: &str, raw: &str) -> StoreError {
+pub(super) fn corrupt(what: &str, raw: &str) -> StoreError {
     StoreError::Corrupt(format!("unknown {what} '{raw}'"))
 }
 
@@ -106,70 +106,66 @@ const ADVANCE: &str = "UPDATE incidents SET current_phase = current_phase + 1 \
 const END_PHASE: &str = "UPDATE incident_phases SET ended_at = $1 WHERE incident_id = $2 AND idx = $3 AND ended_at IS NULL";
 const START_PHASE: &str =
     "UPDATE incident_phases SET started_at = $1 WHERE incident_id = $2 AND idx = $3 RETURNING name";
-const SELECT_TICKS: &str =
-    "SELECT item, ticked_by, ticked_at FROM readiness_ticks WHERE target_id = $1";
-const INSERT_TICK: &str = "INSERT INTO readiness_ticks (target_id, item, ticked_by, ticked_at) \
-    VALUES ($1, $2, $3, $4) ON CONFLICT (target_id, item) DO NOTHING";
-const DELETE_TICK: &str = "DELETE FROM readiness_ticks WHERE target_id = $1 AND item = $2";
 const RESOLVE: &str = "UPDATE incidents SET state = 'resolved', resolved_at = $1 \
     WHERE id = $2 AND state = 'open' RETURNING current_phase";
 
-pub(super) struct IncidentQueries<'p, DB: Database>(pub &'p Pool<DB>);
+/// Steps the incident methods share.
+struct IncidentQueries<'p, DB: Database>(&'p Pool<DB>);
+
+/// Incidents: their plan, steps, phases, notes and resolution.
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
+    async fn declare_incident(&self, new: &NewIncident, event: AuditEvent)
+    -> StoreResult<Incident>;
+    /// Open incidents first, then the newest.
+    async fn incidents(&self) -> StoreResult<Vec<Incident>>;
+    async fn incident(&self, id: i64) -> StoreResult<Incident>;
+    /// The incident's own timeline entries (declared, phases, steps, notes, resolved).
+    async fn incident_events(&self, id: i64) -> StoreResult<Vec<TimelineEvent>>;
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the step, what happened, and its audit"
+    )]
+    async fn mark_step(
+        &self,
+        incident_id: i64,
+        step_id: i64,
+        state: StepState,
+        actor: &str,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<Incident>;
+    async fn add_incident_note(
+        &self,
+        incident_id: i64,
+        actor: &str,
+        text: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<()>;
+    async fn advance_incident(
+        &self,
+        incident_id: i64,
+        from_phase: usize,
+        actor: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<Incident>;
+    async fn resolve_incident(
+        &self,
+        incident_id: i64,
+        actor: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<Incident>;
+}
 
 queries_for_any_backend! {
-    impl IncidentQueries rows [IncidentRow, PhaseRow, StepRow, EventRow] {
-        /// The readiness items ticked by hand on a target.
-        pub async fn ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>> {
-            sqlx::query_as::<DB, (String, String, i64)>(SELECT_TICKS)
-                .bind(target_id)
-                .fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(|(item, by, at)| {
-                    Ok(Tick {
-                        item: ReadinessItem::parse(&item).ok_or_else(|| corrupt("item", &item))?,
-                        by,
-                        at: from_millis(at)?,
-                    })
-                })
-                .collect()
-        }
-
-        /// Ticks (keeping the first tick's who and when) or clears a readiness item.
-        pub async fn set_tick(
-            &self,
-            target_id: i64,
-            item: ReadinessItem,
-            ticked: Option<(&str, DateTime<Utc>)>,
-            event: AuditEvent,
-        ) -> StoreResult<()> {
-            let mut tx = DB::begin_serialized(self.0).await?;
-            match ticked {
-                Some((by, at)) => {
-                    sqlx::query::<DB>(INSERT_TICK)
-                        .bind(target_id)
-                        .bind(item.as_str().to_owned())
-                        .bind(by.to_owned())
-                        .bind(to_millis(at))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                None => {
-                    sqlx::query::<DB>(DELETE_TICK)
-                        .bind(target_id)
-                        .bind(item.as_str().to_owned())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-            append(&mut tx, event).await?;
-            tx.commit().await?;
-            Ok(())
-        }
-
-        pub async fn declare(&self, new: &NewIncident, event: AuditEvent) -> StoreResult<Incident> {
+    area IncidentStore rows [IncidentRow, PhaseRow, StepRow, EventRow] {
+        async fn declare_incident(&self, new: &NewIncident, event: AuditEvent) -> StoreResult<Incident> {
             let at = to_millis(new.at);
-            let mut tx = DB::begin_serialized(self.0).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_INCIDENT)
                 .bind(new.title.clone())
                 .bind(new.severity.as_str().to_owned())
@@ -223,75 +219,34 @@ queries_for_any_backend! {
             }
             append(&mut tx, event.resource(&format!("incident:{id}"))).await?;
             tx.commit().await?;
-            self.get(id).await
+            self.incident(id).await
         }
 
-        pub async fn list(&self) -> StoreResult<Vec<Incident>> {
+        async fn incidents(&self) -> StoreResult<Vec<Incident>> {
             let sql = format!("{SELECT_INCIDENTS} ORDER BY state, declared_at DESC LIMIT 200");
             let rows = sqlx::query_as::<DB, IncidentRow>(&sql)
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?;
             let mut incidents = Vec::with_capacity(rows.len());
             for row in rows {
-                incidents.push(self.assemble(row).await?);
+                incidents.push(IncidentQueries::<DB>(self.pool()).assemble(row).await?);
             }
             Ok(incidents)
         }
 
-        pub async fn get(&self, id: i64) -> StoreResult<Incident> {
+        async fn incident(&self, id: i64) -> StoreResult<Incident> {
             let sql = format!("{SELECT_INCIDENTS} WHERE id = $1");
             let row = sqlx::query_as::<DB, IncidentRow>(&sql)
                 .bind(id)
-                .fetch_one(self.0)
+                .fetch_one(self.pool())
                 .await?;
-            self.assemble(row).await
+            IncidentQueries::<DB>(self.pool()).assemble(row).await
         }
 
-        async fn assemble(&self, row: IncidentRow) -> StoreResult<Incident> {
-            let phases = sqlx::query_as::<DB, PhaseRow>(SELECT_PHASES)
-                .bind(row.id)
-                .fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(|p| {
-                    Ok(PhaseRun {
-                        name: p.name,
-                        budget_secs: p.budget_secs.and_then(|b| u32::try_from(b).ok()),
-                        started_at: p.started_at.map(from_millis).transpose()?,
-                        ended_at: p.ended_at.map(from_millis).transpose()?,
-                    })
-                })
-                .collect::<StoreResult<Vec<_>>>()?;
-            let steps = sqlx::query_as::<DB, StepRow>(SELECT_STEPS)
-                .bind(row.id)
-                .fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(step_run)
-                .collect::<StoreResult<Vec<_>>>()?;
-            Ok(Incident {
-                id: row.id,
-                title: row.title,
-                severity: Severity::parse(&row.severity)
-                    .ok_or_else(|| corrupt("severity", &row.severity))?,
-                commander: row.commander,
-                state: IncidentState::parse(&row.state).ok_or_else(|| corrupt("state", &row.state))?,
-                runbook: row.runbook,
-                alert_id: row.alert_id,
-                target_ids: from_json(&row.target_ids)?,
-                declared_by: row.declared_by,
-                declared_at: from_millis(row.declared_at)?,
-                resolved_at: row.resolved_at.map(from_millis).transpose()?,
-                current_phase: index(row.current_phase),
-                phases,
-                steps,
-            })
-        }
-
-        pub async fn events(&self, id: i64) -> StoreResult<Vec<TimelineEvent>> {
+        async fn incident_events(&self, id: i64) -> StoreResult<Vec<TimelineEvent>> {
             sqlx::query_as::<DB, EventRow>(SELECT_EVENTS)
                 .bind(id)
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?
                 .into_iter()
                 .map(|row| {
@@ -308,11 +263,7 @@ queries_for_any_backend! {
 
         /// Checks off or skips a pending step. A step already done is a conflict that names who
         /// did it and when.
-        #[expect(
-            clippy::too_many_arguments,
-            reason = "the step, what happened, and its audit"
-        )]
-        pub async fn mark_step(
+        async fn mark_step(
             &self,
             incident_id: i64,
             step_id: i64,
@@ -322,7 +273,7 @@ queries_for_any_backend! {
             at: DateTime<Utc>,
             event: AuditEvent,
         ) -> StoreResult<Incident> {
-            let mut tx = DB::begin_serialized(self.0).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             let marked = sqlx::query_as::<DB, (String,)>(MARK_STEP)
                 .bind(state.as_str().to_owned())
                 .bind(actor.to_owned())
@@ -364,10 +315,10 @@ queries_for_any_backend! {
             .await?;
             append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
             tx.commit().await?;
-            self.get(incident_id).await
+            self.incident(incident_id).await
         }
 
-        pub async fn note(
+        async fn add_incident_note(
             &self,
             incident_id: i64,
             actor: &str,
@@ -375,8 +326,8 @@ queries_for_any_backend! {
             at: DateTime<Utc>,
             event: AuditEvent,
         ) -> StoreResult<()> {
-            let mut tx = DB::begin_serialized(self.0).await?;
-            self.open_in(&mut tx, incident_id).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
+            IncidentQueries::<DB>(self.pool()).open_in(&mut tx, incident_id).await?;
             add_event(
                 &mut tx,
                 incident_id,
@@ -391,20 +342,8 @@ queries_for_any_backend! {
             Ok(())
         }
 
-        async fn open_in(&self, tx: &mut Transaction<'static, DB>, id: i64) -> StoreResult<()> {
-            let sql = format!("{SELECT_INCIDENTS} WHERE id = $1");
-            let row = sqlx::query_as::<DB, IncidentRow>(&sql)
-                .bind(id)
-                .fetch_one(&mut **tx)
-                .await?;
-            if row.state != IncidentState::Open.as_str() {
-                return Err(StoreError::Conflict("the incident is resolved".into()));
-            }
-            Ok(())
-        }
-
         /// Ends the phase the caller was looking at and starts the next one.
-        pub async fn advance(
+        async fn advance_incident(
             &self,
             incident_id: i64,
             from_phase: usize,
@@ -414,7 +353,7 @@ queries_for_any_backend! {
         ) -> StoreResult<Incident> {
             let from = i64::try_from(from_phase).unwrap_or(i64::MAX);
             let at_ms = to_millis(at);
-            let mut tx = DB::begin_serialized(self.0).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             let phases = sqlx::query_as::<DB, PhaseRow>(SELECT_PHASES)
                 .bind(incident_id)
                 .fetch_all(&mut *tx)
@@ -455,10 +394,10 @@ queries_for_any_backend! {
             .await?;
             append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
             tx.commit().await?;
-            self.get(incident_id).await
+            self.incident(incident_id).await
         }
 
-        pub async fn resolve(
+        async fn resolve_incident(
             &self,
             incident_id: i64,
             actor: &str,
@@ -466,7 +405,7 @@ queries_for_any_backend! {
             event: AuditEvent,
         ) -> StoreResult<Incident> {
             let at_ms = to_millis(at);
-            let mut tx = DB::begin_serialized(self.0).await?;
+            let mut tx = DB::begin_serialized(self.pool()).await?;
             let (phase,) = sqlx::query_as::<DB, (i64,)>(RESOLVE)
                 .bind(at_ms)
                 .bind(incident_id)
@@ -490,7 +429,64 @@ queries_for_any_backend! {
             .await?;
             append(&mut tx, event.resource(&format!("incident:{incident_id}"))).await?;
             tx.commit().await?;
-            self.get(incident_id).await
+            self.incident(incident_id).await
+        }
+    }
+}
+
+queries_for_any_backend! {
+    impl IncidentQueries rows [IncidentRow, PhaseRow, StepRow, EventRow] {
+        async fn assemble(&self, row: IncidentRow) -> StoreResult<Incident> {
+            let phases = sqlx::query_as::<DB, PhaseRow>(SELECT_PHASES)
+                .bind(row.id)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(|p| {
+                    Ok(PhaseRun {
+                        name: p.name,
+                        budget_secs: p.budget_secs.and_then(|b| u32::try_from(b).ok()),
+                        started_at: p.started_at.map(from_millis).transpose()?,
+                        ended_at: p.ended_at.map(from_millis).transpose()?,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+            let steps = sqlx::query_as::<DB, StepRow>(SELECT_STEPS)
+                .bind(row.id)
+                .fetch_all(self.0)
+                .await?
+                .into_iter()
+                .map(step_run)
+                .collect::<StoreResult<Vec<_>>>()?;
+            Ok(Incident {
+                id: row.id,
+                title: row.title,
+                severity: Severity::parse(&row.severity)
+                    .ok_or_else(|| corrupt("severity", &row.severity))?,
+                commander: row.commander,
+                state: IncidentState::parse(&row.state).ok_or_else(|| corrupt("state", &row.state))?,
+                runbook: row.runbook,
+                alert_id: row.alert_id,
+                target_ids: from_json(&row.target_ids)?,
+                declared_by: row.declared_by,
+                declared_at: from_millis(row.declared_at)?,
+                resolved_at: row.resolved_at.map(from_millis).transpose()?,
+                current_phase: index(row.current_phase),
+                phases,
+                steps,
+            })
+        }
+
+        async fn open_in(&self, tx: &mut Transaction<'static, DB>, id: i64) -> StoreResult<()> {
+            let sql = format!("{SELECT_INCIDENTS} WHERE id = $1");
+            let row = sqlx::query_as::<DB, IncidentRow>(&sql)
+                .bind(id)
+                .fetch_one(&mut **tx)
+                .await?;
+            if row.state != IncidentState::Open.as_str() {
+                return Err(StoreError::Conflict("the incident is resolved".into()));
+            }
+            Ok(())
         }
     }
 }

@@ -4,7 +4,7 @@
 use super::dialect::queries_for_any_backend;
 use super::{StoreResult, numbered_params};
 use crate::domain::leases::{ClusterView, Replica};
-use sqlx::{Database, Pool};
+use async_trait::async_trait;
 
 /// Releases are sent in chunks this size, well under either backend's parameter limit.
 const RELEASE_CHUNK: usize = 1000;
@@ -19,14 +19,27 @@ pub(super) struct ReplicaRow {
     heartbeat_at: i64,
 }
 
-pub(super) struct LeaseQueries<'p, DB: Database>(pub &'p Pool<DB>);
+/// Replicas sharing one database, and which of them polls each target.
+#[async_trait]
+pub trait LeaseStore: Send + Sync {
+    /// Registers a replica sharing this database; its membership lasts until `expires_at`.
+    async fn join_cluster(&self, replica: &Replica, expires_at: i64) -> StoreResult<()>;
+    /// Renews a live membership; `false` when it had already lapsed.
+    async fn heartbeat(&self, replica_id: &str, now: i64, expires_at: i64) -> StoreResult<bool>;
+    async fn cluster_view(&self, replica_id: &str, now: i64) -> StoreResult<ClusterView>;
+    /// Takes up to `max` targets no live replica holds; returns their ids.
+    async fn claim_targets(&self, replica_id: &str, now: i64, max: usize) -> StoreResult<Vec<i64>>;
+    async fn release_targets(&self, replica_id: &str, target_ids: &[i64]) -> StoreResult<()>;
+    async fn held_targets(&self, replica_id: &str) -> StoreResult<Vec<i64>>;
+    async fn leave_cluster(&self, replica_id: &str) -> StoreResult<()>;
+}
 
 queries_for_any_backend! {
-    impl LeaseQueries rows [ReplicaRow] {
-        pub async fn join(&self, replica: &Replica, expires_at: i64) -> StoreResult<()> {
+    area LeaseStore rows [ReplicaRow] {
+        async fn join_cluster(&self, replica: &Replica, expires_at: i64) -> StoreResult<()> {
             sqlx::query::<DB>("DELETE FROM replicas WHERE expires_at < $1")
                 .bind(replica.started_at - FORGET_AFTER_MS)
-                .execute(self.0)
+                .execute(self.pool())
                 .await?;
             sqlx::query::<DB>(
                 "INSERT INTO replicas (id, name, started_at, heartbeat_at, expires_at) \
@@ -37,14 +50,14 @@ queries_for_any_backend! {
             .bind(replica.started_at)
             .bind(replica.heartbeat_at)
             .bind(expires_at)
-            .execute(self.0)
+            .execute(self.pool())
             .await?;
             Ok(())
         }
 
         /// Renews the membership while it is still live; `false` means it lapsed (the replica
         /// stalled), so its targets may already be someone else's and it must join afresh.
-        pub async fn heartbeat(
+        async fn heartbeat(
             &self,
             replica_id: &str,
             now: i64,
@@ -57,18 +70,18 @@ queries_for_any_backend! {
             .bind(replica_id.to_owned())
             .bind(now)
             .bind(expires_at)
-            .fetch_optional(self.0)
+            .fetch_optional(self.pool())
             .await?;
             Ok(renewed.is_some())
         }
 
-        pub async fn view(&self, replica_id: &str, now: i64) -> StoreResult<ClusterView> {
+        async fn cluster_view(&self, replica_id: &str, now: i64) -> StoreResult<ClusterView> {
             let replicas = sqlx::query_as::<DB, ReplicaRow>(
                 "SELECT id, name, started_at, heartbeat_at FROM replicas WHERE expires_at > $1 \
                  ORDER BY started_at, id",
             )
             .bind(now)
-            .fetch_all(self.0)
+            .fetch_all(self.pool())
             .await?
             .into_iter()
             .map(|row| Replica {
@@ -79,12 +92,12 @@ queries_for_any_backend! {
             })
             .collect();
             let (targets,) = sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM targets")
-                .fetch_one(self.0)
+                .fetch_one(self.pool())
                 .await?;
             let (held,) =
                 sqlx::query_as::<DB, (i64,)>("SELECT COUNT(*) FROM targets WHERE lease_holder = $1")
                     .bind(replica_id.to_owned())
-                    .fetch_one(self.0)
+                    .fetch_one(self.pool())
                     .await?;
             Ok(ClusterView {
                 replicas,
@@ -95,7 +108,7 @@ queries_for_any_backend! {
 
         /// Takes up to `max` targets that nobody live holds. Concurrent claims skip each other's
         /// rows instead of waiting, and never take the same target twice.
-        pub async fn claim(&self, replica_id: &str, now: i64, max: usize) -> StoreResult<Vec<i64>> {
+        async fn claim_targets(&self, replica_id: &str, now: i64, max: usize) -> StoreResult<Vec<i64>> {
             if max == 0 {
                 return Ok(Vec::new());
             }
@@ -111,12 +124,12 @@ queries_for_any_backend! {
                 .bind(replica_id.to_owned())
                 .bind(now)
                 .bind(i64::try_from(max).unwrap_or(i64::MAX))
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?;
             Ok(claimed.into_iter().map(|(id,)| id).collect())
         }
 
-        pub async fn release(&self, replica_id: &str, target_ids: &[i64]) -> StoreResult<()> {
+        async fn release_targets(&self, replica_id: &str, target_ids: &[i64]) -> StoreResult<()> {
             for chunk in target_ids.chunks(RELEASE_CHUNK) {
                 let sql = format!(
                     "UPDATE targets SET lease_holder = NULL WHERE lease_holder = $1 AND id IN ({})",
@@ -126,30 +139,30 @@ queries_for_any_backend! {
                 for id in chunk {
                     query = query.bind(*id);
                 }
-                query.execute(self.0).await?;
+                query.execute(self.pool()).await?;
             }
             Ok(())
         }
 
-        pub async fn held(&self, replica_id: &str) -> StoreResult<Vec<i64>> {
+        async fn held_targets(&self, replica_id: &str) -> StoreResult<Vec<i64>> {
             let held = sqlx::query_as::<DB, (i64,)>(
                 "SELECT id FROM targets WHERE lease_holder = $1 ORDER BY id",
             )
             .bind(replica_id.to_owned())
-            .fetch_all(self.0)
+            .fetch_all(self.pool())
             .await?;
             Ok(held.into_iter().map(|(id,)| id).collect())
         }
 
         /// Gives every target back and leaves at once, so the others need not wait for expiry.
-        pub async fn leave(&self, replica_id: &str) -> StoreResult<()> {
+        async fn leave_cluster(&self, replica_id: &str) -> StoreResult<()> {
             sqlx::query::<DB>("UPDATE targets SET lease_holder = NULL WHERE lease_holder = $1")
                 .bind(replica_id.to_owned())
-                .execute(self.0)
+                .execute(self.pool())
                 .await?;
             sqlx::query::<DB>("DELETE FROM replicas WHERE id = $1")
                 .bind(replica_id.to_owned())
-                .execute(self.0)
+                .execute(self.pool())
                 .await?;
             Ok(())
         }

@@ -3,17 +3,11 @@
 use super::dialect::queries_for_any_backend;
 use super::{StoreError, StoreResult, value_rows};
 use crate::domain::checks::CheckResult;
-use crate::domain::observation::{PollRecord, SampleRow, TargetState, TargetStatus, Tool};
+use crate::domain::observation::{PollRecord, SampleRow, TargetState, TargetStatus};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Database, Pool};
+use sqlx::Database;
 use std::sync::OnceLock;
-
-/// A stored tool list and when it was first seen.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ToolCatalog {
-    pub at: DateTime<Utc>,
-    pub tools: Vec<Tool>,
-}
 
 /// Where samples live: raw polls, or one of the rollup levels (same columns in each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,8 +113,6 @@ fn insert_check_results_sql(rows: usize) -> &'static str {
     })
 }
 
-pub(super) struct PollQueries<'p, DB: Database>(pub &'p Pool<DB>);
-
 const LATEST_TOOLS: &str =
     "SELECT tools FROM tool_catalogs WHERE target_id = $1 ORDER BY id DESC LIMIT 1";
 const INSERT_TOOLS: &str =
@@ -138,10 +130,6 @@ const CATALOG_SIZES: &str = "SELECT id, CAST(LENGTH(tools) AS BIGINT) FROM tool_
     WHERE target_id = $1 AND same_as IS NULL ORDER BY id DESC";
 const SELECT_STATUS: &str = "SELECT target_id, at, state, failures, readiness, mcp, p95, \
     error_ratio, rps, offers, certificate, tools, checks FROM target_status";
-const SELECT_CATALOGS: &str = "SELECT c.at, COALESCE(t.tools, c.tools) FROM tool_catalogs c \
-    LEFT JOIN tool_catalogs t ON t.id = c.same_as \
-    WHERE c.target_id = $1 ORDER BY c.id DESC LIMIT $2";
-
 #[derive(sqlx::FromRow)]
 pub(super) struct StatusRow {
     target_id: i64,
@@ -263,12 +251,46 @@ impl TryFrom<SampleDbRow> for SampleRow {
     }
 }
 
+/// What each poll brought: samples and their rollups, and the latest status per target.
+#[async_trait]
+pub trait PollStore: Send + Sync {
+    /// Stores a batch of polls (samples, latest status, changed tool lists) in one transaction.
+    async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()>;
+    /// The latest status of every target that has been polled.
+    async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>>;
+    /// One target's latest status; `None` before its first poll.
+    async fn target_status(&self, target_id: i64) -> StoreResult<Option<TargetStatus>>;
+    /// Rows of `table` in `[from, to)`, for one target or all, ordered by target then time.
+    async fn samples(
+        &self,
+        table: SampleTable,
+        target_id: Option<i64>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<SampleRow>>;
+    /// Stores rollup rows and, when given, records that `table` is rolled up to `up_to`.
+    async fn record_rollups(
+        &self,
+        table: SampleTable,
+        rows: &[SampleRow],
+        up_to: Option<DateTime<Utc>>,
+    ) -> StoreResult<()>;
+    async fn rollup_progress(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>>;
+    async fn oldest_sample(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Retention: deletes rows of `table` older than `cutoff`, returning how many.
+    async fn delete_samples_before(
+        &self,
+        table: SampleTable,
+        cutoff: DateTime<Utc>,
+    ) -> StoreResult<u64>;
+}
+
 queries_for_any_backend! {
-    impl PollQueries rows [StatusRow, SampleDbRow] {
+    area PollStore rows [StatusRow, SampleDbRow] {
         /// Stores a batch of polls in one transaction, many rows per statement: each statement
         /// is a round trip (to SQLite's worker thread or to PostgreSQL), and at thousands of
         /// polls a second one per row was a large part of a poll's cost.
-        pub async fn record(&self, batch: &[PollRecord]) -> StoreResult<()> {
+        async fn record_polls(&self, batch: &[PollRecord]) -> StoreResult<()> {
             // Rows are locked in one order, target by target: replicas whose batches overlap
             // while a target changes hands would otherwise deadlock on `target_status`, and
             // PostgreSQL would abort one batch.
@@ -283,7 +305,7 @@ queries_for_any_backend! {
                     _ => newest.push(&record.status),
                 }
             }
-            let mut tx = self.0.begin().await?;
+            let mut tx = self.poll_writer().begin().await?;
             for chunk in ordered.chunks(ROWS_PER_INSERT) {
                 let sql = insert_samples_sql(SampleTable::Raw, chunk.len());
                 let mut insert = sqlx::query::<DB>(sql);
@@ -386,26 +408,26 @@ queries_for_any_backend! {
             Ok(())
         }
 
-        pub async fn status(&self, target_id: i64) -> StoreResult<Option<TargetStatus>> {
-            let sql = format!("{SELECT_STATUS} WHERE target_id = $1");
-            sqlx::query_as::<DB, StatusRow>(&sql)
-                .bind(target_id)
-                .fetch_optional(self.0)
-                .await?
-                .map(TargetStatus::try_from)
-                .transpose()
-        }
-
-        pub async fn statuses(&self) -> StoreResult<Vec<TargetStatus>> {
+        async fn target_statuses(&self) -> StoreResult<Vec<TargetStatus>> {
             sqlx::query_as::<DB, StatusRow>(SELECT_STATUS)
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?
                 .into_iter()
                 .map(TargetStatus::try_from)
                 .collect()
         }
 
-        pub async fn samples(
+        async fn target_status(&self, target_id: i64) -> StoreResult<Option<TargetStatus>> {
+            let sql = format!("{SELECT_STATUS} WHERE target_id = $1");
+            sqlx::query_as::<DB, StatusRow>(&sql)
+                .bind(target_id)
+                .fetch_optional(self.pool())
+                .await?
+                .map(TargetStatus::try_from)
+                .transpose()
+        }
+
+        async fn samples(
             &self,
             table: SampleTable,
             target_id: Option<i64>,
@@ -428,7 +450,7 @@ queries_for_any_backend! {
                 query = query.bind(id);
             }
             query
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?
                 .into_iter()
                 .map(SampleRow::try_from)
@@ -436,13 +458,13 @@ queries_for_any_backend! {
         }
 
         /// Stores rollup rows and moves the level's progress mark when given, in one transaction.
-        pub async fn record_rollups(
+        async fn record_rollups(
             &self,
             table: SampleTable,
             rows: &[SampleRow],
             up_to: Option<DateTime<Utc>>,
         ) -> StoreResult<()> {
-            let mut tx = self.0.begin().await?;
+            let mut tx = self.pool().begin().await?;
             // Many rows per statement: a rollup pass (or a seeded history) writes tens of
             // thousands, and one statement per row is most of the cost.
             for chunk in rows.chunks(ROWS_PER_INSERT) {
@@ -467,26 +489,26 @@ queries_for_any_backend! {
             Ok(())
         }
 
-        pub async fn rollup_progress(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
+        async fn rollup_progress(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
             let row: Option<(i64,)> =
                 sqlx::query_as::<DB, (i64,)>("SELECT up_to FROM rollup_progress WHERE level = $1")
                     .bind(table.name().to_owned())
-                    .fetch_optional(self.0)
+                    .fetch_optional(self.pool())
                     .await?;
             row.map(|(ms,)| from_millis(ms)).transpose()
         }
 
         /// The time of the oldest row in `table`, if any.
-        pub async fn oldest(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
+        async fn oldest_sample(&self, table: SampleTable) -> StoreResult<Option<DateTime<Utc>>> {
             let sql = format!("SELECT MIN(at) FROM {}", table.name());
             let row: Option<(Option<i64>,)> = sqlx::query_as::<DB, (Option<i64>,)>(&sql)
-                .fetch_optional(self.0)
+                .fetch_optional(self.pool())
                 .await?;
             row.and_then(|(ms,)| ms).map(from_millis).transpose()
         }
 
         /// Deletes rows older than `cutoff`; returns how many went.
-        pub async fn delete_before(
+        async fn delete_samples_before(
             &self,
             table: SampleTable,
             cutoff: DateTime<Utc>,
@@ -494,38 +516,9 @@ queries_for_any_backend! {
             let sql = format!("DELETE FROM {} WHERE at < $1 RETURNING at", table.name());
             let deleted = sqlx::query_as::<DB, (i64,)>(&sql)
                 .bind(to_millis(cutoff))
-                .fetch_all(self.0)
+                .fetch_all(self.pool())
                 .await?;
             Ok(deleted.len() as u64)
-        }
-
-        /// Retention: tool lists last seen before `cutoff`, except each target's newest. A list's
-        /// text is on its newest sighting, so the sightings pointing there are older still.
-        pub async fn delete_catalogs_before(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
-            let deleted = sqlx::query_as::<DB, (i64,)>(
-                "DELETE FROM tool_catalogs WHERE at < $1 AND id NOT IN \
-                 (SELECT MAX(id) FROM tool_catalogs GROUP BY target_id) RETURNING id",
-            )
-            .bind(to_millis(cutoff))
-            .fetch_all(self.0)
-            .await?;
-            Ok(deleted.len() as u64)
-        }
-
-        pub async fn catalogs(&self, target_id: i64, limit: i64) -> StoreResult<Vec<ToolCatalog>> {
-            sqlx::query_as::<DB, (i64, String)>(SELECT_CATALOGS)
-                .bind(target_id)
-                .bind(limit)
-                .fetch_all(self.0)
-                .await?
-                .into_iter()
-                .map(|(at, tools)| {
-                    Ok(ToolCatalog {
-                        at: from_millis(at)?,
-                        tools: from_json(&tools)?,
-                    })
-                })
-                .collect()
         }
     }
 }

@@ -1,31 +1,7 @@
 //! PostgreSQL backend, for fleets that outgrow one machine.
-use super::accounts::AccountQueries;
-use super::alerts::AlertQueries;
-use super::backups::BackupQueries;
-use super::checks::CheckQueries;
-use super::incidents::IncidentQueries;
-use super::leases::LeaseQueries;
-use super::polls::PollQueries;
-use super::{
-    AlertChange, DatabaseSnapshot, LoadRow, NewAlert, NewIncident, NewToken, NewUser, SampleTable,
-    SessionStoreHandle, StoreError, StoreOptions, StoreResult, TargetQueries, TokenRecord,
-    ToolCatalog, UserAccount, UserChange, UserRecord,
-};
-use crate::domain::alerts::{
-    Alert, AlertQuery, AlertState, AlertStep, BaselineOverride, OverrideRecord, Scope,
-};
-use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
-use crate::domain::backups::{BackupRun, NewBackupRun};
-use crate::domain::checks::{CheckResult, CheckSpec, ToolCheck};
-use crate::domain::deploys::Deploy;
-use crate::domain::incidents::{Incident, StepState, TimelineEvent};
-use crate::domain::leases::{ClusterView, Replica};
-use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
-use crate::domain::observation::{PollRecord, SampleRow, TargetStatus, Tool};
-use crate::domain::readiness::{ReadinessItem, Tick};
-use crate::domain::silences::{NewSilence, Silence};
-use crate::domain::target::{Target, TargetSource, TargetSpec};
-use chrono::{DateTime, Utc};
+use super::database::{DatabaseSnapshot, DatabaseStore, SchemaQueries, SessionStoreHandle};
+use super::{StoreError, StoreOptions, StoreResult};
+use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -41,15 +17,6 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// PostgreSQL writes from any connection alike.
-    fn poll_writer(&self) -> &PgPool {
-        &self.pool
-    }
-
-    async fn close_pools(&self) {
-        self.pool.close().await;
-    }
-
     pub async fn open(url: &str, options: &StoreOptions) -> StoreResult<Self> {
         let connect = PgConnectOptions::from_str(url)
             .map_err(StoreError::Database)?
@@ -72,8 +39,37 @@ impl PostgresStore {
     }
 }
 
-impl PostgresStore {
-    async fn snapshot_of_backend(&self, dir: &Path) -> StoreResult<DatabaseSnapshot> {
+#[async_trait]
+impl DatabaseStore for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        SchemaQueries(&self.pool).ping().await
+    }
+
+    async fn refresh_statistics(&self) -> StoreResult<()> {
+        SchemaQueries(&self.pool).refresh_statistics().await
+    }
+
+    fn sessions(&self) -> SessionStoreHandle {
+        self.sessions.clone()
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
+    async fn row_counts(&self) -> StoreResult<BTreeMap<String, i64>> {
+        SchemaQueries(&self.pool).row_counts().await
+    }
+
+    async fn schema_version(&self) -> StoreResult<i64> {
+        SchemaQueries(&self.pool).schema_version().await
+    }
+
+    async fn snapshot_database(&self, dir: &Path) -> StoreResult<DatabaseSnapshot> {
         // pg_dump joins this transaction's exported snapshot, so the dump and the counts
         // taken here see exactly the same rows while polling goes on.
         let mut tx = self
@@ -128,7 +124,7 @@ impl PostgresStore {
 
     /// PostgreSQL has no whole-database check; every table must at least be readable, which
     /// counting the rows of each does.
-    async fn integrity_problems_of_backend(&self) -> StoreResult<Vec<String>> {
+    async fn integrity_problems(&self) -> StoreResult<Vec<String>> {
         Ok(Vec::new())
     }
 }
@@ -211,7 +207,16 @@ pub fn tool_missing(program: &str, err: &std::io::Error) -> StoreError {
     }
 }
 
-super::impl_store!(PostgresStore, sqlx::Postgres);
+impl super::dialect::SqlBackend for PostgresStore {
+    type Db = sqlx::Postgres;
+    fn pool(&self) -> &sqlx::Pool<sqlx::Postgres> {
+        &self.pool
+    }
+    /// PostgreSQL writes from any connection alike.
+    fn poll_writer(&self) -> &sqlx::Pool<sqlx::Postgres> {
+        &self.pool
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,31 +1,7 @@
 //! SQLite backend: one file, WAL journal, created if missing.
-use super::accounts::AccountQueries;
-use super::alerts::AlertQueries;
-use super::backups::BackupQueries;
-use super::checks::CheckQueries;
-use super::incidents::IncidentQueries;
-use super::leases::LeaseQueries;
-use super::polls::PollQueries;
-use super::{
-    AlertChange, DatabaseSnapshot, LoadRow, NewAlert, NewIncident, NewToken, NewUser, SampleTable,
-    SessionStoreHandle, StoreError, StoreOptions, StoreResult, TargetQueries, TokenRecord,
-    ToolCatalog, UserAccount, UserChange, UserRecord,
-};
-use crate::domain::alerts::{
-    Alert, AlertQuery, AlertState, AlertStep, BaselineOverride, OverrideRecord, Scope,
-};
-use crate::domain::audit::{AuditEntry, AuditEvent, AuditFilter};
-use crate::domain::backups::{BackupRun, NewBackupRun};
-use crate::domain::checks::{CheckResult, CheckSpec, ToolCheck};
-use crate::domain::deploys::Deploy;
-use crate::domain::incidents::{Incident, StepState, TimelineEvent};
-use crate::domain::leases::{ClusterView, Replica};
-use crate::domain::notifications::{Channel, Delivery, NewChannel, WebhookUrl};
-use crate::domain::observation::{PollRecord, SampleRow, TargetStatus, Tool};
-use crate::domain::readiness::{ReadinessItem, Tick};
-use crate::domain::silences::{NewSilence, Silence};
-use crate::domain::target::{Target, TargetSource, TargetSpec};
-use chrono::{DateTime, Utc};
+use super::database::{DatabaseSnapshot, DatabaseStore, SchemaQueries, SessionStoreHandle};
+use super::{StoreError, StoreOptions, StoreResult};
+use async_trait::async_trait;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use std::collections::BTreeMap;
@@ -93,18 +69,39 @@ impl SqliteStore {
 /// The poll writer's page cache, in KiB.
 const POLL_WRITER_CACHE_KIB: u32 = 64 * 1024;
 
-impl SqliteStore {
-    fn poll_writer(&self) -> &SqlitePool {
-        &self.poll_writer
+#[async_trait]
+impl DatabaseStore for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        SchemaQueries(&self.pool).ping().await
     }
 
-    async fn close_pools(&self) {
+    async fn refresh_statistics(&self) -> StoreResult<()> {
+        SchemaQueries(&self.pool).refresh_statistics().await
+    }
+
+    fn sessions(&self) -> SessionStoreHandle {
+        self.sessions.clone()
+    }
+
+    async fn close(&self) {
         // Writer first: the last connection to close checkpoints the WAL.
         self.poll_writer.close().await;
         self.pool.close().await;
     }
 
-    async fn snapshot_of_backend(&self, dir: &Path) -> StoreResult<DatabaseSnapshot> {
+    fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
+    async fn row_counts(&self) -> StoreResult<BTreeMap<String, i64>> {
+        SchemaQueries(&self.pool).row_counts().await
+    }
+
+    async fn schema_version(&self) -> StoreResult<i64> {
+        SchemaQueries(&self.pool).schema_version().await
+    }
+
+    async fn snapshot_database(&self, dir: &Path) -> StoreResult<DatabaseSnapshot> {
         let file = dir.join("mcpops.db");
         let path = file.to_str().ok_or_else(|| {
             StoreError::External("the backup directory's path is not UTF-8".into())
@@ -119,7 +116,7 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(SqliteConnectOptions::new().filename(&file).read_only(true))
             .await?;
-        let queries = BackupQueries::<sqlx::Sqlite>(&copy);
+        let queries = SchemaQueries::<sqlx::Sqlite>(&copy);
         let row_counts = queries.row_counts().await;
         let schema_version = queries.schema_version().await;
         copy.close().await;
@@ -130,7 +127,7 @@ impl SqliteStore {
         })
     }
 
-    async fn integrity_problems_of_backend(&self) -> StoreResult<Vec<String>> {
+    async fn integrity_problems(&self) -> StoreResult<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
             .fetch_all(&self.pool)
             .await?;
@@ -142,4 +139,13 @@ impl SqliteStore {
     }
 }
 
-super::impl_store!(SqliteStore, sqlx::Sqlite);
+impl super::dialect::SqlBackend for SqliteStore {
+    type Db = sqlx::Sqlite;
+
+    fn pool(&self) -> &sqlx::Pool<sqlx::Sqlite> {
+        &self.pool
+    }
+    fn poll_writer(&self) -> &sqlx::Pool<sqlx::Sqlite> {
+        &self.poll_writer
+    }
+}

@@ -1,0 +1,197 @@
+//! Notification channels and the record of every delivery to them.
+use super::alerts::corrupt;
+use super::audit::append;
+use super::dialect::queries_for_any_backend;
+use super::polls::{from_json, from_millis, to_json, to_millis};
+use super::{StoreError, StoreResult};
+use crate::domain::alerts::Severity;
+use crate::domain::audit::AuditEvent;
+use crate::domain::notifications::{
+    Channel, ChannelKind, Delivery, NewChannel, NoticeEvent, WebhookUrl,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ChannelRow {
+    id: i64,
+    name: String,
+    kind: String,
+    url: String,
+    min_severity: String,
+    tags: String,
+    created_by: String,
+    created_at: i64,
+}
+
+impl ChannelRow {
+    fn decode(self) -> StoreResult<(Channel, WebhookUrl)> {
+        let url = WebhookUrl::parse(&self.url).map_err(StoreError::Corrupt)?;
+        Ok((
+            Channel {
+                id: self.id,
+                name: self.name,
+                kind: ChannelKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?,
+                url_redacted: url.redacted(),
+                min_severity: Severity::parse(&self.min_severity)
+                    .ok_or_else(|| corrupt("severity", &self.min_severity))?,
+                tags: from_json(&self.tags)?,
+                created_by: self.created_by,
+                created_at: from_millis(self.created_at)?,
+            },
+            url,
+        ))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct DeliveryRow {
+    channel_id: i64,
+    alert_id: Option<i64>,
+    event: String,
+    attempt: i64,
+    at: i64,
+    error: Option<String>,
+}
+
+const SELECT_CHANNELS: &str = "SELECT id, name, kind, url, min_severity, tags, created_by, \
+    created_at FROM channels ORDER BY name";
+const INSERT_CHANNEL: &str = "INSERT INTO channels (name, kind, url, min_severity, tags, \
+    created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+const DELETE_CHANNEL: &str = "DELETE FROM channels WHERE id = $1 RETURNING id";
+const INSERT_DELIVERY: &str = "INSERT INTO deliveries (channel_id, alert_id, event, attempt, at, \
+    error) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// Where alert notifications go, and what happened to each one sent.
+#[async_trait]
+pub trait ChannelStore: Send + Sync {
+    /// Channels with their full addresses (for sending; pages get only `Channel`).
+    async fn channels(&self) -> StoreResult<Vec<(Channel, WebhookUrl)>>;
+    async fn create_channel(
+        &self,
+        new: &NewChannel,
+        by: &str,
+        at: DateTime<Utc>,
+        event: AuditEvent,
+    ) -> StoreResult<Channel>;
+    async fn delete_channel(&self, id: i64, event: AuditEvent) -> StoreResult<()>;
+    async fn record_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
+    async fn deliveries(&self, channel_id: Option<i64>, limit: i64) -> StoreResult<Vec<Delivery>>;
+}
+
+queries_for_any_backend! {
+    area ChannelStore rows [ChannelRow, DeliveryRow] {
+        async fn channels(&self) -> StoreResult<Vec<(Channel, WebhookUrl)>> {
+            sqlx::query_as::<DB, ChannelRow>(SELECT_CHANNELS)
+                .fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .map(ChannelRow::decode)
+                .collect()
+        }
+
+        async fn create_channel(
+            &self,
+            new: &NewChannel,
+            by: &str,
+            at: DateTime<Utc>,
+            event: AuditEvent,
+        ) -> StoreResult<Channel> {
+            let mut tx = DB::begin_serialized(self.pool()).await?;
+            let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_CHANNEL)
+                .bind(new.name.clone())
+                .bind(new.kind.as_str().to_owned())
+                .bind(new.url.as_str().to_owned())
+                .bind(new.min_severity.as_str().to_owned())
+                .bind(to_json(&new.tags)?)
+                .bind(by.to_owned())
+                .bind(to_millis(at))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|err| match StoreError::from(err) {
+                    StoreError::Conflict(_) => {
+                        StoreError::Conflict(format!("a channel named {} exists", new.name))
+                    }
+                    other => other,
+                })?;
+            append(&mut tx, event.resource(&format!("channel:{id}"))).await?;
+            tx.commit().await?;
+            Ok(Channel {
+                id,
+                name: new.name.clone(),
+                kind: new.kind,
+                url_redacted: new.url.redacted(),
+                min_severity: new.min_severity,
+                tags: new.tags.clone(),
+                created_by: by.to_owned(),
+                created_at: at,
+            })
+        }
+
+        async fn delete_channel(&self, id: i64, event: AuditEvent) -> StoreResult<()> {
+            let mut tx = DB::begin_serialized(self.pool()).await?;
+            sqlx::query_as::<DB, (i64,)>(DELETE_CHANNEL)
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            append(&mut tx, event).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn record_delivery(&self, delivery: &Delivery) -> StoreResult<()> {
+            sqlx::query::<DB>(INSERT_DELIVERY)
+                .bind(delivery.channel_id)
+                .bind(delivery.alert_id)
+                .bind(delivery.event.as_str().to_owned())
+                .bind(i64::from(delivery.attempt))
+                .bind(to_millis(delivery.at))
+                .bind(delivery.error.clone())
+                .execute(self.pool())
+                .await?;
+            Ok(())
+        }
+
+        /// The newest deliveries, of one channel or of all.
+        async fn deliveries(
+            &self,
+            channel_id: Option<i64>,
+            limit: i64,
+        ) -> StoreResult<Vec<Delivery>> {
+            let filter = if channel_id.is_some() {
+                "WHERE channel_id = $2"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "SELECT channel_id, alert_id, event, attempt, at, error FROM deliveries {filter} \
+                 ORDER BY id DESC LIMIT $1"
+            );
+            let mut q = sqlx::query_as::<DB, DeliveryRow>(&sql).bind(limit.clamp(1, 1000));
+            if let Some(id) = channel_id {
+                q = q.bind(id);
+            }
+            q.fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .map(|row| {
+                    let event = match row.event.as_str() {
+                        "firing" => NoticeEvent::Firing,
+                        "resolved" => NoticeEvent::Resolved,
+                        "test" => NoticeEvent::Test,
+                        other => return Err(corrupt("event", other)),
+                    };
+                    Ok(Delivery {
+                        channel_id: row.channel_id,
+                        alert_id: row.alert_id,
+                        event,
+                        attempt: u32::try_from(row.attempt).unwrap_or(0),
+                        at: from_millis(row.at)?,
+                        error: row.error,
+                    })
+                })
+                .collect()
+        }
+    }
+}

@@ -4,12 +4,12 @@ use mcpops::domain::audit::RequestOrigin;
 use mcpops::domain::auth::Role;
 use mcpops::domain::backups::{Progress, RunKind};
 use mcpops::domain::demo::DemoFault;
-use mcpops::server::accounts;
-use mcpops::server::backup::{self, Backups};
 use mcpops::server::bench::collector as bench;
 use mcpops::server::collector::PollMode;
 use mcpops::server::config::{Config, ConfigError};
 use mcpops::server::demo::DemoFleet;
+use mcpops::server::services::accounts;
+use mcpops::server::services::backup::{self, Backups};
 use mcpops::server::startup::{self, Application};
 use mcpops::server::telemetry;
 use secrecy::ExposeSecret;
@@ -407,12 +407,13 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
         }
         Command::VerifyAudit => {
             let report = with_store(&config, |store| async move {
-                Ok(
-                    mcpops::server::audit_export::verify_chain(store.as_ref(), |checked| {
+                Ok(mcpops::server::services::audit_export::verify_chain(
+                    store.as_ref(),
+                    |checked| {
                         eprint!("\rchecked {checked} entries");
-                    })
-                    .await?,
+                    },
                 )
+                .await?)
             })
             .await?;
             eprintln!();

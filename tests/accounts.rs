@@ -4,7 +4,7 @@ mod common;
 use common::{BACKENDS, Backend, TEST_PASSWORD, TestApp, TestDb, cookie_client, spawn_app};
 use mcpops::domain::audit::{AuditFilter, ChainCheck};
 use mcpops::domain::auth::Role;
-use mcpops::server::audit_export::verify_chain;
+use mcpops::server::services::audit_export::verify_chain;
 use reqwest::StatusCode;
 use serde_json::Value;
 

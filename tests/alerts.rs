@@ -404,9 +404,10 @@ async fn faults_fire_notify_and_resolve(backend: Backend) {
     let (_, steps) = app.state.store.alert(down.id).await.expect("history");
     let path: Vec<&str> = steps.iter().map(|s| s.to.as_str()).collect();
     assert_eq!(path, ["pending", "firing", "resolved"], "{backend:?}");
-    let report = mcpops::server::audit_export::verify_chain(app.state.store.as_ref(), |_| {})
-        .await
-        .expect("verify");
+    let report =
+        mcpops::server::services::audit_export::verify_chain(app.state.store.as_ref(), |_| {})
+            .await
+            .expect("verify");
     assert!(report.broken.is_none());
     let alert_entries = app
         .state

@@ -219,7 +219,7 @@ async fn killed_repeatedly(backend: Backend, kills: usize) {
         let url = format!("http://127.0.0.1:{}/t/{i}", dead_port().await);
         common::add_target(store.as_ref(), &format!("dead{i:02}"), &url).await;
     }
-    mcpops::server::accounts::add_user(
+    mcpops::server::services::accounts::add_user(
         store.as_ref(),
         "oncall",
         Role::Operator,

@@ -317,9 +317,10 @@ async fn incident_story(backend: Backend) {
         Some(Value::String(ann.clone()))
     );
 
-    let report = mcpops::server::audit_export::verify_chain(app.state.store.as_ref(), |_| {})
-        .await
-        .expect("verify");
+    let report =
+        mcpops::server::services::audit_export::verify_chain(app.state.store.as_ref(), |_| {})
+            .await
+            .expect("verify");
     assert!(report.broken.is_none());
     fleet.shutdown();
 }

@@ -68,3 +68,28 @@ fn the_domain_does_no_io_and_knows_no_layer_above_it() {
         found.join("\n")
     );
 }
+
+/// Lines of a source file before its test module (`#[cfg(test)] mod …`), which is kept last.
+fn lines_without_tests(path: &Path) -> usize {
+    let text = std::fs::read_to_string(path).expect("source");
+    let lines: Vec<&str> = text.lines().collect();
+    let test_module = lines
+        .windows(2)
+        .position(|pair| pair[0] == "#[cfg(test)]" && pair[1].starts_with("mod "));
+    test_module.unwrap_or(lines.len())
+}
+
+#[test]
+fn no_source_file_is_over_700_lines_without_its_tests() {
+    let long: Vec<String> = sources("src")
+        .iter()
+        .map(|p| (p, lines_without_tests(p)))
+        .filter(|(_, lines)| *lines > 700)
+        .map(|(p, lines)| format!("{}: {lines} lines", p.display()))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "split these by what they do:\n{}",
+        long.join("\n")
+    );
+}

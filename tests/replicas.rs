@@ -271,7 +271,7 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
         .create_channel(&channel, "test", chrono::Utc::now(), test_event())
         .await
         .expect("create channel");
-    mcpops::server::accounts::add_user(
+    mcpops::server::services::accounts::add_user(
         store.as_ref(),
         "watcher",
         Role::Viewer,

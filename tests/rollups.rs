@@ -10,7 +10,7 @@ use mcpops::domain::offers::{Offer, ProbeOffers};
 use mcpops::domain::signals::BucketDeltas;
 use mcpops::domain::target::{TargetSource, TargetSpec};
 use mcpops::domain::tool_signals::{ToolSignals, ToolTable};
-use mcpops::server::rollup::{RetentionConfig, roll_up_once};
+use mcpops::server::services::rollup::{RetentionConfig, roll_up_once};
 use mcpops::server::store::{self, SampleTable, StoreOptions};
 
 fn record(target_id: i64, at: chrono::DateTime<Utc>, requests: f64) -> PollRecord {

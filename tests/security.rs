@@ -886,7 +886,7 @@ fn pack(path: &std::path::Path, members: &[(String, Vec<u8>)]) {
 #[tokio::test]
 async fn a_restore_refuses_doubled_unlisted_and_overlong_members() {
     use mcpops::domain::backups::RunKind;
-    use mcpops::server::backup::{Backups, Tracker, verify};
+    use mcpops::server::services::backup::{Backups, Tracker, verify};
     for backend in common::BACKENDS {
         let db = TestDb::new(backend).await;
         let config = common::test_config(db.url());
@@ -960,7 +960,7 @@ async fn a_restore_refuses_doubled_unlisted_and_overlong_members() {
 
 #[tokio::test]
 async fn pg_dump_connects_with_the_database_urls_tls_parameters() {
-    use mcpops::server::backup::Backups;
+    use mcpops::server::services::backup::Backups;
     let db = TestDb::postgres().await;
     // The server's own connections (sqlx) ignore `channel_binding`; libpq's programs obey it,
     // and refuse to go on without TLS. Were the URL's parameters dropped, pg_dump would

@@ -765,7 +765,7 @@ async fn conformance_leases_share_targets_and_lapse() {
 /// The directory pages read targets through is current after every kind of change made
 /// straight in the store, as another replica or an operator's SQL would.
 async fn the_target_directory_follows_every_change(backend: Backend) {
-    use mcpops::server::target_directory::TargetDirectory;
+    use mcpops::server::services::target_directory::TargetDirectory;
     let db = TestDb::new(backend).await;
     let store = open(&db).await;
     let directory = TargetDirectory::default();

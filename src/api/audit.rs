@@ -72,8 +72,9 @@ pub async fn audit_entry_detail(seq: i64) -> Result<AuditEntryView, AppError> {
 pub async fn verify_audit() -> Result<ChainReport, AppError> {
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::ReadAudit)?;
-    let result = crate::server::audit_export::verify_chain(caller.state.store.as_ref(), |_| {})
-        .await
-        .map_err(AppError::from);
+    let result =
+        crate::server::services::audit_export::verify_chain(caller.state.store.as_ref(), |_| {})
+            .await
+            .map_err(AppError::from);
     super::ssr::respond(result)
 }

@@ -118,7 +118,7 @@ async fn sign_in(username: String, password: String) -> Result<Viewer, AppError>
 
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
-        .map_err(|e| crate::server::error::internal("no session on a sign-in request", e))?;
+        .map_err(|e| crate::server::http::error::internal("no session on a sign-in request", e))?;
     // A new id at login: whatever id the browser had before (perhaps planted) is worthless.
     let stored = async {
         session.cycle_id().await?;
@@ -155,11 +155,11 @@ pub async fn logout() -> Result<(), AppError> {
     }
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
-        .map_err(|e| crate::server::error::internal("no session on a sign-out request", e))?;
+        .map_err(|e| crate::server::http::error::internal("no session on a sign-out request", e))?;
     session
         .flush()
         .await
-        .map_err(|e| crate::server::error::unavailable("could not end the session", e))?;
+        .map_err(|e| crate::server::http::error::unavailable("could not end the session", e))?;
     leptos_axum::redirect("/login");
     Ok(())
 }
@@ -209,7 +209,7 @@ pub async fn change_password(
     }
     let hash = password::hash(new_password)
         .await
-        .map_err(|e| crate::server::error::internal("could not hash a new password", e))?;
+        .map_err(|e| crate::server::http::error::internal("could not hash a new password", e))?;
     let change = UserChange {
         password_hash: Some(hash),
         must_reset: Some(false),
@@ -263,8 +263,8 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
 async fn restart_own_session(user_id: i64) -> Result<(), AppError> {
     let session = leptos_axum::extract::<tower_sessions::Session>()
         .await
-        .map_err(|e| crate::server::error::internal("no session on the request", e))?;
+        .map_err(|e| crate::server::http::error::internal("no session on the request", e))?;
     crate::server::auth::start_session(&session, user_id)
         .await
-        .map_err(|err| crate::server::error::unavailable("could not store the session", err))
+        .map_err(|err| crate::server::http::error::unavailable("could not store the session", err))
 }

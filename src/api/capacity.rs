@@ -21,7 +21,7 @@ pub async fn capacity_page(scope: String, window: String) -> Result<CapacityView
     let caller = super::ssr::require(Permission::ViewDashboards)?;
     let store = caller.state.store.as_ref();
     let result = async {
-        let report = crate::server::capacity::report(
+        let report = crate::server::services::capacity::report(
             store,
             &caller.principal,
             &scope,
@@ -47,7 +47,7 @@ pub async fn capacity_page(scope: String, window: String) -> Result<CapacityView
         Ok(CapacityView {
             report,
             scopes,
-            can_save: crate::server::capacity::user_id(&caller.principal).is_some(),
+            can_save: crate::server::services::capacity::user_id(&caller.principal).is_some(),
         })
     }
     .await;
@@ -67,7 +67,7 @@ pub async fn save_what_if(
     use crate::domain::capacity::Overrides;
     use crate::domain::target::FieldErrors;
     let caller = super::ssr::require(Permission::ViewDashboards)?;
-    let Some(user) = crate::server::capacity::user_id(&caller.principal) else {
+    let Some(user) = crate::server::services::capacity::user_id(&caller.principal) else {
         return super::ssr::respond(Err(AppError::Conflict(
             "what-if inputs are saved per person: sign in with an account".into(),
         )));
@@ -88,7 +88,9 @@ pub async fn save_what_if(
     let json = (!values.is_empty())
         .then(|| serde_json::to_string(&values))
         .transpose()
-        .map_err(|err| crate::server::error::internal("could not encode what-if inputs", err))?;
+        .map_err(|err| {
+            crate::server::http::error::internal("could not encode what-if inputs", err)
+        })?;
     let event = caller
         .event(
             "capacity",

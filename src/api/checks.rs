@@ -140,7 +140,7 @@ async fn validated(
     let tool = spec
         .allowed(tools)
         .map_err(|message| field("tool", message))?;
-    crate::server::checks::match_schema(&tool.schema, &spec.arguments_json())
+    crate::server::services::checks::match_schema(&tool.schema, &spec.arguments_json())
         .map_err(|message| field("arguments", message))?;
     Ok(spec)
 }

@@ -38,9 +38,10 @@ pub async fn set_demo_fault(server: String, fault: String, on: bool) -> Result<(
                     .await
                     .map_err(|err| match err {
                         crate::server::demo::DemoError::UnknownServer(_) => AppError::NotFound,
-                        other => {
-                            crate::server::error::internal("could not change a demo fault", other)
-                        }
+                        other => crate::server::http::error::internal(
+                            "could not change a demo fault",
+                            other,
+                        ),
                     }),
                 Err(err) => Err(err.into()),
             }

@@ -34,7 +34,7 @@ pub async fn create_deploy(
         version,
         note,
     };
-    let result = crate::server::deploys::record(
+    let result = crate::server::services::deploys::record(
         caller.state.store.as_ref(),
         &form,
         &caller.principal.actor,
@@ -49,7 +49,7 @@ pub async fn create_deploy(
 pub async fn review_deploys(target_id: i64) -> Result<Vec<DeployReview>, AppError> {
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::ViewDashboards)?;
-    let reviews = crate::server::deploys::review(caller.state.store.as_ref(), target_id)
+    let reviews = crate::server::services::deploys::review(caller.state.store.as_ref(), target_id)
         .await
         .map(|list| {
             list.into_iter()

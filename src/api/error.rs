@@ -15,7 +15,7 @@ impl FromServerFnError for AppError {
         };
         // On the server, arguments that do not parse are the caller's mistake: 400, not 500.
         #[cfg(feature = "ssr")]
-        crate::server::error::set_status(&err);
+        crate::server::http::error::set_status(&err);
         err
     }
 }

@@ -97,7 +97,7 @@ impl FleetView {
 #[server(endpoint = "fleet/overview")]
 pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError> {
     use crate::domain::auth::Permission;
-    use crate::server::target_directory::Listing;
+    use crate::server::services::target_directory::Listing;
     use std::collections::HashMap;
     let state = super::ssr::require(Permission::ViewWall)?.state;
     let listing = match state.directory.listing(state.store.as_ref()).await {

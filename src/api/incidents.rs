@@ -153,7 +153,7 @@ pub async fn get_incident(id: i64) -> Result<IncidentView, AppError> {
     let now = chrono::Utc::now();
     let view = async {
         let incident = store.incident(id).await?;
-        let timeline = crate::server::incidents::timeline(store, &incident, now).await?;
+        let timeline = crate::server::services::incidents::timeline(store, &incident, now).await?;
         let targets = store
             .list_targets()
             .await?

@@ -105,7 +105,7 @@ mod ssr {
     /// Gives an error its HTTP status on the way out.
     pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
         if let Err(err) = &result {
-            crate::server::error::set_status(err);
+            crate::server::http::error::set_status(err);
         }
         result
     }

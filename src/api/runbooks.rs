@@ -85,7 +85,7 @@ pub async fn get_runbook(slug: String) -> Result<RunbookPage, AppError> {
         .get(&slug)
         .await
         .map(|runbook| RunbookPage {
-            html: crate::server::runbooks::render(&runbook.body),
+            html: crate::server::services::runbooks::render(&runbook.body),
             runbook,
         })
         .ok_or(AppError::NotFound);

@@ -60,7 +60,7 @@ pub async fn add_user(username: String, role: String) -> Result<TemporaryPasswor
                         })
                         .map_err(AppError::from)
                 }
-                Err(err) => Err(crate::server::error::internal(
+                Err(err) => Err(crate::server::http::error::internal(
                     "could not hash a temporary password",
                     err,
                 )),
@@ -164,7 +164,7 @@ pub async fn reset_password(id: i64) -> Result<TemporaryPassword, AppError> {
         let user = caller.state.store.user(id).await?;
         let temporary = password::generate();
         let hash = password::hash(temporary.clone()).await.map_err(|err| {
-            crate::server::error::internal("could not hash a temporary password", err)
+            crate::server::http::error::internal("could not hash a temporary password", err)
         })?;
         let change = UserChange {
             password_hash: Some(hash),

@@ -1,12 +1,12 @@
 //! Typed configuration: defaults, then a TOML file, then `MCPOPS__SECTION__KEY` variables.
-use super::alerts::AlertsConfig;
-use super::auth::AuthConfig;
-use super::backup::BackupConfig;
-use super::cluster::ClusterConfig;
-use super::collector::CollectorConfig;
-use super::rollup::RetentionConfig;
-use super::runbooks::RunbooksConfig;
-use super::target_files::TargetFilesConfig;
+use crate::server::auth::AuthConfig;
+use crate::server::cluster::ClusterConfig;
+use crate::server::collector::CollectorConfig;
+use crate::server::services::alerts::AlertsConfig;
+use crate::server::services::backup::BackupConfig;
+use crate::server::services::rollup::RetentionConfig;
+use crate::server::services::runbooks::RunbooksConfig;
+use crate::server::services::target_files::TargetFilesConfig;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -125,7 +125,7 @@ fn defaults() -> Defaults {
             site_root: PathBuf::from("target/site"),
             request_timeout_secs: 30,
             body_limit_bytes: 1024 * 1024,
-            live_queue: super::collector::hub::PAGE_QUEUE,
+            live_queue: crate::server::collector::hub::PAGE_QUEUE,
             frame_ancestors: "'self'".into(),
             max_streams_per_principal: 20,
         },

@@ -1,29 +1,20 @@
-//! Server-only code: configuration, HTTP, storage and the demo fleet.
-pub mod accounts;
-pub mod alerts;
-pub mod audit_export;
+//! Server-only code, grouped by what it does:
+//! - `services/`: the work behind the pages (alerts, incidents, capacity, backups, runbooks,
+//!   deploys, signals, exports, targets from files);
+//! - `http/`: the router, live streams, charts, mcpops' own metrics, errors at the edge;
+//! - `collector/`, `store/`, `cluster/`, `auth/`: polling, storage, replicas, sign-in;
+//! - `bench/` (every `mcpops bench`), `demo/` (the simulated fleet);
+//! - `config`, `startup`, `state`, `telemetry`, `private_files`.
 pub mod auth;
-pub mod backup;
 pub mod bench;
-pub mod capacity;
-pub mod charts;
-pub mod checks;
 pub mod cluster;
 pub mod collector;
 pub mod config;
 pub mod demo;
-pub mod deploys;
-pub mod error;
 pub mod http;
-pub mod incidents;
-pub mod metrics;
 pub mod private_files;
-pub mod rollup;
-pub mod runbooks;
+pub mod services;
 pub mod startup;
 pub mod state;
 pub mod store;
-pub mod streams;
-pub mod target_directory;
-pub mod target_files;
 pub mod telemetry;

@@ -1,21 +1,21 @@
 //! Wires configuration, storage and the router into a running server.
-use super::alerts::Alerts;
-use super::backup::{Backups, Sources, backend_of};
-use super::cluster::Membership;
-use super::cluster::relay::Relay;
-use super::collector::Collector;
-use super::collector::hub::LiveHub;
-use super::config::Config;
-use super::demo::{DemoError, DemoFleet};
-use super::http;
-use super::metrics::HttpMetrics;
-use super::state::{AppState, AppStateInner};
-use super::store::{self, StoreError, StoreOptions};
-use super::target_directory::TargetDirectory;
-use super::target_files::TargetFiles;
 use crate::domain::backups::Backend;
 use crate::domain::observation::LiveUpdate;
 use crate::domain::target::Interval;
+use crate::server::cluster::Membership;
+use crate::server::cluster::relay::Relay;
+use crate::server::collector::Collector;
+use crate::server::collector::hub::LiveHub;
+use crate::server::config::Config;
+use crate::server::demo::{DemoError, DemoFleet};
+use crate::server::http;
+use crate::server::http::metrics::HttpMetrics;
+use crate::server::services::alerts::Alerts;
+use crate::server::services::backup::{Backups, Sources, backend_of};
+use crate::server::services::target_directory::TargetDirectory;
+use crate::server::services::target_files::TargetFiles;
+use crate::server::state::{AppState, AppStateInner};
+use crate::server::store::{self, StoreError, StoreOptions};
 use leptos::prelude::LeptosOptions;
 use secrecy::ExposeSecret;
 use std::net::SocketAddr;
@@ -94,7 +94,7 @@ impl Application {
         };
         let hub = LiveHub::new(config.server.live_queue);
         hub.remember(store.target_statuses().await?.iter().map(LiveUpdate::from));
-        tokio::spawn(super::rollup::run(
+        tokio::spawn(crate::server::services::rollup::run(
             store.clone(),
             config.retention.clone(),
             membership.clone(),
@@ -127,8 +127,10 @@ impl Application {
             config.backup.clone(),
             backup_sources(config, false),
         );
-        let standings = super::auth::standings::watch(store.clone(), shutdown.clone()).await?;
-        let exposed = super::private_files::readable_by_others(backups.files_with_secrets());
+        let standings =
+            crate::server::auth::standings::watch(store.clone(), shutdown.clone()).await?;
+        let exposed =
+            crate::server::private_files::readable_by_others(backups.files_with_secrets());
         if !exposed.is_empty() {
             tracing::warn!(
                 files = ?exposed,
@@ -148,11 +150,13 @@ impl Application {
             collector,
             shutdown,
             charts: Default::default(),
-            auth: super::auth::Auth::new(config.auth.clone(), standings),
-            streams: super::streams::OpenStreams::new(config.server.max_streams_per_principal),
+            auth: crate::server::auth::Auth::new(config.auth.clone(), standings),
+            streams: crate::server::http::streams::OpenStreams::new(
+                config.server.max_streams_per_principal,
+            ),
             target_files: target_files.clone(),
             alerts,
-            runbooks: super::runbooks::RunbookLibrary::new(&config.runbooks),
+            runbooks: crate::server::services::runbooks::RunbookLibrary::new(&config.runbooks),
             backups: backups.clone(),
             membership: membership.clone(),
             directory,
@@ -162,7 +166,7 @@ impl Application {
                 .clone()
                 .run_schedule(membership.clone(), state.shutdown.clone()),
         );
-        tokio::spawn(super::auth::failures::report(
+        tokio::spawn(crate::server::auth::failures::report(
             state.auth.failures.clone(),
             state.store.clone(),
             state.shutdown.clone(),

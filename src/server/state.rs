@@ -1,12 +1,12 @@
 //! Shared application state, cheap to clone into every handler.
-use super::alerts::Alerts;
-use super::auth::Auth;
-use super::charts::ChartCache;
-use super::collector::Collector;
-use super::collector::hub::LiveHub;
-use super::demo::DemoFleet;
-use super::metrics::HttpMetrics;
-use super::store::Store;
+use crate::server::auth::Auth;
+use crate::server::collector::Collector;
+use crate::server::collector::hub::LiveHub;
+use crate::server::demo::DemoFleet;
+use crate::server::http::charts::ChartCache;
+use crate::server::http::metrics::HttpMetrics;
+use crate::server::services::alerts::Alerts;
+use crate::server::store::Store;
 use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use std::ops::Deref;
@@ -30,16 +30,16 @@ pub struct AppStateInner {
     pub charts: ChartCache,
     pub auth: Auth,
     /// Live streams open, by principal.
-    pub streams: super::streams::OpenStreams,
+    pub streams: crate::server::http::streams::OpenStreams,
     /// Target files and their last reading; `None` when none are configured.
-    pub target_files: Option<Arc<super::target_files::TargetFiles>>,
+    pub target_files: Option<Arc<crate::server::services::target_files::TargetFiles>>,
     pub alerts: Arc<Alerts>,
-    pub runbooks: super::runbooks::RunbookLibrary,
-    pub backups: Arc<super::backup::Backups>,
+    pub runbooks: crate::server::services::runbooks::RunbookLibrary,
+    pub backups: Arc<crate::server::services::backup::Backups>,
     /// This process's place among replicas sharing the database.
-    pub membership: super::cluster::Membership,
+    pub membership: crate::server::cluster::Membership,
     /// The target list pages read, kept in memory while the targets table is unchanged.
-    pub directory: super::target_directory::TargetDirectory,
+    pub directory: crate::server::services::target_directory::TargetDirectory,
 }
 
 impl AppStateInner {

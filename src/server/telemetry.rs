@@ -1,5 +1,5 @@
 //! Logging setup: JSON lines in production, readable lines while developing.
-use super::config::{LogConfig, LogFormat};
+use crate::server::config::{LogConfig, LogFormat};
 use tracing_subscriber::{EnvFilter, fmt};
 
 /// Installs the global subscriber once; later calls (as in tests) are ignored.

@@ -282,7 +282,7 @@ impl TestApp {
     }
 
     pub async fn add_user(&self, name: &str, role: Role) {
-        mcpops::server::accounts::add_user(
+        mcpops::server::services::accounts::add_user(
             self.state.store.as_ref(),
             name,
             role,

@@ -5,10 +5,10 @@ pub mod policy;
 pub mod standings;
 pub mod throttle;
 
-use super::state::AppState;
-use super::store::{SessionStoreHandle, TokenRecord};
 use crate::domain::audit::{AuditEvent, Outcome, RequestOrigin};
 use crate::domain::auth::{Principal, PrincipalKind, TokenKind};
+use crate::server::state::AppState;
+use crate::server::store::{SessionStoreHandle, TokenRecord};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;

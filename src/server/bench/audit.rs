@@ -1,10 +1,10 @@
 //! `mcpops bench audit`: seeds a large audit log, then measures filtered full-text search,
 //! export throughput and a full chain verification.
-use super::super::audit_export::{export_rows, verify_chain};
-use super::super::store::{self, Store, StoreOptions};
 use crate::domain::audit::{
     AuditEntry, AuditEvent, AuditFilter, GENESIS_HASH, Outcome, RequestOrigin,
 };
+use crate::server::services::audit_export::{export_rows, verify_chain};
+use crate::server::store::{self, Store, StoreOptions};
 use rand::Rng;
 use rand::SeedableRng;
 use std::time::{Duration, Instant};

@@ -2,14 +2,14 @@
 //! under the default retention (raw polls for 48 h, minute and hour rollups for the rest),
 //! then times a backup and a verified restore (the RTO: unpack, integrity, audit chain and
 //! row counts), and prints sizes.
-use super::super::backup::{self, Backups, Tracker};
-use super::super::config::Config;
-use super::super::demo::simulation::Simulation;
-use super::super::store::{self, SampleTable, Store, StoreOptions};
 use crate::domain::audit::RequestOrigin;
 use crate::domain::backups::RunKind;
 use crate::domain::observation::SampleRow;
 use crate::domain::target::{Interval, TargetName, TargetSource, TargetSpec, TargetUrl};
+use crate::server::config::Config;
+use crate::server::demo::simulation::Simulation;
+use crate::server::services::backup::{self, Backups, Tracker};
+use crate::server::store::{self, SampleTable, Store, StoreOptions};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use secrecy::SecretString;
 use std::time::Instant;

@@ -1,12 +1,12 @@
 //! `mcpops bench collector`: polls a simulated fleet running in child processes on loopback
 //! for a fixed time and prints throughput, CPU, memory, scheduling lag and storage figures.
-use super::super::cluster::Membership;
-use super::super::collector::hub::LiveHub;
-use super::super::collector::{Collector, CollectorConfig, PollMode};
-use super::super::store::{self, StoreOptions};
 use crate::domain::audit::{AuditEvent, RequestOrigin};
 use crate::domain::checks::CheckSpec;
 use crate::domain::target::{Interval, TargetName, TargetSource, TargetSpec, TargetUrl};
+use crate::server::cluster::Membership;
+use crate::server::collector::hub::LiveHub;
+use crate::server::collector::{Collector, CollectorConfig, PollMode};
+use crate::server::store::{self, StoreOptions};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncBufReadExt;

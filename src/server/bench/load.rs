@@ -3,13 +3,13 @@
 //! the bench reads their own `/metrics` (polls, scheduling lag), their CPU and memory from
 //! `/proc`, the database's growth, how long the wall and a server page take to render, and
 //! how late live updates reach many browsers at once. One table, one row per setup.
-use super::super::accounts;
-use super::super::store::{self, StoreOptions};
 use super::collector::{self as bench, start_fleet};
 use crate::domain::auth::Role;
 use crate::domain::exposition::{self, Limits};
 use crate::domain::signals::{BucketDeltas, Histogram};
 use crate::domain::target::{Interval, TargetName, TargetSource, TargetSpec, TargetUrl};
+use crate::server::services::accounts;
+use crate::server::store::{self, StoreOptions};
 use futures::StreamExt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -248,7 +248,7 @@ async fn spawn_serve(database_url: &str, index: usize) -> anyhow::Result<Replica
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let addr = tokio::time::timeout(Duration::from_secs(120), async {
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(addr) = super::super::startup::dashboard_addr(&line) {
+            if let Some(addr) = crate::server::startup::dashboard_addr(&line) {
                 return Some(addr);
             }
         }

@@ -2,10 +2,10 @@
 //! take the same time, so nobody can tell which usernames exist by timing the form. A real
 //! server on loopback; the two kinds of try are interleaved, and each stays under the login
 //! throttle (every real-account try uses its own account).
-use super::super::accounts::add_user;
-use super::super::config::Config;
-use super::super::startup::Application;
 use crate::domain::auth::Role;
+use crate::server::config::Config;
+use crate::server::services::accounts::add_user;
+use crate::server::startup::Application;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

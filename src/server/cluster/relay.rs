@@ -3,8 +3,8 @@
 //! a browser sees the whole fleet whichever replica it is connected to.
 use crate::domain::alerts::AlertUpdate;
 use crate::domain::observation::LiveUpdate;
-use crate::server::alerts::Alerts;
 use crate::server::collector::hub::LiveHub;
+use crate::server::services::alerts::Alerts;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};

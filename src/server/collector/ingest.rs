@@ -7,7 +7,7 @@
 //! other a thousand times a second.
 use super::hub::LiveHub;
 use crate::domain::observation::{LiveUpdate, Observation, PollRecord};
-use crate::server::alerts::{EngineInput, PollSink};
+use crate::server::services::alerts::{EngineInput, PollSink};
 use crate::server::store::Store;
 use std::sync::Arc;
 use std::time::Duration;

@@ -19,10 +19,10 @@ use crate::domain::offers::{
 };
 use crate::domain::signals::{IntervalSignals, MetricProfile, Snapshot};
 use crate::domain::target::{Target, TargetUrl};
-use crate::server::alerts::PollSink;
 use crate::server::cluster::Membership;
+use crate::server::services::alerts::PollSink;
+use crate::server::services::target_directory::TargetDirectory;
 use crate::server::store::{Store, StoreError, StoreResult};
-use crate::server::target_directory::TargetDirectory;
 use fetch::FetchLimits;
 use futures::StreamExt;
 use hub::LiveHub;

@@ -1,8 +1,8 @@
 //! The fleet's targets as pages list them, held in memory and read again only when the
 //! targets table's stamp moves: the wall of a 10,000-target fleet would otherwise read every
 //! row on each view. Changes made by another replica or by hand show up just the same.
-use super::store::{Store, StoreResult, TargetStamp};
 use crate::domain::target::{Target, group_by_tag, grouping_key};
+use crate::server::store::{Store, StoreResult, TargetStamp};
 use std::sync::Arc;
 
 /// One per process, shared by pages, the collector and the alert engine (clones share it).

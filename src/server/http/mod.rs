@@ -1,9 +1,14 @@
 //! The axum router: mcpops' own health and metrics, the Leptos app, and the layers every route gets.
-use super::auth;
-use super::cluster::Membership;
-use super::config::Config;
-use super::state::AppState;
+pub mod charts;
+pub mod error;
+pub mod metrics;
+pub mod streams;
+
 use crate::app::{App, shell};
+use crate::server::auth;
+use crate::server::cluster::Membership;
+use crate::server::config::Config;
+use crate::server::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -49,14 +54,29 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .route("/events", get(events))
         .route("/charts/{id}/{chart}", get(chart))
         .route("/charts/fleet/{chart}", get(fleet_chart))
-        .route("/charts/capacity.svg", get(super::capacity::chart))
+        .route(
+            "/charts/capacity.svg",
+            get(crate::server::services::capacity::chart),
+        )
         .leptos_routes_with_context(&state, routes, page_policy.clone(), move || {
             shell(leptos_options.clone())
         })
-        .route("/audit/export", get(super::audit_export::export))
-        .route("/api/v1/deploys", axum::routing::post(super::deploys::post))
-        .route("/reports/{file}", get(super::incidents::report_file))
-        .route("/reports/capacity.csv", get(super::capacity::csv))
+        .route(
+            "/audit/export",
+            get(crate::server::services::audit_export::export),
+        )
+        .route(
+            "/api/v1/deploys",
+            axum::routing::post(crate::server::services::deploys::post),
+        )
+        .route(
+            "/reports/{file}",
+            get(crate::server::services::incidents::report_file),
+        )
+        .route(
+            "/reports/capacity.csv",
+            get(crate::server::services::capacity::csv),
+        )
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,
@@ -251,9 +271,9 @@ async fn render_chart(
     file: &str,
     query: ChartQuery,
 ) -> Response {
-    use super::charts::{self, Chart};
-    use super::store::SampleTable;
     use crate::domain::series::{FLEET_ID, TimeRange, downsample};
+    use crate::server::http::charts::{self, Chart};
+    use crate::server::store::SampleTable;
     let Some(kind) = file.strip_suffix(".svg").and_then(Chart::parse) else {
         return (StatusCode::NOT_FOUND, "no such chart").into_response();
     };
@@ -291,7 +311,7 @@ async fn render_chart(
                     Some(id) => deploy_markers(state, id, from, now).await?,
                     None => Vec::new(),
                 };
-                Ok::<_, super::store::StoreError>((samples, markers))
+                Ok::<_, crate::server::store::StoreError>((samples, markers))
             };
             let (samples, markers) = match read.await {
                 Ok(read) => read,
@@ -328,7 +348,7 @@ async fn deploy_markers(
     target_id: i64,
     from: chrono::DateTime<chrono::Utc>,
     to: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<super::charts::Marker>, super::store::StoreError> {
+) -> Result<Vec<crate::server::http::charts::Marker>, crate::server::store::StoreError> {
     let target = state.store.get_target(target_id).await?;
     Ok(state
         .store
@@ -336,7 +356,7 @@ async fn deploy_markers(
         .await?
         .into_iter()
         .filter(|d| d.covers(target.id, &target.tags))
-        .map(|d| super::charts::Marker {
+        .map(|d| crate::server::http::charts::Marker {
             at: d.at,
             label: d.version,
         })
@@ -356,7 +376,7 @@ struct EventFilter {
 async fn events(
     State(state): State<AppState>,
     principal: Option<axum::Extension<crate::domain::auth::Principal>>,
-    started: Option<axum::Extension<super::auth::SessionStart>>,
+    started: Option<axum::Extension<crate::server::auth::SessionStart>>,
     axum::extract::Query(filter): axum::extract::Query<EventFilter>,
 ) -> Response {
     use axum::response::sse::{Event, KeepAlive, Sse};

@@ -1,8 +1,8 @@
 //! Account work done from the command line: the first admin, and the demo's admin.
-use super::auth::password;
-use super::store::{NewUser, Store, StoreError, UserChange};
 use crate::domain::audit::{AuditEvent, RequestOrigin};
 use crate::domain::auth::{Role, check_new_password, parse_username};
+use crate::server::auth::password;
+use crate::server::store::{NewUser, Store, StoreError, UserChange};
 
 /// The account `mcpops demo` signs you in with; its password is new on every demo start.
 pub const DEMO_ADMIN: &str = "demo-admin";

@@ -1,6 +1,6 @@
 //! Errors at the HTTP edge: causes are logged once here, clients get an opaque message.
-use super::store::StoreError;
 use crate::domain::error::AppError;
+use crate::server::store::StoreError;
 use axum::http::StatusCode;
 
 /// The HTTP status a request that ended in `err` answers with.

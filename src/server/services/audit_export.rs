@@ -1,11 +1,11 @@
 //! Streaming exports of the audit log, and the walk that verifies its hash chain.
-use super::state::AppState;
-use super::store::{Store, StoreError};
 use crate::domain::audit::{
     AuditEntry, AuditEvent, AuditFilter, AuditQuery, ChainReport, ChainWalker, RequestOrigin,
 };
 use crate::domain::auth::Principal;
 use crate::domain::csv;
+use crate::server::state::AppState;
+use crate::server::store::{Store, StoreError};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Query, State};

@@ -1,12 +1,12 @@
 //! Incident timelines (the incident's own entries, plus the alerts and deploys of its
 //! targets) and the post-incident report as Markdown or printable HTML.
-use super::charts::{self, Chart, Marker};
-use super::state::AppState;
-use super::store::{SampleTable, Store, StoreError};
 use crate::domain::alerts::AlertQuery;
 use crate::domain::error::AppError;
 use crate::domain::incidents::{Incident, TimelineEvent, TimelineKind, ordered, report_markdown};
 use crate::domain::series::downsample;
+use crate::server::http::charts::{self, Chart, Marker};
+use crate::server::state::AppState;
+use crate::server::store::{SampleTable, Store, StoreError};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -166,7 +166,7 @@ pub async fn report_file(State(state): State<AppState>, Path(file): Path<String>
         )
             .into_response();
     }
-    let body = super::runbooks::render_with_images(&markdown);
+    let body = crate::server::services::runbooks::render_with_images(&markdown);
     let title = ammonia::clean_text(&format!("Incident #{}: {}", incident.id, incident.title));
     let page = format!(
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\

@@ -1,7 +1,5 @@
 //! Capacity planning: measured load of a scope from the rollups, the caller's own what-if
 //! inputs over it, the plan and the forecast; also the forecast chart and the CSV export.
-use super::state::AppState;
-use super::store::{LoadRow, SampleTable, Store, StoreError};
 use crate::domain::alerts::Scope;
 use crate::domain::auth::{Principal, PrincipalKind};
 use crate::domain::capacity::{
@@ -10,6 +8,8 @@ use crate::domain::capacity::{
 };
 use crate::domain::error::AppError;
 use crate::domain::series::TimeRange;
+use crate::server::state::AppState;
+use crate::server::store::{LoadRow, SampleTable, Store, StoreError};
 use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};

@@ -8,11 +8,6 @@ mod place;
 mod restore;
 mod tracker;
 
-use super::alerts::Alerts;
-use super::audit_export::verify_chain;
-use super::cluster::Membership;
-use super::config::redact_url;
-use super::store::{self, Store, StoreError, StoreOptions};
 use crate::domain::alerts::Severity;
 use crate::domain::audit::{AuditEvent, Outcome, RequestOrigin};
 use crate::domain::backups::{
@@ -20,6 +15,11 @@ use crate::domain::backups::{
     archive_name, expired, human_duration, parse_archive_name,
 };
 use crate::domain::notifications::NoticeEvent;
+use crate::server::cluster::Membership;
+use crate::server::config::redact_url;
+use crate::server::services::alerts::Alerts;
+use crate::server::services::audit_export::verify_chain;
+use crate::server::store::{self, Store, StoreError, StoreOptions};
 use archive::{ArchiveError, Member};
 use chrono::{DateTime, Duration, Utc};
 use secrecy::{ExposeSecret, SecretString};

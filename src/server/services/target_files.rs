@@ -1,10 +1,10 @@
 //! Targets from files: TOML target files and Prometheus `file_sd` JSON, re-read every few
 //! seconds. Each file's targets are created, updated and removed to match it; a file that does
 //! not read cleanly leaves its targets as they were and shows why on the Fleet page.
-use super::store::{Store, StoreError};
 use crate::domain::audit::{AuditEvent, RequestOrigin};
 use crate::domain::target::{Target, TargetSource, TargetSpec};
 use crate::domain::target_files::{FileSdGroup, SourceStatus, TargetsFile, specs_from_file_sd};
+use crate::server::store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -2,9 +2,9 @@
 //! into one fleet-wide row per minute, then deletes what is older than each level keeps.
 //! Re-running a period recomputes it, so the job is idempotent and safe to repeat after a
 //! crash.
-use super::cluster::Membership;
-use super::store::{SampleTable, Store, StoreError, StoreResult};
 use crate::domain::series::{fleet_roll_up, roll_up};
+use crate::server::cluster::Membership;
+use crate::server::store::{SampleTable, Store, StoreError, StoreResult};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -1,13 +1,13 @@
 //! Deploy markers: recorded from the form or `POST /api/v1/deploys`, and reviewed against
 //! the 30 minutes either side.
-use super::state::AppState;
-use super::store::{SampleTable, Store, StoreError};
 use crate::domain::alerts::Baselines;
 use crate::domain::audit::{AuditEvent, RequestOrigin};
 use crate::domain::auth::{Permission, Principal};
 use crate::domain::deploys::{COMPARE_WINDOW, Deploy, DeployForm, SignalChange, compare};
 use crate::domain::error::AppError;
 use crate::domain::target::FieldErrors;
+use crate::server::state::AppState;
+use crate::server::store::{SampleTable, Store, StoreError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -15,28 +15,31 @@ pub struct RunbooksConfig {
 const SHIPPED: [(&str, &str); 7] = [
     (
         "high-error-rate",
-        include_str!("../../runbooks/high-error-rate.md"),
+        include_str!("../../../runbooks/high-error-rate.md"),
     ),
     (
         "high-latency",
-        include_str!("../../runbooks/high-latency.md"),
+        include_str!("../../../runbooks/high-latency.md"),
     ),
-    ("memory-leak", include_str!("../../runbooks/memory-leak.md")),
+    (
+        "memory-leak",
+        include_str!("../../../runbooks/memory-leak.md"),
+    ),
     (
         "connection-errors",
-        include_str!("../../runbooks/connection-errors.md"),
+        include_str!("../../../runbooks/connection-errors.md"),
     ),
     (
         "disaster-recovery",
-        include_str!("../../runbooks/disaster-recovery.md"),
+        include_str!("../../../runbooks/disaster-recovery.md"),
     ),
     (
         "zero-downtime-rolling-update",
-        include_str!("../../runbooks/zero-downtime-rolling-update.md"),
+        include_str!("../../../runbooks/zero-downtime-rolling-update.md"),
     ),
     (
         "operational-readiness",
-        include_str!("../../runbooks/operational-readiness.md"),
+        include_str!("../../../runbooks/operational-readiness.md"),
     ),
 ];
 

@@ -266,3 +266,100 @@ async fn conformance_rollups_merge_and_retention_deletes() {
         rollups_merge_and_retention_deletes(backend).await;
     }
 }
+
+/// The signals service reads the level a range needs and fills its edges from the next one:
+/// a 30-day chart reaches the current hour through minute rows, and a 1-hour chart of a
+/// target whose raw polls began ten minutes ago starts with minute rows.
+async fn signals_read_the_right_level_and_fill_the_edges(backend: Backend) {
+    use mcpops::server::services::signals::Signals;
+    let db = TestDb::new(backend).await;
+    let store = store::open(db.url(), &StoreOptions::default())
+        .await
+        .expect("store");
+    let mut ids = Vec::new();
+    for name in ["polled", "seeded"] {
+        let spec = TargetSpec::from_form(name, "http://127.0.0.1:1", "10", "").expect("spec");
+        let target = store
+            .insert_target(&spec, TargetSource::Ui, common::test_event())
+            .await
+            .expect("target");
+        ids.push(target.id);
+    }
+    let (polled, seeded) = (ids[0], ids[1]);
+    // Times are stored to the millisecond.
+    let now = Utc::now()
+        .duration_trunc(Duration::milliseconds(1))
+        .expect("trunc");
+    let this_hour = now.duration_trunc(Duration::hours(1)).expect("trunc");
+    let this_minute = now.duration_trunc(Duration::minutes(1)).expect("trunc");
+    let hours: Vec<SampleRow> = (1..=30 * 24)
+        .rev()
+        .map(|h| record(polled, this_hour - Duration::hours(h), 36_000.0).sample)
+        .collect();
+    let minutes = |target: i64| -> Vec<SampleRow> {
+        (1..=180)
+            .rev()
+            .map(|m| record(target, this_minute - Duration::minutes(m), 600.0).sample)
+            .collect()
+    };
+    store
+        .record_rollups(SampleTable::Hour, &hours, None)
+        .await
+        .expect("hours");
+    for target in [polled, seeded] {
+        store
+            .record_rollups(SampleTable::Minute, &minutes(target), None)
+            .await
+            .expect("minutes");
+    }
+    let raw_start = now - Duration::minutes(10);
+    let raw: Vec<PollRecord> = (0..60)
+        .map(|i| record(polled, raw_start + Duration::seconds(10 * i), 10.0))
+        .collect();
+    store.record_polls(&raw).await.expect("polls");
+    let signals = Signals::new(store.clone(), RetentionConfig::default());
+    let times = |rows: &[SampleRow]| rows.iter().map(|r| r.at).collect::<Vec<_>>();
+
+    // 30 days: hourly rows, then the minutes of the hour not rolled up yet.
+    let from = now - Duration::days(30);
+    let month = signals.read(Some(polled), from, now).await.expect("month");
+    let mut expected: Vec<_> = times(&hours).into_iter().filter(|at| *at >= from).collect();
+    expected.extend(
+        times(&minutes(polled))
+            .into_iter()
+            .filter(|at| *at >= this_hour),
+    );
+    assert_eq!(times(&month), expected, "{backend:?}: a month");
+
+    // 1 hour: minute rows up to the first raw poll, then the raw polls.
+    let from = now - Duration::hours(1);
+    let hour = signals.read(Some(polled), from, now).await.expect("hour");
+    let mut expected: Vec<_> = times(&minutes(polled))
+        .into_iter()
+        .filter(|at| *at >= from && *at + Duration::minutes(1) <= raw_start)
+        .collect();
+    expected.extend(raw.iter().map(|r| r.sample.at));
+    assert_eq!(
+        times(&hour),
+        expected,
+        "{backend:?}: an hour with raw polls"
+    );
+
+    // 1 hour of a target with no raw polls at all: its minute rows.
+    let seeded_hour = signals.read(Some(seeded), from, now).await.expect("seeded");
+    let expected: Vec<_> = times(&minutes(seeded))
+        .into_iter()
+        .filter(|at| *at >= from)
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(
+        times(&seeded_hour),
+        expected,
+        "{backend:?}: an hour of rollups only"
+    );
+}
+
+#[tokio::test]
+async fn conformance_signals_read_the_right_level_and_fill_the_edges() {
+    common::on_each_backend(signals_read_the_right_level_and_fill_the_edges).await;
+}

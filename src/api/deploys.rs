@@ -49,13 +49,17 @@ pub async fn create_deploy(
 pub async fn review_deploys(target_id: i64) -> Result<Vec<DeployReview>, AppError> {
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::ViewDashboards)?;
-    let reviews = crate::server::services::deploys::review(caller.state.store.as_ref(), target_id)
-        .await
-        .map(|list| {
-            list.into_iter()
-                .map(|(deploy, changes)| DeployReview { deploy, changes })
-                .collect()
-        })
-        .map_err(AppError::from);
+    let reviews = crate::server::services::deploys::review(
+        caller.state.store.as_ref(),
+        &caller.state.signals,
+        target_id,
+    )
+    .await
+    .map(|list| {
+        list.into_iter()
+            .map(|(deploy, changes)| DeployReview { deploy, changes })
+            .collect()
+    })
+    .map_err(AppError::from);
     super::ssr::respond(reviews)
 }

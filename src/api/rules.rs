@@ -132,23 +132,14 @@ pub async fn delete_rule(scope: String) -> Result<(), AppError> {
 pub async fn learn_baseline(target_id: i64) -> Result<LearnedBaselines, AppError> {
     use crate::domain::alerts::learn_baselines;
     use crate::domain::auth::Permission;
-    use crate::server::store::SampleTable;
     let caller = super::ssr::require(Permission::Operate)?;
     let store = &caller.state.store;
     let to = chrono::Utc::now();
     let from = to - chrono::Duration::days(7);
     let learned = async {
         store.get_target(target_id).await?;
-        let mut hourly = store
-            .samples(SampleTable::Hour, Some(target_id), from, to)
-            .await?;
-        if hourly.is_empty() {
-            // Younger than the first hourly rollup: group the raw polls by hour.
-            let raw = store
-                .samples(SampleTable::Raw, Some(target_id), from, to)
-                .await?;
-            hourly = crate::domain::series::roll_up(&raw, chrono::Duration::hours(1));
-        }
+        let rows = caller.state.signals.read(Some(target_id), from, to).await?;
+        let hourly = crate::domain::series::roll_up(&rows, chrono::Duration::hours(1));
         Ok(learn_baselines(target_id, &hourly))
     }
     .await

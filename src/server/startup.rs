@@ -141,6 +141,8 @@ impl Application {
         if let Some(collector) = &collector {
             metrics.watch_collector(collector.stats().clone())?;
         }
+        let signals =
+            crate::server::services::signals::Signals::new(store.clone(), config.retention.clone());
         let state = AppState::new(AppStateInner {
             leptos_options,
             store,
@@ -160,6 +162,7 @@ impl Application {
             backups: backups.clone(),
             membership: membership.clone(),
             directory,
+            signals,
         });
         tokio::spawn(
             backups

@@ -40,6 +40,7 @@ pub struct AppStateInner {
     pub membership: crate::server::cluster::Membership,
     /// The target list pages read, kept in memory while the targets table is unchanged.
     pub directory: crate::server::services::target_directory::TargetDirectory,
+    pub signals: crate::server::services::signals::Signals,
 }
 
 impl AppStateInner {

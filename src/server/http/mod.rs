@@ -273,7 +273,6 @@ async fn render_chart(
 ) -> Response {
     use crate::domain::series::{FLEET_ID, TimeRange, downsample};
     use crate::server::http::charts::{self, Chart};
-    use crate::server::store::SampleTable;
     let Some(kind) = file.strip_suffix(".svg").and_then(Chart::parse) else {
         return (StatusCode::NOT_FOUND, "no such chart").into_response();
     };
@@ -297,16 +296,8 @@ async fn render_chart(
         Some(svg) => svg,
         None => {
             let from = now - range.duration();
-            // Longer ranges read rollups, so every chart reads a few thousand rows at most;
-            // the fleet has one row per minute however many targets it has.
-            let table = match (target_id, range) {
-                (None, _) => SampleTable::FleetMinute,
-                (Some(_), TimeRange::M15 | TimeRange::H1 | TimeRange::H6) => SampleTable::Raw,
-                (Some(_), TimeRange::H24 | TimeRange::D7) => SampleTable::Minute,
-                (Some(_), TimeRange::D30) => SampleTable::Hour,
-            };
             let read = async {
-                let samples = state.store.samples(table, target_id, from, now).await?;
+                let samples = state.signals.read(target_id, from, now).await?;
                 let markers = match target_id {
                     Some(id) => deploy_markers(state, id, from, now).await?,
                     None => Vec::new(),

@@ -6,8 +6,9 @@ use crate::domain::auth::{Permission, Principal};
 use crate::domain::deploys::{COMPARE_WINDOW, Deploy, DeployForm, SignalChange, compare};
 use crate::domain::error::AppError;
 use crate::domain::target::FieldErrors;
+use crate::server::services::signals::Signals;
 use crate::server::state::AppState;
-use crate::server::store::{SampleTable, Store, StoreError};
+use crate::server::store::{Store, StoreError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -58,6 +59,7 @@ pub async fn record(
 /// The target's deploys of the last 7 days (newest first, at most 10), each compared.
 pub async fn review(
     store: &dyn Store,
+    signals: &Signals,
     target_id: i64,
 ) -> Result<Vec<(Deploy, Vec<SignalChange>)>, StoreError> {
     let target = store.get_target(target_id).await?;
@@ -78,15 +80,8 @@ pub async fn review(
         .collect();
     let mut reviews = Vec::with_capacity(deploys.len());
     for deploy in deploys {
-        // Raw polls are kept two days; older deploys are compared on minute rollups.
-        let table = if now - deploy.at < Duration::hours(40) {
-            SampleTable::Raw
-        } else {
-            SampleTable::Minute
-        };
-        let samples = store
-            .samples(
-                table,
+        let samples = signals
+            .read(
                 Some(target.id),
                 deploy.at - COMPARE_WINDOW,
                 deploy.at + COMPARE_WINDOW,

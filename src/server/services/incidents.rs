@@ -5,8 +5,9 @@ use crate::domain::error::AppError;
 use crate::domain::incidents::{Incident, TimelineEvent, TimelineKind, ordered, report_markdown};
 use crate::domain::series::downsample;
 use crate::server::http::charts::{self, Chart, Marker};
+use crate::server::services::signals::Signals;
 use crate::server::state::AppState;
-use crate::server::store::{SampleTable, Store, StoreError};
+use crate::server::store::{Store, StoreError};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -77,6 +78,7 @@ pub async fn timeline(
 /// before it), as SVG.
 async fn charts(
     store: &dyn Store,
+    signals: &Signals,
     incident: &Incident,
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, String)>, StoreError> {
@@ -91,9 +93,7 @@ async fn charts(
         .iter()
         .filter(|t| incident.target_ids.contains(&t.id))
     {
-        let samples = store
-            .samples(SampleTable::Raw, Some(target.id), from, to)
-            .await?;
+        let samples = signals.read(Some(target.id), from, to).await?;
         let points = downsample(&samples, from, to, 120);
         let markers: Vec<Marker> = store
             .deploys(from, to)
@@ -116,11 +116,15 @@ async fn charts(
 }
 
 /// The report's Markdown; the charts are images carried inside the file.
-pub async fn report(store: &dyn Store, id: i64) -> Result<(Incident, String), AppError> {
+pub async fn report(
+    store: &dyn Store,
+    signals: &Signals,
+    id: i64,
+) -> Result<(Incident, String), AppError> {
     let now = Utc::now();
     let incident = store.incident(id).await?;
     let events = timeline(store, &incident, now).await?;
-    let images: Vec<(String, String)> = charts(store, &incident, now)
+    let images: Vec<(String, String)> = charts(store, signals, &incident, now)
         .await?
         .into_iter()
         .map(|(title, svg)| {
@@ -146,7 +150,7 @@ pub async fn report_file(State(state): State<AppState>, Path(file): Path<String>
     let Some((Ok(id), html)) = parsed.map(|(id, html)| (id.parse::<i64>(), html)) else {
         return AppError::NotFound.into_response();
     };
-    let (incident, markdown) = match report(state.store.as_ref(), id).await {
+    let (incident, markdown) = match report(state.store.as_ref(), &state.signals, id).await {
         Ok(report) => report,
         Err(err) => return err.into_response(),
     };

@@ -9,5 +9,6 @@ pub mod deploys;
 pub mod incidents;
 pub mod rollup;
 pub mod runbooks;
+pub mod signals;
 pub mod target_directory;
 pub mod target_files;

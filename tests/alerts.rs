@@ -884,3 +884,78 @@ async fn a_restarted_engine_takes_up_every_open_alert() {
         fleet.shutdown();
     }
 }
+
+/// A server that accepts polls and never answers: after three intervals its tile turns stale
+/// in every live view and `polls_stopped` fires; once it answers again, both clear.
+async fn a_hung_server_turns_stale_and_raises_polls_stopped(backend: Backend) {
+    use mcpops::domain::observation::TargetState;
+    let db = TestDb::new(backend).await;
+    let fleet = Arc::new(DemoFleet::start(2).await.expect("fleet"));
+    let app = spawn_app_with(db.url(), Some(fleet.clone()), |config| {
+        config.demo.interval_secs = INTERVAL_SECS as u32;
+        // A hung poll waits this long: well past three intervals.
+        config.collector.timeout_ms = 8_000;
+        config.alerts.min_firing_secs = 0;
+    })
+    .await;
+    let target = eventually(Duration::from_secs(10), "demo-02 polled", || async {
+        let targets = app.state.store.list_targets().await.ok()?;
+        let id = targets.iter().find(|t| t.name == "demo-02")?.id;
+        (app.state.hub.states().get(&id) == Some(&TargetState::Up)).then_some(id)
+    })
+    .await;
+
+    let hung = Instant::now();
+    fleet
+        .set_fault("demo-02", DemoFault::Hang, true)
+        .await
+        .expect("fault");
+    eventually(
+        Duration::from_secs(15),
+        "demo-02 stale and alerted",
+        || async {
+            let stale = app.state.hub.states().get(&target) == Some(&TargetState::Stale);
+            let alert = open_alert(&app, "demo-02", RuleKind::PollsStopped).await;
+            (stale && alert.is_some_and(|a| a.state == AlertState::Firing)).then_some(())
+        },
+    )
+    .await;
+    println!(
+        "{backend:?}: hung → stale and polls_stopped firing after {:.1} s",
+        hung.elapsed().as_secs_f64()
+    );
+    let other = app
+        .state
+        .hub
+        .states()
+        .into_iter()
+        .filter(|(id, _)| *id != target)
+        .map(|(_, state)| state)
+        .collect::<Vec<_>>();
+    assert_eq!(
+        other,
+        vec![TargetState::Up],
+        "{backend:?}: only the hung one"
+    );
+
+    fleet
+        .set_fault("demo-02", DemoFault::Hang, false)
+        .await
+        .expect("clear");
+    eventually(
+        Duration::from_secs(30),
+        "polls_stopped resolved",
+        || async {
+            let polled = app.state.hub.states().get(&target) != Some(&TargetState::Stale);
+            let alert = open_alert(&app, "demo-02", RuleKind::PollsStopped).await;
+            let resolved = alert.is_some_and(|a| a.state == AlertState::Resolved);
+            (polled && resolved).then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_hung_server_turns_stale_and_raises_polls_stopped_on_both_backends() {
+    common::on_each_backend(a_hung_server_turns_stale_and_raises_polls_stopped).await;
+}

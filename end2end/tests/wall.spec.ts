@@ -52,7 +52,9 @@ test('a wall tile leads to its server page with charts, readiness, MCP and tools
   await expect(page.getByRole('region', { name: 'Readiness', exact: true })).toContainText('database');
 
   const charts = page.locator('img.chart');
-  await expect(charts).toHaveCount(4);
+  // The golden signals, then memory, usage and quota: everything the metrics say.
+  await expect(charts).toHaveCount(7);
+  await expect(page.getByRole('img', { name: 'Resident memory' })).toBeVisible();
   for (const chart of await charts.all()) {
     await expect(chart).toHaveJSProperty('complete', true);
     expect(await chart.evaluate((img: HTMLImageElement) => img.naturalWidth)).toBeGreaterThan(0);
@@ -130,6 +132,54 @@ test('1,600 targets fit the wall as cells grouped by team; a fault shows in its 
   await expect(payments.locator('.tile-group-name')).toHaveClass(/has-down/);
   await expect(payments.locator('.group-count.status-down')).toHaveText('1 down');
   await page.screenshot({ path: 'test-results/wall-1600.png' });
+  noErrors();
+  await mcpops.stop();
+});
+
+test('at 1920×1080 with twelve servers, no wall text is under 20 px as displayed, chart text included', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  const mcpops = await startMcpops({ demoServers: 12, pollSeconds: 2 });
+  await signInQuietly(page, mcpops);
+  await page.goto(`${mcpops.url}/wall`);
+  await waitForHydration(page);
+  await expect(page.locator('.tile[data-target="demo-12"]')).toHaveAttribute('data-state', 'up', { timeout: 15_000 });
+  const charts = page.locator('.fleet-charts img.chart');
+  await expect(charts).toHaveCount(4);
+  for (const chart of await charts.all()) await expect(chart).toHaveJSProperty('complete', true);
+
+  // Every visible text node's computed size.
+  const smallestText = await page.evaluate(() => {
+    let smallest = { px: Infinity, text: '' };
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = (node.textContent ?? '').trim();
+      const element = node.parentElement;
+      if (!text || !element || element.closest('svg, script, style, template')) continue;
+      const box = element.getBoundingClientRect();
+      const style = getComputedStyle(element);
+      if (box.width === 0 || box.height === 0 || style.visibility === 'hidden' || style.display === 'none') continue;
+      const px = parseFloat(style.fontSize);
+      if (px < smallest.px) smallest = { px, text };
+    }
+    return smallest;
+  });
+  console.log(`smallest page text: ${smallestText.px} px ("${smallestText.text}")`);
+  expect(smallestText.px, `"${smallestText.text}"`).toBeGreaterThanOrEqual(20);
+
+  // Each chart's SVG text, scaled by the size the image is shown at.
+  for (const chart of await charts.all()) {
+    const src = (await chart.getAttribute('src')) ?? '';
+    const svg = await (await page.request.get(`${mcpops.url}${src}`)).text();
+    const width = Number(/<svg[^>]*width="(\d+)"/.exec(svg)?.[1]);
+    const sizes = [...svg.matchAll(/font-size="([\d.]+)/g)].map((m) => Number(m[1]));
+    expect(sizes.length).toBeGreaterThan(0);
+    const shown = await chart.evaluate((img: HTMLImageElement) => img.getBoundingClientRect().width);
+    const smallest = (Math.min(...sizes) * shown) / width;
+    console.log(`${src}: smallest text ${smallest.toFixed(1)} px as displayed (${shown} px wide)`);
+    expect(smallest).toBeGreaterThanOrEqual(20);
+  }
+  await page.screenshot({ path: test.info().outputPath('wall-1920.png') });
   noErrors();
   await mcpops.stop();
 });

@@ -77,6 +77,9 @@ pub struct TileGroup {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FleetView {
     pub density: Density,
+    /// The shortest poll interval in the fleet: a wall that hears nothing for twice this
+    /// says so.
+    pub shortest_interval_secs: u32,
     pub grouped: bool,
     pub groups: Vec<TileGroup>,
 }
@@ -133,6 +136,11 @@ pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError
     };
     Ok(FleetView {
         density,
+        shortest_interval_secs: targets
+            .iter()
+            .map(|t| t.interval_secs)
+            .min()
+            .unwrap_or(crate::domain::target::DEFAULT_INTERVAL_SECS),
         grouped: key.is_some(),
         groups: groups
             .into_iter()

@@ -1,5 +1,6 @@
 //! The Leptos UI: the HTML shell, navigation and routes.
 mod components;
+pub mod live;
 mod pages;
 
 use crate::api::auth::{Logout, current_viewer};
@@ -96,6 +97,7 @@ fn TopNav() -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    live::provide_live_context();
     // Effects only run in the browser, after hydration: end-to-end tests wait for this mark.
     Effect::new(|_| {
         if let Some(body) = document().body() {
@@ -108,6 +110,7 @@ pub fn App() -> impl IntoView {
         <Router>
             <header class="topbar">
                 <A href="/wall" attr:class="brand">"mcpops"</A>
+                <live::ConnectionBadge />
                 <TopNav />
             </header>
             // Data pages render complete on the server (SsrMode::Async), so they read

@@ -12,15 +12,18 @@ pub enum DemoFault {
     Down,
     NotReady,
     ToolDrift,
+    /// Accepts every request and never answers: a poll waits out its whole timeout.
+    Hang,
 }
 
 impl DemoFault {
-    pub const ALL: [DemoFault; 5] = [
+    pub const ALL: [DemoFault; 6] = [
         Self::LatencySpike,
         Self::ErrorBurst,
         Self::Down,
         Self::NotReady,
         Self::ToolDrift,
+        Self::Hang,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -30,6 +33,7 @@ impl DemoFault {
             Self::Down => "down",
             Self::NotReady => "not_ready",
             Self::ToolDrift => "drift",
+            Self::Hang => "hang",
         }
     }
 
@@ -40,6 +44,7 @@ impl DemoFault {
             Self::Down => "Down",
             Self::NotReady => "Not ready",
             Self::ToolDrift => "Tool drift",
+            Self::Hang => "Hang (never answer)",
         }
     }
 

@@ -154,7 +154,17 @@ pub enum IncidentAction {
     Resolve,
 }
 
+/// How far before its declaration an incident's timeline and charts look: its first alert
+/// is usually inside this.
+pub const WINDOW_LEAD: chrono::Duration = chrono::Duration::minutes(30);
+
 impl Incident {
+    /// The start of what the incident's timeline and charts cover; they end at its
+    /// resolution, or now while it is open.
+    pub fn window_start(&self) -> DateTime<Utc> {
+        self.declared_at - WINDOW_LEAD
+    }
+
     /// Whether `action` may happen now, or why not. The store applies the same rules
     /// atomically, so two people acting at once cannot both pass.
     pub fn allows(&self, action: IncidentAction) -> Result<(), String> {

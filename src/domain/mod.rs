@@ -13,6 +13,7 @@ pub mod error;
 pub mod exposition;
 pub mod incidents;
 pub mod leases;
+pub mod live;
 pub mod notifications;
 pub mod observation;
 pub mod offers;

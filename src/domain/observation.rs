@@ -204,6 +204,9 @@ pub struct FullHandshake {
 #[serde(rename_all = "snake_case")]
 pub enum TargetState {
     Down,
+    /// No poll completed for three intervals: what the tile showed is old news. Never
+    /// stored; live views judge it from the newest poll's time.
+    Stale,
     NotReady,
     Degraded,
     Up,
@@ -215,6 +218,7 @@ impl TargetState {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Down => "down",
+            Self::Stale => "stale",
             Self::NotReady => "not_ready",
             Self::Degraded => "degraded",
             Self::Up => "up",
@@ -233,6 +237,7 @@ impl TargetState {
     pub fn label(self) -> &'static str {
         match self {
             Self::Down => "down",
+            Self::Stale => "stale",
             Self::NotReady => "not ready",
             Self::Degraded => "degraded",
             Self::Up => "up",
@@ -243,6 +248,7 @@ impl TargetState {
     pub fn parse(raw: &str) -> Self {
         match raw {
             "down" => Self::Down,
+            "stale" => Self::Stale,
             "not_ready" => Self::NotReady,
             "degraded" => Self::Degraded,
             "up" => Self::Up,

@@ -28,6 +28,16 @@ impl TimeRange {
         Self::D30,
     ];
 
+    /// How often a chart of this range is drawn again while it is on screen: often enough
+    /// that a new poll shows, no more often than a point of it moves.
+    pub fn refresh_secs(self) -> u64 {
+        match self {
+            Self::M15 | Self::H1 => 10,
+            Self::H6 => 30,
+            Self::H24 | Self::D7 | Self::D30 => 60,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::M15 => "15m",
@@ -73,6 +83,11 @@ pub struct SeriesPoint {
     pub probe_p99: Option<f64>,
     /// Share of polls that found the target down (0 to 1), measured by mcpops.
     pub polls_down_ratio: Option<f64>,
+    /// Business metrics, where the server exports them.
+    pub tools_per_sec: Option<f64>,
+    pub resources_per_sec: Option<f64>,
+    pub sessions_active: Option<f64>,
+    pub quota_remaining: Option<f64>,
 }
 
 /// Samples combined: counters summed, bucket deltas merged, gauges averaged, the worst state.
@@ -195,8 +210,18 @@ impl From<SampleRow> for SeriesPoint {
             probe_p95: probe.as_ref().and_then(|p| p.quantile(0.95)),
             probe_p99: probe.as_ref().and_then(|p| p.quantile(0.99)),
             polls_down_ratio: (polls > 0.0).then(|| down / polls),
+            tools_per_sec: per_second(row.tools_executed, row.seconds),
+            resources_per_sec: per_second(row.resources_accessed, row.seconds),
+            sessions_active: row.sessions_active,
+            quota_remaining: row.quota_remaining,
         }
     }
+}
+
+/// A counter's increase over the seconds it covers, as a rate.
+fn per_second(increase: Option<f64>, seconds: Option<f64>) -> Option<f64> {
+    let seconds = seconds.filter(|s| *s > 0.0)?;
+    increase.map(|n| n / seconds)
 }
 
 /// Groups `samples` (any order) into `points` slots across `[from, to)`; empty slots are left out.

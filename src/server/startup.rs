@@ -175,6 +175,11 @@ impl Application {
             state.shutdown.clone(),
         ));
         tokio::spawn(backups.watch_rpo(state.alerts.clone(), membership, state.shutdown.clone()));
+        tokio::spawn(state.hub.clone().watch_staleness(
+            state.directory.clone(),
+            state.store.clone(),
+            state.shutdown.clone(),
+        ));
         if let Some(files) = target_files {
             let watcher = state.clone();
             tokio::spawn(async move {

@@ -11,6 +11,7 @@ const binary = process.env.MCPOPS_BIN ?? join(repo, 'target', 'release', 'mcpops
 
 export interface Running {
   url: string;
+  port: number;
   dataDir: string;
   /** The demo admin's password, printed by `mcpops demo` at start. */
   adminPassword: string;
@@ -56,10 +57,17 @@ async function waitReady(url: string, child: ChildProcess, output: () => string)
 
 /** Starts `mcpops demo` (or `serve` when demoServers is 0) on an existing or fresh data dir. */
 export async function startMcpops(
-  options: { demoServers?: number; dataDir?: string; pollSeconds?: number; env?: Record<string, string> } = {},
+  options: {
+    demoServers?: number;
+    dataDir?: string;
+    pollSeconds?: number;
+    env?: Record<string, string>;
+    /** The port of an earlier run, so its open pages reconnect to this one. */
+    port?: number;
+  } = {},
 ): Promise<Running> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'mcpops-e2e-'));
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const demoServers = options.demoServers ?? 4;
   const args = demoServers > 0 ? ['demo', '--servers', String(demoServers)] : ['serve'];
@@ -80,6 +88,7 @@ export async function startMcpops(
   const adminPassword = /sign in as demo-admin with password (\S+)/.exec(log)?.[1] ?? '';
   return {
     url,
+    port,
     dataDir,
     adminPassword,
     env,

@@ -3,7 +3,7 @@
 use crate::api::alerts::{AcknowledgeAlert, AlertDetail, alert_with_history, list_alerts};
 use crate::api::incidents::DeclareIncident;
 use crate::app::components::{ErrorNote, LocalTime, field_error, form_error, use_permission};
-use crate::app::pages::wall::use_live;
+use crate::app::live::use_live;
 use crate::domain::alerts::{Alert, AlertState, RuleKind, Severity};
 use crate::domain::auth::Permission;
 use leptos::prelude::*;

@@ -193,6 +193,9 @@ fn Guided(
         .cloned()
         .collect();
     let declared_at = incident.declared_at;
+    let window_from = incident.window_start().timestamp_millis();
+    let window_to = incident.resolved_at.map(|at| at.timestamp_millis());
+    let clock = crate::app::live::use_clock();
     view! {
         <Title text=format!("#{} {}", incident.id, incident.title) />
         <header class="incident-head">
@@ -272,10 +275,21 @@ fn Guided(
             <section class="panel incident-charts" aria-label="Affected targets">
                 <h2>"Affected targets"</h2>
                 {targets.is_empty().then(|| view! { <p class="muted">"No targets named."</p> })}
-                {targets.into_iter().map(|(target, name)| view! {
-                    <h3><a href=format!("/targets/{target}")>{name.clone()}</a></h3>
-                    <img class="chart" src=format!("/charts/{target}/latency.svg?range=1h") alt=format!("Latency of {name}") width="640" height="260" />
-                    <img class="chart" src=format!("/charts/{target}/errors.svg?range=1h") alt=format!("Errors of {name}") width="640" height="260" />
+                {targets.into_iter().map(|(target, name)| {
+                    // The incident's own window; an open one's charts follow new polls.
+                    let src = move |chart: &str| {
+                        let mut src = format!("/charts/{target}/{chart}.svg?from={window_from}");
+                        match window_to {
+                            Some(to) => src.push_str(&format!("&to={to}")),
+                            None => src.push_str(&format!("&t={}", (clock.get() / 10_000.0) as u64)),
+                        }
+                        src
+                    };
+                    view! {
+                        <h3><a href=format!("/targets/{target}")>{name.clone()}</a></h3>
+                        <img class="chart" src=move || src("latency") alt=format!("Latency of {name}") width="640" height="260" />
+                        <img class="chart" src=move || src("errors") alt=format!("Errors of {name}") width="640" height="260" />
+                    }
                 }).collect_view()}
             </section>
         </div>

@@ -5,8 +5,8 @@ use crate::api::deploys::{CreateDeploy, DeployReview, review_deploys};
 use crate::api::readiness::{TickReadiness, target_readiness};
 use crate::api::servers::{CatalogVersion, ServerDetail, target_detail};
 use crate::app::components::{ErrorNote, LocalTime, field_error, form_error, use_permission};
+use crate::app::live::use_live;
 use crate::app::pages::synthetic_calls::SyntheticCalls;
-use crate::app::pages::wall::use_live;
 use crate::domain::alerts::GoldenSignal;
 use crate::domain::observation::{Certificate, McpReport, Protection, TargetState, TargetStatus};
 use crate::domain::offers::{Offer, ProbeKind};
@@ -18,12 +18,23 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-/// The golden-signal charts, by file name, with their alternative text.
+/// The golden-signal charts, by file name, with their alternative text; the wall shows these
+/// for the whole fleet.
 pub const CHARTS: [(&str, &str); 4] = [
     ("latency", "Latency p50, p95 and p99"),
     ("traffic", "Requests per second"),
     ("errors", "Share of requests that failed"),
     ("saturation", "Open connections and CPU"),
+];
+
+/// A server page's further charts: everything else its metrics say.
+const MORE_CHARTS: [(&str, &str); 3] = [
+    ("memory", "Resident memory"),
+    (
+        "usage",
+        "Tools executed and resources accessed per second, active sessions",
+    ),
+    ("quota", "API quota remaining"),
 ];
 
 #[component]
@@ -74,6 +85,7 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
     let state = status.as_ref().map_or(TargetState::Unknown, |s| s.state);
     let id = target.id;
     let base = format!("/targets/{id}");
+    let clock = crate::app::live::use_clock();
     let latest_tools = catalogs
         .first()
         .map(|c| c.tools.clone())
@@ -103,8 +115,14 @@ fn Detail(detail: ServerDetail, range: Signal<TimeRange>) -> impl IntoView {
         <section class="charts">
             {CHARTS
                 .into_iter()
+                .chain(MORE_CHARTS)
                 .map(|(chart, alt)| {
-                    let src = move || format!("/charts/{id}/{chart}.svg?range={}", range.get().as_str());
+                    // Drawn on the server: fetched again as new polls arrive.
+                    let src = move || {
+                        let range = range.get();
+                        let tick = (clock.get() / 1000.0) as u64 / range.refresh_secs();
+                        format!("/charts/{id}/{chart}.svg?range={}&t={tick}", range.as_str())
+                    };
                     view! { <img class="chart" src=src alt=alt width="640" height="260" /> }
                 })
                 .collect_view()}

@@ -2,122 +2,19 @@
 //! state, grouped by a tag, updated live from `/events`. `?group=KEY` picks the tag key.
 use crate::api::alerts::{WallAlertSummary, wall_alerts};
 use crate::api::fleet::{Density, FleetTile, FleetView, fleet_overview};
+use crate::app::live::{clock_time, use_clock, use_live};
+use crate::domain::live::{Freshness, freshness};
 use crate::domain::observation::{LiveUpdate, TargetState, TrendPoint};
 use crate::domain::series::sparkline;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-/// What a live page hears from `/events`: a count of alert changes that pages watching
-/// alerts refetch on (poll updates go to the handler given to `use_live`).
-#[derive(Clone, Copy)]
-pub struct Live {
-    pub alert_changes: RwSignal<u64>,
-}
-
-/// Subscribes to the server's live updates for as long as the page is open. Each poll update
-/// goes to `on_poll`; without one, only alert changes are sent.
-pub fn use_live(on_poll: Option<Callback<LiveUpdate>>) -> Live {
-    let live = Live {
-        alert_changes: RwSignal::new(0),
-    };
-    // Effects run only in the browser; the server renders the stored state.
-    Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        subscribe(live, on_poll);
-        #[cfg(not(feature = "hydrate"))]
-        let _ = on_poll;
-    });
-    live
-}
-
-#[cfg(feature = "hydrate")]
-fn subscribe(live: Live, on_poll: Option<Callback<LiveUpdate>>) {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
-    let url = if on_poll.is_some() {
-        "/events"
-    } else {
-        "/events?targets="
-    };
-    let Ok(source) = web_sys::EventSource::new(url) else {
-        return;
-    };
-    let on_update =
-        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
-            let (Some(text), Some(on_poll)) = (event.data().as_string(), on_poll) else {
-                return;
-            };
-            if let Ok(updates) = serde_json::from_str::<Vec<LiveUpdate>>(&text) {
-                for update in updates {
-                    on_poll.run(update);
-                }
-            }
-        });
-    let window = std::rc::Rc::new(std::cell::RefCell::new(AlertWindow::default()));
-    let on_alert = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
-        if window.borrow_mut().arrive() {
-            live.alert_changes.update(|n| *n += 1);
-            close_alert_window_later(window.clone(), live);
-        }
-    });
-    let _ = source.add_event_listener_with_callback("updates", on_update.as_ref().unchecked_ref());
-    let _ = source.add_event_listener_with_callback("alert", on_alert.as_ref().unchecked_ref());
-    // The listeners live as long as the EventSource, which is closed when the page goes away.
-    on_update.forget();
-    on_alert.forget();
-    let source = send_wrapper::SendWrapper::new(source);
-    on_cleanup(move || source.close());
-}
-
-/// Folds alert changes into at most one refetch a second. A flapping fleet changes its
-/// alerts tens of times a second, and every open page refetching on each would be most of
-/// the server's work. The first change still shows at once; the rest at the second's end.
-#[cfg(any(feature = "hydrate", test))]
-#[derive(Default)]
-struct AlertWindow {
-    open: bool,
-    missed: bool,
-}
-
-#[cfg(any(feature = "hydrate", test))]
-impl AlertWindow {
-    /// A change arrived: whether to refetch now; otherwise it waits for the window's end.
-    fn arrive(&mut self) -> bool {
-        if self.open {
-            self.missed = true;
-            false
-        } else {
-            self.open = true;
-            true
-        }
-    }
-
-    /// The window ended: whether changes waited in it, which are then refetched, in a new
-    /// window.
-    fn close(&mut self) -> bool {
-        self.open = std::mem::take(&mut self.missed);
-        self.open
-    }
-}
-
-#[cfg(feature = "hydrate")]
-fn close_alert_window_later(window: std::rc::Rc<std::cell::RefCell<AlertWindow>>, live: Live) {
-    set_timeout(
-        move || {
-            if window.borrow_mut().close() {
-                live.alert_changes.update(|n| *n += 1);
-                close_alert_window_later(window, live);
-            }
-        },
-        std::time::Duration::from_secs(1),
-    );
-}
-
 /// Targets per state, indexed by `TargetState as usize` (worst first).
-type Tally = [usize; 5];
+type Tally = [usize; 6];
 
-const STATES: [TargetState; 5] = [
+const STATES: [TargetState; 6] = [
     TargetState::Down,
+    TargetState::Stale,
     TargetState::NotReady,
     TargetState::Degraded,
     TargetState::Up,
@@ -251,21 +148,38 @@ pub fn WallPage() -> impl IntoView {
     // `?group=KEY` groups by that tag key, `?group=none` not at all; the server picks one
     // for a large fleet otherwise.
     let group = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("group"));
-    let tiles = Resource::new(move || group.clone(), fleet_overview);
     let wall = StoredValue::new(WallState::default());
     let live = use_live(Some(Callback::new(move |update| {
         wall.with_value(|wall| wall.apply(update));
     })));
+    // Read again after a break in the stream: updates sent meanwhile were missed.
+    let tiles = Resource::new(
+        move || (group.clone(), live.reconnects.get()),
+        |(group, _)| fleet_overview(group),
+    );
     let alerts = Resource::new(move || live.alert_changes.get(), |_| wall_alerts());
+    let shortest_interval = RwSignal::new(crate::domain::target::DEFAULT_INTERVAL_SECS);
+    let clock = use_clock();
+    let freshness = Memo::new(move |_| {
+        freshness(
+            live.connection.get(),
+            live.last_event_ms.get(),
+            clock.get(),
+            shortest_interval.get(),
+        )
+    });
+    let quiet = move || matches!(freshness.get(), Freshness::Quiet { .. });
     view! {
         <Title text="Wall" />
+        <div class="wall-clock" aria-label="Time">{move || clock_time(clock.get())}</div>
+        <StaleBanner freshness last_event=live.last_event_ms />
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
                 alerts.await.ok().map(|summary| view! { <WallAlerts summary /> })
             })}
         </Transition>
         <FleetCharts />
-        <section class="wall" aria-label="Fleet status">
+        <section class="wall" class:stale-view=quiet aria-label="Fleet status">
             <Transition fallback=|| view! { <p class="muted">"Loading fleet…"</p> }>
                 {move || Suspend::new(async move {
                     // By reference: a 10,000-target fleet is not copied for every view.
@@ -274,7 +188,10 @@ pub fn WallPage() -> impl IntoView {
                         Ok(overview) if overview.is_empty() => view! {
                             <p class="panel empty-state">"No targets yet. Add them on the Fleet page."</p>
                         }.into_any(),
-                        Ok(overview) => wall_grid(overview, wall).into_any(),
+                        Ok(overview) => {
+                            shortest_interval.set(overview.shortest_interval_secs);
+                            wall_grid(overview, wall).into_any()
+                        }
                         Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                     }
                 })}
@@ -288,6 +205,7 @@ fn wall_grid(overview: &FleetView, wall: StoredValue<WallState>) -> impl IntoVie
         density,
         grouped,
         groups,
+        ..
     } = overview;
     let (density, grouped) = (*density, *grouped);
     let mut state = WallState {
@@ -373,6 +291,24 @@ fn wall_grid(overview: &FleetView, wall: StoredValue<WallState>) -> impl IntoVie
     view! {
         <div class="wall-summary" aria-live="polite">{summary}</div>
         <div class=format!("tile-groups {}", density.class())>{sections}</div>
+    }
+}
+
+/// Across the whole width when the wall has heard nothing for too long: its tiles are old
+/// news, and a room must not read them as current. It goes once updates arrive again.
+#[component]
+fn StaleBanner(freshness: Memo<Freshness>, last_event: RwSignal<f64>) -> impl IntoView {
+    move || match freshness.get() {
+        Freshness::Fresh => None,
+        Freshness::Quiet { for_secs } => Some(view! {
+            <div class="stale-banner" role="alert">
+                <b>{format!("No update for {for_secs} s")}</b>
+                {format!(
+                    " · last update at {} · the console may be down or unreachable; this page reconnects by itself",
+                    clock_time(last_event.get())
+                )}
+            </div>
+        }),
     }
 }
 
@@ -462,8 +398,8 @@ fn FleetCharts() -> impl IntoView {
             {crate::app::pages::server::CHARTS
                 .into_iter()
                 .map(|(chart, alt)| {
-                    let src = move || format!("/charts/fleet/{chart}.svg?range=1h&m={}", minute.get());
-                    view! { <img class="chart" src=src alt=format!("Fleet: {alt}") width="640" height="260" /> }
+                    let src = move || format!("/charts/fleet/{chart}.svg?range=1h&frame=wall&m={}", minute.get());
+                    view! { <img class="chart" src=src alt=format!("Fleet: {alt}") width="480" height="300" /> }
                 })
                 .collect_view()}
         </section>
@@ -516,7 +452,7 @@ fn WallAlerts(summary: WallAlertSummary) -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::{AlertWindow, cells_html};
+    use super::cells_html;
     use crate::api::fleet::FleetTile;
     use crate::domain::observation::TargetState;
 
@@ -536,19 +472,5 @@ mod tests {
             html.contains(r#"data-target="x&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;""#),
             "{html}"
         );
-    }
-
-    #[test]
-    fn a_burst_of_alert_changes_is_refetched_at_once_and_once_more_at_the_windows_end() {
-        let mut window = AlertWindow::default();
-        assert!(window.arrive(), "the first change shows at once");
-        assert!(!window.arrive());
-        assert!(!window.arrive());
-        assert!(
-            window.close(),
-            "the changes that waited show at the window's end"
-        );
-        assert!(!window.close(), "a quiet window closes for good");
-        assert!(window.arrive(), "the next change shows at once again");
     }
 }

@@ -52,10 +52,12 @@ pub enum RuleKind {
     ToolCallFailing,
     /// A synthetic tool call is slow against its threshold or its own usual time.
     ToolCallSlow,
+    /// No poll completed for three intervals: the collector stalled or lost the target.
+    PollsStopped,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 13] = [
+    pub const ALL: [RuleKind; 14] = [
         Self::TargetDown,
         Self::NotReady,
         Self::McpProbeFailing,
@@ -69,6 +71,7 @@ impl RuleKind {
         Self::CertificateExpiringSoon,
         Self::ToolCallFailing,
         Self::ToolCallSlow,
+        Self::PollsStopped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +89,7 @@ impl RuleKind {
             Self::CertificateExpiringSoon => "certificate_expiring_soon",
             Self::ToolCallFailing => "tool_call_failing",
             Self::ToolCallSlow => "tool_call_slow",
+            Self::PollsStopped => "polls_stopped",
         }
     }
 
@@ -108,6 +112,7 @@ impl RuleKind {
             Self::CertificateExpiringSoon => "TLS certificate expires within 3 days",
             Self::ToolCallFailing => "Synthetic tool call failing",
             Self::ToolCallSlow => "Synthetic tool call slow",
+            Self::PollsStopped => "Polls stopped (collector stalled)",
         }
     }
 
@@ -116,7 +121,9 @@ impl RuleKind {
             Self::TargetDown
             | Self::ErrorRate
             | Self::CertificateExpiringSoon
-            | Self::ToolCallFailing => Severity::Critical,
+            | Self::ToolCallFailing
+            // Nobody is watching this target while it lasts.
+            | Self::PollsStopped => Severity::Critical,
             Self::ToolDrift => Severity::Info,
             _ => Severity::Warning,
         }
@@ -130,7 +137,9 @@ impl RuleKind {
             | Self::NotReady
             | Self::McpProbeFailing
             | Self::CertificateExpiring
-            | Self::CertificateExpiringSoon => "connection-errors",
+            | Self::CertificateExpiringSoon
+            // Until mcpops has a runbook of its own: the polls are connections that stopped.
+            | Self::PollsStopped => "connection-errors",
             Self::ToolDrift => "zero-downtime-rolling-update",
             Self::ErrorRate | Self::ToolCallFailing => "high-error-rate",
             Self::LatencyP50
@@ -149,7 +158,9 @@ impl RuleKind {
             | Self::CertificateExpiring
             | Self::CertificateExpiringSoon
             | Self::ToolCallFailing
-            | Self::ToolCallSlow => 1,
+            | Self::ToolCallSlow
+            // Judged only after three silent intervals already.
+            | Self::PollsStopped => 1,
             Self::TargetDown | Self::NotReady | Self::McpProbeFailing => 2,
             _ => 3,
         }
@@ -199,6 +210,8 @@ pub fn read(rule: RuleKind, record: &PollRecord, recent: &RecentPolls) -> Readin
     };
     let down = failure("liveness");
     match rule {
+        // A poll completed, down or not: polls have not stopped.
+        RuleKind::PollsStopped => Reading::Healthy,
         // Judged even while the target is down: an expired certificate may be why.
         RuleKind::CertificateExpiring | RuleKind::CertificateExpiringSoon => {
             certificate_reading(rule, status)

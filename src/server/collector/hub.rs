@@ -1,8 +1,11 @@
 //! The live hub: every poll's compact update, broadcast to whoever is listening. Updates go
 //! out in the batches ingest stores them in, each serialized once however many pages
 //! follow it, so a thousand polls a second to hundreds of pages stays cheap.
+use crate::domain::live::is_stale;
 use crate::domain::observation::{LiveUpdate, TargetState, TrendPoint};
 use crate::server::cluster::relay::Relay;
+use crate::server::services::target_directory::TargetDirectory;
+use crate::server::store::Store;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::broadcast::error::RecvError;
@@ -13,6 +16,8 @@ const CAPACITY: usize = 1024;
 /// Batches queued for one live page before it counts as too slow: a minute or so at
 /// ingest's pace of a few batches a second.
 pub const PAGE_QUEUE: usize = 256;
+/// How often targets are checked for staleness.
+const STALE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Updates published together, shared by every page that follows them.
 #[derive(Debug, Default)]
@@ -157,6 +162,62 @@ impl LiveHub {
                 latest: update,
                 trend: VecDeque::new(),
             });
+        }
+    }
+
+    /// Marks stale, for this replica's pages, every target whose newest poll is older than
+    /// three of its intervals (`intervals` by target); returns how many turned stale. Each
+    /// replica judges for its own pages, so a replica that stops polling shows on the others.
+    pub fn mark_stale(&self, intervals: &HashMap<i64, u32>, now_ms: i64) -> usize {
+        let stale: Vec<LiveUpdate> = {
+            let mut recent = self.lock_recent();
+            recent
+                .iter_mut()
+                .filter_map(|(id, known)| {
+                    let interval = *intervals.get(id)?;
+                    let latest = &mut known.latest;
+                    if latest.state == TargetState::Stale
+                        || !is_stale(latest.at_ms, interval, now_ms)
+                    {
+                        return None;
+                    }
+                    latest.state = TargetState::Stale;
+                    latest.error =
+                        Some(format!("no poll for {} s", (now_ms - latest.at_ms) / 1000));
+                    Some(latest.clone())
+                })
+                .collect()
+        };
+        let count = stale.len();
+        if count > 0 {
+            // Not a poll: the trends keep their points.
+            let _ = self.sender.send(Arc::new(UpdateBatch::new(stale)));
+        }
+        count
+    }
+
+    /// Looks for stale targets every few seconds until `stopping`.
+    pub async fn watch_staleness(
+        self,
+        directory: TargetDirectory,
+        store: Arc<dyn Store>,
+        stopping: tokio_util::sync::CancellationToken,
+    ) {
+        let mut every = tokio::time::interval(STALE_CHECK_EVERY);
+        loop {
+            tokio::select! {
+                () = stopping.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let targets = match directory.targets(store.as_ref()).await {
+                Ok(targets) => targets,
+                Err(err) => {
+                    tracing::warn!(error = %err, "could not list targets to look for stale ones");
+                    continue;
+                }
+            };
+            let intervals = targets.iter().map(|t| (t.id, t.interval_secs)).collect();
+            self.mark_stale(&intervals, chrono::Utc::now().timestamp_millis());
         }
     }
 

@@ -47,7 +47,20 @@ pub fn router(server: Arc<DemoServer>) -> Router {
         .route("/health/ready", get(ready))
         .route("/mcp", post(mcp_post).delete(mcp_delete))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn_with_state(server.clone(), hang))
         .with_state(server)
+}
+
+/// Under the hang fault a request is held until the client gives up.
+async fn hang(
+    State(server): State<Arc<DemoServer>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if server.has_fault(DemoFault::Hang) {
+        std::future::pending::<()>().await;
+    }
+    next.run(request).await
 }
 
 async fn metrics(State(server): State<Arc<DemoServer>>) -> Response {

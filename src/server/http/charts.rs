@@ -7,8 +7,67 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-const WIDTH: u32 = 640;
-const HEIGHT: u32 = 260;
+/// Where a chart is shown, which sets its size and its text: a wall screen's charts are read
+/// from across a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Frame {
+    #[default]
+    Page,
+    Wall,
+}
+
+/// A frame's canvas and type sizes, in SVG pixels.
+struct Sizes {
+    width: u32,
+    height: u32,
+    caption: u32,
+    label: u32,
+    legend: u32,
+    marker: u32,
+    x_area: u32,
+    y_area: u32,
+    x_labels: usize,
+}
+
+impl Frame {
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "page" => Some(Self::Page),
+            "wall" => Some(Self::Wall),
+            _ => None,
+        }
+    }
+
+    /// A wall shows four charts across 1920 pixels, each about 460 wide: at that scale its
+    /// smallest text is 21 pixels on the screen. Sizes are plotters' font sizes, which it
+    /// writes into the SVG divided by 1.24.
+    fn sizes(self) -> Sizes {
+        match self {
+            Self::Page => Sizes {
+                width: 640,
+                height: 260,
+                caption: 21,
+                label: 16,
+                legend: 16,
+                marker: 14,
+                x_area: 28,
+                y_area: 56,
+                x_labels: 6,
+            },
+            Self::Wall => Sizes {
+                width: 480,
+                height: 300,
+                caption: 34,
+                label: 30,
+                legend: 28,
+                marker: 28,
+                x_area: 44,
+                y_area: 90,
+                x_labels: 4,
+            },
+        }
+    }
+}
 const BACKGROUND: RGBColor = RGBColor(0x15, 0x1a, 0x20);
 const GRID: RGBColor = RGBColor(0x2a, 0x32, 0x3c);
 const TEXT: RGBColor = RGBColor(0xd8, 0xe0, 0xe8);
@@ -30,6 +89,9 @@ pub enum Chart {
     Traffic,
     Errors,
     Saturation,
+    Memory,
+    Usage,
+    Quota,
 }
 
 impl Chart {
@@ -39,6 +101,9 @@ impl Chart {
             "traffic" => Some(Self::Traffic),
             "errors" => Some(Self::Errors),
             "saturation" => Some(Self::Saturation),
+            "memory" => Some(Self::Memory),
+            "usage" => Some(Self::Usage),
+            "quota" => Some(Self::Quota),
             _ => None,
         }
     }
@@ -49,6 +114,9 @@ impl Chart {
             Self::Traffic => "Traffic (requests/s)",
             Self::Errors => "Errors (% of requests)",
             Self::Saturation => "Saturation (connections, CPU %)",
+            Self::Memory => "Resident memory (MB)",
+            Self::Usage => "Usage (tools/s, resources/s, sessions)",
+            Self::Quota => "API quota remaining",
         }
     }
 
@@ -94,6 +162,17 @@ impl Chart {
                 line("connections", |p| p.active_connections, Metrics),
                 line("CPU %", |p| p.cpu_cores.map(|c| c * 100.0), Metrics),
             ],
+            Self::Memory => vec![line(
+                "resident MB",
+                |p| p.memory_bytes.map(|b| b / 1e6),
+                Metrics,
+            )],
+            Self::Usage => vec![
+                line("tools executed/s", |p| p.tools_per_sec, Metrics),
+                line("resources accessed/s", |p| p.resources_per_sec, Metrics),
+                line("active sessions", |p| p.sessions_active, Metrics),
+            ],
+            Self::Quota => vec![line("quota remaining", |p| p.quota_remaining, Metrics)],
         }
     }
 }
@@ -132,6 +211,7 @@ pub struct Marker {
 
 pub fn render(
     chart: Chart,
+    frame: Frame,
     points: &[SeriesPoint],
     markers: &[Marker],
     from: DateTime<Utc>,
@@ -182,21 +262,25 @@ pub fn render(
 
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let size = frame.sizes();
+        let root = SVGBackend::with_string(&mut svg, (size.width, size.height)).into_drawing_area();
         root.fill(&BACKGROUND).map_err(fail)?;
         let mut plot = ChartBuilder::on(&root)
-            .caption(chart.title(), ("sans-serif", 21).into_font().color(&TEXT))
+            .caption(
+                chart.title(),
+                ("sans-serif", size.caption).into_font().color(&TEXT),
+            )
             .margin(12)
-            .x_label_area_size(28)
-            .y_label_area_size(56)
+            .x_label_area_size(size.x_area)
+            .y_label_area_size(size.y_area)
             .build_cartesian_2d(0.0..span, 0.0..top)
             .map_err(fail)?;
         plot.configure_mesh()
             .bold_line_style(GRID)
             .light_line_style(BACKGROUND)
             .axis_style(GRID)
-            .label_style(("sans-serif", 16).into_font().color(&TEXT))
-            .x_labels(6)
+            .label_style(("sans-serif", size.label).into_font().color(&TEXT))
+            .x_labels(size.x_labels)
             .y_labels(5)
             .x_label_formatter(&|x| {
                 let at = from + chrono::Duration::seconds(*x as i64);
@@ -238,7 +322,10 @@ pub fn render(
             plot.draw_series(std::iter::once(Text::new(
                 format!("deploy {label}"),
                 (x, top * 0.97),
-                ("sans-serif", 14).into_font().color(&MARKER).pos(anchor),
+                ("sans-serif", size.marker)
+                    .into_font()
+                    .color(&MARKER)
+                    .pos(anchor),
             )))
             .map_err(fail)?;
         }
@@ -246,7 +333,7 @@ pub fn render(
             .position(SeriesLabelPosition::UpperLeft)
             .background_style(BACKGROUND.mix(0.85))
             .border_style(GRID)
-            .label_font(("sans-serif", 16).into_font().color(&TEXT))
+            .label_font(("sans-serif", size.legend).into_font().color(&TEXT))
             .draw()
             .map_err(fail)?;
         root.present().map_err(fail)?;
@@ -263,10 +350,13 @@ fn compact(value: f64) -> String {
     }
 }
 
+/// A cached chart: target (or the fleet), chart, frame, range and tick.
+pub type CacheKey = (i64, Chart, Frame, TimeRange, i64);
+
 /// Rendered charts for the current tick; older ticks are dropped as new ones arrive.
 #[derive(Default)]
 pub struct ChartCache {
-    entries: Mutex<HashMap<(i64, Chart, TimeRange, i64), String>>,
+    entries: Mutex<HashMap<CacheKey, String>>,
 }
 
 /// Charts are redrawn at most once per this many seconds, whoever asks.
@@ -274,20 +364,20 @@ pub const TICK_SECS: i64 = 5;
 const MAX_ENTRIES: usize = 4096;
 
 impl ChartCache {
-    pub fn get(&self, key: (i64, Chart, TimeRange, i64)) -> Option<String> {
+    pub fn get(&self, key: CacheKey) -> Option<String> {
         self.lock().get(&key).cloned()
     }
 
-    pub fn put(&self, key: (i64, Chart, TimeRange, i64), svg: String) {
+    pub fn put(&self, key: CacheKey, svg: String) {
         let mut entries = self.lock();
-        entries.retain(|(_, _, _, tick), _| *tick >= key.3);
+        entries.retain(|(_, _, _, _, tick), _| *tick >= key.4);
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
         entries.insert(key, svg);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(i64, Chart, TimeRange, i64), String>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, String>> {
         self.entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -315,7 +405,7 @@ mod tests {
             at: from + chrono::Duration::minutes(30),
             label: "v1.4.2".into(),
         };
-        let svg = render(Chart::Latency, &points, &[deploy], from, to).unwrap();
+        let svg = render(Chart::Latency, Frame::Page, &points, &[deploy], from, to).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
         assert!(svg.contains("Latency (ms)"));
         assert!(svg.contains("p99"));
@@ -351,7 +441,15 @@ mod tests {
     fn a_server_without_metrics_shows_the_probe_quantiles_and_one_with_them_its_p95() {
         let from = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let to = from + chrono::Duration::minutes(15);
-        let svg = render(Chart::Latency, &probe_points(from, false), &[], from, to).unwrap();
+        let svg = render(
+            Chart::Latency,
+            Frame::Page,
+            &probe_points(from, false),
+            &[],
+            from,
+            to,
+        )
+        .unwrap();
         let shown = texts(&svg);
         for q in ["p50", "p95", "p99"] {
             let probe = format!("MCP probe {q}, measured by mcpops");
@@ -362,7 +460,15 @@ mod tests {
             "metric lines without data stay out of the legend"
         );
 
-        let svg = render(Chart::Latency, &probe_points(from, true), &[], from, to).unwrap();
+        let svg = render(
+            Chart::Latency,
+            Frame::Page,
+            &probe_points(from, true),
+            &[],
+            from,
+            to,
+        )
+        .unwrap();
         let shown = texts(&svg);
         assert!(shown.contains(&"p95"), "{shown:?}");
         assert!(shown.contains(&"MCP probe p95, measured by mcpops"));
@@ -377,6 +483,7 @@ mod tests {
         let from = DateTime::from_timestamp(0, 0).unwrap();
         let svg = render(
             Chart::Errors,
+            Frame::Page,
             &[],
             &[],
             from,
@@ -384,5 +491,36 @@ mod tests {
         )
         .unwrap();
         assert!(svg.contains("Errors"));
+    }
+
+    #[test]
+    fn a_wall_charts_smallest_text_is_20_pixels_at_a_quarter_of_1920() {
+        let from = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let to = from + chrono::Duration::hours(1);
+        let deploy = Marker {
+            at: from + chrono::Duration::minutes(30),
+            label: "v2".into(),
+        };
+        let svg = render(
+            Chart::Latency,
+            Frame::Wall,
+            &probe_points(from, true),
+            &[deploy],
+            from,
+            to,
+        )
+        .unwrap();
+        let sizes: Vec<f64> = svg
+            .split("font-size=\"")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next()?.trim_end_matches("px").parse().ok())
+            .collect();
+        assert!(!sizes.is_empty(), "{svg}");
+        let smallest = sizes.iter().copied().fold(f64::MAX, f64::min);
+        let shown_at = 460.0 / f64::from(Frame::Wall.sizes().width);
+        assert!(
+            smallest * shown_at >= 20.0,
+            "{smallest} SVG px at {shown_at}"
+        );
     }
 }

@@ -244,7 +244,16 @@ async fn ready(State(state): State<AppState>) -> Response {
 #[derive(serde::Deserialize)]
 struct ChartQuery {
     range: Option<String>,
+    /// A window of its own instead of a range (an incident's), in Unix milliseconds; `to`
+    /// is now when left out.
+    from: Option<i64>,
+    to: Option<i64>,
+    /// `wall` draws for a wall screen.
+    frame: Option<String>,
 }
+
+/// The longest window a chart may cover: the hourly rollups' default retention.
+const LONGEST_CHART_WINDOW: chrono::Duration = chrono::Duration::days(400);
 
 /// `GET /charts/{id}/{latency|traffic|errors|saturation}.svg?range=1h`
 async fn chart(
@@ -271,11 +280,42 @@ async fn render_chart(
     file: &str,
     query: ChartQuery,
 ) -> Response {
-    use crate::domain::series::{FLEET_ID, TimeRange, downsample};
+    use crate::domain::series::{FLEET_ID, TimeRange};
     use crate::server::http::charts::{self, Chart};
     let Some(kind) = file.strip_suffix(".svg").and_then(Chart::parse) else {
         return (StatusCode::NOT_FOUND, "no such chart").into_response();
     };
+    let Some(frame) = query
+        .frame
+        .as_deref()
+        .map_or(Some(charts::Frame::Page), charts::Frame::parse)
+    else {
+        return (StatusCode::BAD_REQUEST, "frame must be page or wall").into_response();
+    };
+    let now = chrono::Utc::now();
+    if let Some(from) = query.from {
+        let window = chrono::DateTime::from_timestamp_millis(from).zip(
+            query
+                .to
+                .map_or(Some(now), chrono::DateTime::from_timestamp_millis),
+        );
+        let Some((from, to)) = window.filter(|(from, to)| {
+            from < to
+                && *to - *from <= LONGEST_CHART_WINDOW
+                && *to <= now + chrono::Duration::minutes(5)
+        }) else {
+            return (
+                StatusCode::BAD_REQUEST,
+                "from and to must be Unix milliseconds, from before to, at most 400 days apart",
+            )
+                .into_response();
+        };
+        // Windows of their own are few (incident pages) and not cached.
+        return match draw_chart(state, target_id, kind, frame, from, to).await {
+            Ok(svg) => svg_response(svg),
+            Err(response) => response,
+        };
+    }
     let range = match query.range.as_deref() {
         None => TimeRange::default(),
         Some(raw) => match TimeRange::parse(raw) {
@@ -289,40 +329,53 @@ async fn render_chart(
             }
         },
     };
-    let now = chrono::Utc::now();
     let tick = now.timestamp() / charts::TICK_SECS;
-    let key = (target_id.unwrap_or(FLEET_ID), kind, range, tick);
+    let key = (target_id.unwrap_or(FLEET_ID), kind, frame, range, tick);
     let svg = match state.charts.get(key) {
         Some(svg) => svg,
         None => {
-            let from = now - range.duration();
-            let read = async {
-                let samples = state.signals.read(target_id, from, now).await?;
-                let markers = match target_id {
-                    Some(id) => deploy_markers(state, id, from, now).await?,
-                    None => Vec::new(),
-                };
-                Ok::<_, crate::server::store::StoreError>((samples, markers))
-            };
-            let (samples, markers) = match read.await {
-                Ok(read) => read,
-                Err(err) => {
-                    return crate::domain::error::AppError::from(err).into_response();
-                }
-            };
-            let points = downsample(&samples, from, now, 120);
-            match charts::render(kind, &points, &markers, from, now) {
+            match draw_chart(state, target_id, kind, frame, now - range.duration(), now).await {
                 Ok(svg) => {
                     state.charts.put(key, svg.clone());
                     svg
                 }
-                Err(err) => {
-                    tracing::error!(error = %err, "chart rendering failed");
-                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-                }
+                Err(response) => return response,
             }
         }
     };
+    svg_response(svg)
+}
+
+/// Reads a chart's rows and deploy markers for `[from, to)` and draws it.
+async fn draw_chart(
+    state: &AppState,
+    target_id: Option<i64>,
+    kind: crate::server::http::charts::Chart,
+    frame: crate::server::http::charts::Frame,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+) -> Result<String, Response> {
+    use crate::domain::series::downsample;
+    use crate::server::http::charts;
+    let read = async {
+        let samples = state.signals.read(target_id, from, to).await?;
+        let markers = match target_id {
+            Some(id) => deploy_markers(state, id, from, to).await?,
+            None => Vec::new(),
+        };
+        Ok::<_, crate::server::store::StoreError>((samples, markers))
+    };
+    let (samples, markers) = read
+        .await
+        .map_err(|err| crate::domain::error::AppError::from(err).into_response())?;
+    let points = downsample(&samples, from, to, 120);
+    charts::render(kind, frame, &points, &markers, from, to).map_err(|err| {
+        tracing::error!(error = %err, "chart rendering failed");
+        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    })
+}
+
+fn svg_response(svg: String) -> Response {
     (
         [
             (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
@@ -370,7 +423,7 @@ async fn events(
     started: Option<axum::Extension<crate::server::auth::SessionStart>>,
     axum::extract::Query(filter): axum::extract::Query<EventFilter>,
 ) -> Response {
-    use axum::response::sse::{Event, KeepAlive, Sse};
+    use axum::response::sse::{Event, Sse};
     use tokio_stream::StreamExt;
     let holder = principal.as_ref().map_or("", |p| p.0.actor.as_str());
     let Some(slot) = state.streams.take(holder) else {
@@ -408,10 +461,21 @@ async fn events(
                 .ok()
                 .map(Some)
         });
+    // A quiet fleet still says it is alive, so a page can tell quiet from cut off.
+    let heartbeat = {
+        let period = Duration::from_secs(crate::domain::live::HEARTBEAT_SECS);
+        let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio_stream::wrappers::IntervalStream::new(every).map(|_| {
+            let now = chrono::Utc::now().timestamp_millis();
+            Some(Event::default().event("heartbeat").data(now.to_string()))
+        })
+    };
     // The whole stream ends when the page was dropped from the hub, so its EventSource
     // reconnects and starts afresh, instead of staying open with alerts only.
     let updates = polls
         .merge(alert_changes)
+        .merge(heartbeat)
         .map_while(|event| event.map(Ok::<_, std::convert::Infallible>));
     // The stream ends once its user is disabled or signed out everywhere, or its kiosk token
     // is revoked, on whichever replica that happened; the reconnect is then refused.
@@ -442,9 +506,7 @@ async fn events(
         let _slot = &slot;
         event
     });
-    Sse::new(updates)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
-        .into_response()
+    Sse::new(updates).into_response()
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

@@ -14,9 +14,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
 
-/// How far before the declaration the timeline and charts look.
-const LEAD: Duration = Duration::minutes(30);
-
 /// Everything that happened to the incident and its targets, oldest first.
 pub async fn timeline(
     store: &dyn Store,
@@ -24,7 +21,7 @@ pub async fn timeline(
     now: DateTime<Utc>,
 ) -> Result<Vec<TimelineEvent>, StoreError> {
     let mut events = store.incident_events(incident.id).await?;
-    let from = incident.declared_at - LEAD;
+    let from = incident.window_start();
     let to = incident.resolved_at.unwrap_or(now);
     let targets = store.list_targets().await?;
     for target_id in &incident.target_ids {
@@ -82,7 +79,7 @@ async fn charts(
     incident: &Incident,
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, String)>, StoreError> {
-    let from = incident.declared_at - LEAD;
+    let from = incident.window_start();
     let to = incident
         .resolved_at
         .unwrap_or(now)
@@ -106,7 +103,7 @@ async fn charts(
             })
             .collect();
         for chart in [Chart::Latency, Chart::Errors] {
-            match charts::render(chart, &points, &markers, from, to) {
+            match charts::render(chart, charts::Frame::Page, &points, &markers, from, to) {
                 Ok(svg) => svgs.push((format!("{}: {}", target.name, chart.title()), svg)),
                 Err(err) => tracing::warn!(error = %err, "could not draw a report chart"),
             }

@@ -6,6 +6,7 @@ use crate::domain::alerts::{
     Alert, AlertQuery, AlertState, BaselineOverride, Baselines, Damping, Policy, Reading,
     RecentPolls, RuleKind, Tracker, Transition, describe_breach, read,
 };
+use crate::domain::live::is_stale;
 use crate::domain::notifications::NoticeEvent;
 use crate::domain::observation::{PollRecord, Tool};
 use crate::domain::silences::Silence;
@@ -18,9 +19,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
+/// How often silent targets are looked for; a target is silent after three intervals.
+const STALE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 struct TargetInfo {
     name: String,
     tags: Vec<String>,
+    interval_secs: u32,
 }
 
 struct OpenAlert {
@@ -49,6 +54,8 @@ pub(super) struct Engine {
     /// from a change.
     listings: HashMap<i64, RecentListings>,
     recent: HashMap<i64, RecentPolls>,
+    /// When each target judged here last completed a poll (or was taken up).
+    last_polled: HashMap<i64, DateTime<Utc>>,
     /// Only rules that are pending or firing have a tracker.
     trackers: HashMap<Key, Tracker>,
     open: HashMap<Key, OpenAlert>,
@@ -76,6 +83,7 @@ impl Engine {
             current_tools: HashMap::new(),
             listings: HashMap::new(),
             recent: HashMap::new(),
+            last_polled: HashMap::new(),
             trackers: HashMap::new(),
             open: HashMap::new(),
             adopted: HashSet::new(),
@@ -87,6 +95,8 @@ impl Engine {
         let changed = self.alerts.rules_changed.clone();
         let mut refresh = tokio::time::interval(REFRESH_EVERY);
         refresh.tick().await;
+        let mut stale_check = tokio::time::interval(STALE_CHECK_EVERY);
+        stale_check.tick().await;
         loop {
             tokio::select! {
                 next = input.recv() => match next {
@@ -104,6 +114,7 @@ impl Engine {
                 },
                 () = changed.notified() => self.reload().await,
                 _ = refresh.tick() => self.reload().await,
+                _ = stale_check.tick() => self.judge_silence(Utc::now()).await,
             }
         }
     }
@@ -135,6 +146,7 @@ impl Engine {
                         let info = TargetInfo {
                             name: t.name.clone(),
                             tags: t.tags.clone(),
+                            interval_secs: t.interval_secs,
                         };
                         (t.id, info)
                     })
@@ -158,6 +170,11 @@ impl Engine {
                 Err(err) => tracing::warn!(error = %err, "could not read the newest tool lists"),
             }
         }
+        // The time to a first poll counts as silence too, from now.
+        let now = Utc::now();
+        for target in &targets {
+            self.last_polled.entry(*target).or_insert(now);
+        }
         self.adopted.extend(targets);
     }
 
@@ -166,6 +183,7 @@ impl Engine {
     fn release(&mut self, targets: &[i64]) {
         for target in targets {
             self.adopted.remove(target);
+            self.last_polled.remove(target);
             self.recent.remove(target);
             self.current_tools.remove(target);
             self.listings.remove(target);
@@ -222,6 +240,7 @@ impl Engine {
             return;
         };
         let (name, tags) = (info.name.clone(), info.tags.clone());
+        self.last_polled.insert(target, record.status.at);
         if let Some(tools) = &record.tools {
             self.current_tools.insert(target, tools.clone());
             self.listings.entry(target).or_default().push(tools);
@@ -250,6 +269,48 @@ impl Engine {
             }
             if let Some(transition) = transition {
                 self.apply(key, &name, &tags, transition, at).await;
+            }
+        }
+    }
+
+    /// Raises `PollsStopped` for each target judged here whose newest poll is older than
+    /// three of its intervals: its polls are being taken by nobody. The next poll clears it.
+    async fn judge_silence(&mut self, now: DateTime<Utc>) {
+        let silent: Vec<(i64, String)> = self
+            .last_polled
+            .iter()
+            .filter_map(|(target, at)| {
+                let info = self.targets.get(target)?;
+                let quiet = now - *at;
+                is_stale(
+                    at.timestamp_millis(),
+                    info.interval_secs,
+                    now.timestamp_millis(),
+                )
+                .then(|| {
+                    let detail = format!(
+                        "no poll completed for {} s (every {} s expected): the collector \
+                             stalled or lost the target",
+                        quiet.num_seconds(),
+                        info.interval_secs
+                    );
+                    (*target, detail)
+                })
+            })
+            .collect();
+        for (target, detail) in silent {
+            let Some(info) = self.targets.get(&target) else {
+                continue;
+            };
+            let (name, tags) = (info.name.clone(), info.tags.clone());
+            let rule = RuleKind::PollsStopped;
+            let policy = Policy::for_rule(rule, &Baselines::default(), self.damping);
+            let key = (target, rule);
+            let tracker = self.trackers.entry(key).or_default();
+            if let Some(transition) =
+                tracker.step(Reading::Failing(detail), now, &policy, |_| String::new())
+            {
+                self.apply(key, &name, &tags, transition, now).await;
             }
         }
     }

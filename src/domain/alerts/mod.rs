@@ -5,11 +5,13 @@ mod baselines;
 mod pooled;
 mod rules;
 mod tracker;
+mod trend;
 
 pub use baselines::*;
 pub use pooled::*;
 pub use rules::*;
 pub use tracker::*;
+pub use trend::ResourceHistory;
 
 use super::observation::{PollRecord, SampleRow, TOOL_CALL_PROBE, TargetStatus};
 use super::signals::BucketDeltas;

@@ -54,10 +54,14 @@ pub enum RuleKind {
     ToolCallSlow,
     /// No poll completed for three intervals: the collector stalled or lost the target.
     PollsStopped,
+    /// Resident memory has grown steadily for hours.
+    MemoryGrowth,
+    /// The remaining API quota is under a tenth of the most seen in six hours.
+    QuotaLow,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 14] = [
+    pub const ALL: [RuleKind; 16] = [
         Self::TargetDown,
         Self::NotReady,
         Self::McpProbeFailing,
@@ -72,6 +76,8 @@ impl RuleKind {
         Self::ToolCallFailing,
         Self::ToolCallSlow,
         Self::PollsStopped,
+        Self::MemoryGrowth,
+        Self::QuotaLow,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +96,8 @@ impl RuleKind {
             Self::ToolCallFailing => "tool_call_failing",
             Self::ToolCallSlow => "tool_call_slow",
             Self::PollsStopped => "polls_stopped",
+            Self::MemoryGrowth => "memory_growth",
+            Self::QuotaLow => "quota_low",
         }
     }
 
@@ -113,6 +121,8 @@ impl RuleKind {
             Self::ToolCallFailing => "Synthetic tool call failing",
             Self::ToolCallSlow => "Synthetic tool call slow",
             Self::PollsStopped => "Polls stopped (collector stalled)",
+            Self::MemoryGrowth => "Memory growing steadily",
+            Self::QuotaLow => "API quota running out",
         }
     }
 
@@ -141,6 +151,9 @@ impl RuleKind {
             // Until mcpops has a runbook of its own: the polls are connections that stopped.
             | Self::PollsStopped => "connection-errors",
             Self::ToolDrift => "zero-downtime-rolling-update",
+            Self::MemoryGrowth => "memory-leak",
+            // An exhausted quota turns into refused requests.
+            Self::QuotaLow => "high-error-rate",
             Self::ErrorRate | Self::ToolCallFailing => "high-error-rate",
             Self::LatencyP50
             | Self::LatencyP95
@@ -160,7 +173,9 @@ impl RuleKind {
             | Self::ToolCallFailing
             | Self::ToolCallSlow
             // Judged only after three silent intervals already.
-            | Self::PollsStopped => 1,
+            | Self::PollsStopped
+            // Judged over hours already.
+            | Self::MemoryGrowth => 1,
             Self::TargetDown | Self::NotReady | Self::McpProbeFailing => 2,
             _ => 3,
         }
@@ -212,6 +227,8 @@ pub fn read(rule: RuleKind, record: &PollRecord, recent: &RecentPolls) -> Readin
     match rule {
         // A poll completed, down or not: polls have not stopped.
         RuleKind::PollsStopped => Reading::Healthy,
+        // Judged over the target's history (`ResourceHistory`), not one poll.
+        RuleKind::MemoryGrowth | RuleKind::QuotaLow => Reading::NoData,
         // Judged even while the target is down: an expired certificate may be why.
         RuleKind::CertificateExpiring | RuleKind::CertificateExpiringSoon => {
             certificate_reading(rule, status)

@@ -4,7 +4,7 @@
 use super::{Alerts, AlertsConfig, ENGINE_ACTOR, EngineInput, REFRESH_EVERY, engine_event};
 use crate::domain::alerts::{
     Alert, AlertQuery, AlertState, BaselineOverride, Baselines, Damping, Policy, Reading,
-    RecentPolls, RuleKind, Tracker, Transition, describe_breach, read,
+    RecentPolls, ResourceHistory, RuleKind, Tracker, Transition, describe_breach, read,
 };
 use crate::domain::live::is_stale;
 use crate::domain::notifications::NoticeEvent;
@@ -54,6 +54,8 @@ pub(super) struct Engine {
     /// from a change.
     listings: HashMap<i64, RecentListings>,
     recent: HashMap<i64, RecentPolls>,
+    /// Each target's memory and quota over the last hours.
+    resources: HashMap<i64, ResourceHistory>,
     /// When each target judged here last completed a poll (or was taken up).
     last_polled: HashMap<i64, DateTime<Utc>>,
     /// Only rules that are pending or firing have a tracker.
@@ -84,6 +86,7 @@ impl Engine {
             listings: HashMap::new(),
             recent: HashMap::new(),
             last_polled: HashMap::new(),
+            resources: HashMap::new(),
             trackers: HashMap::new(),
             open: HashMap::new(),
             adopted: HashSet::new(),
@@ -184,6 +187,7 @@ impl Engine {
         for target in targets {
             self.adopted.remove(target);
             self.last_polled.remove(target);
+            self.resources.remove(target);
             self.recent.remove(target);
             self.current_tools.remove(target);
             self.listings.remove(target);
@@ -250,9 +254,23 @@ impl Engine {
         recent.push(&record.sample);
         let mut readings: Vec<(RuleKind, Reading)> = RuleKind::ALL
             .into_iter()
-            .filter(|rule| *rule != RuleKind::ToolDrift)
+            .filter(|rule| {
+                ![
+                    RuleKind::ToolDrift,
+                    RuleKind::MemoryGrowth,
+                    RuleKind::QuotaLow,
+                ]
+                .contains(rule)
+            })
             .map(|rule| (rule, read(rule, record, recent)))
             .collect();
+        let resources = self.resources.entry(target).or_default();
+        resources.push(&record.sample);
+        readings.push((RuleKind::MemoryGrowth, resources.memory_growth()));
+        readings.push((
+            RuleKind::QuotaLow,
+            resources.quota(record.sample.quota_remaining),
+        ));
         let at = record.status.at;
         readings.push((RuleKind::ToolDrift, self.drift(target, at).await));
         for (rule, reading) in readings {

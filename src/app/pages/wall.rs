@@ -171,7 +171,6 @@ pub fn WallPage() -> impl IntoView {
     let quiet = move || matches!(freshness.get(), Freshness::Quiet { .. });
     view! {
         <Title text="Wall" />
-        <div class="wall-clock" aria-label="Time">{move || clock_time(clock.get())}</div>
         <StaleBanner freshness last_event=live.last_event_ms />
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
@@ -288,8 +287,12 @@ fn wall_grid(overview: &FleetView, wall: StoredValue<WallState>) -> impl IntoVie
             }
         })
         .collect_view();
+    let clock = use_clock();
     view! {
-        <div class="wall-summary" aria-live="polite">{summary}</div>
+        <div class="wall-summary">
+            <span class="wall-counts" aria-live="polite">{summary}</span>
+            <span class="wall-clock" aria-label="Time">{move || clock_time(clock.get())}</span>
+        </div>
         <div class=format!("tile-groups {}", density.class())>{sections}</div>
     }
 }
@@ -399,7 +402,7 @@ fn FleetCharts() -> impl IntoView {
                 .into_iter()
                 .map(|(chart, alt)| {
                     let src = move || format!("/charts/fleet/{chart}.svg?range=1h&frame=wall&m={}", minute.get());
-                    view! { <img class="chart" src=src alt=format!("Fleet: {alt}") width="480" height="300" /> }
+                    view! { <img class="chart" src=src alt=format!("Fleet: {alt}") width="440" height="190" /> }
                 })
                 .collect_view()}
         </section>

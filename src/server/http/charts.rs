@@ -27,6 +27,7 @@ struct Sizes {
     x_area: u32,
     y_area: u32,
     x_labels: usize,
+    y_labels: usize,
 }
 
 impl Frame {
@@ -38,8 +39,9 @@ impl Frame {
         }
     }
 
-    /// A wall shows four charts across 1920 pixels, each about 460 wide: at that scale its
-    /// smallest text is 21 pixels on the screen. Sizes are plotters' font sizes, which it
+    /// A wall shows four charts across 1920 pixels, each about 424 wide: at that scale its
+    /// smallest text is 21 pixels on the screen, and the charts are no taller than a page's
+    /// at that width, so a large fleet's cells still fit below them. Sizes are plotters' font sizes, which it
     /// writes into the SVG divided by 1.24.
     fn sizes(self) -> Sizes {
         match self {
@@ -53,17 +55,19 @@ impl Frame {
                 x_area: 28,
                 y_area: 56,
                 x_labels: 6,
+                y_labels: 5,
             },
             Self::Wall => Sizes {
-                width: 480,
-                height: 300,
-                caption: 34,
-                label: 30,
+                width: 440,
+                height: 190,
+                caption: 30,
+                label: 28,
                 legend: 28,
                 marker: 28,
-                x_area: 44,
-                y_area: 90,
+                x_area: 36,
+                y_area: 76,
                 x_labels: 4,
+                y_labels: 3,
             },
         }
     }
@@ -117,6 +121,28 @@ impl Chart {
             Self::Memory => "Resident memory (MB)",
             Self::Usage => "Usage (tools/s, resources/s, sessions)",
             Self::Quota => "API quota remaining",
+        }
+    }
+
+    /// The lines drawn in `frame`. A wall has room for the lines a room reads, p95 rather than
+    /// every quantile, with their legends cut to the words before a comma.
+    fn lines_for(self, frame: Frame) -> Vec<Line> {
+        let lines = self.lines();
+        match frame {
+            Frame::Page => lines,
+            Frame::Wall => lines
+                .into_iter()
+                .filter(|line| {
+                    let detail = line.source == Source::MeasuredDetail;
+                    let other_quantile =
+                        self == Self::Latency && matches!(line.label, "p50" | "p99");
+                    !(detail || other_quantile)
+                })
+                .map(|line| Line {
+                    label: line.label.split(',').next().unwrap_or(line.label),
+                    ..line
+                })
+                .collect(),
         }
     }
 
@@ -218,7 +244,7 @@ pub fn render(
     to: DateTime<Utc>,
 ) -> Result<String, ChartError> {
     let span = (to - from).num_seconds().max(1) as f64;
-    let all = chart.lines();
+    let all = chart.lines_for(frame);
     let lines: Vec<(&Line, Vec<(f64, f64)>)> = all
         .iter()
         .map(|line| {
@@ -281,7 +307,7 @@ pub fn render(
             .axis_style(GRID)
             .label_style(("sans-serif", size.label).into_font().color(&TEXT))
             .x_labels(size.x_labels)
-            .y_labels(5)
+            .y_labels(size.y_labels)
             .x_label_formatter(&|x| {
                 let at = from + chrono::Duration::seconds(*x as i64);
                 if long {
@@ -517,7 +543,8 @@ mod tests {
             .collect();
         assert!(!sizes.is_empty(), "{svg}");
         let smallest = sizes.iter().copied().fold(f64::MAX, f64::min);
-        let shown_at = 460.0 / f64::from(Frame::Wall.sizes().width);
+        // As measured in the browser at 1920×1080.
+        let shown_at = 424.0 / f64::from(Frame::Wall.sizes().width);
         assert!(
             smallest * shown_at >= 20.0,
             "{smallest} SVG px at {shown_at}"

@@ -345,6 +345,21 @@ async fn a_seed_cut_short_is_written_again_in_full_and_a_finished_one_is_left_al
             Some(hour_end),
             "{backend:?}"
         );
+        // The wall's fleet charts have their last hour at once.
+        let fleet_rows = store
+            .samples(
+                SampleTable::FleetMinute,
+                None,
+                now - chrono::Duration::hours(2),
+                now,
+            )
+            .await
+            .expect("fleet rows");
+        assert_eq!(fleet_rows.len(), 60, "{backend:?}: an hour of fleet minutes");
+        assert!(
+            fleet_rows.iter().all(|row| row.requests.is_some_and(|r| r > 0.0)),
+            "{backend:?}: every fleet minute carries the fleet's traffic"
+        );
 
         // A later start finds the marks and seeds nothing: no hours after the first seed's.
         let later = now + chrono::Duration::hours(3);

@@ -62,6 +62,8 @@ pub struct DemoFleet {
 const TICK: Duration = Duration::from_secs(1);
 /// How much made-up history `seed_history` writes.
 const HISTORY_DAYS: i64 = 30;
+/// Hours of fleet-wide minute rows `seed_history` writes, for the wall's charts.
+const FLEET_SEED_HOURS: i64 = 1;
 /// Servers whose history `seed_history` writes per transaction: about 100,000 rows.
 const SEED_SERVERS_PER_STEP: usize = 50;
 /// How often a long seed reports how far it got.
@@ -167,6 +169,9 @@ impl DemoFleet {
         let total = self.servers.len();
         let mut reported = Instant::now();
         let mut seeded = 0;
+        // The wall's fleet charts show the last hour: its fleet rows are seeded too.
+        let fleet_from = minute_end - chrono::Duration::hours(FLEET_SEED_HOURS);
+        let mut last_hour = Vec::new();
         for step in self.servers.chunks(SEED_SERVERS_PER_STEP) {
             let (mut hours, mut minutes) = (Vec::new(), Vec::new());
             for server in step {
@@ -189,12 +194,17 @@ impl DemoFleet {
             store
                 .record_rollups(SampleTable::Minute, &minutes, None)
                 .await?;
+            last_hour.extend(minutes.into_iter().filter(|row| row.at >= fleet_from));
             seeded += step.len();
             if reported.elapsed() >= PROGRESS_EVERY {
                 reported = Instant::now();
                 tracing::info!(seeded, total, "seeding the demo's history");
             }
         }
+        let fleet = crate::domain::series::fleet_roll_up(&last_hour, chrono::Duration::minutes(1));
+        store
+            .record_rollups(SampleTable::FleetMinute, &fleet, None)
+            .await?;
         store
             .record_rollups(SampleTable::Hour, &[], Some(hour_end))
             .await?;

@@ -355,9 +355,15 @@ async fn a_seed_cut_short_is_written_again_in_full_and_a_finished_one_is_left_al
             )
             .await
             .expect("fleet rows");
-        assert_eq!(fleet_rows.len(), 60, "{backend:?}: an hour of fleet minutes");
+        assert_eq!(
+            fleet_rows.len(),
+            60,
+            "{backend:?}: an hour of fleet minutes"
+        );
         assert!(
-            fleet_rows.iter().all(|row| row.requests.is_some_and(|r| r > 0.0)),
+            fleet_rows
+                .iter()
+                .all(|row| row.requests.is_some_and(|r| r > 0.0)),
             "{backend:?}: every fleet minute carries the fleet's traffic"
         );
 

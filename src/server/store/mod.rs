@@ -45,48 +45,36 @@ pub use sqlite::SqliteStore;
 pub use targets::{TargetStamp, TargetStore};
 pub use tools::{ToolCatalog, ToolListStore};
 
-/// Every area of storage: what `open` returns and the server shares. A function that needs
-/// only one area can take that area's trait instead.
-pub trait Store:
-    DatabaseStore
-    + TargetStore
-    + PollStore
-    + ToolListStore
-    + CheckStore
-    + AccountStore
-    + AuditStore
-    + AlertStore
-    + ChannelStore
-    + SilenceStore
-    + DeployStore
-    + IncidentStore
-    + ReadinessStore
-    + BackupStore
-    + CapacityStore
-    + LeaseStore
-    + 'static
-{
+/// Declares `Store` as every area trait together, with the blanket impl that makes any type
+/// implementing them all a `Store`, from one list.
+macro_rules! every_area {
+    ($(#[$doc:meta])* $($area:ident),+ $(,)?) => {
+        $(#[$doc])*
+        pub trait Store: $($area +)+ 'static {}
+
+        impl<T> Store for T where T: $($area +)+ 'static {}
+    };
 }
 
-impl<T> Store for T where
-    T: DatabaseStore
-        + TargetStore
-        + PollStore
-        + ToolListStore
-        + CheckStore
-        + AccountStore
-        + AuditStore
-        + AlertStore
-        + ChannelStore
-        + SilenceStore
-        + DeployStore
-        + IncidentStore
-        + ReadinessStore
-        + BackupStore
-        + CapacityStore
-        + LeaseStore
-        + 'static
-{
+every_area! {
+    /// Every area of storage: what `open` returns and the server shares. A function that
+    /// needs only one area can take that area's trait instead.
+    DatabaseStore,
+    TargetStore,
+    PollStore,
+    ToolListStore,
+    CheckStore,
+    AccountStore,
+    AuditStore,
+    AlertStore,
+    ChannelStore,
+    SilenceStore,
+    DeployStore,
+    IncidentStore,
+    ReadinessStore,
+    BackupStore,
+    CapacityStore,
+    LeaseStore,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -166,9 +166,9 @@ impl LiveHub {
     }
 
     /// Marks stale, for this replica's pages, every target whose newest poll is older than
-    /// three of its intervals (`intervals` by target); returns how many turned stale. Each
+    /// three of its intervals (`intervals` by target). Each
     /// replica judges for its own pages, so a replica that stops polling shows on the others.
-    pub fn mark_stale(&self, intervals: &HashMap<i64, u32>, now_ms: i64) -> usize {
+    pub fn mark_stale(&self, intervals: &HashMap<i64, u32>, now_ms: i64) {
         let stale: Vec<LiveUpdate> = {
             let mut recent = self.lock_recent();
             recent
@@ -188,12 +188,10 @@ impl LiveHub {
                 })
                 .collect()
         };
-        let count = stale.len();
-        if count > 0 {
+        if !stale.is_empty() {
             // Not a poll: the trends keep their points.
             let _ = self.sender.send(Arc::new(UpdateBatch::new(stale)));
         }
-        count
     }
 
     /// Looks for stale targets every few seconds until `stopping`.

@@ -64,8 +64,8 @@ impl Signals {
         }
         if rows.is_empty() && head.is_empty() && tail.is_empty() {
             // Nothing rolled up yet (a young target, or a range inside the newest period):
-            // whatever finer rows there are.
-            for finer in LEVELS[..level].iter().rev() {
+            // whatever rows there are finer still (the tail read the next finer level).
+            for finer in LEVELS[..level.saturating_sub(1)].iter().rev() {
                 let rows = store.samples(*finer, Some(target_id), from, to).await?;
                 if !rows.is_empty() {
                     return Ok(rows);

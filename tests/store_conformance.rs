@@ -888,3 +888,75 @@ async fn the_target_directory_follows_every_change(backend: Backend) {
 async fn conformance_the_target_directory_follows_every_change() {
     common::on_each_backend(the_target_directory_follows_every_change).await;
 }
+
+async fn readiness_ticks_keep_the_first_tick_and_list_across_the_fleet(backend: Backend) {
+    use chrono::{TimeZone, Utc};
+    use mcpops::domain::readiness::ReadinessItem;
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    let add = |name: &'static str, port: u16| {
+        let store = store.clone();
+        async move {
+            store
+                .insert_target(
+                    &spec(name, &format!("http://127.0.0.1:{port}")),
+                    TargetSource::Ui,
+                    common::test_event(),
+                )
+                .await
+                .expect("insert")
+        }
+    };
+    let (a, b) = (add("a", 9001).await, add("b", 9002).await);
+    let first = Utc.timestamp_millis_opt(1_700_000_000_000).unwrap();
+    let later = Utc.timestamp_millis_opt(1_700_000_600_000).unwrap();
+    let tick = |target: i64, item, by: &'static str, at| {
+        let store = store.clone();
+        async move {
+            store
+                .set_readiness_tick(target, item, Some((by, at)), common::test_event())
+                .await
+                .expect("tick");
+        }
+    };
+    tick(a.id, ReadinessItem::OnCall, "ann", first).await;
+    // A second tick keeps the first one's who and when.
+    tick(a.id, ReadinessItem::OnCall, "bob", later).await;
+    tick(a.id, ReadinessItem::Logging, "ann", later).await;
+    tick(b.id, ReadinessItem::CapacityPlan, "cy", later).await;
+
+    let on_a = store.readiness_ticks(a.id).await.expect("ticks");
+    let on_call = on_a.iter().find(|t| t.item == ReadinessItem::OnCall).expect("on call");
+    assert_eq!((on_call.by.as_str(), on_call.at), ("ann", first), "{backend:?}");
+    let mut fleet: Vec<(i64, ReadinessItem, String)> = store
+        .all_readiness_ticks()
+        .await
+        .expect("all ticks")
+        .into_iter()
+        .map(|(target, tick)| (target, tick.item, tick.by))
+        .collect();
+    fleet.sort_by_key(|(target, item, _)| (*target, item.as_str()));
+    assert_eq!(
+        fleet,
+        vec![
+            (a.id, ReadinessItem::Logging, "ann".to_owned()),
+            (a.id, ReadinessItem::OnCall, "ann".to_owned()),
+            (b.id, ReadinessItem::CapacityPlan, "cy".to_owned()),
+        ],
+        "{backend:?}"
+    );
+
+    store
+        .set_readiness_tick(a.id, ReadinessItem::OnCall, None, common::test_event())
+        .await
+        .expect("clear");
+    store.delete_target(b.id, common::test_event()).await.expect("delete");
+    let left = store.all_readiness_ticks().await.expect("all ticks");
+    assert_eq!(left.len(), 1, "{backend:?}: cleared, and gone with its target");
+    assert_eq!(left[0].1.item, ReadinessItem::Logging);
+}
+
+#[tokio::test]
+async fn conformance_readiness_ticks_keep_the_first_tick_and_list_across_the_fleet() {
+    common::on_each_backend(readiness_ticks_keep_the_first_tick_and_list_across_the_fleet).await;
+}

@@ -17,6 +17,13 @@ test('an operator acknowledges a firing alert and the wall shows it at once, wit
   await waitForHydration(wall);
   await expect(wall.locator('.wall-alerts')).toContainText('No firing alerts');
   await wall.evaluate(() => ((window as any).__stayed = true));
+  // The room opts in to the alarm; the choice outlives a reload.
+  await wall.getByRole('button', { name: 'Alarm off' }).click();
+  await expect(wall.getByRole('button', { name: 'Alarm on' })).toHaveAttribute('aria-pressed', 'true');
+  await wall.reload();
+  await waitForHydration(wall);
+  await expect(wall.getByRole('button', { name: 'Alarm on' })).toBeVisible();
+  await wall.evaluate(() => ((window as any).__stayed = true));
 
   const injected = await wall.request.post(`${mcpops.url}/api/demo/fault`, {
     form: { server: 'demo-02', fault: 'down', on: 'true' },
@@ -25,7 +32,11 @@ test('an operator acknowledges a firing alert and the wall shows it at once, wit
   const firing = wall.locator('.wall-alert[data-state="firing"]', { hasText: 'demo-02' });
   await expect(firing).toBeVisible({ timeout: 10_000 });
   await expect(firing).toContainText('Target down');
+  // A new critical alert flashes the panel while the alarm is on.
+  await expect(wall.locator('.wall-alerts')).toHaveClass(/alarm-flash/);
+  await expect(wall.getByRole('button', { name: 'Alarm on' })).toHaveAttribute('data-raised', '1');
   await wall.screenshot({ path: 'test-results/wall-firing-alert.png' });
+  await expect(wall.locator('.wall-alerts')).not.toHaveClass(/alarm-flash/, { timeout: 10_000 });
 
   const operatorContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await operatorContext.newPage();

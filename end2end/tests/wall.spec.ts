@@ -183,3 +183,30 @@ test('at 1920×1080 with twelve servers, no wall text is under 20 px as displaye
   noErrors();
   await mcpops.stop();
 });
+
+test('?rotate=5 shows one team at a time and moves on by itself; a bad value is refused on the page', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  const mcpops = await startMcpops({ demoServers: 6, pollSeconds: 2 });
+  await signInQuietly(page, mcpops);
+  await page.goto(`${mcpops.url}/wall?rotate=5`);
+  await waitForHydration(page);
+  const groups = page.locator('section.tile-group');
+  await expect(groups).toHaveCount(3);
+  const visible = page.locator('section.tile-group:visible');
+  await expect(visible).toHaveCount(1);
+  const first = await visible.getAttribute('aria-label');
+  expect(first).toMatch(/^Group team: /);
+  await expect(page.getByTestId('rotation')).toHaveText(/^group [123] of 3 · next in [1-5] s$/);
+  await expect.poll(() => visible.getAttribute('aria-label'), { timeout: 8_000 }).not.toBe(first);
+  await expect(visible).toHaveCount(1);
+  await page.screenshot({ path: test.info().outputPath('wall-rotating.png') });
+
+  await page.goto(`${mcpops.url}/wall?rotate=1`);
+  await waitForHydration(page);
+  await expect(page.getByRole('alert').filter({ hasText: 'rotate=1 ignored' })).toContainText('from 5 to 3600');
+  await expect(page.locator('section.tile-group:visible')).toHaveCount(1);
+  await expect(page.locator('.tile')).toHaveCount(6);
+  noErrors();
+  await mcpops.stop();
+});

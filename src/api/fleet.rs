@@ -111,6 +111,8 @@ pub async fn fleet_overview(group: Option<String>) -> Result<FleetView, AppError
     let density = Density::of_fleet(targets.len());
     let key = match group.as_deref().map(str::trim) {
         Some("none") => None,
+        // A rotating wall wants groups to rotate through, however small the fleet.
+        Some("auto") => listing.grouping_key.clone(),
         Some(key) if !key.is_empty() => Some(key.to_owned()),
         _ if density != Density::Roomy => listing.grouping_key.clone(),
         _ => None,

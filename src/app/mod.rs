@@ -21,6 +21,7 @@ use pages::{
     channels::ChannelsPage,
     fleet::{EditTargetPage, FleetPage},
     incidents::{IncidentPage, IncidentsPage},
+    readiness::ReadinessPage,
     rules::RulesPage,
     runbooks::{RunbookPageView, RunbooksPage},
     server::ServerPage,
@@ -49,7 +50,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// The sections every page links to, in the order an operator reaches for them, with what
 /// each needs; the server enforces the same (see `server::auth::policy`).
-const SECTIONS: [(&str, &str, Permission); 8] = [
+const SECTIONS: [(&str, &str, Permission); 9] = [
     ("/wall", "Wall", Permission::ViewWall),
     ("/fleet", "Fleet", Permission::ViewDashboards),
     ("/alerts", "Alerts", Permission::ViewDashboards),
@@ -57,6 +58,7 @@ const SECTIONS: [(&str, &str, Permission); 8] = [
     ("/runbooks", "Runbooks", Permission::ViewDashboards),
     ("/audit", "Audit", Permission::ReadAudit),
     ("/capacity", "Capacity", Permission::ViewDashboards),
+    ("/readiness", "Readiness", Permission::ViewDashboards),
     ("/admin", "Admin", Permission::ViewDashboards),
 ];
 
@@ -132,6 +134,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/runbooks") view=RunbooksPage ssr=SsrMode::Async />
                     <Route path=path!("/runbooks/:slug") view=RunbookPageView ssr=SsrMode::Async />
                     <Route path=path!("/capacity") view=CapacityPage ssr=SsrMode::Async />
+                    <Route path=path!("/readiness") view=ReadinessPage ssr=SsrMode::Async />
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async />
                     <Route path=path!("/admin/tokens") view=AdminTokensPage ssr=SsrMode::Async />

@@ -80,6 +80,41 @@ pub fn is_stale(last_poll_ms: i64, interval_secs: u32, now_ms: i64) -> bool {
     now_ms - last_poll_ms > STALE_AFTER_INTERVALS * i64::from(interval_secs) * 1000
 }
 
+/// The wall's `?rotate=` bounds, in seconds: long enough to read a group, short enough
+/// that a room sees every group within the hour.
+pub const ROTATE_MIN_SECS: u32 = 5;
+pub const ROTATE_MAX_SECS: u32 = 3600;
+
+/// Seconds per group from `?rotate=N`, or why the value is refused.
+pub fn rotation_secs(raw: &str) -> Result<u32, String> {
+    raw.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|secs| (ROTATE_MIN_SECS..=ROTATE_MAX_SECS).contains(secs))
+        .ok_or_else(|| {
+            format!(
+                "rotate={raw} ignored: give whole seconds from {ROTATE_MIN_SECS} to {ROTATE_MAX_SECS}"
+            )
+        })
+}
+
+/// Which of `groups` a rotating wall shows at `now_ms`. From the clock rather than a counter,
+/// so walls in different rooms show the same group and a reload keeps its place.
+pub fn rotation_index(now_ms: f64, every_secs: u32, groups: usize) -> usize {
+    if groups == 0 || every_secs == 0 {
+        return 0;
+    }
+    let turns = (now_ms.max(0.0) / 1000.0 / f64::from(every_secs)) as u64;
+    (turns % groups as u64) as usize
+}
+
+/// Seconds until a rotating wall moves on.
+pub fn rotation_left_secs(now_ms: f64, every_secs: u32) -> u32 {
+    let every_ms = f64::from(every_secs) * 1000.0;
+    let into = now_ms.max(0.0) % every_ms;
+    ((every_ms - into) / 1000.0).ceil() as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +159,22 @@ mod tests {
     fn a_target_is_stale_after_three_intervals_without_a_poll() {
         assert!(!is_stale(0, 10, 30_000));
         assert!(is_stale(0, 10, 30_001));
+    }
+
+    #[test]
+    fn rotation_is_bounded_and_follows_the_clock() {
+        assert_eq!(rotation_secs("30"), Ok(30));
+        assert_eq!(rotation_secs(" 5 "), Ok(5));
+        for bad in ["", "0", "4", "3601", "-3", "abc", "2.5"] {
+            let refused = rotation_secs(bad).expect_err(bad);
+            assert!(refused.contains("from 5 to 3600"), "{refused}");
+        }
+        assert_eq!(rotation_index(0.0, 30, 4), 0);
+        assert_eq!(rotation_index(29_999.0, 30, 4), 0);
+        assert_eq!(rotation_index(30_000.0, 30, 4), 1);
+        assert_eq!(rotation_index(121_000.0, 30, 4), 0, "wraps after four turns");
+        assert_eq!(rotation_index(50_000.0, 30, 0), 0);
+        assert_eq!(rotation_left_secs(30_000.0, 30), 30);
+        assert_eq!(rotation_left_secs(59_500.0, 30), 1);
     }
 }

@@ -1,6 +1,7 @@
 //! Operational readiness per target: the guide's pre-production checklist, with the items
 //! mcpops can prove filled from what it has seen, and the rest ticked by hand.
 use super::offers::{Offer, ProbeKind, ProbeOffers};
+use super::target::group_by_tag;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -8,29 +9,32 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum ReadinessItem {
     Monitoring,
+    Alerts,
+    Logging,
+    BackupTested,
+    Runbooks,
+    OnCall,
+    IncidentResponse,
+    CapacityPlan,
     HealthChecks,
     McpProbe,
-    Alerts,
-    Runbooks,
-    BackupTested,
-    Logging,
-    CapacityPlan,
     Security,
-    OnCall,
 }
 
 impl ReadinessItem {
-    pub const ALL: [ReadinessItem; 10] = [
+    /// The guide's eight items in its order, then the three mcpops adds.
+    pub const ALL: [ReadinessItem; 11] = [
         Self::Monitoring,
+        Self::Alerts,
+        Self::Logging,
+        Self::BackupTested,
+        Self::Runbooks,
+        Self::OnCall,
+        Self::IncidentResponse,
+        Self::CapacityPlan,
         Self::HealthChecks,
         Self::McpProbe,
-        Self::Alerts,
-        Self::Runbooks,
-        Self::BackupTested,
-        Self::Logging,
-        Self::CapacityPlan,
         Self::Security,
-        Self::OnCall,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +49,7 @@ impl ReadinessItem {
             Self::CapacityPlan => "capacity_plan",
             Self::Security => "security",
             Self::OnCall => "on_call",
+            Self::IncidentResponse => "incident_response",
         }
     }
 
@@ -57,14 +62,37 @@ impl ReadinessItem {
             Self::Monitoring => "Monitoring: metrics are scraped",
             Self::HealthChecks => "Health endpoints answer (live and ready)",
             Self::McpProbe => "The MCP endpoint answers the protocol",
-            Self::Alerts => "Alert rules are active",
+            Self::Alerts => "Alerts and notifications reach a channel",
             Self::Runbooks => "Runbooks are linked to the alerts",
             Self::BackupTested => "Backups are tested by a verified restore",
             Self::Logging => "Structured logs are shipped and searchable",
             Self::CapacityPlan => "A capacity plan covers the expected peak",
             Self::Security => "Authentication and secrets are reviewed",
             Self::OnCall => "An on-call rota owns the service",
+            Self::IncidentResponse => "Incident response plan: runbooks linked, an on-call channel set",
         }
+    }
+
+    /// A column heading for the fleet's readiness matrix.
+    pub fn short_label(self) -> &'static str {
+        match self {
+            Self::Monitoring => "Monitoring",
+            Self::Alerts => "Alerts",
+            Self::Logging => "Logging",
+            Self::BackupTested => "Backups",
+            Self::Runbooks => "Runbooks",
+            Self::OnCall => "On-call",
+            Self::IncidentResponse => "Incident plan",
+            Self::CapacityPlan => "Capacity",
+            Self::HealthChecks => "Health",
+            Self::McpProbe => "MCP",
+            Self::Security => "Security",
+        }
+    }
+
+    /// One of the operations guide's own pre-production items (the rest are mcpops' additions).
+    pub fn in_guide(self) -> bool {
+        !matches!(self, Self::HealthChecks | Self::McpProbe | Self::Security)
     }
 
     /// Items mcpops proves from its own data; the others are ticked by a person.
@@ -77,6 +105,7 @@ impl ReadinessItem {
                 | Self::Alerts
                 | Self::Runbooks
                 | Self::BackupTested
+                | Self::IncidentResponse
         )
     }
 }
@@ -92,6 +121,8 @@ pub struct ReadinessFacts {
     pub ready_checks: Vec<String>,
     pub mcp_protocol: Option<String>,
     pub alert_engine_on: bool,
+    /// Channels that would receive this target's critical alerts.
+    pub alert_channels: Vec<String>,
     pub rules: usize,
     /// Rules whose runbook is in the library, of all rules.
     pub rules_with_runbooks: (usize, usize),
@@ -219,18 +250,38 @@ fn automatic(item: ReadinessItem, facts: &ReadinessFacts) -> (bool, String) {
             Some(version) => (true, format!("protocol {version} answered")),
             None => (false, "no successful MCP probe yet".into()),
         },
-        ReadinessItem::Alerts if facts.alert_engine_on => {
-            (true, format!("{} rules judge every poll", facts.rules))
-        }
-        ReadinessItem::Alerts => (
+        ReadinessItem::Alerts if !facts.alert_engine_on => (
             false,
             "the alert engine is switched off ([alerts] enabled)".into(),
         ),
+        ReadinessItem::Alerts if facts.alert_channels.is_empty() => (
+            false,
+            format!(
+                "{} rules judge every poll, but no channel receives this server's critical alerts",
+                facts.rules
+            ),
+        ),
+        ReadinessItem::Alerts => (
+            true,
+            format!(
+                "{} rules judge every poll; critical alerts go to {}",
+                facts.rules,
+                facts.alert_channels.join(", ")
+            ),
+        ),
         ReadinessItem::Runbooks => {
             let (linked, all) = facts.rules_with_runbooks;
+            (all > 0 && linked == all, runbooks_linked(facts))
+        }
+        ReadinessItem::IncidentResponse => {
+            let (linked, all) = facts.rules_with_runbooks;
+            let channel = match facts.alert_channels.first() {
+                Some(name) => format!("pages go to {name}"),
+                None => "no channel receives its critical alerts".to_owned(),
+            };
             (
-                all > 0 && linked == all,
-                format!("{linked} of {all} rules link to a runbook in the library"),
+                all > 0 && linked == all && !facts.alert_channels.is_empty(),
+                format!("{}; {channel}", runbooks_linked(facts)),
             )
         }
         ReadinessItem::BackupTested => match facts.last_verified_restore {
@@ -242,6 +293,95 @@ fn automatic(item: ReadinessItem, facts: &ReadinessFacts) -> (bool, String) {
         },
         _ => (false, String::new()),
     }
+}
+
+fn runbooks_linked(facts: &ReadinessFacts) -> String {
+    let (linked, all) = facts.rules_with_runbooks;
+    format!("{linked} of {all} rules link to a runbook in the library")
+}
+
+/// How a cell of the fleet matrix reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Proven,
+    Ticked,
+    Missing,
+    NotOffered,
+}
+
+impl Mark {
+    pub fn of(row: &ReadinessRow) -> Self {
+        match row.state {
+            ItemState::Met if row.tick.is_some() => Self::Ticked,
+            ItemState::Met => Self::Proven,
+            ItemState::Unmet => Self::Missing,
+            ItemState::NotOffered => Self::NotOffered,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Proven => "proven",
+            Self::Ticked => "ticked",
+            Self::Missing => "missing",
+            Self::NotOffered => "not offered",
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::Proven => "✔",
+            Self::Ticked => "☑",
+            Self::Missing => "✘",
+            Self::NotOffered => "–",
+        }
+    }
+}
+
+/// One target's checklist, a row of the fleet matrix; `rows` follow `ReadinessItem::ALL`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerReadiness {
+    pub target_id: i64,
+    pub name: String,
+    pub tags: Vec<String>,
+    pub rows: Vec<ReadinessRow>,
+}
+
+/// A tag value's targets summed per item: how many meet it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupReadiness {
+    pub name: String,
+    pub targets: usize,
+    /// Targets meeting each item, in `ReadinessItem::ALL` order.
+    pub met: Vec<usize>,
+}
+
+/// Sums targets by the value of tag `key`, or the whole fleet as one group without a key.
+pub fn by_group(targets: &[ServerReadiness], key: Option<&str>) -> Vec<GroupReadiness> {
+    group_by_tag(targets.iter().collect(), key, |t| t.tags.as_slice())
+        .into_iter()
+        .map(|(name, members)| GroupReadiness {
+            name: if name.is_empty() {
+                "every server".to_owned()
+            } else {
+                name
+            },
+            targets: members.len(),
+            met: ReadinessItem::ALL
+                .iter()
+                .map(|item| {
+                    members
+                        .iter()
+                        .filter(|t| {
+                            t.rows
+                                .iter()
+                                .any(|r| r.item == *item && r.state == ItemState::Met)
+                        })
+                        .count()
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -258,6 +398,7 @@ mod tests {
             ready_checks: vec!["database".into()],
             mcp_protocol: Some("2025-11-25".into()),
             alert_engine_on: true,
+            alert_channels: vec!["ops-pager".into()],
             rules: 9,
             rules_with_runbooks: (9, 9),
             last_verified_restore: None,
@@ -307,5 +448,74 @@ mod tests {
                 .contains("/health/ready")
         );
         assert_eq!(row(ReadinessItem::McpProbe).state, ItemState::Met);
+    }
+
+    #[test]
+    fn alerts_and_the_incident_plan_need_a_channel_that_receives_the_target() {
+        let linked = ReadinessFacts {
+            alert_engine_on: true,
+            rules: 9,
+            rules_with_runbooks: (9, 9),
+            ..ReadinessFacts::default()
+        };
+        let rows = checklist(&linked, &[]);
+        let row = |rows: &[ReadinessRow], item| {
+            rows.iter().find(|r| r.item == item).cloned().expect("row")
+        };
+        for item in [ReadinessItem::Alerts, ReadinessItem::IncidentResponse] {
+            assert_eq!(row(&rows, item).state, ItemState::Unmet, "{item:?}");
+            assert!(row(&rows, item).evidence.contains("no channel"), "{item:?}");
+        }
+        let paged = ReadinessFacts {
+            alert_channels: vec!["ops-pager".into()],
+            ..linked.clone()
+        };
+        let rows = checklist(&paged, &[]);
+        assert_eq!(row(&rows, ReadinessItem::Alerts).state, ItemState::Met);
+        assert!(row(&rows, ReadinessItem::Alerts).evidence.contains("ops-pager"));
+        assert_eq!(row(&rows, ReadinessItem::IncidentResponse).state, ItemState::Met);
+        let unlinked = ReadinessFacts {
+            rules_with_runbooks: (8, 9),
+            ..paged
+        };
+        let rows = checklist(&unlinked, &[]);
+        assert_eq!(row(&rows, ReadinessItem::IncidentResponse).state, ItemState::Unmet);
+    }
+
+    #[test]
+    fn the_fleet_matrix_marks_cells_and_sums_groups_by_tag() {
+        let facts = ReadinessFacts {
+            metrics_scraped: true,
+            ..ReadinessFacts::default()
+        };
+        let tick = Tick {
+            item: ReadinessItem::Logging,
+            by: "ann".into(),
+            at: Utc::now(),
+        };
+        let target = |id, tags: &[&str], ticks: &[Tick]| ServerReadiness {
+            target_id: id,
+            name: format!("t{id}"),
+            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+            rows: checklist(&facts, ticks),
+        };
+        let fleet = [
+            target(1, &["team:pay"], std::slice::from_ref(&tick)),
+            target(2, &["team:pay"], &[]),
+            target(3, &[], &[]),
+        ];
+        let marks: Vec<Mark> = fleet[0].rows.iter().map(Mark::of).collect();
+        assert_eq!(marks[0], Mark::Proven, "monitoring");
+        assert_eq!(marks[2], Mark::Ticked, "logging");
+        assert_eq!(marks[1], Mark::Missing, "alerts");
+        let groups = by_group(&fleet, Some("team"));
+        assert_eq!(groups.len(), 2);
+        assert_eq!((groups[0].name.as_str(), groups[0].targets), ("team: pay", 2));
+        assert_eq!(groups[0].met[0], 2, "both scraped");
+        assert_eq!(groups[0].met[2], 1, "one ticked logging");
+        assert_eq!((groups[1].name.as_str(), groups[1].targets), ("no team", 1));
+        let whole = by_group(&fleet, None);
+        assert_eq!((whole[0].name.as_str(), whole[0].targets, whole[0].met[0]), ("every server", 3, 3));
+        assert_eq!(ReadinessItem::ALL.iter().filter(|i| i.in_guide()).count(), 8);
     }
 }

@@ -307,7 +307,7 @@ fn OperationalReadiness(id: i64) -> impl IntoView {
     let rows = Resource::new(move || tick.version().get(), move |_| target_readiness(id));
     let can_operate = use_permission(crate::domain::auth::Permission::Operate);
     view! {
-        <section class="panel readiness" aria-label="Operational readiness">
+        <section class="panel readiness" id="readiness" aria-label="Operational readiness">
             <h2>"Operational readiness"</h2>
             <ErrorNote error=form_error(tick.value().into()) />
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>

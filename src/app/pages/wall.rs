@@ -1,9 +1,13 @@
 //! The wall screen: the fleet's golden signals, then every target as a tile coloured by
-//! state, grouped by a tag, updated live from `/events`. `?group=KEY` picks the tag key.
+//! state, grouped by a tag, updated live from `/events`. `?group=KEY` picks the tag key,
+//! `?rotate=N` shows one group at a time for N seconds each.
 use crate::api::alerts::{WallAlertSummary, wall_alerts};
 use crate::api::fleet::{Density, FleetTile, FleetView, fleet_overview};
 use crate::app::live::{clock_time, use_clock, use_live};
-use crate::domain::live::{Freshness, freshness};
+use crate::domain::alerts::{AlertState, Severity};
+use crate::domain::live::{
+    Freshness, freshness, rotation_index, rotation_left_secs, rotation_secs,
+};
 use crate::domain::observation::{LiveUpdate, TargetState, TrendPoint};
 use crate::domain::series::sparkline;
 use leptos::prelude::*;
@@ -147,7 +151,11 @@ fn repaint_cell(_target_id: i64, _state: TargetState) {}
 pub fn WallPage() -> impl IntoView {
     // `?group=KEY` groups by that tag key, `?group=none` not at all; the server picks one
     // for a large fleet otherwise.
-    let group = leptos_router::hooks::use_query_map().with_untracked(|q| q.get("group"));
+    let (group, rotate) = leptos_router::hooks::use_query_map()
+        .with_untracked(|q| (q.get("group"), q.get("rotate").map(|raw| rotation_secs(&raw))));
+    let rotation = rotate.clone().and_then(Result::ok);
+    // A rotating wall is grouped even when the fleet is small enough not to need it.
+    let group = group.or_else(|| rotation.map(|_| "auto".to_owned()));
     let wall = StoredValue::new(WallState::default());
     let live = use_live(Some(Callback::new(move |update| {
         wall.with_value(|wall| wall.apply(update));
@@ -169,12 +177,20 @@ pub fn WallPage() -> impl IntoView {
         )
     });
     let quiet = move || matches!(freshness.get(), Freshness::Quiet { .. });
+    let alarm = Alarm::new();
+    Effect::new(move |_| {
+        if let Some(Ok(summary)) = alerts.get() {
+            alarm.heard(&summary);
+        }
+    });
+    let refused = rotate.and_then(Result::err);
     view! {
         <Title text="Wall" />
         <StaleBanner freshness last_event=live.last_event_ms />
+        {refused.map(|why| view! { <p class="error-note" role="alert">{why}</p> })}
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                alerts.await.ok().map(|summary| view! { <WallAlerts summary /> })
+                alerts.await.ok().map(|summary| view! { <WallAlerts summary alarm /> })
             })}
         </Transition>
         <FleetCharts />
@@ -189,7 +205,7 @@ pub fn WallPage() -> impl IntoView {
                         }.into_any(),
                         Ok(overview) => {
                             shortest_interval.set(overview.shortest_interval_secs);
-                            wall_grid(overview, wall).into_any()
+                            wall_grid(overview, wall, rotation, alarm).into_any()
                         }
                         Err(err) => view! { <p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                     }
@@ -199,7 +215,12 @@ pub fn WallPage() -> impl IntoView {
     }
 }
 
-fn wall_grid(overview: &FleetView, wall: StoredValue<WallState>) -> impl IntoView + use<> {
+fn wall_grid(
+    overview: &FleetView,
+    wall: StoredValue<WallState>,
+    rotation: Option<u32>,
+    alarm: Alarm,
+) -> impl IntoView + use<> {
     let FleetView {
         density,
         grouped,
@@ -257,9 +278,14 @@ fn wall_grid(overview: &FleetView, wall: StoredValue<WallState>) -> impl IntoVie
     state.fleet.set(fleet);
     let fleet = state.fleet;
     wall.set_value(state);
+    let clock = use_clock();
+    let group_count = sections.len();
+    let rotation = rotation.filter(|_| group_count > 1);
+    let shown = move || rotation.map(|secs| rotation_index(clock.get(), secs, group_count));
     let sections = sections
         .into_iter()
-        .map(|(name, tally, list)| {
+        .enumerate()
+        .map(|(index, (name, tally, list))| {
             let heading = grouped.then(|| {
                 view! {
                     <h2 class="tile-group-name" class=("has-down", move || tally.get()[0] > 0)>
@@ -269,7 +295,11 @@ fn wall_grid(overview: &FleetView, wall: StoredValue<WallState>) -> impl IntoVie
                 }
             });
             view! {
-                <section class="tile-group" aria-label=grouped.then(|| format!("Group {name}"))>
+                <section
+                    class="tile-group"
+                    class:rotated-out=move || shown().is_some_and(|shown| shown != index)
+                    aria-label=grouped.then(|| format!("Group {name}"))
+                >
                     {heading}
                     {list}
                 </section>
@@ -287,10 +317,20 @@ fn wall_grid(overview: &FleetView, wall: StoredValue<WallState>) -> impl IntoVie
             }
         })
         .collect_view();
-    let clock = use_clock();
+    let rotating = rotation.map(|secs| {
+        move || {
+            format!(
+                "group {} of {group_count} · next in {} s",
+                shown().unwrap_or(0) + 1,
+                rotation_left_secs(clock.get(), secs)
+            )
+        }
+    });
     view! {
         <div class="wall-summary">
             <span class="wall-counts" aria-live="polite">{summary}</span>
+            {rotating.map(|text| view! { <span class="wall-rotation" data-testid="rotation">{text}</span> })}
+            <AlarmToggle alarm />
             <span class="wall-clock" aria-label="Time">{move || clock_time(clock.get())}</span>
         </div>
         <div class=format!("tile-groups {}", density.class())>{sections}</div>
@@ -409,9 +449,144 @@ fn FleetCharts() -> impl IntoView {
     }
 }
 
+/// The opt-in alarm for a room: a new critical alert flashes the alerts panel and sounds a
+/// tone. Off by default; the choice is kept in the browser (`localStorage`), so a wall
+/// screen keeps it across reloads.
+#[derive(Clone, Copy)]
+struct Alarm {
+    on: RwSignal<bool>,
+    /// Critical firing alerts already heard: the first reading only fills it.
+    heard: StoredValue<Option<std::collections::HashSet<i64>>>,
+    /// New critical alerts raised since the page opened.
+    raised: RwSignal<usize>,
+    /// The panel flashes while this is set.
+    flashing: RwSignal<bool>,
+}
+
+const ALARM_KEY: &str = "mcpops.wall.alarm";
+const FLASH_MS: u64 = 4000;
+
+impl Alarm {
+    fn new() -> Self {
+        let alarm = Self {
+            on: RwSignal::new(false),
+            heard: StoredValue::new(None),
+            raised: RwSignal::new(0),
+            flashing: RwSignal::new(false),
+        };
+        // After hydration, so the server's page and the browser's first render agree.
+        Effect::new(move |_| alarm.on.set(browser::stored(ALARM_KEY) == Some("on".into())));
+        alarm
+    }
+
+    fn toggle(self) {
+        let on = !self.on.get_untracked();
+        self.on.set(on);
+        browser::store(ALARM_KEY, if on { "on" } else { "off" });
+        if on {
+            // A click is the gesture browsers ask for before a page may play sound.
+            browser::beep();
+        }
+    }
+
+    fn heard(self, summary: &WallAlertSummary) {
+        let critical: std::collections::HashSet<i64> = summary
+            .shown
+            .iter()
+            .filter(|a| a.severity == Severity::Critical && a.state == AlertState::Firing)
+            .map(|a| a.id)
+            .collect();
+        let fresh = self.heard.with_value(|heard| {
+            heard
+                .as_ref()
+                .is_some_and(|heard| critical.iter().any(|id| !heard.contains(id)))
+        });
+        self.heard.update_value(|heard| {
+            heard.get_or_insert_with(Default::default).extend(critical);
+        });
+        if !fresh {
+            return;
+        }
+        self.raised.update(|n| *n += 1);
+        if self.on.get_untracked() {
+            self.flashing.set(true);
+            browser::beep();
+            set_timeout(
+                move || self.flashing.set(false),
+                std::time::Duration::from_millis(FLASH_MS),
+            );
+        }
+    }
+}
+
+#[component]
+fn AlarmToggle(alarm: Alarm) -> impl IntoView {
+    view! {
+        <button
+            type="button"
+            class="alarm-toggle"
+            class:active=move || alarm.on.get()
+            aria-pressed=move || alarm.on.get().to_string()
+            data-raised=move || alarm.raised.get()
+            title="Flash and sound when a new critical alert fires"
+            on:click=move |_| alarm.toggle()
+        >
+            {move || if alarm.on.get() { "Alarm on" } else { "Alarm off" }}
+        </button>
+    }
+}
+
+/// What the alarm needs from the browser; nothing on the server.
+mod browser {
+    #[cfg(feature = "hydrate")]
+    pub fn stored(key: &str) -> Option<String> {
+        let storage = leptos::prelude::window().local_storage().ok().flatten()?;
+        storage.get_item(key).ok().flatten()
+    }
+
+    #[cfg(feature = "hydrate")]
+    pub fn store(key: &str, value: &str) {
+        if let Some(storage) = leptos::prelude::window().local_storage().ok().flatten() {
+            let _ = storage.set_item(key, value);
+        }
+    }
+
+    /// Two short tones. A browser that refuses sound (no gesture yet) stays silent; the
+    /// flash still shows.
+    #[cfg(feature = "hydrate")]
+    pub fn beep() {
+        let Ok(audio) = web_sys::AudioContext::new() else {
+            return;
+        };
+        let now = audio.current_time();
+        for (start, hz) in [(0.0, 880.0), (0.25, 660.0)] {
+            let (Ok(tone), Ok(gain)) = (audio.create_oscillator(), audio.create_gain()) else {
+                return;
+            };
+            tone.frequency().set_value(hz);
+            gain.gain().set_value(0.2);
+            let _ = tone.connect_with_audio_node(&gain);
+            let _ = gain.connect_with_audio_node(&audio.destination());
+            let _ = tone.start_with_when(now + start);
+            let _ = tone.stop_with_when(now + start + 0.2);
+        }
+    }
+
+    #[cfg(not(feature = "hydrate"))]
+    pub fn stored(_key: &str) -> Option<String> {
+        None
+    }
+
+    #[cfg(not(feature = "hydrate"))]
+    pub fn store(_key: &str, _value: &str) {}
+
+    #[cfg(not(feature = "hydrate"))]
+    pub fn beep() {}
+}
+
 /// Firing alerts, big and first; acknowledged ones below them, with who is on it.
 #[component]
-fn WallAlerts(summary: WallAlertSummary) -> impl IntoView {
+fn WallAlerts(summary: WallAlertSummary, alarm: Alarm) -> impl IntoView {
     let quiet = summary.shown.is_empty();
     let label = if quiet {
         "No firing alerts".to_owned()
@@ -430,7 +605,7 @@ fn WallAlerts(summary: WallAlertSummary) -> impl IntoView {
         }
     });
     view! {
-        <section class="wall-alerts" class:quiet=quiet aria-label="Alerts" aria-live="polite">
+        <section class="wall-alerts" class:quiet=quiet class:alarm-flash=move || alarm.flashing.get() aria-label="Alerts" aria-live="polite">
             <h2>{label}</h2>
             <ul>
                 {summary.shown.into_iter().map(|alert| {

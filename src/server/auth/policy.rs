@@ -109,6 +109,10 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
         "/api/readiness/get",
         Access::Need(Permission::ViewDashboards),
     ),
+    (
+        "/api/readiness/fleet",
+        Access::Need(Permission::ViewDashboards),
+    ),
     ("/api/readiness/tick", Access::Need(Permission::Operate)),
     ("/api/backups/get", Access::Need(Permission::Administer)),
     ("/api/backups/start", Access::Need(Permission::Administer)),

@@ -11,14 +11,25 @@ use chrono::{DateTime, Utc};
 
 const SELECT_TICKS: &str =
     "SELECT item, ticked_by, ticked_at FROM readiness_ticks WHERE target_id = $1";
+const SELECT_ALL_TICKS: &str = "SELECT target_id, item, ticked_by, ticked_at FROM readiness_ticks";
 const INSERT_TICK: &str = "INSERT INTO readiness_ticks (target_id, item, ticked_by, ticked_at) \
     VALUES ($1, $2, $3, $4) ON CONFLICT (target_id, item) DO NOTHING";
 const DELETE_TICK: &str = "DELETE FROM readiness_ticks WHERE target_id = $1 AND item = $2";
+
+fn tick(item: String, by: String, at: i64) -> StoreResult<Tick> {
+    Ok(Tick {
+        item: ReadinessItem::parse(&item).ok_or_else(|| corrupt("item", &item))?,
+        by,
+        at: from_millis(at)?,
+    })
+}
 
 /// Readiness items ticked by hand.
 #[async_trait]
 pub trait ReadinessStore: Send + Sync {
     async fn readiness_ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>>;
+    /// Every tick of every target, for the fleet's matrix.
+    async fn all_readiness_ticks(&self) -> StoreResult<Vec<(i64, Tick)>>;
     /// `ticked: None` clears the item.
     async fn set_readiness_tick(
         &self,
@@ -30,7 +41,7 @@ pub trait ReadinessStore: Send + Sync {
 }
 
 queries_for_any_backend! {
-    area ReadinessStore rows [] {
+    area ReadinessStore rows [(i64, String, String, i64)] {
         /// The readiness items ticked by hand on a target.
         async fn readiness_ticks(&self, target_id: i64) -> StoreResult<Vec<Tick>> {
             sqlx::query_as::<DB, (String, String, i64)>(SELECT_TICKS)
@@ -38,13 +49,16 @@ queries_for_any_backend! {
                 .fetch_all(self.pool())
                 .await?
                 .into_iter()
-                .map(|(item, by, at)| {
-                    Ok(Tick {
-                        item: ReadinessItem::parse(&item).ok_or_else(|| corrupt("item", &item))?,
-                        by,
-                        at: from_millis(at)?,
-                    })
-                })
+                .map(|(item, by, at)| tick(item, by, at))
+                .collect()
+        }
+
+        async fn all_readiness_ticks(&self) -> StoreResult<Vec<(i64, Tick)>> {
+            sqlx::query_as::<DB, (i64, String, String, i64)>(SELECT_ALL_TICKS)
+                .fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .map(|(target_id, item, by, at)| Ok((target_id, tick(item, by, at)?)))
                 .collect()
         }
 

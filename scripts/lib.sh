@@ -74,5 +74,6 @@ ensure_build_tools() {
 
 build_release() {
   step "building the release site (server + WASM, wasm-opt applied)"
-  cargo leptos build --release
+  # --precompress: gzip and brotli copies of each asset, served to browsers that accept them.
+  cargo leptos build --release --precompress
 }

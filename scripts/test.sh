@@ -94,5 +94,17 @@ drop_stale_test_databases
 
 build_release
 
+# The browser's download: a budget it must stay under (docs/benchmarks.md, first load).
+WASM_GZIP_BUDGET_BYTES=1000000
+step "release WASM after gzip -9 (budget $WASM_GZIP_BUDGET_BYTES bytes)"
+# The build names the file by its hash (target/release/hash.txt); older builds' files may remain.
+wasm_file="target/site/pkg/mcpops.$(awk '$1 == "wasm:" { print $2 }' target/release/hash.txt).wasm"
+wasm_gzip_bytes="$(gzip -9 -c "$wasm_file" | wc -c)"
+echo "release WASM: $(stat -c %s "$wasm_file") bytes, $wasm_gzip_bytes after gzip -9"
+if [ "$wasm_gzip_bytes" -gt "$WASM_GZIP_BUDGET_BYTES" ]; then
+  echo "the release WASM grew past its budget" >&2
+  exit 1
+fi
+
 step "end-to-end tests in headless Chromium (release build)"
 (cd end2end && npx playwright test)

@@ -926,8 +926,15 @@ async fn readiness_ticks_keep_the_first_tick_and_list_across_the_fleet(backend: 
     tick(b.id, ReadinessItem::CapacityPlan, "cy", later).await;
 
     let on_a = store.readiness_ticks(a.id).await.expect("ticks");
-    let on_call = on_a.iter().find(|t| t.item == ReadinessItem::OnCall).expect("on call");
-    assert_eq!((on_call.by.as_str(), on_call.at), ("ann", first), "{backend:?}");
+    let on_call = on_a
+        .iter()
+        .find(|t| t.item == ReadinessItem::OnCall)
+        .expect("on call");
+    assert_eq!(
+        (on_call.by.as_str(), on_call.at),
+        ("ann", first),
+        "{backend:?}"
+    );
     let mut fleet: Vec<(i64, ReadinessItem, String)> = store
         .all_readiness_ticks()
         .await
@@ -950,9 +957,16 @@ async fn readiness_ticks_keep_the_first_tick_and_list_across_the_fleet(backend: 
         .set_readiness_tick(a.id, ReadinessItem::OnCall, None, common::test_event())
         .await
         .expect("clear");
-    store.delete_target(b.id, common::test_event()).await.expect("delete");
+    store
+        .delete_target(b.id, common::test_event())
+        .await
+        .expect("delete");
     let left = store.all_readiness_ticks().await.expect("all ticks");
-    assert_eq!(left.len(), 1, "{backend:?}: cleared, and gone with its target");
+    assert_eq!(
+        left.len(),
+        1,
+        "{backend:?}: cleared, and gone with its target"
+    );
     assert_eq!(left[0].1.item, ReadinessItem::Logging);
 }
 

@@ -30,6 +30,9 @@ test('the readiness matrix shows each server against the guide checklist, and a 
   await expect(first.locator('td[data-item="alerts"]')).toHaveAttribute('title', /no channel receives/);
   await expect(first.locator('td[data-item="incident_response"]')).toHaveClass(/missing/);
   await expect(matrix.locator('tfoot td').nth(5)).toHaveText('1 of 3');
+  // The page itself never scrolls sideways; a matrix wider than the screen scrolls in its box.
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
   await page.screenshot({ path: 'test-results/readiness.png', fullPage: true });
 
   // A channel for critical alerts of every target: alerts and the incident plan pass.

@@ -210,3 +210,23 @@ test('?rotate=5 shows one team at a time and moves on by itself; a bad value is 
   noErrors();
   await mcpops.stop();
 });
+
+test('the site loads light: hashed assets are precompressed and cached for good, pages revalidated', async ({ page }) => {
+  const mcpops = await startMcpops({ demoServers: 1 });
+  await signInQuietly(page, mcpops);
+  const html = await page.request.get(`${mcpops.url}/wall`);
+  expect(html.headers()['cache-control']).toBe('no-cache');
+  const body = await html.text();
+  const wasm = /href="(\/pkg\/mcpops\.[\w-]+\.wasm)"/.exec(body)?.[1];
+  const css = /href="(\/pkg\/mcpops\.[\w-]+\.css)"/.exec(body)?.[1];
+  expect(wasm, 'the page names its hashed WASM').toBeTruthy();
+  expect(css, 'the page names its hashed stylesheet').toBeTruthy();
+  for (const [encoding, path] of [['br', wasm], ['gzip', wasm], ['br', css]] as const) {
+    const asset = await page.request.get(`${mcpops.url}${path}`, { headers: { 'accept-encoding': encoding } });
+    expect(asset.status()).toBe(200);
+    expect(asset.headers()['content-encoding'], `${path} as ${encoding}`).toBe(encoding);
+    expect(asset.headers()['cache-control']).toBe('public, max-age=31536000, immutable');
+    expect(asset.headers()['vary'] ?? '').toMatch(/accept-encoding/i);
+  }
+  await mcpops.stop();
+});

@@ -172,7 +172,11 @@ mod tests {
         assert_eq!(rotation_index(0.0, 30, 4), 0);
         assert_eq!(rotation_index(29_999.0, 30, 4), 0);
         assert_eq!(rotation_index(30_000.0, 30, 4), 1);
-        assert_eq!(rotation_index(121_000.0, 30, 4), 0, "wraps after four turns");
+        assert_eq!(
+            rotation_index(121_000.0, 30, 4),
+            0,
+            "wraps after four turns"
+        );
         assert_eq!(rotation_index(50_000.0, 30, 0), 0);
         assert_eq!(rotation_left_secs(30_000.0, 30), 30);
         assert_eq!(rotation_left_secs(59_500.0, 30), 1);

@@ -69,7 +69,9 @@ impl ReadinessItem {
             Self::CapacityPlan => "A capacity plan covers the expected peak",
             Self::Security => "Authentication and secrets are reviewed",
             Self::OnCall => "An on-call rota owns the service",
-            Self::IncidentResponse => "Incident response plan: runbooks linked, an on-call channel set",
+            Self::IncidentResponse => {
+                "Incident response plan: runbooks linked, an on-call channel set"
+            }
         }
     }
 
@@ -472,14 +474,24 @@ mod tests {
         };
         let rows = checklist(&paged, &[]);
         assert_eq!(row(&rows, ReadinessItem::Alerts).state, ItemState::Met);
-        assert!(row(&rows, ReadinessItem::Alerts).evidence.contains("ops-pager"));
-        assert_eq!(row(&rows, ReadinessItem::IncidentResponse).state, ItemState::Met);
+        assert!(
+            row(&rows, ReadinessItem::Alerts)
+                .evidence
+                .contains("ops-pager")
+        );
+        assert_eq!(
+            row(&rows, ReadinessItem::IncidentResponse).state,
+            ItemState::Met
+        );
         let unlinked = ReadinessFacts {
             rules_with_runbooks: (8, 9),
             ..paged
         };
         let rows = checklist(&unlinked, &[]);
-        assert_eq!(row(&rows, ReadinessItem::IncidentResponse).state, ItemState::Unmet);
+        assert_eq!(
+            row(&rows, ReadinessItem::IncidentResponse).state,
+            ItemState::Unmet
+        );
     }
 
     #[test]
@@ -510,12 +522,21 @@ mod tests {
         assert_eq!(marks[1], Mark::Missing, "alerts");
         let groups = by_group(&fleet, Some("team"));
         assert_eq!(groups.len(), 2);
-        assert_eq!((groups[0].name.as_str(), groups[0].targets), ("team: pay", 2));
+        assert_eq!(
+            (groups[0].name.as_str(), groups[0].targets),
+            ("team: pay", 2)
+        );
         assert_eq!(groups[0].met[0], 2, "both scraped");
         assert_eq!(groups[0].met[2], 1, "one ticked logging");
         assert_eq!((groups[1].name.as_str(), groups[1].targets), ("no team", 1));
         let whole = by_group(&fleet, None);
-        assert_eq!((whole[0].name.as_str(), whole[0].targets, whole[0].met[0]), ("every server", 3, 3));
-        assert_eq!(ReadinessItem::ALL.iter().filter(|i| i.in_guide()).count(), 8);
+        assert_eq!(
+            (whole[0].name.as_str(), whole[0].targets, whole[0].met[0]),
+            ("every server", 3, 3)
+        );
+        assert_eq!(
+            ReadinessItem::ALL.iter().filter(|i| i.in_guide()).count(),
+            8
+        );
     }
 }

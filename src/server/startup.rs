@@ -70,6 +70,8 @@ impl Application {
             .map_err(|source| StartupError::Bind { addr, source })?;
         let leptos_options = LeptosOptions::builder()
             .output_name("mcpops")
+            // `cargo leptos build` writes the assets' hashes beside the binary it builds.
+            .hash_files(site_hashes_beside_binary())
             .site_root(config.server.site_root.to_string_lossy().into_owned())
             .site_pkg_dir("pkg")
             .site_addr(addr)
@@ -302,6 +304,15 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// Whether the build that made this binary hashed the site's file names (`hash.txt` beside
+/// it, which Leptos reads to name them in each page).
+fn site_hashes_beside_binary() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("hash.txt")))
+        .is_some_and(|path| path.is_file())
 }
 
 #[cfg(test)]

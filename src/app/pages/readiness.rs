@@ -1,9 +1,7 @@
 //! `/readiness`: the operations guide's pre-production checklist for the whole fleet, one row
 //! per server (or per tag value), each cell proven, ticked by hand, missing or not offered.
 use crate::api::readiness::fleet_readiness;
-use crate::domain::readiness::{
-    GroupReadiness, Mark, ReadinessItem, ServerReadiness, by_group,
-};
+use crate::domain::readiness::{GroupReadiness, Mark, ReadinessItem, ServerReadiness, by_group};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -69,7 +67,7 @@ fn tag_keys(targets: &[ServerReadiness]) -> Vec<String> {
 #[component]
 fn RowsChoice(keys: Vec<String>, chosen: Option<String>) -> impl IntoView {
     view! {
-        <form method="get" action="/readiness" class="panel filters" aria-label="Rows">
+        <form method="get" action="/readiness" class="panel filters" aria-label="Group the matrix">
             <label>
                 "Rows "
                 <select name="by">

@@ -151,8 +151,12 @@ fn repaint_cell(_target_id: i64, _state: TargetState) {}
 pub fn WallPage() -> impl IntoView {
     // `?group=KEY` groups by that tag key, `?group=none` not at all; the server picks one
     // for a large fleet otherwise.
-    let (group, rotate) = leptos_router::hooks::use_query_map()
-        .with_untracked(|q| (q.get("group"), q.get("rotate").map(|raw| rotation_secs(&raw))));
+    let (group, rotate) = leptos_router::hooks::use_query_map().with_untracked(|q| {
+        (
+            q.get("group"),
+            q.get("rotate").map(|raw| rotation_secs(&raw)),
+        )
+    });
     let rotation = rotate.clone().and_then(Result::ok);
     // A rotating wall is grouped even when the fleet is small enough not to need it.
     let group = group.or_else(|| rotation.map(|_| "auto".to_owned()));
@@ -475,7 +479,11 @@ impl Alarm {
             flashing: RwSignal::new(false),
         };
         // After hydration, so the server's page and the browser's first render agree.
-        Effect::new(move |_| alarm.on.set(browser::stored(ALARM_KEY) == Some("on".into())));
+        Effect::new(move |_| {
+            alarm
+                .on
+                .set(browser::stored(ALARM_KEY) == Some("on".into()))
+        });
         alarm
     }
 

@@ -88,6 +88,10 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .layer(auth::session_layer(state.store.sessions(), &config.auth))
         .layer(middleware::from_fn(same_origin_writes))
         .layer(middleware::from_fn_with_state(
+            state.leptos_options.hash_files,
+            cache_policy,
+        ))
+        .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
         ))
@@ -140,6 +144,29 @@ fn content_security_policy(frame_ancestors: &str, nonce: Option<&str>) -> Header
     // The configuration refuses control characters, so this always holds.
     HeaderValue::from_str(&policy)
         .unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'self'"))
+}
+
+/// Assets under hashed names (`/pkg/mcpops.<hash>.wasm`) never change and are kept a year;
+/// everything else, pages first, is checked again on each visit. Unhashed assets (a build
+/// without `hash-files`) are revalidated too, so a new build is never hidden by a cache.
+/// Assets come gzip- or brotli-encoded by what the browser accepts, which a shared cache
+/// must key on.
+async fn cache_policy(State(hashed): State<bool>, request: Request, next: Next) -> Response {
+    let asset = request.uri().path().starts_with("/pkg/");
+    let mut response = next.run(request).await;
+    let policy = if asset && hashed && response.status().is_success() {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    };
+    let headers = response.headers_mut();
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static(policy));
+    if asset && !headers.contains_key(header::VARY) {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    response
 }
 
 fn request_span(request: &Request) -> tracing::Span {

@@ -2,9 +2,7 @@
 use crate::domain::alerts::{RuleKind, Severity};
 use crate::domain::notifications::Channel;
 use crate::domain::observation::TargetStatus;
-use crate::domain::readiness::{
-    ReadinessFacts, ReadinessRow, ServerReadiness, Tick, checklist,
-};
+use crate::domain::readiness::{ReadinessFacts, ReadinessRow, ServerReadiness, Tick, checklist};
 use crate::domain::target::Target;
 use crate::server::state::AppState;
 use crate::server::store::StoreResult;
@@ -55,7 +53,8 @@ impl FleetFacts {
     }
 
     fn facts(&self, target: &Target, status: Option<&TargetStatus>) -> ReadinessFacts {
-        let failed = |probe: &str| status.is_none_or(|s| s.failures.iter().any(|f| f.probe == probe));
+        let failed =
+            |probe: &str| status.is_none_or(|s| s.failures.iter().any(|f| f.probe == probe));
         ReadinessFacts {
             last_poll: status.map(|s| s.at),
             metrics_scraped: status.is_some_and(|s| s.rps.is_some() || s.p95.is_some()),

@@ -85,7 +85,8 @@ impl FleetFacts {
     }
 }
 
-/// Every target's checklist, in name order, from the hub's latest statuses.
+/// Every target's checklist, in name order, from the stored latest statuses (one read for
+/// the fleet, as the single-target checklist reads its own).
 pub async fn fleet(state: &AppState) -> StoreResult<Vec<ServerReadiness>> {
     let fleet = FleetFacts::gather(state).await?;
     let targets = state.directory.targets(state.store.as_ref()).await?;

@@ -58,10 +58,12 @@ pub enum RuleKind {
     MemoryGrowth,
     /// The remaining API quota is under a tenth of the most seen in six hours.
     QuotaLow,
+    /// Active connections or CPU well above the target's own usual level.
+    Saturation,
 }
 
 impl RuleKind {
-    pub const ALL: [RuleKind; 16] = [
+    pub const ALL: [RuleKind; 17] = [
         Self::TargetDown,
         Self::NotReady,
         Self::McpProbeFailing,
@@ -78,6 +80,7 @@ impl RuleKind {
         Self::PollsStopped,
         Self::MemoryGrowth,
         Self::QuotaLow,
+        Self::Saturation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +101,7 @@ impl RuleKind {
             Self::PollsStopped => "polls_stopped",
             Self::MemoryGrowth => "memory_growth",
             Self::QuotaLow => "quota_low",
+            Self::Saturation => "saturation",
         }
     }
 
@@ -123,6 +127,7 @@ impl RuleKind {
             Self::PollsStopped => "Polls stopped (collector stalled)",
             Self::MemoryGrowth => "Memory growing steadily",
             Self::QuotaLow => "API quota running out",
+            Self::Saturation => "Saturation above baseline",
         }
     }
 
@@ -159,7 +164,9 @@ impl RuleKind {
             | Self::LatencyP95
             | Self::LatencyP99
             | Self::Traffic
-            | Self::ToolCallSlow => "high-latency",
+            | Self::ToolCallSlow
+            // The high-latency runbook's first diagnosis: connections and CPU.
+            | Self::Saturation => "high-latency",
         }
     }
 
@@ -228,7 +235,7 @@ pub fn read(rule: RuleKind, record: &PollRecord, recent: &RecentPolls) -> Readin
         // A poll completed, down or not: polls have not stopped.
         RuleKind::PollsStopped => Reading::Healthy,
         // Judged over the target's history (`ResourceHistory`), not one poll.
-        RuleKind::MemoryGrowth | RuleKind::QuotaLow => Reading::NoData,
+        RuleKind::MemoryGrowth | RuleKind::QuotaLow | RuleKind::Saturation => Reading::NoData,
         // Judged even while the target is down: an expired certificate may be why.
         RuleKind::CertificateExpiring | RuleKind::CertificateExpiringSoon => {
             certificate_reading(rule, status)

@@ -1,6 +1,7 @@
 //! Rules over hours rather than polls: resident memory that keeps growing (a leak, the
-//! memory-leak runbook's case) and an API quota running out. Each target keeps a point every
-//! ten minutes for six hours.
+//! memory-leak runbook's case), an API quota running out, and saturation (connections, CPU)
+//! above the target's own usual level. Each target keeps a point every ten minutes for six
+//! hours.
 use super::rules::Reading;
 use crate::domain::observation::SampleRow;
 use std::collections::VecDeque;
@@ -17,12 +18,40 @@ const GROWTH_PER_HOUR: f64 = 0.02;
 const GROWTH_STEADINESS: f64 = 0.9;
 /// A quota below this share of the most seen remaining in six hours is running out.
 const QUOTA_LOW: f64 = 0.1;
+/// A usual level needs an hour of points before saturation is judged against it.
+const SATURATION_MIN_POINTS: usize = 6;
+
+/// One saturation signal: how it is read from a poll and the least rise that matters, so a
+/// nearly idle server going from 2 connections to 4 is not saturated.
+struct SaturationSignal {
+    label: &'static str,
+    read: fn(&SampleRow) -> Option<f64>,
+    least_rise: f64,
+    format: fn(f64) -> String,
+}
+
+const SATURATION_SIGNALS: [SaturationSignal; 2] = [
+    SaturationSignal {
+        label: "active connections",
+        read: |s| s.active_connections,
+        least_rise: 20.0,
+        format: |v| format!("{v:.0}"),
+    },
+    SaturationSignal {
+        label: "CPU",
+        read: |s| s.cpu_cores,
+        least_rise: 0.5,
+        format: |v| format!("{:.0}%", v * 100.0),
+    },
+];
 
 /// A target's resident memory and remaining API quota over the last hours.
 #[derive(Debug, Clone, Default)]
 pub struct ResourceHistory {
     memory: VecDeque<(i64, f64)>,
     quota: VecDeque<(i64, f64)>,
+    /// In the order of `SATURATION_SIGNALS`.
+    saturation: [VecDeque<(i64, f64)>; 2],
 }
 
 impl ResourceHistory {
@@ -31,6 +60,42 @@ impl ResourceHistory {
         let at = sample.at.timestamp_millis();
         keep(&mut self.memory, at, sample.memory_bytes);
         keep(&mut self.quota, at, sample.quota_remaining);
+        for (points, signal) in self.saturation.iter_mut().zip(&SATURATION_SIGNALS) {
+            keep(points, at, (signal.read)(sample));
+        }
+    }
+
+    /// Whether this poll's connections or CPU are above `factor` times their usual level,
+    /// the median of the last six hours' points, by at least a rise that matters.
+    pub fn saturation(&self, sample: &SampleRow, factor: f64) -> Reading {
+        let mut judged = false;
+        let mut breaches = Vec::new();
+        for (points, signal) in self.saturation.iter().zip(&SATURATION_SIGNALS) {
+            let Some(now) = (signal.read)(sample).filter(|v| v.is_finite()) else {
+                continue;
+            };
+            if points.len() < SATURATION_MIN_POINTS {
+                continue;
+            }
+            judged = true;
+            let usual = median(points.iter().map(|(_, v)| *v).collect());
+            let threshold = usual * factor;
+            if now > threshold && now - usual >= signal.least_rise {
+                breaches.push(format!(
+                    "{} {} > {} ({} usual over {:.0} h × {factor})",
+                    signal.label,
+                    (signal.format)(now),
+                    (signal.format)(threshold),
+                    (signal.format)(usual),
+                    span_hours(points)
+                ));
+            }
+        }
+        match (judged, breaches.is_empty()) {
+            (false, _) => Reading::NoData,
+            (true, true) => Reading::Healthy,
+            (true, false) => Reading::Failing(breaches.join("; ")),
+        }
     }
 
     /// Whether resident memory has grown steadily for hours.
@@ -71,6 +136,24 @@ impl ResourceHistory {
         } else {
             Reading::Healthy
         }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len().is_multiple_of(2) {
+        (values[mid - 1] + values[mid]) / 2.0
+    } else {
+        values[mid]
+    }
+}
+
+/// Hours from the oldest kept point to the newest, at least one.
+fn span_hours(points: &VecDeque<(i64, f64)>) -> f64 {
+    match (points.front(), points.back()) {
+        (Some(first), Some(last)) => ((last.0 - first.0) as f64 / 3_600_000.0).max(1.0),
+        _ => 1.0,
     }
 }
 
@@ -217,6 +300,110 @@ mod tests {
             ResourceHistory::default().quota(Some(0.0)),
             Reading::NoData,
             "nothing to compare with"
+        );
+    }
+
+    fn load(at: DateTime<Utc>, connections: f64, cpu: f64) -> SampleRow {
+        SampleRow {
+            at,
+            active_connections: Some(connections),
+            cpu_cores: Some(cpu),
+            ..SampleRow::default()
+        }
+    }
+
+    /// Polls every 10 s for `hours` at 80 connections and 0.4 cores.
+    fn usual_load(hours: i64) -> (ResourceHistory, DateTime<Utc>) {
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut history = ResourceHistory::default();
+        for i in 0..hours * 360 {
+            history.push(&load(start + Duration::seconds(10 * i), 80.0, 0.4));
+        }
+        (history, start + Duration::hours(hours))
+    }
+
+    #[test]
+    fn connections_or_cpu_well_above_their_usual_level_are_saturation() {
+        let (history, now) = usual_load(3);
+        assert_eq!(
+            history.saturation(&load(now, 110.0, 0.5), 1.5),
+            Reading::Healthy,
+            "within baseline × factor"
+        );
+        match history.saturation(&load(now, 150.0, 0.5), 1.5) {
+            Reading::Failing(detail) => {
+                assert_eq!(
+                    detail,
+                    "active connections 150 > 120 (80 usual over 3 h × 1.5)"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        match history.saturation(&load(now, 90.0, 1.2), 1.5) {
+            Reading::Failing(detail) => {
+                assert_eq!(detail, "CPU 120% > 60% (40% usual over 3 h × 1.5)");
+            }
+            other => panic!("{other:?}"),
+        }
+        match history.saturation(&load(now, 200.0, 2.0), 2.0) {
+            Reading::Failing(detail) => {
+                assert!(detail.contains("active connections 200 > 160"), "{detail}");
+                assert!(detail.contains("; CPU 200% > 80%"), "{detail}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_small_rise_on_a_quiet_server_is_not_saturation() {
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut history = ResourceHistory::default();
+        for i in 0..2 * 360 {
+            history.push(&load(start + Duration::seconds(10 * i), 2.0, 0.01));
+        }
+        // Four times the usual, yet 6 connections and 4% of a core: nothing to page about.
+        let now = start + Duration::hours(2);
+        assert_eq!(
+            history.saturation(&load(now, 8.0, 0.04), 1.5),
+            Reading::Healthy
+        );
+        assert!(matches!(
+            history.saturation(&load(now, 30.0, 0.04), 1.5),
+            Reading::Failing(_)
+        ));
+    }
+
+    #[test]
+    fn saturation_is_judged_only_after_an_hour_of_usual_load() {
+        let (young, now) = usual_load(0);
+        assert_eq!(
+            young.saturation(&load(now, 500.0, 4.0), 1.5),
+            Reading::NoData
+        );
+        let start = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut forty_minutes = ResourceHistory::default();
+        for i in 0..240 {
+            forty_minutes.push(&load(start + Duration::seconds(10 * i), 80.0, 0.4));
+        }
+        assert_eq!(
+            forty_minutes.saturation(&load(now, 500.0, 4.0), 1.5),
+            Reading::NoData
+        );
+        let (history, now) = usual_load(1);
+        assert!(matches!(
+            history.saturation(&load(now, 500.0, 4.0), 1.5),
+            Reading::Failing(_)
+        ));
+        assert_eq!(
+            history.saturation(
+                &SampleRow {
+                    at: now,
+                    ..SampleRow::default()
+                },
+                1.5
+            ),
+            Reading::NoData,
+            "a poll without metrics says nothing"
         );
     }
 }

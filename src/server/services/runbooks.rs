@@ -183,6 +183,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_rule_is_served_by_the_shipped_runbook_its_alerts_link_to() {
+        use crate::domain::alerts::RuleKind;
+        let shipped: Vec<Runbook> = SHIPPED
+            .iter()
+            .map(|(slug, text)| Runbook::parse(slug, text))
+            .collect();
+        for rule in RuleKind::ALL {
+            let runbook = shipped
+                .iter()
+                .find(|r| r.slug == rule.runbook())
+                .unwrap_or_else(|| panic!("{rule}: no shipped runbook {}", rule.runbook()));
+            assert!(
+                runbook.serves(rule.as_str()),
+                "{}'s front matter does not list {rule}",
+                runbook.slug
+            );
+        }
+    }
+
+    #[test]
     fn a_malicious_runbook_renders_inert() {
         let html = render(
             "# Hi\n\n<script>alert(1)</script>\n\n[click](javascript:alert(2))\n\n\

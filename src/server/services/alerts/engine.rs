@@ -259,12 +259,18 @@ impl Engine {
                     RuleKind::ToolDrift,
                     RuleKind::MemoryGrowth,
                     RuleKind::QuotaLow,
+                    RuleKind::Saturation,
                 ]
                 .contains(rule)
             })
             .map(|rule| (rule, read(rule, record, recent)))
             .collect();
         let resources = self.resources.entry(target).or_default();
+        // Judged before this poll joins the history that makes the usual level.
+        readings.push((
+            RuleKind::Saturation,
+            resources.saturation(&record.sample, baselines.factor),
+        ));
         resources.push(&record.sample);
         readings.push((RuleKind::MemoryGrowth, resources.memory_growth()));
         readings.push((

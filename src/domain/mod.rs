@@ -17,6 +17,7 @@ pub mod live;
 pub mod notifications;
 pub mod observation;
 pub mod offers;
+pub mod oncall;
 pub mod readiness;
 pub mod runbooks;
 pub mod series;

@@ -974,3 +974,174 @@ async fn readiness_ticks_keep_the_first_tick_and_list_across_the_fleet(backend: 
 async fn conformance_readiness_ticks_keep_the_first_tick_and_list_across_the_fleet() {
     common::on_each_backend(readiness_ticks_keep_the_first_tick_and_list_across_the_fleet).await;
 }
+
+async fn schedules_keep_layers_overrides_and_feed_secrets(backend: Backend) {
+    use chrono::{Duration, TimeZone, Utc};
+    use mcpops::domain::oncall::{NewLayer, NewOverride, NewSchedule, Rotation};
+    use mcpops::server::services::accounts::add_user;
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    let now = Utc.timestamp_millis_opt(1_765_000_000_000).unwrap();
+    let layer = |name: &str, people: &[&str]| NewLayer {
+        name: name.into(),
+        rotation: Rotation::Weekly,
+        first_handoff: chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
+            .unwrap()
+            .and_hms_opt(9, 0, 0)
+            .unwrap(),
+        participants: people.iter().map(|p| p.to_string()).collect(),
+        window: None,
+    };
+    let new = NewSchedule {
+        name: "Primary".into(),
+        time_zone: "Europe/Berlin".into(),
+        layer: layer("Round the clock", &["ann", "bob"]),
+    };
+    let id = store
+        .create_schedule(&new, "ann", now, common::test_event())
+        .await
+        .expect("create");
+    assert!(
+        matches!(
+            store
+                .create_schedule(&new, "ann", now, common::test_event())
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend:?}: a second schedule of the same name"
+    );
+    let mut day = layer("Business hours", &["cy"]);
+    day.window = Some(mcpops::domain::oncall::DailyWindow {
+        start: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+        end: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+    });
+    let day_id = store
+        .add_layer(id, &day, common::test_event())
+        .await
+        .expect("add layer");
+    let ended = NewOverride {
+        user: "cy".into(),
+        starts_at: now - Duration::days(3),
+        ends_at: now - Duration::days(2),
+    };
+    let ahead = NewOverride {
+        user: "bob".into(),
+        starts_at: now + Duration::hours(1),
+        ends_at: now + Duration::hours(5),
+    };
+    for o in [&ended, &ahead] {
+        store
+            .add_override(id, o, "ann", now, common::test_event())
+            .await
+            .expect("override");
+    }
+
+    let schedules = store.schedules(now).await.expect("schedules");
+    assert_eq!(schedules.len(), 1, "{backend:?}");
+    let schedule = &schedules[0];
+    assert_eq!(
+        (schedule.name.as_str(), schedule.time_zone.as_str()),
+        ("Primary", "Europe/Berlin")
+    );
+    let layers: Vec<(&str, Vec<String>, bool)> = schedule
+        .layers
+        .iter()
+        .map(|l| (l.name.as_str(), l.participants.clone(), l.window.is_some()))
+        .collect();
+    assert_eq!(
+        layers,
+        [
+            ("Round the clock", vec!["ann".into(), "bob".into()], false),
+            ("Business hours", vec!["cy".into()], true),
+        ],
+        "{backend:?}: layers in the order added, windows kept"
+    );
+    assert_eq!(schedule.layers[1].window, day.window);
+    assert_eq!(schedule.layers[0].first_handoff, new.layer.first_handoff);
+    let overrides: Vec<(&str, chrono::DateTime<Utc>)> = schedule
+        .overrides
+        .iter()
+        .map(|o| (o.user.as_str(), o.starts_at))
+        .collect();
+    assert_eq!(
+        overrides,
+        [("bob", ahead.starts_at)],
+        "{backend:?}: overrides that ended are not read"
+    );
+
+    store
+        .delete_layer(id, day_id, common::test_event())
+        .await
+        .expect("delete a layer");
+    let only = schedules[0].layers[0].id;
+    assert!(
+        matches!(
+            store.delete_layer(id, only, common::test_event()).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend:?}: the last layer stays"
+    );
+    assert!(matches!(
+        store.add_layer(id + 100, &day, common::test_event()).await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Feed secrets: one per user, replaced by a new one, gone when revoked.
+    add_user(
+        store.as_ref(),
+        "ann",
+        mcpops::domain::auth::Role::Viewer,
+        None,
+    )
+    .await
+    .expect("user");
+    let user = store
+        .user_by_name("ann")
+        .await
+        .expect("read")
+        .expect("ann")
+        .account;
+    store
+        .set_calendar_feed(user.id, "hash-1", now, common::test_event())
+        .await
+        .expect("feed");
+    assert_eq!(
+        store.calendar_feed_user("hash-1").await.unwrap(),
+        Some(user.id)
+    );
+    store
+        .set_calendar_feed(user.id, "hash-2", now, common::test_event())
+        .await
+        .expect("new feed");
+    assert_eq!(
+        store.calendar_feed_user("hash-1").await.unwrap(),
+        None,
+        "{backend:?}: the old secret stops"
+    );
+    assert_eq!(store.calendar_feed_since(user.id).await.unwrap(), Some(now));
+    store
+        .revoke_calendar_feed(user.id, common::test_event())
+        .await
+        .expect("revoke");
+    assert_eq!(store.calendar_feed_user("hash-2").await.unwrap(), None);
+    assert_eq!(store.calendar_feed_since(user.id).await.unwrap(), None);
+
+    store
+        .delete_schedule(id, common::test_event())
+        .await
+        .expect("delete");
+    assert!(store.schedules(now).await.unwrap().is_empty());
+    let left = db
+        .count("SELECT COUNT(*) FROM oncall_layers")
+        .await
+        .expect("count")
+        + db.count("SELECT COUNT(*) FROM oncall_overrides")
+            .await
+            .expect("count");
+    assert_eq!(left, 0, "{backend:?}: layers and overrides go with it");
+}
+
+#[tokio::test]
+async fn conformance_schedules_keep_layers_overrides_and_feed_secrets() {
+    common::on_each_backend(schedules_keep_layers_overrides_and_feed_secrets).await;
+}

@@ -11,6 +11,7 @@ pub mod deploys;
 pub mod error;
 pub mod fleet;
 pub mod incidents;
+pub mod oncall;
 pub mod readiness;
 pub mod rules;
 pub mod runbooks;

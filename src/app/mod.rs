@@ -21,6 +21,7 @@ use pages::{
     channels::ChannelsPage,
     fleet::{EditTargetPage, FleetPage},
     incidents::{IncidentPage, IncidentsPage},
+    oncall::{OnCallPage, SchedulePage},
     readiness::ReadinessPage,
     rules::RulesPage,
     runbooks::{RunbookPageView, RunbooksPage},
@@ -51,11 +52,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// The sections every page links to, in the order an operator reaches for them, with what
 /// each needs; the server enforces the same (see `server::auth::policy`).
-const SECTIONS: [(&str, &str, Permission); 9] = [
+const SECTIONS: [(&str, &str, Permission); 10] = [
     ("/wall", "Wall", Permission::ViewWall),
     ("/fleet", "Fleet", Permission::ViewDashboards),
     ("/alerts", "Alerts", Permission::ViewDashboards),
     ("/incidents", "Incidents", Permission::ViewDashboards),
+    ("/oncall", "On call", Permission::ViewDashboards),
     ("/runbooks", "Runbooks", Permission::ViewDashboards),
     ("/audit", "Audit", Permission::ReadAudit),
     ("/capacity", "Capacity", Permission::ViewDashboards),
@@ -131,6 +133,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/alerts/:id") view=AlertPage ssr=SsrMode::Async />
                     <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async />
                     <Route path=path!("/incidents/:id") view=IncidentPage ssr=SsrMode::Async />
+                    <Route path=path!("/oncall") view=OnCallPage ssr=SsrMode::Async />
+                    <Route path=path!("/oncall/:id") view=SchedulePage ssr=SsrMode::Async />
                     <Route path=path!("/runbooks") view=RunbooksPage ssr=SsrMode::Async />
                     <Route path=path!("/runbooks/:slug") view=RunbookPageView ssr=SsrMode::Async />
                     <Route path=path!("/capacity") view=CapacityPage ssr=SsrMode::Async />

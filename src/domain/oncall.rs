@@ -118,9 +118,12 @@ pub struct Coverage {
 
 /// Parses an IANA time zone name.
 pub fn parse_time_zone(raw: &str) -> Result<Tz, String> {
-    raw.trim()
-        .parse::<Tz>()
-        .map_err(|_| format!("'{}' is not an IANA time zone such as Europe/Berlin", raw.trim()))
+    raw.trim().parse::<Tz>().map_err(|_| {
+        format!(
+            "'{}' is not an IANA time zone such as Europe/Berlin",
+            raw.trim()
+        )
+    })
 }
 
 /// The instant a local time names. When clocks went back it names two: the first is taken.
@@ -552,7 +555,9 @@ mod tests {
     use super::*;
 
     fn at(raw: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(raw).unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339(raw)
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn local(raw: &str) -> NaiveDateTime {
@@ -589,7 +594,12 @@ mod tests {
         // Berlin leaves summer time on Sunday 25 October 2026 (03:00 CEST → 02:00 CET).
         let s = schedule(
             "Europe/Berlin",
-            vec![layer("Primary", Rotation::Weekly, "2026-10-19T09:00", &["ann", "bob"])],
+            vec![layer(
+                "Primary",
+                Rotation::Weekly,
+                "2026-10-19T09:00",
+                &["ann", "bob"],
+            )],
         );
         let coverage = s.coverage(at("2026-10-19T07:00:00Z"), at("2026-11-02T08:00:00Z"));
         let handoffs: Vec<(String, String)> = coverage
@@ -616,7 +626,12 @@ mod tests {
         // New York skips 02:00–03:00 on Sunday 8 March 2026.
         let s = schedule(
             "America/New_York",
-            vec![layer("Nights", Rotation::Daily, "2026-03-06T02:30", &["ann", "bob", "cy"])],
+            vec![layer(
+                "Nights",
+                Rotation::Daily,
+                "2026-03-06T02:30",
+                &["ann", "bob", "cy"],
+            )],
         );
         // 7 March 02:30 EST = 07:30 UTC; 8 March 02:30 does not exist: 03:30 EDT = 07:30 UTC.
         assert_eq!(who(&s, "2026-03-08T07:29:00Z").as_deref(), Some("bob"));
@@ -630,11 +645,21 @@ mod tests {
     fn the_same_rotation_in_two_time_zones_hands_off_at_each_ones_local_time() {
         let tokyo = schedule(
             "Asia/Tokyo",
-            vec![layer("Primary", Rotation::Daily, "2026-12-01T09:00", &["ann", "bob"])],
+            vec![layer(
+                "Primary",
+                Rotation::Daily,
+                "2026-12-01T09:00",
+                &["ann", "bob"],
+            )],
         );
         let utc = schedule(
             "UTC",
-            vec![layer("Primary", Rotation::Daily, "2026-12-01T09:00", &["ann", "bob"])],
+            vec![layer(
+                "Primary",
+                Rotation::Daily,
+                "2026-12-01T09:00",
+                &["ann", "bob"],
+            )],
         );
         // 09:00 in Tokyo is 00:00 UTC.
         assert_eq!(who(&tokyo, "2026-12-02T00:00:00Z").as_deref(), Some("bob"));
@@ -646,7 +671,12 @@ mod tests {
     fn an_override_wins_for_its_span_and_the_rotation_resumes_after() {
         let mut s = schedule(
             "UTC",
-            vec![layer("Primary", Rotation::Weekly, "2026-12-07T09:00", &["ann", "bob"])],
+            vec![layer(
+                "Primary",
+                Rotation::Weekly,
+                "2026-12-07T09:00",
+                &["ann", "bob"],
+            )],
         );
         // "I cover Tuesday."
         s.overrides.push(Override {
@@ -662,7 +692,10 @@ mod tests {
         let (now, next) = s.now_and_next(at("2026-12-07T12:00:00Z"));
         assert_eq!(now.unwrap().ends_at, at("2026-12-08T00:00:00Z"));
         let next = next.unwrap();
-        assert_eq!((next.user.as_str(), next.source), ("cy", ShiftSource::Override));
+        assert_eq!(
+            (next.user.as_str(), next.source),
+            ("cy", ShiftSource::Override)
+        );
     }
 
     #[test]
@@ -674,7 +707,10 @@ mod tests {
         });
         let s = schedule(
             "UTC",
-            vec![layer("Always", Rotation::Weekly, "2026-12-07T00:00", &["ann"]), day],
+            vec![
+                layer("Always", Rotation::Weekly, "2026-12-07T00:00", &["ann"]),
+                day,
+            ],
         );
         assert_eq!(who(&s, "2026-12-07T08:59:00Z").as_deref(), Some("ann"));
         assert_eq!(who(&s, "2026-12-07T09:00:00Z").as_deref(), Some("dee"));
@@ -702,8 +738,14 @@ mod tests {
         assert_eq!(
             gaps,
             [
-                ("2026-12-07T06:00:00+00:00".into(), "2026-12-07T22:00:00+00:00".into()),
-                ("2026-12-08T06:00:00+00:00".into(), "2026-12-08T22:00:00+00:00".into()),
+                (
+                    "2026-12-07T06:00:00+00:00".into(),
+                    "2026-12-07T22:00:00+00:00".into()
+                ),
+                (
+                    "2026-12-08T06:00:00+00:00".into(),
+                    "2026-12-08T22:00:00+00:00".into()
+                ),
             ]
         );
         assert_eq!(who(&s, "2026-12-07T12:00:00Z"), None);
@@ -715,7 +757,12 @@ mod tests {
     fn a_schedule_before_its_first_handoff_has_nobody() {
         let s = schedule(
             "UTC",
-            vec![layer("Primary", Rotation::Daily, "2026-12-10T09:00", &["ann"])],
+            vec![layer(
+                "Primary",
+                Rotation::Daily,
+                "2026-12-10T09:00",
+                &["ann"],
+            )],
         );
         let coverage = s.coverage(at("2026-12-09T00:00:00Z"), at("2026-12-11T00:00:00Z"));
         assert_eq!(
@@ -751,7 +798,10 @@ mod tests {
     fn a_schedule_with_no_participants_is_refused_next_to_the_field() {
         let errors = NewSchedule::parse(&form("  "), &users()).unwrap_err();
         assert!(
-            errors.get("participants").unwrap().contains("at least one person"),
+            errors
+                .get("participants")
+                .unwrap()
+                .contains("at least one person"),
             "{errors}"
         );
         let errors = NewSchedule::parse(&form("ann, zed"), &users()).unwrap_err();
@@ -776,7 +826,12 @@ mod tests {
         let mut empty_window = form("ann");
         empty_window.layer.window_start = "09:00".into();
         empty_window.layer.window_end = "09:00".into();
-        assert!(NewSchedule::parse(&empty_window, &users()).unwrap_err().get("window_end").is_some());
+        assert!(
+            NewSchedule::parse(&empty_window, &users())
+                .unwrap_err()
+                .get("window_end")
+                .is_some()
+        );
     }
 
     #[test]
@@ -787,7 +842,12 @@ mod tests {
             starts: "2026-12-08T09:00".into(),
             ends: "2026-12-08T08:00".into(),
         };
-        assert!(NewOverride::parse(&backwards, tz, &users()).unwrap_err().get("ends").is_some());
+        assert!(
+            NewOverride::parse(&backwards, tz, &users())
+                .unwrap_err()
+                .get("ends")
+                .is_some()
+        );
         let ok = OverrideForm {
             ends: "2026-12-09T09:00".into(),
             ..backwards
@@ -800,11 +860,19 @@ mod tests {
     fn the_calendar_has_one_event_per_shift_in_utc() {
         let s = schedule(
             "UTC",
-            vec![layer("Primary, EU", Rotation::Daily, "2026-12-07T09:00", &["ann", "bob"])],
+            vec![layer(
+                "Primary, EU",
+                Rotation::Daily,
+                "2026-12-07T09:00",
+                &["ann", "bob"],
+            )],
         );
         let coverage = s.coverage(at("2026-12-07T09:00:00Z"), at("2026-12-09T09:00:00Z"));
         let ics = calendar(&s, &coverage, at("2026-12-07T00:00:00Z"));
-        assert!(ics.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"), "{ics}");
+        assert!(
+            ics.starts_with("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"),
+            "{ics}"
+        );
         assert_eq!(ics.matches("BEGIN:VEVENT").count(), 2);
         assert!(ics.contains("DTSTART:20261207T090000Z\r\nDTEND:20261208T090000Z\r\n"));
         assert!(ics.contains("SUMMARY:On call: bob (Primary)"));

@@ -29,6 +29,9 @@ pub fn Field(
     /// Prefixes the element ids, for a page with two forms that share field names.
     #[prop(optional)]
     id_prefix: &'static str,
+    /// The input's `type`: `datetime-local` and `time` bring the browser's own pickers.
+    #[prop(default = "text")]
+    input_type: &'static str,
     #[prop(into)] error: Signal<Option<String>>,
 ) -> impl IntoView {
     let id = format!("{id_prefix}field-{name}");
@@ -38,6 +41,7 @@ pub fn Field(
             <label for=id.clone()>{label}</label>
             <input
                 id=id
+                type=input_type
                 name=name
                 value=value
                 placeholder=placeholder

@@ -75,6 +75,7 @@ pub fn AlertsPage() -> impl IntoView {
         <h1>"Alerts"</h1>
         <AlertsNav />
         <BackupWarning />
+        <crate::app::pages::oncall::OnCallStrip />
         <AlertFilter filter=Signal::derive(filter) />
         <ErrorNote error=form_error(result) />
         <ErrorNote error=form_error(declare.value().into()) />

@@ -9,6 +9,7 @@ pub mod capacity;
 pub mod channels;
 pub mod fleet;
 pub mod incidents;
+pub mod oncall;
 pub mod readiness;
 pub mod rules;
 pub mod runbooks;

@@ -197,6 +197,7 @@ pub fn WallPage() -> impl IntoView {
                 alerts.await.ok().map(|summary| view! { <WallAlerts summary alarm /> })
             })}
         </Transition>
+        <crate::app::pages::oncall::OnCallStrip />
         <FleetCharts />
         <section class="wall" class:stale-view=quiet aria-label="Fleet status">
             <Transition fallback=|| view! { <p class="muted">"Loading fleet…"</p> }>

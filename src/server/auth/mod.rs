@@ -143,10 +143,16 @@ pub fn session_layer(
 
 /// Tokens look like `mcpops_api_…`; only their SHA-256 is stored.
 pub fn new_token_secret(kind: TokenKind) -> String {
+    new_secret(kind.as_str())
+}
+
+/// 32 random bytes in hex, prefixed with what the secret opens (`mcpops_calendar_…`), so a
+/// leaked one is recognised.
+pub fn new_secret(purpose: &str) -> String {
     use rand::RngCore;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    format!("mcpops_{}_{}", kind.as_str(), hex::encode(bytes))
+    format!("mcpops_{purpose}_{}", hex::encode(bytes))
 }
 
 pub fn hash_token_secret(secret: &str) -> String {

@@ -114,6 +114,30 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
         Access::Need(Permission::ViewDashboards),
     ),
     ("/api/readiness/tick", Access::Need(Permission::Operate)),
+    ("/api/oncall/summaries", Access::Need(Permission::ViewWall)),
+    (
+        "/api/oncall/schedule",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    ("/api/oncall/create", Access::Need(Permission::Operate)),
+    ("/api/oncall/delete", Access::Need(Permission::Operate)),
+    ("/api/oncall/layer/add", Access::Need(Permission::Operate)),
+    (
+        "/api/oncall/layer/delete",
+        Access::Need(Permission::Operate),
+    ),
+    (
+        "/api/oncall/override/add",
+        Access::Need(Permission::Operate),
+    ),
+    (
+        "/api/oncall/override/delete",
+        Access::Need(Permission::Operate),
+    ),
+    // A person's own calendar feed secret: people only, not tokens.
+    ("/api/oncall/feed", Access::SignedIn),
+    ("/api/oncall/feed/new", Access::SignedIn),
+    ("/api/oncall/feed/revoke", Access::SignedIn),
     ("/api/backups/get", Access::Need(Permission::Administer)),
     ("/api/backups/start", Access::Need(Permission::Administer)),
     (
@@ -177,6 +201,8 @@ pub const ROUTES: &[(&str, Access)] = &[
     ("/audit/export", Access::Need(Permission::ReadAudit)),
     // Post-incident reports: `/reports/incident-{id}.md` and `.html`.
     ("/reports/", Access::Need(Permission::ViewDashboards)),
+    // On-call calendar feeds: the URL carries the reader's own feed secret, checked there.
+    ("/calendar/", Access::Public),
 ];
 
 /// Pages by path prefix; the longest match wins. Any other page needs `ViewDashboards`.

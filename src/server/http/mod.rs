@@ -74,6 +74,10 @@ pub fn app(state: AppState, config: &Config) -> Router {
             get(crate::server::services::incidents::report_file),
         )
         .route(
+            "/calendar/{file}",
+            get(crate::server::services::oncall::calendar_file),
+        )
+        .route(
             "/reports/capacity.csv",
             get(crate::server::services::capacity::csv),
         )

@@ -7,6 +7,7 @@ pub mod capacity;
 pub mod checks;
 pub mod deploys;
 pub mod incidents;
+pub mod oncall;
 pub mod readiness;
 pub mod rollup;
 pub mod runbooks;

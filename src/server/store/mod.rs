@@ -13,6 +13,7 @@ mod deploys;
 mod dialect;
 mod incidents;
 mod leases;
+mod oncall;
 mod polls;
 mod postgres;
 mod readiness;
@@ -37,6 +38,7 @@ pub use database::{DatabaseSnapshot, DatabaseStore, SessionStoreHandle};
 pub use deploys::DeployStore;
 pub use incidents::{IncidentStore, NewIncident};
 pub use leases::LeaseStore;
+pub use oncall::OnCallStore;
 pub use polls::{MAX_CATALOG_BYTES_PER_TARGET, PollStore, SampleTable};
 pub use postgres::{PostgresStore, pg_tool, tool_missing};
 pub use readiness::ReadinessStore;
@@ -75,6 +77,7 @@ every_area! {
     BackupStore,
     CapacityStore,
     LeaseStore,
+    OnCallStore,
 }
 
 #[derive(Debug, thiserror::Error)]

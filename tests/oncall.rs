@@ -90,7 +90,7 @@ async fn schedules_and_feeds(backend: Backend) {
     );
 
     // The operator alone is on call; the viewer takes over by an override.
-    let people = format!("{operator}");
+    let people = operator.clone();
     let mut good = form("", "Europe/Berlin");
     good[4].1 = &handoff;
     good[5].1 = &people;
@@ -190,7 +190,7 @@ async fn schedules_and_feeds(backend: Backend) {
     assert!(
         response.headers()[reqwest::header::CONTENT_TYPE]
             .to_str()
-            .unwrap()
+            .expect("content type")
             .starts_with("text/calendar")
     );
     let ics = response.text().await.expect("ics");

@@ -981,14 +981,17 @@ async fn schedules_keep_layers_overrides_and_feed_secrets(backend: Backend) {
     use mcpops::server::services::accounts::add_user;
     let db = TestDb::new(backend).await;
     let store = open(&db).await;
-    let now = Utc.timestamp_millis_opt(1_765_000_000_000).unwrap();
+    let now = Utc
+        .timestamp_millis_opt(1_765_000_000_000)
+        .single()
+        .expect("valid");
     let layer = |name: &str, people: &[&str]| NewLayer {
         name: name.into(),
         rotation: Rotation::Weekly,
         first_handoff: chrono::NaiveDate::from_ymd_opt(2026, 12, 7)
-            .unwrap()
+            .expect("valid")
             .and_hms_opt(9, 0, 0)
-            .unwrap(),
+            .expect("valid"),
         participants: people.iter().map(|p| p.to_string()).collect(),
         window: None,
     };
@@ -1012,8 +1015,8 @@ async fn schedules_keep_layers_overrides_and_feed_secrets(backend: Backend) {
     );
     let mut day = layer("Business hours", &["cy"]);
     day.window = Some(mcpops::domain::oncall::DailyWindow {
-        start: chrono::NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
-        end: chrono::NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+        start: chrono::NaiveTime::from_hms_opt(9, 0, 0).expect("valid"),
+        end: chrono::NaiveTime::from_hms_opt(17, 0, 0).expect("valid"),
     });
     let day_id = store
         .add_layer(id, &day, common::test_event())
@@ -1106,7 +1109,7 @@ async fn schedules_keep_layers_overrides_and_feed_secrets(backend: Backend) {
         .await
         .expect("feed");
     assert_eq!(
-        store.calendar_feed_user("hash-1").await.unwrap(),
+        store.calendar_feed_user("hash-1").await.expect("valid"),
         Some(user.id)
     );
     store
@@ -1114,23 +1117,32 @@ async fn schedules_keep_layers_overrides_and_feed_secrets(backend: Backend) {
         .await
         .expect("new feed");
     assert_eq!(
-        store.calendar_feed_user("hash-1").await.unwrap(),
+        store.calendar_feed_user("hash-1").await.expect("valid"),
         None,
         "{backend:?}: the old secret stops"
     );
-    assert_eq!(store.calendar_feed_since(user.id).await.unwrap(), Some(now));
+    assert_eq!(
+        store.calendar_feed_since(user.id).await.expect("valid"),
+        Some(now)
+    );
     store
         .revoke_calendar_feed(user.id, common::test_event())
         .await
         .expect("revoke");
-    assert_eq!(store.calendar_feed_user("hash-2").await.unwrap(), None);
-    assert_eq!(store.calendar_feed_since(user.id).await.unwrap(), None);
+    assert_eq!(
+        store.calendar_feed_user("hash-2").await.expect("valid"),
+        None
+    );
+    assert_eq!(
+        store.calendar_feed_since(user.id).await.expect("valid"),
+        None
+    );
 
     store
         .delete_schedule(id, common::test_event())
         .await
         .expect("delete");
-    assert!(store.schedules(now).await.unwrap().is_empty());
+    assert!(store.schedules(now).await.expect("valid").is_empty());
     let left = db
         .count("SELECT COUNT(*) FROM oncall_layers")
         .await

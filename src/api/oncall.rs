@@ -26,8 +26,6 @@ pub struct ScheduleView {
     pub summary: OnCallSummary,
     pub schedule: Schedule,
     pub coverage: Coverage,
-    /// Usernames, for the participant and override fields.
-    pub users: Vec<String>,
     /// Whether the caller may edit schedules.
     pub can_edit: bool,
 }
@@ -120,7 +118,6 @@ pub async fn schedule_detail(id: i64) -> Result<ScheduleView, AppError> {
             summary: lookup::summary(&schedule, now),
             coverage: schedule.coverage(now, now + chrono::Duration::days(LOOKAHEAD_DAYS)),
             schedule,
-            users: lookup::usernames(&caller).await?,
             can_edit: caller.principal.allows(Permission::Operate),
         })
     }

@@ -431,8 +431,11 @@ fn ScheduleDetailView(
                 }.into_any()
             }}
             {can_edit.then(|| view! {
-                <ActionForm action=delete_schedule attr:class="inline">
+                <ActionForm action=delete_schedule attr:class="inline" attr:aria-label="Delete the schedule">
                     <input type="hidden" name="id" value=id />
+                    // The browser refuses the form until this is ticked: no deletion by a stray click.
+                    <label><input type="checkbox" name="confirm" required=true /> " Yes, delete it and its overrides"</label>
+                    " "
                     <button type="submit" class="danger">"Delete this schedule"</button>
                 </ActionForm>
             })}

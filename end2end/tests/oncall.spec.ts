@@ -16,9 +16,9 @@ test('a schedule puts people on call, an override takes over, gaps warn, and the
   addUser(mcpops, 'bob', 'viewer');
   await signInQuietly(page, mcpops);
 
-  await page.goto(`${mcpops.url}/wall`);
+  await page.goto(`${mcpops.url}/alerts`);
   await waitForHydration(page);
-  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'On call' }).click();
+  await page.getByRole('navigation', { name: 'Alert pages' }).getByRole('link', { name: 'On call' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'On call' })).toBeVisible();
   await expect(page.getByText('No on-call schedule yet')).toBeVisible();
 

@@ -52,12 +52,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// The sections every page links to, in the order an operator reaches for them, with what
 /// each needs; the server enforces the same (see `server::auth::policy`).
-const SECTIONS: [(&str, &str, Permission); 10] = [
+const SECTIONS: [(&str, &str, Permission); 9] = [
     ("/wall", "Wall", Permission::ViewWall),
     ("/fleet", "Fleet", Permission::ViewDashboards),
     ("/alerts", "Alerts", Permission::ViewDashboards),
     ("/incidents", "Incidents", Permission::ViewDashboards),
-    ("/oncall", "On call", Permission::ViewDashboards),
     ("/runbooks", "Runbooks", Permission::ViewDashboards),
     ("/audit", "Audit", Permission::ReadAudit),
     ("/capacity", "Capacity", Permission::ViewDashboards),

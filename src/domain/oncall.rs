@@ -5,7 +5,9 @@
 //! across daylight-saving changes. A later layer wins over an earlier one where both cover a
 //! moment (a business-hours layer above a round-the-clock one), and overrides win over all.
 use crate::domain::target::FieldErrors;
-use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -133,9 +135,15 @@ pub fn instant(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
     match tz.from_local_datetime(&local) {
         LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => at.with_timezone(&Utc),
         LocalResult::None => {
-            let before = tz.from_utc_datetime(&(local - Duration::hours(3)));
-            let offset = chrono::Offset::fix(before.offset());
-            DateTime::from_naive_utc_and_offset(local - offset, Utc)
+            // The offset in force before the jump: the nearest earlier local time that exists
+            // (a gap is usually an hour; Samoa once skipped a whole day).
+            let offset_secs = (1..=48)
+                .find_map(|hours| {
+                    tz.from_local_datetime(&(local - Duration::hours(hours)))
+                        .earliest()
+                })
+                .map_or(0, |before| before.offset().fix().local_minus_utc());
+            DateTime::from_naive_utc_and_offset(local - Duration::seconds(offset_secs.into()), Utc)
         }
     }
 }
@@ -434,9 +442,8 @@ pub struct NewSchedule {
 
 impl NewSchedule {
     pub fn parse(form: &ScheduleForm, known_users: &[String]) -> Result<Self, FieldErrors> {
-        let mut errors = NewLayer::parse(&form.layer, known_users)
-            .err()
-            .unwrap_or_default();
+        let layer = NewLayer::parse(&form.layer, known_users);
+        let mut errors = layer.as_ref().err().cloned().unwrap_or_default();
         let name = form.name.trim();
         if name.is_empty() {
             errors.add("name", "a name is required");
@@ -444,14 +451,14 @@ impl NewSchedule {
             errors.add("name", format!("at most {NAME_MAX_CHARS} characters"));
         }
         let time_zone = parse_time_zone(&form.time_zone).map_err(|m| errors.add("time_zone", m));
-        if !errors.is_empty() {
-            return Err(errors);
+        match (layer, time_zone) {
+            (Ok(layer), Ok(time_zone)) if errors.is_empty() => Ok(Self {
+                name: name.to_owned(),
+                time_zone: time_zone.name().to_owned(),
+                layer,
+            }),
+            _ => Err(errors),
         }
-        Ok(Self {
-            name: name.to_owned(),
-            time_zone: time_zone.map(|tz| tz.name().to_owned()).unwrap_or_default(),
-            layer: NewLayer::parse(&form.layer, known_users)?,
-        })
     }
 }
 
@@ -639,6 +646,12 @@ mod tests {
         // From 9 March, 02:30 EDT = 06:30 UTC.
         assert_eq!(who(&s, "2026-03-09T06:29:00Z").as_deref(), Some("cy"));
         assert_eq!(who(&s, "2026-03-09T06:30:00Z").as_deref(), Some("ann"));
+        // Samoa skipped 30 December 2011 entirely: read with the offset before (UTC−10).
+        let apia = parse_time_zone("Pacific/Apia").unwrap();
+        assert_eq!(
+            instant(apia, local("2011-12-30T09:00")),
+            at("2011-12-30T19:00:00Z")
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub fn AlertsNav() -> impl IntoView {
             <a href="/alerts/rules">"Rules and baselines"</a>
             <a href="/alerts/silences">"Silences"</a>
             <a href="/alerts/channels">"Channels"</a>
+            <a href="/oncall">"On call"</a>
         </nav>
     }
 }

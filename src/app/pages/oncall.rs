@@ -85,6 +85,7 @@ pub fn OnCallPage() -> impl IntoView {
     view! {
         <Title text="On call" />
         <h1>"On call"</h1>
+        <crate::app::pages::alerts::AlertsNav />
         <Transition fallback=|| view! { <p class="muted">"Loading schedules…"</p> }>
             {move || Suspend::new(async move {
                 match summaries.await {

@@ -14,19 +14,8 @@ async fn call(
     path: &str,
     form: &[(&str, &str)],
 ) -> (StatusCode, Value) {
-    let response = client
-        .post(app.url(path))
-        .header("accept", "application/json")
-        .form(form)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let text = response.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    let (status, body) = common::post_form(app, client, path, form).await;
+    (StatusCode::from_u16(status).expect("a status"), body)
 }
 
 /// The first handoff a day ago in UTC, so the rotation is running.

@@ -87,6 +87,7 @@ const INSERT_SCHEDULE: &str = "INSERT INTO oncall_schedules (name, time_zone, cr
 const INSERT_LAYER: &str = "INSERT INTO oncall_layers (schedule_id, name, rotation, \
     first_handoff, participants, window_start, window_end) \
     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+const COUNT_LAYERS: &str = "SELECT COUNT(*) FROM oncall_layers WHERE schedule_id = $1";
 const INSERT_OVERRIDE: &str = "INSERT INTO oncall_overrides (schedule_id, username, starts_at, \
     ends_at, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
 
@@ -234,10 +235,8 @@ queries_for_any_backend! {
             event: AuditEvent,
         ) -> StoreResult<i64> {
             let mut tx = DB::begin_serialized(self.pool()).await?;
-            let (layers,) = sqlx::query_as::<DB, (i64,)>(
-                "SELECT COUNT(*) FROM oncall_layers WHERE schedule_id = $1",
-            )
-            .bind(schedule_id)
+            let (layers,) = sqlx::query_as::<DB, (i64,)>(COUNT_LAYERS)
+                .bind(schedule_id)
             .fetch_one(&mut *tx)
             .await?;
             if layers == 0 {
@@ -262,10 +261,8 @@ queries_for_any_backend! {
             event: AuditEvent,
         ) -> StoreResult<()> {
             let mut tx = DB::begin_serialized(self.pool()).await?;
-            let (layers,) = sqlx::query_as::<DB, (i64,)>(
-                "SELECT COUNT(*) FROM oncall_layers WHERE schedule_id = $1",
-            )
-            .bind(schedule_id)
+            let (layers,) = sqlx::query_as::<DB, (i64,)>(COUNT_LAYERS)
+                .bind(schedule_id)
             .fetch_one(&mut *tx)
             .await?;
             if layers == 1 {
@@ -273,17 +270,7 @@ queries_for_any_backend! {
                     "this is the schedule's only layer: delete the schedule instead".into(),
                 ));
             }
-            sqlx::query_as::<DB, (i64,)>(
-                "DELETE FROM oncall_layers WHERE id = $1 AND schedule_id = $2 RETURNING id",
-            )
-            .bind(layer_id)
-            .bind(schedule_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-            append(&mut tx, event).await?;
-            tx.commit().await?;
-            Ok(())
+            delete_part::<DB>(tx, "oncall_layers", schedule_id, layer_id, event).await
         }
 
         async fn add_override(
@@ -320,18 +307,8 @@ queries_for_any_backend! {
             override_id: i64,
             event: AuditEvent,
         ) -> StoreResult<()> {
-            let mut tx = DB::begin_serialized(self.pool()).await?;
-            sqlx::query_as::<DB, (i64,)>(
-                "DELETE FROM oncall_overrides WHERE id = $1 AND schedule_id = $2 RETURNING id",
-            )
-            .bind(override_id)
-            .bind(schedule_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-            append(&mut tx, event).await?;
-            tx.commit().await?;
-            Ok(())
+            let tx = DB::begin_serialized(self.pool()).await?;
+            delete_part::<DB>(tx, "oncall_overrides", schedule_id, override_id, event).await
         }
 
         async fn set_calendar_feed(
@@ -424,4 +401,35 @@ where
         .fetch_one(&mut **tx)
         .await?;
     Ok(id)
+}
+
+/// Deletes row `id` of a schedule's part (`oncall_layers` or `oncall_overrides`) and audits it,
+/// in `tx`; not found when the schedule has no such row.
+async fn delete_part<DB>(
+    mut tx: sqlx::Transaction<'static, DB>,
+    table: &'static str,
+    schedule_id: i64,
+    id: i64,
+    event: AuditEvent,
+) -> StoreResult<()>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
+{
+    let sql = format!("DELETE FROM {table} WHERE id = $1 AND schedule_id = $2 RETURNING id");
+    sqlx::query_as::<DB, (i64,)>(&sql)
+        .bind(id)
+        .bind(schedule_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    append(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -44,17 +44,21 @@ mod lookup {
     use crate::domain::oncall::LOOKAHEAD_DAYS;
     use chrono::{DateTime, Duration, Utc};
 
-    pub fn summary(schedule: &Schedule, now: DateTime<Utc>) -> OnCallSummary {
-        let (current, next) = schedule.now_and_next(now);
+    /// The next 14 days of `schedule` from `now`.
+    pub fn ahead(schedule: &Schedule, now: DateTime<Utc>) -> Coverage {
+        schedule.coverage(now, now + Duration::days(LOOKAHEAD_DAYS))
+    }
+
+    /// `coverage` must be `ahead(schedule, now)`.
+    pub fn summary(schedule: &Schedule, coverage: &Coverage, now: DateTime<Utc>) -> OnCallSummary {
+        let (current, next) = coverage.now_and_next(now);
         OnCallSummary {
             id: schedule.id,
             name: schedule.name.clone(),
             time_zone: schedule.time_zone.clone(),
             now: current,
             next,
-            gaps: schedule
-                .coverage(now, now + Duration::days(LOOKAHEAD_DAYS))
-                .gaps,
+            gaps: coverage.gaps.clone(),
         }
     }
 
@@ -101,7 +105,11 @@ pub async fn on_call_summaries() -> Result<Vec<OnCallSummary>, AppError> {
         .store
         .schedules(now)
         .await
-        .map(|all| all.iter().map(|s| lookup::summary(s, now)).collect())
+        .map(|all| {
+            all.iter()
+                .map(|s| lookup::summary(s, &lookup::ahead(s, now), now))
+                .collect()
+        })
         .map_err(AppError::from);
     super::ssr::respond(result)
 }
@@ -109,14 +117,14 @@ pub async fn on_call_summaries() -> Result<Vec<OnCallSummary>, AppError> {
 #[server(endpoint = "oncall/schedule")]
 pub async fn schedule_detail(id: i64) -> Result<ScheduleView, AppError> {
     use crate::domain::auth::Permission;
-    use crate::domain::oncall::LOOKAHEAD_DAYS;
     let caller = super::ssr::require(Permission::ViewDashboards)?;
     let result = async {
         let now = chrono::Utc::now();
         let schedule = lookup::schedule(&caller, id).await?;
+        let coverage = lookup::ahead(&schedule, now);
         Ok(ScheduleView {
-            summary: lookup::summary(&schedule, now),
-            coverage: schedule.coverage(now, now + chrono::Duration::days(LOOKAHEAD_DAYS)),
+            summary: lookup::summary(&schedule, &coverage, now),
+            coverage,
             schedule,
             can_edit: caller.principal.allows(Permission::Operate),
         })

@@ -327,16 +327,6 @@ impl Trend {
     }
 }
 
-fn median(values: &mut [f64]) -> Option<f64> {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => None,
-        _ if n.is_multiple_of(2) => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
-        _ => Some(values[n / 2]),
-    }
-}
-
 /// Theil–Sen: the median of pairwise slopes, so one launch-day spike or outage day cannot
 /// tilt the forecast the way least squares would. Quadratic, but the points are days.
 pub fn theil_sen(points: &[DailyPeak]) -> Option<Trend> {
@@ -354,9 +344,9 @@ pub fn theil_sen(points: &[DailyPeak]) -> Option<Trend> {
             }
         }
     }
-    let slope = median(&mut slopes)?;
+    let slope = crate::domain::median(&mut slopes)?;
     let mut residuals: Vec<f64> = xy.iter().map(|&(x, y)| y - slope * x as f64).collect();
-    let intercept = median(&mut residuals)?;
+    let intercept = crate::domain::median(&mut residuals)?;
     Some(Trend {
         slope_per_day: slope,
         intercept,

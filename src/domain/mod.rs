@@ -36,6 +36,17 @@ pub fn counted(n: impl Into<u64>, noun: &str) -> String {
     }
 }
 
+/// The middle value (the mean of the two middle ones for an even count); `None` for none.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        _ if n.is_multiple_of(2) => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+        _ => Some(values[n / 2]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

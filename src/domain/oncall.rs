@@ -118,6 +118,20 @@ pub struct Coverage {
     pub gaps: Vec<Gap>,
 }
 
+impl Coverage {
+    /// Who is on call at `at` (and until when), and who takes over next, for a coverage that
+    /// starts at `at`.
+    pub fn now_and_next(&self, at: DateTime<Utc>) -> (Option<Shift>, Option<Shift>) {
+        let now = self.shifts.first().filter(|s| s.starts_at == at).cloned();
+        let next = self
+            .shifts
+            .iter()
+            .find(|s| s.starts_at > at && now.as_ref().is_none_or(|n| n.user != s.user))
+            .cloned();
+        (now, next)
+    }
+}
+
 /// Parses an IANA time zone name.
 pub fn parse_time_zone(raw: &str) -> Result<Tz, String> {
     raw.trim().parse::<Tz>().map_err(|_| {
@@ -298,34 +312,6 @@ impl Schedule {
             }
         }
         coverage
-    }
-
-    /// Who is on call at `at` (and until when), and who takes over next.
-    pub fn now_and_next(&self, at: DateTime<Utc>) -> (Option<Shift>, Option<Shift>) {
-        let coverage = self.coverage(at, at + Duration::days(LOOKAHEAD_DAYS));
-        let now = coverage
-            .shifts
-            .first()
-            .filter(|s| s.starts_at == at)
-            .cloned();
-        let next = coverage
-            .shifts
-            .iter()
-            .find(|s| s.starts_at > at && now.as_ref().is_none_or(|n| n.user != s.user))
-            .cloned();
-        (now, next)
-    }
-
-    /// Every user the schedule can put on call.
-    pub fn participants(&self) -> Vec<&str> {
-        let mut users: Vec<&str> = self
-            .layers
-            .iter()
-            .flat_map(|l| l.participants.iter().map(String::as_str))
-            .collect();
-        users.sort_unstable();
-        users.dedup();
-        users
     }
 }
 
@@ -592,8 +578,14 @@ mod tests {
         }
     }
 
+    fn now_and_next(schedule: &Schedule, from: DateTime<Utc>) -> (Option<Shift>, Option<Shift>) {
+        schedule
+            .coverage(from, from + Duration::days(LOOKAHEAD_DAYS))
+            .now_and_next(from)
+    }
+
     fn who(schedule: &Schedule, moment: &str) -> Option<String> {
-        schedule.now_and_next(at(moment)).0.map(|s| s.user)
+        now_and_next(schedule, at(moment)).0.map(|s| s.user)
     }
 
     #[test]
@@ -702,7 +694,7 @@ mod tests {
         assert_eq!(who(&s, "2026-12-07T23:59:00Z").as_deref(), Some("ann"));
         assert_eq!(who(&s, "2026-12-08T12:00:00Z").as_deref(), Some("cy"));
         assert_eq!(who(&s, "2026-12-09T00:00:00Z").as_deref(), Some("ann"));
-        let (now, next) = s.now_and_next(at("2026-12-07T12:00:00Z"));
+        let (now, next) = now_and_next(&s, at("2026-12-07T12:00:00Z"));
         assert_eq!(now.unwrap().ends_at, at("2026-12-08T00:00:00Z"));
         let next = next.unwrap();
         assert_eq!(
@@ -762,7 +754,7 @@ mod tests {
             ]
         );
         assert_eq!(who(&s, "2026-12-07T12:00:00Z"), None);
-        let (_, next) = s.now_and_next(at("2026-12-07T12:00:00Z"));
+        let (_, next) = now_and_next(&s, at("2026-12-07T12:00:00Z"));
         assert_eq!(next.unwrap().starts_at, at("2026-12-07T22:00:00Z"));
     }
 

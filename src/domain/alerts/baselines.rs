@@ -228,21 +228,14 @@ impl BaselineOverride {
 
 /// A target's baselines learned from its own history: the median of its hourly values.
 pub fn learn_baselines(target_id: i64, hourly: &[SampleRow]) -> Option<LearnedBaselines> {
-    fn median(mut values: Vec<f64>) -> Option<f64> {
-        values.retain(|v| v.is_finite());
-        if values.is_empty() {
-            return None;
-        }
-        values.sort_by(f64::total_cmp);
-        let mid = values.len() / 2;
-        Some(if values.len().is_multiple_of(2) {
-            (values[mid - 1] + values[mid]) / 2.0
-        } else {
-            values[mid]
-        })
-    }
-    let column =
-        |read: &dyn Fn(&SampleRow) -> Option<f64>| median(hourly.iter().filter_map(read).collect());
+    let column = |read: &dyn Fn(&SampleRow) -> Option<f64>| {
+        let mut values: Vec<f64> = hourly
+            .iter()
+            .filter_map(read)
+            .filter(|v| v.is_finite())
+            .collect();
+        crate::domain::median(&mut values)
+    };
     let ms = |seconds: Option<f64>| seconds.map(|s| s * 1000.0);
     let learned = LearnedBaselines {
         target_id,

@@ -77,8 +77,11 @@ impl ResourceHistory {
             if points.len() < SATURATION_MIN_POINTS {
                 continue;
             }
+            let mut values: Vec<f64> = points.iter().map(|(_, v)| *v).collect();
+            let Some(usual) = crate::domain::median(&mut values) else {
+                continue;
+            };
             judged = true;
-            let usual = median(points.iter().map(|(_, v)| *v).collect());
             let threshold = usual * factor;
             if now > threshold && now - usual >= signal.least_rise {
                 breaches.push(format!(
@@ -136,16 +139,6 @@ impl ResourceHistory {
         } else {
             Reading::Healthy
         }
-    }
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len().is_multiple_of(2) {
-        (values[mid - 1] + values[mid]) / 2.0
-    } else {
-        values[mid]
     }
 }
 

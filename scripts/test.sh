@@ -46,15 +46,17 @@ ensure_browser() {
   fi
 }
 
-# The reference MCP SDK, for the interoperability test, in a venv of the project's own.
+# Python servers for tests, in a venv of the project's own: the reference MCP SDK (the
+# interoperability test) and aiosmtpd (the SMTP server email channels send to).
 PYTHON_MCP_VERSION=2.3.0
-ensure_python_sdk() {
+AIOSMTPD_VERSION=1.4.6
+ensure_python_servers() {
   local venv="$REPO/.tools/venv"
-  if ! "$venv/bin/python" -c "import mcp" 2>/dev/null; then
-    step "installing the Python MCP SDK $PYTHON_MCP_VERSION (for the interoperability test)"
+  if ! "$venv/bin/python" -c "import mcp, aiosmtpd" 2>/dev/null; then
+    step "installing the Python MCP SDK $PYTHON_MCP_VERSION and aiosmtpd $AIOSMTPD_VERSION (for tests)"
     command -v python3 >/dev/null || apt_install python3
     python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
-    "$venv/bin/pip" install --quiet "mcp==$PYTHON_MCP_VERSION"
+    "$venv/bin/pip" install --quiet "mcp==$PYTHON_MCP_VERSION" "aiosmtpd==$AIOSMTPD_VERSION"
   fi
   export MCPOPS_TEST_PYTHON="$venv/bin/python"
 }
@@ -76,7 +78,7 @@ ensure_server_everything() {
 ensure_build_tools
 ensure_postgres
 ensure_browser
-ensure_python_sdk
+ensure_python_servers
 ensure_server_everything
 
 step "cargo fmt --check"

@@ -264,7 +264,7 @@ async fn replicas_share_the_fleet_take_over_a_dead_one_and_notify_once() {
         kind: "webhook".into(),
         url: format!("http://{hook}/hook"),
         min_severity: "info".into(),
-        tags: String::new(),
+        ..ChannelForm::default()
     })
     .expect("channel");
     store

@@ -120,10 +120,10 @@ test('baselines refuse bad values next to the field, and a learned baseline is s
   await waitForHydration(page);
   const channel = page.getByRole('form', { name: 'Add a channel' });
   await channel.getByLabel('Name').fill('on-call');
-  await channel.getByLabel('Webhook URL').fill('javascript:alert(1)');
+  await channel.getByLabel('Address').fill('javascript:alert(1)');
   await channel.getByRole('button', { name: 'Add channel' }).click();
   await expect(channel.locator('#field-url-error')).toContainText('http or https');
-  await channel.getByLabel('Webhook URL').fill('http://127.0.0.1:9/hooks/T0/SECRET');
+  await channel.getByLabel('Address').fill('http://127.0.0.1:9/hooks/T0/SECRET');
   await channel.getByRole('button', { name: 'Add channel' }).click();
   const row = page.locator('tr[data-channel="on-call"]');
   await expect(row).toContainText('http://127.0.0.1:9/…');

@@ -47,7 +47,7 @@ test('the readiness matrix shows each server against the guide checklist, and a 
   await waitForHydration(page);
   const channel = page.getByRole('form', { name: 'Add a channel' });
   await channel.getByLabel('Name').fill('ops-pager');
-  await channel.getByLabel('Webhook URL').fill('http://127.0.0.1:9/hooks/pager');
+  await channel.getByLabel('Address').fill('http://127.0.0.1:9/hooks/pager');
   await channel.getByRole('button', { name: 'Add channel' }).click();
   await expect(page.locator('tr[data-channel="ops-pager"]')).toBeVisible();
   await page.goto(`${mcpops.url}/readiness`);

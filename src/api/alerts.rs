@@ -34,6 +34,8 @@ impl WallAlertSummary {
 pub struct AlertDetail {
     pub alert: Alert,
     pub steps: Vec<AlertStep>,
+    /// Every attempt to tell a channel about it, oldest first.
+    pub notified: Vec<crate::domain::notifications::AlertDelivery>,
 }
 
 /// Alerts, firing first. `state`: empty for every open alert, `all` to include resolved
@@ -121,14 +123,41 @@ pub async fn wall_alerts() -> Result<WallAlertSummary, AppError> {
 pub async fn alert_with_history(id: i64) -> Result<AlertDetail, AppError> {
     use crate::domain::auth::Permission;
     let caller = super::ssr::require(Permission::ViewDashboards)?;
-    let detail = caller
-        .state
-        .store
-        .alert(id)
-        .await
-        .map(|(alert, steps)| AlertDetail { alert, steps })
-        .map_err(AppError::from);
+    let store = &caller.state.store;
+    let detail = async {
+        let (alert, steps) = store.alert(id).await?;
+        let notified = store.alert_deliveries(id).await?;
+        Ok(AlertDetail {
+            alert,
+            steps,
+            notified,
+        })
+    }
+    .await
+    .map_err(|err: crate::server::store::StoreError| AppError::from(err));
     super::ssr::respond(detail)
+}
+
+/// Tells the alert's channels who took it on; routing by tag needs the target's tags.
+#[cfg(feature = "ssr")]
+async fn notify_acknowledged(state: &crate::server::state::AppState, alert: &Alert) {
+    use crate::server::services::alerts::Acknowledgement;
+    let tags = match state.directory.targets(state.store.as_ref()).await {
+        Ok(targets) => targets
+            .iter()
+            .find(|t| t.id == alert.target_id)
+            .map(|t| t.tags.clone())
+            .unwrap_or_default(),
+        Err(err) => {
+            tracing::warn!(error = %err, "could not read targets; acknowledgement routed untagged");
+            Vec::new()
+        }
+    };
+    let ack = Acknowledgement {
+        by: alert.acked_by.as_deref().unwrap_or_default(),
+        note: alert.ack_note.as_deref().unwrap_or_default(),
+    };
+    state.alerts.notifier().send_acknowledged(alert, &tags, ack);
 }
 
 /// Acknowledges a firing alert with a note. Two people acknowledging at once: the second
@@ -172,6 +201,9 @@ pub async fn acknowledge_alert(id: i64, note: String) -> Result<Alert, AppError>
         Ok(alert) => {
             caller.state.alerts.publish(alert);
             caller.state.alerts.rules_changed();
+            if !alert.silenced {
+                notify_acknowledged(&caller.state, alert).await;
+            }
         }
         Err(err) => {
             caller

@@ -35,8 +35,8 @@ pub enum StartupError {
     Demo(#[from] DemoError),
     #[error("cannot register metrics")]
     Metrics(#[from] prometheus::Error),
-    #[error("cannot build the HTTP client for webhooks")]
-    Webhooks(#[from] reqwest::Error),
+    #[error("cannot start the notifier")]
+    Notifier(#[from] crate::server::services::alerts::NotifierError),
     #[error("cannot start the collector")]
     Collector(#[from] crate::server::collector::StartError),
 }

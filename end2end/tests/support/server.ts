@@ -26,7 +26,7 @@ export const PASSWORD = 'correct horse battery staple';
  * A free port below Linux's ephemeral range (32768+): the demo fleet binds its servers to
  * ephemeral ports after this is chosen, and one of them could otherwise take it first.
  */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 12_000);
     const free = await new Promise<boolean>((resolveFree) => {

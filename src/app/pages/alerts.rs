@@ -6,6 +6,7 @@ use crate::app::components::{ErrorNote, LocalTime, field_error, form_error, use_
 use crate::app::live::use_live;
 use crate::domain::alerts::{Alert, AlertState, RuleKind, Severity};
 use crate::domain::auth::Permission;
+use crate::domain::notifications::AlertDelivery;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -208,22 +209,25 @@ pub fn AlertPage() -> impl IntoView {
             .and_then(|raw| raw.parse::<i64>().ok())
     };
     let live = use_live(None);
+    let acknowledge = ServerAction::<AcknowledgeAlert>::new();
     let detail = Resource::new(
-        move || (id(), live.alert_changes.get()),
-        |(id, _)| async move {
+        move || (id(), live.alert_changes.get(), acknowledge.version().get()),
+        |(id, _, _)| async move {
             match id {
                 Some(id) => alert_with_history(id).await,
                 None => Err(crate::api::error::AppError::NotFound),
             }
         },
     );
+    let can_operate = use_permission(Permission::Operate);
     view! {
         <Title text="Alert" />
         <AlertsNav />
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
+                let can_operate = can_operate.await;
                 match detail.await {
-                    Ok(detail) => view! { <AlertHistory detail /> }.into_any(),
+                    Ok(detail) => view! { <AlertHistory detail can_operate acknowledge /> }.into_any(),
                     Err(err) => view! { <h1>"Alert"</h1><p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                 }
             })}
@@ -232,8 +236,34 @@ pub fn AlertPage() -> impl IntoView {
 }
 
 #[component]
-fn AlertHistory(detail: AlertDetail) -> impl IntoView {
-    let AlertDetail { alert, steps } = detail;
+fn AlertHistory(
+    detail: AlertDetail,
+    can_operate: bool,
+    acknowledge: ServerAction<AcknowledgeAlert>,
+) -> impl IntoView {
+    let AlertDetail {
+        alert,
+        steps,
+        notified,
+    } = detail;
+    let result: Signal<_> = acknowledge.value().into();
+    let drift_hint = (alert.rule == RuleKind::ToolDrift).then_some(" (accepts the new tool list)");
+    // Links in notifications open this page at #acknowledge: the form comes first.
+    let ack_form = (can_operate && alert.state == AlertState::Firing).then(|| {
+        view! {
+            <section class="panel" id="acknowledge">
+                <h2>"Acknowledge"</h2>
+                <ErrorNote error=form_error(result) />
+                <ActionForm action=acknowledge attr:class="ack-form" attr:aria-label="Acknowledge this alert">
+                    <input type="hidden" name="id" value=alert.id />
+                    <label for="ack-note">"What are you doing about it?"</label>
+                    <input id="ack-note" name="note" required maxlength="1000" />
+                    <p class="field-error" role="alert">{field_error(result, "note")}</p>
+                    <button type="submit" class="primary">"Acknowledge" {drift_hint}</button>
+                </ActionForm>
+            </section>
+        }
+    });
     view! {
         <h1>{alert.rule.label()} " on " {alert.target_name.clone()}</h1>
         <p>
@@ -242,6 +272,7 @@ fn AlertHistory(detail: AlertDetail) -> impl IntoView {
             {alert.silenced.then_some(" · silenced (recorded, not notified)")}
         </p>
         <p>{alert.summary.clone()}</p>
+        {ack_form}
         <p>
             <a href=format!("/targets/{}", alert.target_id)>"Open " {alert.target_name.clone()}</a>
             " · "
@@ -259,6 +290,42 @@ fn AlertHistory(detail: AlertDetail) -> impl IntoView {
                     </li>
                 }).collect_view()}
             </ol>
+        </section>
+        <AlertNotifications notified />
+    }
+}
+
+/// Who was told, through which channel, and whether it got through.
+#[component]
+fn AlertNotifications(notified: Vec<AlertDelivery>) -> impl IntoView {
+    let body = if notified.is_empty() {
+        view! { <p class="muted">"No channel has been sent anything about this alert."</p> }
+            .into_any()
+    } else {
+        view! {
+            <ol class="timeline" data-testid="alert-notifications">
+                {notified.into_iter().map(|sent| {
+                    let d = sent.delivery;
+                    let (class, outcome) = match d.error {
+                        None => ("delivered", "delivered".to_owned()),
+                        Some(reason) => ("failed", format!("failed: {reason}")),
+                    };
+                    view! {
+                        <li class=class>
+                            <LocalTime at=d.at />
+                            " " <b>{d.event.as_str()}</b> " to " {sent.channel} " (" {sent.kind.label()} ")"
+                            {(d.attempt > 1).then(|| format!(", attempt {}", d.attempt))}
+                            ": " {outcome}
+                        </li>
+                    }
+                }).collect_view()}
+            </ol>
+        }.into_any()
+    };
+    view! {
+        <section class="panel">
+            <h2>"Notifications"</h2>
+            {body}
         </section>
     }
 }

@@ -1,5 +1,5 @@
-//! Notification channels: webhooks (generic JSON or Slack-compatible) routed by severity and
-//! tag, their recent deliveries and failures, and a test send.
+//! Notification channels (generic webhooks, Slack, Teams, PagerDuty and email) routed by
+//! severity and tag, their recent deliveries and failures, and a test send.
 use crate::api::channels::{ChannelView, CreateChannel, DeleteChannel, TestChannel, list_channels};
 use crate::app::components::{
     ErrorNote, Field, LocalTime, field_error, form_error, use_permission,
@@ -7,6 +7,7 @@ use crate::app::components::{
 use crate::app::pages::alerts::AlertsNav;
 use crate::domain::alerts::Severity;
 use crate::domain::auth::Permission;
+use crate::domain::notifications::ChannelKind;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -50,16 +51,33 @@ pub fn ChannelsPage() -> impl IntoView {
                     {is_admin.then(|| view! {
                         <section class="panel">
                             <h2>"Add a channel"</h2>
-                            <ActionForm action=create attr:class="target-form" attr:aria-label="Add a channel">
+                            // The fields each kind needs are shown by CSS (`:has`), so the form
+                            // adapts before the page is interactive too.
+                            <ActionForm action=create attr:class="target-form channel-form" attr:aria-label="Add a channel">
                                 <Field label="Name" name="name" placeholder="on-call" error=field_error(created, "name") />
                                 <div class="field">
-                                    <label for="channel-kind">"Payload"</label>
+                                    <label for="channel-kind">"Sends to"</label>
                                     <select id="channel-kind" name="kind">
-                                        <option value="webhook">"Generic JSON"</option>
-                                        <option value="slack">"Slack-compatible"</option>
+                                        {ChannelKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
                                     </select>
                                 </div>
-                                <Field label="Webhook URL" name="url" placeholder="https://hooks.example.com/…" hint="shown only as its host after saving" error=field_error(created, "url") />
+                                <Field label="Address" name="url" placeholder="https://hooks.example.com/…"
+                                    hint="a webhook URL; PagerDuty: empty for its Events API; email: smtp://host (STARTTLS) or smtps://host (TLS). Shown only as its host after saving."
+                                    error=field_error(created, "url") />
+                                <div class="for-pagerduty for-email">
+                                    <Field label="Routing key or SMTP password" name="secret" input_type="password"
+                                        hint="PagerDuty's 32-character integration key, or the mail user's password; never shown again"
+                                        error=field_error(created, "secret") />
+                                </div>
+                                <div class="for-email">
+                                    <Field label="SMTP user" name="smtp_user" hint="empty when the server takes mail without signing in" error=field_error(created, "smtp_user") />
+                                </div>
+                                <div class="for-email">
+                                    <Field label="From" name="email_from" placeholder="mcpops@example.com" error=field_error(created, "email_from") />
+                                </div>
+                                <div class="for-email">
+                                    <Field label="To" name="email_to" placeholder="oncall@example.com, lead@example.com" error=field_error(created, "email_to") />
+                                </div>
                                 <div class="field">
                                     <label for="channel-severity">"Alerts of"</label>
                                     <select id="channel-severity" name="min_severity">
@@ -107,7 +125,7 @@ fn ChannelTable(
                         <tr data-channel=channel.name.clone() class:failing=failing>
                             <th scope="row">
                                 {channel.name.clone()}
-                                <br /><small class="muted">{channel.kind.as_str()} " · " <code>{channel.url_redacted.clone()}</code></small>
+                                <br /><small class="muted">{channel.kind.label()} " · " <code>{channel.url_redacted.clone()}</code></small>
                                 {failing.then(|| view! { <br /><small class="warning">"last delivery failed"</small> })}
                             </th>
                             <td>{format!("{} or worse", channel.min_severity.as_str())}<br /><small>{tags}</small></td>

@@ -7,7 +7,8 @@ use super::{StoreError, StoreResult};
 use crate::domain::alerts::Severity;
 use crate::domain::audit::AuditEvent;
 use crate::domain::notifications::{
-    Channel, ChannelKind, Delivery, NewChannel, NoticeEvent, WebhookUrl,
+    AlertDelivery, Channel, ChannelKind, Delivery, Destination, NewChannel, NoticeEvent,
+    StoredDestination,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,6 +19,8 @@ pub(super) struct ChannelRow {
     name: String,
     kind: String,
     url: String,
+    secret: String,
+    settings: String,
     min_severity: String,
     tags: String,
     created_by: String,
@@ -25,27 +28,39 @@ pub(super) struct ChannelRow {
 }
 
 impl ChannelRow {
-    fn decode(self) -> StoreResult<(Channel, WebhookUrl)> {
-        let url = WebhookUrl::parse(&self.url).map_err(StoreError::Corrupt)?;
+    fn decode(self) -> StoreResult<(Channel, Destination)> {
+        let kind = ChannelKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?;
+        let stored = StoredDestination {
+            url: self.url,
+            secret: self.secret,
+            settings: self.settings,
+        };
+        let destination = Destination::from_stored(kind, &stored)
+            .map_err(|reason| StoreError::Corrupt(format!("channel {}: {reason}", self.id)))?;
         Ok((
             Channel {
                 id: self.id,
                 name: self.name,
-                kind: ChannelKind::parse(&self.kind).ok_or_else(|| corrupt("kind", &self.kind))?,
-                url_redacted: url.redacted(),
+                kind,
+                url_redacted: destination.redacted(),
                 min_severity: Severity::parse(&self.min_severity)
                     .ok_or_else(|| corrupt("severity", &self.min_severity))?,
                 tags: from_json(&self.tags)?,
                 created_by: self.created_by,
                 created_at: from_millis(self.created_at)?,
             },
-            url,
+            destination,
         ))
     }
 }
 
 #[derive(sqlx::FromRow)]
 pub(super) struct DeliveryRow {
+    /// Filled only where the channel is joined in.
+    #[sqlx(default)]
+    channel_name: Option<String>,
+    #[sqlx(default)]
+    channel_kind: Option<String>,
     channel_id: i64,
     alert_id: Option<i64>,
     event: String,
@@ -54,19 +69,26 @@ pub(super) struct DeliveryRow {
     error: Option<String>,
 }
 
-const SELECT_CHANNELS: &str = "SELECT id, name, kind, url, min_severity, tags, created_by, \
-    created_at FROM channels ORDER BY name";
-const INSERT_CHANNEL: &str = "INSERT INTO channels (name, kind, url, min_severity, tags, \
-    created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
+const SELECT_CHANNELS: &str = "SELECT id, name, kind, url, secret, settings, min_severity, tags, \
+    created_by, created_at FROM channels ORDER BY name";
+const INSERT_CHANNEL: &str = "INSERT INTO channels (name, kind, url, secret, settings, \
+    min_severity, tags, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+    RETURNING id";
 const DELETE_CHANNEL: &str = "DELETE FROM channels WHERE id = $1 RETURNING id";
+/// At most this many deliveries are listed for one alert (a storm of retries is cut short).
+const ALERT_DELIVERIES: i64 = 200;
+const SELECT_ALERT_DELIVERIES: &str = "SELECT c.name AS channel_name, c.kind AS channel_kind, \
+    d.channel_id, d.alert_id, d.event, d.attempt, d.at, d.error FROM deliveries d \
+    JOIN channels c ON c.id = d.channel_id WHERE d.alert_id = $1 ORDER BY d.id LIMIT $2";
 const INSERT_DELIVERY: &str = "INSERT INTO deliveries (channel_id, alert_id, event, attempt, at, \
     error) VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// Where alert notifications go, and what happened to each one sent.
 #[async_trait]
 pub trait ChannelStore: Send + Sync {
-    /// Channels with their full addresses (for sending; pages get only `Channel`).
-    async fn channels(&self) -> StoreResult<Vec<(Channel, WebhookUrl)>>;
+    /// Channels with their destinations, secrets included (for sending; pages get only
+    /// `Channel`).
+    async fn channels(&self) -> StoreResult<Vec<(Channel, Destination)>>;
     async fn create_channel(
         &self,
         new: &NewChannel,
@@ -77,11 +99,26 @@ pub trait ChannelStore: Send + Sync {
     async fn delete_channel(&self, id: i64, event: AuditEvent) -> StoreResult<()>;
     async fn record_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
     async fn deliveries(&self, channel_id: Option<i64>, limit: i64) -> StoreResult<Vec<Delivery>>;
+    /// Every attempt to tell anyone about one alert, oldest first.
+    async fn alert_deliveries(&self, alert_id: i64) -> StoreResult<Vec<AlertDelivery>>;
+}
+
+impl DeliveryRow {
+    fn decode(self) -> StoreResult<Delivery> {
+        Ok(Delivery {
+            channel_id: self.channel_id,
+            alert_id: self.alert_id,
+            event: NoticeEvent::parse(&self.event).ok_or_else(|| corrupt("event", &self.event))?,
+            attempt: u32::try_from(self.attempt).unwrap_or(0),
+            at: from_millis(self.at)?,
+            error: self.error,
+        })
+    }
 }
 
 queries_for_any_backend! {
     area ChannelStore rows [ChannelRow, DeliveryRow] {
-        async fn channels(&self) -> StoreResult<Vec<(Channel, WebhookUrl)>> {
+        async fn channels(&self) -> StoreResult<Vec<(Channel, Destination)>> {
             sqlx::query_as::<DB, ChannelRow>(SELECT_CHANNELS)
                 .fetch_all(self.pool())
                 .await?
@@ -97,11 +134,14 @@ queries_for_any_backend! {
             at: DateTime<Utc>,
             event: AuditEvent,
         ) -> StoreResult<Channel> {
+            let stored = new.destination.stored();
             let mut tx = DB::begin_serialized(self.pool()).await?;
             let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_CHANNEL)
                 .bind(new.name.clone())
                 .bind(new.kind.as_str().to_owned())
-                .bind(new.url.as_str().to_owned())
+                .bind(stored.url)
+                .bind(stored.secret)
+                .bind(stored.settings)
                 .bind(new.min_severity.as_str().to_owned())
                 .bind(to_json(&new.tags)?)
                 .bind(by.to_owned())
@@ -120,7 +160,7 @@ queries_for_any_backend! {
                 id,
                 name: new.name.clone(),
                 kind: new.kind,
-                url_redacted: new.url.redacted(),
+                url_redacted: new.destination.redacted(),
                 min_severity: new.min_severity,
                 tags: new.tags.clone(),
                 created_by: by.to_owned(),
@@ -175,20 +215,24 @@ queries_for_any_backend! {
             q.fetch_all(self.pool())
                 .await?
                 .into_iter()
-                .map(|row| {
-                    let event = match row.event.as_str() {
-                        "firing" => NoticeEvent::Firing,
-                        "resolved" => NoticeEvent::Resolved,
-                        "test" => NoticeEvent::Test,
-                        other => return Err(corrupt("event", other)),
-                    };
-                    Ok(Delivery {
-                        channel_id: row.channel_id,
-                        alert_id: row.alert_id,
-                        event,
-                        attempt: u32::try_from(row.attempt).unwrap_or(0),
-                        at: from_millis(row.at)?,
-                        error: row.error,
+                .map(DeliveryRow::decode)
+                .collect()
+        }
+
+        async fn alert_deliveries(&self, alert_id: i64) -> StoreResult<Vec<AlertDelivery>> {
+            sqlx::query_as::<DB, DeliveryRow>(SELECT_ALERT_DELIVERIES)
+                .bind(alert_id)
+                .bind(ALERT_DELIVERIES)
+                .fetch_all(self.pool())
+                .await?
+                .into_iter()
+                .map(|mut row| {
+                    let channel = row.channel_name.take().unwrap_or_default();
+                    let kind = row.channel_kind.take().unwrap_or_default();
+                    Ok(AlertDelivery {
+                        kind: ChannelKind::parse(&kind).ok_or_else(|| corrupt("kind", &kind))?,
+                        channel,
+                        delivery: row.decode()?,
                     })
                 })
                 .collect()

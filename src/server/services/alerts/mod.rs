@@ -36,6 +36,9 @@ pub struct AlertsConfig {
     pub retry_cap_ms: u64,
     /// The console's public address, for links in notifications (none when empty).
     pub console_url: String,
+    /// A PEM file of CA certificates that SMTP servers may also chain to, for private
+    /// relays with their own CA (none when empty).
+    pub smtp_ca_file: String,
 }
 
 impl Default for AlertsConfig {
@@ -50,6 +53,7 @@ impl Default for AlertsConfig {
             retry_base_ms: 1_000,
             retry_cap_ms: 60_000,
             console_url: String::new(),
+            smtp_ca_file: String::new(),
         }
     }
 }
@@ -119,7 +123,7 @@ impl Alerts {
         config: &AlertsConfig,
         store: Arc<dyn Store>,
         directory: TargetDirectory,
-    ) -> reqwest::Result<(Arc<Self>, Option<PollSink>)> {
+    ) -> Result<(Arc<Self>, Option<PollSink>), NotifierError> {
         let notifier = Notifier::start(config, store.clone())?;
         let alerts = Arc::new(Self {
             engine_on: config.enabled,
@@ -186,7 +190,7 @@ impl Alerts {
     }
 }
 
-pub use notifier::TestOutcome;
+pub use notifier::{Acknowledgement, NotifierError, TestOutcome};
 
 fn engine_event(action: &str, resource: &str) -> AuditEvent {
     AuditEvent::new(

@@ -1,19 +1,23 @@
-//! The notifier: calls each channel that wants an alert, retrying with backoff, off the
-//! engine's path, so a webhook that hangs delays nobody but itself.
+//! The notifier: calls each channel that wants an alert, retrying with backoff and jitter,
+//! off the engine's path, so a receiver that hangs delays nobody but itself.
 use super::AlertsConfig;
 use crate::domain::alerts::{Alert, Severity};
 use crate::domain::notifications::{
-    AlertNotice, Channel, Delivery, NoticeEvent, WebhookUrl, retry_delay,
+    AlertNotice, Channel, ChannelKind, Delivery, Destination, EmailRoute, NoticeEvent,
+    SmtpSecurity, retry_delay,
 };
 use crate::server::store::Store;
 use chrono::Utc;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 
 /// Notifications waiting for their channels; beyond this the newest are dropped (and said).
 const QUEUE: usize = 10_000;
-/// Webhook calls in flight at once.
+/// Calls in flight at once.
 const IN_FLIGHT: usize = 64;
 
 struct Job {
@@ -24,6 +28,8 @@ struct Job {
 #[derive(Clone)]
 struct Sender {
     client: reqwest::Client,
+    /// The CA that SMTP servers' certificates may also chain to (`alerts.smtp_ca_file`).
+    smtp_ca: Option<Arc<Vec<u8>>>,
     store: Arc<dyn Store>,
     attempts: u32,
     retry_base: Duration,
@@ -40,8 +46,26 @@ pub struct Notifier {
 /// The result of a test send, as the channel page shows it.
 pub type TestOutcome = Result<(), String>;
 
+/// Why the notifier could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifierError {
+    #[error("cannot build the HTTP client for webhooks")]
+    Client(#[from] reqwest::Error),
+    #[error("cannot use [alerts] smtp_ca_file {path}: {reason}")]
+    SmtpCa { path: String, reason: String },
+}
+
+/// Who acknowledged an alert, for the notice that says so.
+pub struct Acknowledgement<'a> {
+    pub by: &'a str,
+    pub note: &'a str,
+}
+
 impl Notifier {
-    pub(super) fn start(config: &AlertsConfig, store: Arc<dyn Store>) -> reqwest::Result<Self> {
+    pub(super) fn start(
+        config: &AlertsConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, NotifierError> {
         let timeout = Duration::from_millis(config.webhook_timeout_ms);
         let client = reqwest::Client::builder()
             .connect_timeout(timeout.min(Duration::from_secs(3)))
@@ -50,8 +74,20 @@ impl Notifier {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("mcpops/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let smtp_ca = if config.smtp_ca_file.is_empty() {
+            None
+        } else {
+            let failed = |reason: String| NotifierError::SmtpCa {
+                path: config.smtp_ca_file.clone(),
+                reason,
+            };
+            let pem = std::fs::read(&config.smtp_ca_file).map_err(|e| failed(e.to_string()))?;
+            Certificate::from_pem(&pem).map_err(|e| failed(e.to_string()))?;
+            Some(Arc::new(pem))
+        };
         let sender = Sender {
             client,
+            smtp_ca,
             store,
             attempts: config.webhook_attempts,
             retry_base: Duration::from_millis(config.retry_base_ms),
@@ -67,8 +103,27 @@ impl Notifier {
         })
     }
 
+    fn link(&self, path: &str) -> Option<String> {
+        (!self.console_url.is_empty()).then(|| format!("{}{path}", self.console_url))
+    }
+
     /// Queues a notice of `alert` for every channel that wants it; never waits.
     pub fn send(&self, alert: &Alert, event: NoticeEvent, tags: &[String]) {
+        self.queue_alert(alert, event, tags, None);
+    }
+
+    /// Tells the channels that someone has taken `alert` on (PagerDuty stops paging).
+    pub fn send_acknowledged(&self, alert: &Alert, tags: &[String], ack: Acknowledgement<'_>) {
+        self.queue_alert(alert, NoticeEvent::Acknowledged, tags, Some(ack));
+    }
+
+    fn queue_alert(
+        &self,
+        alert: &Alert,
+        event: NoticeEvent,
+        tags: &[String],
+        ack: Option<Acknowledgement<'_>>,
+    ) {
         let notice = AlertNotice {
             event,
             alert_id: Some(alert.id),
@@ -78,21 +133,17 @@ impl Notifier {
             target: alert.target_name.clone(),
             summary: alert.summary.clone(),
             at: Utc::now(),
-            link: (!self.console_url.is_empty())
-                .then(|| format!("{}/alerts/{}", self.console_url, alert.id)),
+            link: self.link(&format!("/alerts/{}", alert.id)),
             runbook: Some(alert.rule.runbook().to_owned()),
+            dedup_key: AlertNotice::alert_dedup_key(alert.id),
+            by: ack.as_ref().map(|a| a.by.to_owned()),
+            note: ack.map(|a| a.note.to_owned()),
         };
-        let job = Job {
-            notice,
-            tags: tags.to_vec(),
-        };
-        if self.queue.try_send(job).is_err() {
-            tracing::warn!(alert = alert.id, "notification queue full; notice dropped");
-        }
+        self.queue(notice, tags.to_vec());
     }
 
     /// Queues a notice about mcpops itself (not a target), such as a missed backup RPO; `path`
-    /// is the console page that explains it.
+    /// is the console page that explains it, and keys its firing and resolved notices.
     pub fn send_system(&self, event: NoticeEvent, severity: Severity, summary: String, path: &str) {
         let notice = AlertNotice {
             event,
@@ -103,24 +154,32 @@ impl Notifier {
             target: "mcpops".into(),
             summary,
             at: Utc::now(),
-            link: (!self.console_url.is_empty()).then(|| format!("{}{path}", self.console_url)),
+            link: self.link(path),
             runbook: None,
+            dedup_key: format!("mcpops/system{path}"),
+            by: None,
+            note: None,
         };
-        if self
-            .queue
-            .try_send(Job {
-                notice,
-                tags: Vec::new(),
-            })
-            .is_err()
-        {
-            tracing::warn!("notification queue full; system notice dropped");
+        self.queue(notice, Vec::new());
+    }
+
+    fn queue(&self, notice: AlertNotice, tags: Vec<String>) {
+        let alert = notice.alert_id;
+        if self.queue.try_send(Job { notice, tags }).is_err() {
+            tracing::warn!(alert = ?alert, "notification queue full; notice dropped");
         }
     }
 
     /// Calls one channel once with a test notice, records the attempt and says how it went.
-    pub async fn test(&self, channel: &Channel, url: &WebhookUrl, by: &str) -> TestOutcome {
-        let notice = AlertNotice {
+    /// PagerDuty is sent the resolve right after, so the test leaves no incident open.
+    pub async fn test(
+        &self,
+        channel: &Channel,
+        destination: &Destination,
+        by: &str,
+    ) -> TestOutcome {
+        let at = Utc::now();
+        let mut notice = AlertNotice {
             event: NoticeEvent::Test,
             alert_id: None,
             rule: None,
@@ -128,11 +187,23 @@ impl Notifier {
             state: None,
             target: "mcpops".into(),
             summary: format!("Test notification sent by {by}"),
-            at: Utc::now(),
+            at,
             link: None,
             runbook: None,
+            dedup_key: format!("mcpops/test/{}", at.timestamp_millis()),
+            by: None,
+            note: None,
         };
-        self.sender.attempt(channel, url, &notice, 1).await
+        self.sender
+            .attempt(channel, destination, &notice, 1)
+            .await?;
+        if channel.kind == ChannelKind::PagerDuty {
+            notice.event = NoticeEvent::Resolved;
+            self.sender
+                .attempt(channel, destination, &notice, 1)
+                .await?;
+        }
+        Ok(())
     }
 }
 
@@ -147,8 +218,8 @@ async fn run(mut jobs: mpsc::Receiver<Job>, sender: Sender) {
             }
         };
         let notice = Arc::new(job.notice);
-        for (channel, url) in channels {
-            if !channel.wants(notice.severity, &job.tags) {
+        for (channel, destination) in channels {
+            if !channel.wants(notice.severity, &job.tags) || !channel.kind.hears(notice.event) {
                 continue;
             }
             let Ok(permit) = in_flight.clone().acquire_owned().await else {
@@ -157,7 +228,7 @@ async fn run(mut jobs: mpsc::Receiver<Job>, sender: Sender) {
             let sender = sender.clone();
             let notice = notice.clone();
             tokio::spawn(async move {
-                sender.deliver(&channel, &url, &notice).await;
+                sender.deliver(&channel, &destination, &notice).await;
                 drop(permit);
             });
         }
@@ -166,13 +237,19 @@ async fn run(mut jobs: mpsc::Receiver<Job>, sender: Sender) {
 
 impl Sender {
     /// Tries until a call succeeds or the attempts run out, waiting longer each time.
-    async fn deliver(&self, channel: &Channel, url: &WebhookUrl, notice: &AlertNotice) {
+    async fn deliver(&self, channel: &Channel, destination: &Destination, notice: &AlertNotice) {
         for attempt in 1..=self.attempts {
-            if self.attempt(channel, url, notice, attempt).await.is_ok() {
+            if self
+                .attempt(channel, destination, notice, attempt)
+                .await
+                .is_ok()
+            {
                 return;
             }
             if attempt < self.attempts {
-                tokio::time::sleep(retry_delay(attempt, self.retry_base, self.retry_cap)).await;
+                let jitter = rand::random::<f64>();
+                let delay = retry_delay(attempt, self.retry_base, self.retry_cap, jitter);
+                tokio::time::sleep(delay).await;
             }
         }
         tracing::warn!(
@@ -186,20 +263,24 @@ impl Sender {
     async fn attempt(
         &self,
         channel: &Channel,
-        url: &WebhookUrl,
+        destination: &Destination,
         notice: &AlertNotice,
         attempt: u32,
     ) -> TestOutcome {
-        let outcome = match self
-            .client
-            .post(url.as_str())
-            .json(&notice.body(channel.kind))
-            .send()
-            .await
-        {
-            Ok(response) if response.status().is_success() => Ok(()),
-            Ok(response) => Err(format!("HTTP status {}", response.status().as_u16())),
-            Err(err) => Err(self.describe(err)),
+        let outcome = match destination {
+            Destination::Http(url) => {
+                let body = match channel.kind {
+                    ChannelKind::Slack => notice.slack_body(),
+                    ChannelKind::Teams => notice.teams_body(),
+                    _ => notice.webhook_body(),
+                };
+                self.post(url.as_str(), &body).await
+            }
+            Destination::PagerDuty { url, routing_key } => {
+                self.post(url.as_str(), &notice.pagerduty_body(routing_key))
+                    .await
+            }
+            Destination::Email(route) => self.mail(route, notice).await,
         };
         let delivery = Delivery {
             channel_id: channel.id,
@@ -215,6 +296,14 @@ impl Sender {
         outcome
     }
 
+    async fn post(&self, url: &str, body: &serde_json::Value) -> TestOutcome {
+        match self.client.post(url).json(body).send().await {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => Err(format!("HTTP status {}", response.status().as_u16())),
+            Err(err) => Err(self.describe(err)),
+        }
+    }
+
     /// Says what went wrong without the address, whose path may hold a secret.
     fn describe(&self, err: reqwest::Error) -> String {
         if err.is_timeout() {
@@ -224,5 +313,70 @@ impl Sender {
         } else {
             format!("request failed: {}", err.without_url())
         }
+    }
+
+    /// Sends one mail: connects, upgrades to TLS (or starts with it), signs in when the
+    /// channel has a user, and hands the message over, all within the call deadline.
+    async fn mail(&self, route: &EmailRoute, notice: &AlertNotice) -> TestOutcome {
+        let message = Message::builder()
+            .from(
+                route
+                    .from
+                    .parse()
+                    .map_err(|e| format!("from address: {e}"))?,
+            )
+            .subject(notice.email_subject())
+            .header(lettre::message::header::ContentType::TEXT_PLAIN);
+        let message = route
+            .to
+            .iter()
+            .try_fold(message, |message, to| to.parse().map(|to| message.to(to)))
+            .map_err(|e| format!("to address: {e}"))?
+            .body(notice.email_text())
+            .map_err(|e| format!("cannot build the mail: {e}"))?;
+        let mut tls = TlsParameters::builder(route.server.host.clone());
+        if let Some(pem) = &self.smtp_ca {
+            let ca = Certificate::from_pem(pem).map_err(|e| format!("smtp_ca_file: {e}"))?;
+            tls = tls.add_root_certificate(ca);
+        }
+        let tls = tls
+            .build_rustls()
+            .map_err(|e| format!("TLS set-up failed: {e}"))?;
+        let tls = match route.server.security {
+            SmtpSecurity::StartTls => Tls::Required(tls),
+            SmtpSecurity::Tls => Tls::Wrapper(tls),
+        };
+        let mut transport =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(route.server.host.as_str())
+                .port(route.server.port)
+                .tls(tls)
+                .timeout(Some(self.timeout));
+        if !route.username.is_empty() {
+            transport = transport.credentials(Credentials::new(
+                route.username.clone(),
+                route.password.clone(),
+            ));
+        }
+        let transport = transport.build();
+        // lettre's timeout covers each read and write; this bounds the whole exchange.
+        match tokio::time::timeout(self.timeout * 2, transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(describe_smtp(&err)),
+            Err(_) => Err(format!(
+                "no answer within {} ms",
+                (self.timeout * 2).as_millis()
+            )),
+        }
+    }
+}
+
+/// An SMTP failure in a line, without credentials (lettre's errors never carry them).
+fn describe_smtp(err: &lettre::transport::smtp::Error) -> String {
+    if err.is_timeout() {
+        "no answer from the mail server".into()
+    } else if err.status().is_some() {
+        format!("the mail server refused: {err}")
+    } else {
+        format!("mail failed: {err}")
     }
 }

@@ -1,0 +1,97 @@
+import { test, expect } from '@playwright/test';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { freePort, startMcpops, signInQuietly, waitForHydration, watchForErrors } from './support/server';
+
+/** A Slack-like webhook receiver on loopback that keeps every JSON body it is sent. */
+async function slackReceiver(): Promise<{ url: string; messages: any[]; close: () => void }> {
+  const messages: any[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      messages.push(JSON.parse(body));
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/services/T0/B0/XSECRETX`, messages, close: () => server.close() };
+}
+
+// The paged person's path: a Slack channel added in the browser, an outage, the message's
+// Acknowledge button opening the alert, acknowledged there, and the alert listing who was told.
+test('a Slack page links to its alert, which is acknowledged there and lists every channel told', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  const slack = await slackReceiver();
+  const port = await freePort();
+  const mcpops = await startMcpops({
+    demoServers: 2,
+    pollSeconds: 1,
+    port,
+    env: {
+      MCPOPS__ALERTS__MIN_FIRING_SECS: '0',
+      MCPOPS__ALERTS__CONSOLE_URL: `http://127.0.0.1:${port}`,
+    },
+  });
+  await signInQuietly(page, mcpops);
+  await page.goto(`${mcpops.url}/alerts/channels`);
+  await waitForHydration(page);
+
+  // Each kind shows the fields it needs; a bad routing key is refused next to its field.
+  const form = page.getByRole('form', { name: 'Add a channel' });
+  await expect(form.getByLabel('Routing key or SMTP password')).toBeHidden();
+  await form.getByLabel('Name').fill('team-chat');
+  await form.getByLabel('Sends to').selectOption('pagerduty');
+  await form.getByLabel('Routing key or SMTP password').fill('hunter2');
+  await expect(form.getByLabel('To', { exact: true })).toBeHidden();
+  await form.getByRole('button', { name: 'Add channel' }).click();
+  await expect(form.locator('#field-secret-error')).toContainText('32 letters and digits');
+  await expect(form.getByLabel('Name')).toHaveValue('team-chat');
+  await form.getByLabel('Sends to').selectOption('email');
+  await expect(form.getByLabel('To', { exact: true })).toBeVisible();
+  await page.screenshot({ path: 'test-results/channels-email-form.png', fullPage: true });
+  await form.getByLabel('Sends to').selectOption('slack');
+  await expect(form.getByLabel('Routing key or SMTP password')).toBeHidden();
+  await form.getByLabel('Address').fill(slack.url);
+  await form.getByRole('button', { name: 'Add channel' }).click();
+  const row = page.locator('tr[data-channel="team-chat"]');
+  await expect(row).toContainText('Slack');
+  await expect(page.locator('body')).not.toContainText('XSECRETX');
+
+  const injected = await page.request.post(`${mcpops.url}/api/demo/fault`, {
+    form: { server: 'demo-01', fault: 'down', on: 'true' },
+  });
+  expect(injected.status()).toBe(200);
+  let button = '';
+  await expect(async () => {
+    const message = slack.messages.find(
+      (m) => m.text?.startsWith('[FIRING]') && JSON.stringify(m.blocks).includes('target_down'),
+    );
+    const actions = message?.blocks.find((b: any) => b.type === 'actions');
+    button = actions?.elements.find((e: any) => e.action_id === 'acknowledge')?.url ?? '';
+    expect(button).toContain('#acknowledge');
+  }).toPass({ timeout: 20_000 });
+
+  await page.goto(button);
+  await waitForHydration(page);
+  const acknowledge = page.getByRole('form', { name: 'Acknowledge this alert' });
+  await expect(acknowledge).toBeInViewport();
+  await acknowledge.getByLabel('What are you doing about it?').fill('restarting demo-01');
+  await acknowledge.getByRole('button', { name: 'Acknowledge' }).click();
+  await expect(page.locator('[data-state="acknowledged"]').first()).toBeVisible();
+  await expect(acknowledge).toBeHidden();
+  const told = page.getByTestId('alert-notifications');
+  await expect(told).toContainText('firing to team-chat (Slack): delivered');
+  // The acknowledgement is sent after the page has heard of it; deliveries are not pushed live.
+  await expect(async () => {
+    await page.reload();
+    await expect(told).toContainText('acknowledged to team-chat (Slack): delivered', { timeout: 1_000 });
+  }).toPass({ timeout: 10_000 });
+  await page.screenshot({ path: 'test-results/alert-notified.png', fullPage: true });
+  expect(slack.messages.some((m) => m.text?.startsWith('[ACKNOWLEDGED]'))).toBe(true);
+
+  slack.close();
+  noErrors();
+  await mcpops.stop();
+});

@@ -1,0 +1,515 @@
+//! Native channels end to end, on both backends. A demo server goes down; receivers on
+//! loopback check the Slack, Teams and PagerDuty payloads for the fields each service
+//! documents, and a real SMTP server (aiosmtpd, STARTTLS and TLS, signed in, with a CA of
+//! the test's own) receives the mail. Acknowledging reaches PagerDuty under the trigger's
+//! dedup key, and so does the resolve; an SMTP server that never answers, or refuses the
+//! password, fails its own sends only, with the reason.
+mod common;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use common::{BACKENDS, Backend, TestApp, TestDb, eventually, post_form, spawn_app_with};
+use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
+use mcpops::domain::auth::Role;
+use mcpops::domain::demo::DemoFault;
+use mcpops::server::demo::DemoFleet;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncBufReadExt;
+
+const ROUTING_KEY: &str = "R0123456789abcdef0123456789ABCDE";
+const SMTP_USER: &str = "mcpops";
+const SMTP_PASSWORD: &str = "mail-s3cret";
+const CONSOLE: &str = "http://console.test";
+
+/// Keeps every JSON body posted to `/{service}/{anything}`, by service.
+#[derive(Clone, Default)]
+struct Receivers(Arc<Mutex<Vec<(String, Value)>>>);
+
+impl Receivers {
+    async fn start() -> (Self, SocketAddr) {
+        async fn hook(
+            State(r): State<Receivers>,
+            Path((service, _)): Path<(String, String)>,
+            Json(body): Json<Value>,
+        ) -> axum::http::StatusCode {
+            r.0.lock().expect("lock").push((service, body));
+            // PagerDuty answers 202 Accepted.
+            axum::http::StatusCode::ACCEPTED
+        }
+        let receivers = Self::default();
+        let app = axum::Router::new()
+            .route("/{service}/{rest}", axum::routing::post(hook))
+            .with_state(receivers.clone());
+        (receivers.clone(), common::serve_on_loopback(app).await)
+    }
+
+    fn of(&self, service: &str) -> Vec<Value> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(s, _)| s == service)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+}
+
+/// An aiosmtpd server of `tests/receivers/smtp_sink.py`, and the mail it has printed.
+struct SmtpSink {
+    port: u16,
+    mail: Arc<Mutex<Vec<Value>>>,
+    _process: tokio::process::Child,
+}
+
+impl SmtpSink {
+    async fn start(mode: &str, cert: &std::path::Path, key: &std::path::Path) -> Self {
+        let python = std::env::var("MCPOPS_TEST_PYTHON").unwrap_or_else(|_| {
+            panic!("MCPOPS_TEST_PYTHON is not set: run scripts/test.sh, which installs aiosmtpd")
+        });
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/receivers/smtp_sink.py");
+        let mut process = tokio::process::Command::new(python)
+            .arg(script)
+            .arg(mode)
+            .arg(cert)
+            .arg(key)
+            .arg(SMTP_USER)
+            .arg(SMTP_PASSWORD)
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the SMTP sink starts");
+        let mut lines = tokio::io::BufReader::new(process.stdout.take().expect("stdout")).lines();
+        let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("the SMTP sink says its port in time")
+            .expect("read")
+            .expect("a first line");
+        let port: Value = serde_json::from_str(&first).expect("json");
+        let port = u16::try_from(port["port"].as_u64().expect("port")).expect("u16");
+        let mail = Arc::new(Mutex::new(Vec::new()));
+        let kept = mail.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(message) = serde_json::from_str(&line) {
+                    kept.lock().expect("lock").push(message);
+                }
+            }
+        });
+        Self {
+            port,
+            mail,
+            _process: process,
+        }
+    }
+
+    fn with_subject(&self, prefix: &str) -> Vec<Value> {
+        self.mail
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|m| m["subject"].as_str().is_some_and(|s| s.starts_with(prefix)))
+            .cloned()
+            .collect()
+    }
+}
+
+/// A CA of the test's own (written to `ca.pem`) and a certificate for 127.0.0.1 it signed.
+fn certificates(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "mcpops test mail CA");
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let key = KeyPair::generate().expect("key");
+    let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
+    let certificate = params.signed_by(&key, &ca).expect("signed");
+    let (ca_file, cert_file, key_file) = (
+        dir.join("ca.pem"),
+        dir.join("mail.pem"),
+        dir.join("mail.key"),
+    );
+    std::fs::write(&ca_file, ca.pem()).expect("write ca");
+    std::fs::write(&cert_file, certificate.pem()).expect("write cert");
+    std::fs::write(&key_file, key.serialize_pem()).expect("write key");
+    (ca_file.to_string_lossy().into_owned(), cert_file, key_file)
+}
+
+/// An SMTP "server" that takes connections and never says a word.
+async fn silent_smtp() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+async fn create_channel(app: &TestApp, fields: &[(&str, &str)]) -> (u16, Value) {
+    let mut form = vec![("min_severity", "info")];
+    form.extend_from_slice(fields);
+    post_form(app, &app.client, "/api/channels/create", &form).await
+}
+
+/// The fields of an email channel that signs in to `url`.
+fn mail_channel<'a>(name: &'a str, url: &'a str, to: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("name", name),
+        ("kind", "email"),
+        ("url", url),
+        ("smtp_user", SMTP_USER),
+        ("secret", SMTP_PASSWORD),
+        ("email_from", "mcpops@example.com"),
+        ("email_to", to),
+    ]
+}
+
+async fn target_down(app: &TestApp) -> Option<mcpops::domain::alerts::Alert> {
+    let query = AlertQuery {
+        rule: Some(RuleKind::TargetDown),
+        limit: 10,
+        ..AlertQuery::default()
+    };
+    app.state
+        .store
+        .alerts(&query)
+        .await
+        .expect("alerts")
+        .into_iter()
+        .find(|a| a.target_name == "demo-01")
+}
+
+#[tokio::test]
+async fn slack_teams_pagerduty_and_email_are_paged_acknowledged_and_resolved() {
+    for backend in BACKENDS {
+        native_channels(backend).await;
+    }
+}
+
+async fn native_channels(backend: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let (ca_file, cert, key) = certificates(dir.path());
+    let starttls = SmtpSink::start("starttls", &cert, &key).await;
+    let tls = SmtpSink::start("tls", &cert, &key).await;
+    let silent = silent_smtp().await;
+    let (receivers, hooks) = Receivers::start().await;
+
+    let db = TestDb::new(backend).await;
+    let fleet = Arc::new(DemoFleet::start(2).await.expect("fleet"));
+    let app = spawn_app_with(db.url(), Some(fleet.clone()), |config| {
+        config.demo.interval_secs = 1;
+        config.alerts.min_firing_secs = 0;
+        config.alerts.retry_base_ms = 50;
+        config.alerts.retry_cap_ms = 200;
+        config.alerts.webhook_attempts = 2;
+        config.alerts.webhook_timeout_ms = 1_000;
+        config.alerts.console_url = CONSOLE.into();
+        config.alerts.smtp_ca_file = ca_file;
+    })
+    .await;
+
+    // Bad input is refused field by field, the secret never echoed.
+    let (status, body) = create_channel(
+        &app,
+        &[
+            ("name", "pd"),
+            ("kind", "pagerduty"),
+            ("secret", "not-a-key"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422, "{backend:?}: {body}");
+    let reason = body["Invalid"]["secret"].as_str().unwrap_or_default();
+    assert!(reason.contains("32"), "{reason}");
+    assert!(!body.to_string().contains("not-a-key"), "{body}");
+    let (status, body) = create_channel(
+        &app,
+        &[
+            ("name", "mail"),
+            ("kind", "email"),
+            ("url", "http://mail.example.com"),
+            ("email_to", "nobody"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    for field in ["url", "email_from", "email_to"] {
+        assert!(body["Invalid"][field].is_string(), "{field}: {body}");
+    }
+
+    let slack = format!("http://{hooks}/slack/T0-B0-XSECRETX");
+    let teams = format!("http://{hooks}/teams/workflow-XSECRETX");
+    let pagerduty = format!("http://{hooks}/pagerduty/enqueue");
+    let starttls_url = format!("smtp://127.0.0.1:{}", starttls.port);
+    let tls_url = format!("smtps://127.0.0.1:{}", tls.port);
+    let silent_url = format!("smtp://{silent}");
+    let channels: Vec<Vec<(&str, &str)>> = vec![
+        vec![("name", "slack"), ("kind", "slack"), ("url", &slack)],
+        vec![("name", "teams"), ("kind", "teams"), ("url", &teams)],
+        vec![
+            ("name", "pagerduty"),
+            ("kind", "pagerduty"),
+            ("url", &pagerduty),
+            ("secret", ROUTING_KEY),
+        ],
+        mail_channel("mail-starttls", &starttls_url, "oncall@example.com"),
+        mail_channel("mail-tls", &tls_url, "oncall@example.com, lead@example.com"),
+        mail_channel("mail-silent", &silent_url, "void@example.com"),
+        mail_channel("mail-wrong-password", &starttls_url, "void@example.com")
+            .into_iter()
+            .map(|(k, v)| if k == "secret" { (k, "guess") } else { (k, v) })
+            .collect(),
+    ];
+    for fields in &channels {
+        let (status, body) = create_channel(&app, fields).await;
+        assert_eq!(status, 200, "{backend:?}: {body}");
+        let shown = body.to_string();
+        for secret in ["XSECRETX", ROUTING_KEY, SMTP_PASSWORD] {
+            assert!(!shown.contains(secret), "{secret} shown: {shown}");
+        }
+    }
+
+    // The test send reaches PagerDuty as a trigger and its resolve, leaving nothing open.
+    let listed = app.state.store.channels().await.expect("channels");
+    let pd_id = listed
+        .iter()
+        .find(|(c, _)| c.name == "pagerduty")
+        .map(|(c, _)| c.id.to_string())
+        .expect("pagerduty channel");
+    let (status, body) =
+        post_form(&app, &app.client, "/api/channels/test", &[("id", &pd_id)]).await;
+    assert_eq!(status, 200, "{body}");
+    let test_events = receivers.of("pagerduty");
+    let actions: Vec<&str> = test_events
+        .iter()
+        .filter_map(|e| e["event_action"].as_str())
+        .collect();
+    assert_eq!(actions, ["trigger", "resolve"]);
+    assert_eq!(test_events[0]["dedup_key"], test_events[1]["dedup_key"]);
+
+    fleet
+        .set_fault("demo-01", DemoFault::Down, true)
+        .await
+        .expect("fault");
+    let alert = eventually(Duration::from_secs(30), "demo-01 down firing", || async {
+        target_down(&app)
+            .await
+            .filter(|a| a.state == AlertState::Firing)
+    })
+    .await;
+    let link = format!("{CONSOLE}/alerts/{}", alert.id);
+
+    // PagerDuty: a trigger with the documented fields, keyed to this alert.
+    let trigger = eventually(Duration::from_secs(10), "the PagerDuty trigger", || async {
+        receivers
+            .of("pagerduty")
+            .into_iter()
+            .find(|e| e["event_action"] == "trigger" && e["payload"]["class"] == "target_down")
+    })
+    .await;
+    assert_eq!(trigger["routing_key"], ROUTING_KEY);
+    assert_eq!(trigger["payload"]["source"], "demo-01");
+    assert_eq!(trigger["payload"]["severity"], "critical");
+    assert!(
+        trigger["payload"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("demo-01: ")),
+        "{trigger}"
+    );
+    assert_eq!(trigger["links"][0]["href"], link.as_str());
+    let dedup_key = trigger["dedup_key"].as_str().expect("dedup key").to_owned();
+
+    // Slack: Block Kit with an acknowledge button; Teams: one Adaptive Card.
+    let slack_message = eventually(Duration::from_secs(10), "the Slack message", || async {
+        receivers.of("slack").into_iter().find(|m| {
+            m["text"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("[FIRING]") && t.contains("demo-01"))
+                && m["blocks"].to_string().contains("target_down")
+        })
+    })
+    .await;
+    let blocks = slack_message["blocks"].as_array().expect("blocks");
+    assert_eq!(blocks[0]["type"], "header");
+    let actions = blocks
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .expect("an actions block");
+    assert_eq!(
+        actions["elements"][0]["url"],
+        format!("{link}#acknowledge").as_str()
+    );
+    let card = eventually(Duration::from_secs(10), "the Teams card", || async {
+        receivers.of("teams").into_iter().find(|m| {
+            m["attachments"][0]["content"]
+                .to_string()
+                .contains("target_down")
+                && m["attachments"][0]["content"]
+                    .to_string()
+                    .contains("FIRING")
+        })
+    })
+    .await;
+    assert_eq!(card["type"], "message");
+    assert_eq!(
+        card["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(card["attachments"][0]["content"]["type"], "AdaptiveCard");
+
+    // Mail over STARTTLS and over TLS, signed in, to every recipient.
+    for (sink, recipients) in [
+        (&starttls, vec!["oncall@example.com"]),
+        (&tls, vec!["oncall@example.com", "lead@example.com"]),
+    ] {
+        let message = eventually(Duration::from_secs(10), "the page mail", || async {
+            sink.with_subject("[FIRING] critical · demo-01")
+                .into_iter()
+                .find(|m| {
+                    m["body"]
+                        .as_str()
+                        .is_some_and(|b| b.contains("target_down"))
+                })
+        })
+        .await;
+        assert_eq!(message["tls"], true, "{message}");
+        assert_eq!(message["authenticated"], true, "{message}");
+        assert_eq!(message["rcpt_tos"], serde_json::json!(recipients));
+        let body = message["body"].as_str().unwrap_or_default();
+        assert!(
+            body.contains(&format!("Acknowledge: {link}#acknowledge")),
+            "{body}"
+        );
+    }
+
+    // Acknowledged: PagerDuty hears it under the same key; chat shows who; mail stays quiet.
+    let (operator, client) = app.signed_in(Role::Operator).await;
+    let id = alert.id.to_string();
+    let (status, body) = post_form(
+        &app,
+        &client,
+        "/api/alerts/acknowledge",
+        &[("id", &id), ("note", "restarting demo-01")],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let ack = eventually(
+        Duration::from_secs(10),
+        "the PagerDuty acknowledge",
+        || async {
+            receivers
+                .of("pagerduty")
+                .into_iter()
+                .find(|e| e["event_action"] == "acknowledge")
+        },
+    )
+    .await;
+    assert_eq!(ack["dedup_key"], dedup_key.as_str());
+    assert_eq!(ack["routing_key"], ROUTING_KEY);
+    eventually(
+        Duration::from_secs(10),
+        "Slack told who acknowledged",
+        || async {
+            receivers.of("slack").into_iter().find(|m| {
+                m["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("[ACKNOWLEDGED]"))
+                    && m["blocks"]
+                        .to_string()
+                        .contains(&format!("acknowledged by {operator}: restarting demo-01"))
+            })
+        },
+    )
+    .await;
+
+    // Resolved: the same key closes PagerDuty's incident, and mail says so.
+    fleet
+        .set_fault("demo-01", DemoFault::Down, false)
+        .await
+        .expect("clear fault");
+    let resolve = eventually(Duration::from_secs(30), "the PagerDuty resolve", || async {
+        receivers
+            .of("pagerduty")
+            .into_iter()
+            .find(|e| e["event_action"] == "resolve" && e["dedup_key"] == dedup_key.as_str())
+    })
+    .await;
+    assert!(resolve.get("payload").is_none(), "{resolve}");
+    eventually(Duration::from_secs(10), "the resolution mail", || async {
+        (!starttls
+            .with_subject("[RESOLVED] critical · demo-01")
+            .is_empty())
+        .then_some(())
+    })
+    .await;
+    assert!(
+        starttls.with_subject("[ACKNOWLEDGED]").is_empty(),
+        "inboxes are not told of acknowledgements"
+    );
+
+    // The alert's page lists every channel it went to; the silent server failed alone.
+    let notified = eventually(
+        Duration::from_secs(10),
+        "every delivery recorded",
+        || async {
+            let (status, detail) =
+                post_form(&app, &app.client, "/api/alerts/detail", &[("id", &id)]).await;
+            assert_eq!(status, 200, "{detail}");
+            let notified = detail["notified"].as_array().cloned().unwrap_or_default();
+            let delivered = |channel: &str, event: &str| {
+                notified.iter().any(|n| {
+                    n["channel"] == channel
+                        && n["delivery"]["event"] == event
+                        && n["delivery"]["error"].is_null()
+                })
+            };
+            let all = ["slack", "teams", "pagerduty", "mail-starttls", "mail-tls"]
+                .iter()
+                .all(|c| delivered(c, "firing") && delivered(c, "resolved"))
+                && delivered("pagerduty", "acknowledged");
+            all.then_some(notified)
+        },
+    )
+    .await;
+    assert!(
+        notified
+            .iter()
+            .any(|n| n["channel"] == "pagerduty" && n["kind"] == "pagerduty"),
+        "{notified:?}"
+    );
+    let silent_failures: Vec<&str> = notified
+        .iter()
+        .filter(|n| n["channel"] == "mail-silent")
+        .filter_map(|n| n["delivery"]["error"].as_str())
+        .collect();
+    assert!(
+        !silent_failures.is_empty() && silent_failures.iter().all(|e| e.contains("no answer")),
+        "{backend:?}: {silent_failures:?}"
+    );
+    let refused: Vec<&str> = notified
+        .iter()
+        .filter(|n| n["channel"] == "mail-wrong-password")
+        .filter_map(|n| n["delivery"]["error"].as_str())
+        .collect();
+    assert!(
+        !refused.is_empty()
+            && refused
+                .iter()
+                .all(|e| e.contains("refused: permanent error (535)")),
+        "{backend:?}: {refused:?}"
+    );
+    let everything = serde_json::to_string(&notified).expect("json");
+    for secret in ["XSECRETX", ROUTING_KEY, SMTP_PASSWORD] {
+        assert!(!everything.contains(secret), "{secret} on the alert page");
+    }
+}

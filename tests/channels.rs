@@ -513,3 +513,105 @@ async fn native_channels(backend: Backend) {
         assert!(!everything.contains(secret), "{secret} on the alert page");
     }
 }
+
+/// The paging issue's storm: 2,000 servers degrade at once. Each channel gets one notice
+/// for the group within `group_wait`, listing every target, and the audit log gains
+/// nothing for notifying; when they recover, one resolution each.
+#[tokio::test]
+async fn a_fleet_wide_storm_is_one_notice_per_group() {
+    for backend in BACKENDS {
+        storm(backend).await;
+    }
+}
+
+async fn storm(backend: Backend) {
+    use mcpops::domain::notifications::NoticeEvent;
+    const FLEET: usize = 2_000;
+    let (receivers, hooks) = Receivers::start().await;
+    let db = TestDb::new(backend).await;
+    let app = spawn_app_with(db.url(), None, |config| {
+        // The alerts are made below as the engine makes them; nothing is polled.
+        config.collector.enabled = false;
+        config.alerts.enabled = false;
+        config.alerts.group_wait_secs = 3;
+        config.alerts.group_interval_secs = 2;
+    })
+    .await;
+    for (name, kind) in [("hook", "webhook"), ("chat", "slack")] {
+        let url = format!("http://{hooks}/{kind}/x");
+        let (status, body) =
+            create_channel(&app, &[("name", name), ("kind", kind), ("url", &url)]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let store = app.state.store.as_ref();
+    let mut alerts = Vec::with_capacity(FLEET);
+    for i in 0..FLEET {
+        let target = common::add_target(
+            store,
+            &format!("srv-{i:04}"),
+            &format!("http://127.0.0.1:9/{i}"),
+        )
+        .await;
+        let alert =
+            common::open_test_alert(store, target.id, RuleKind::LatencyP95, AlertState::Firing)
+                .await;
+        alerts.push(alert);
+    }
+    let audit_before = db
+        .count("SELECT COUNT(*) FROM audit_log")
+        .await
+        .expect("count");
+
+    let notifier = app.state.alerts.notifier();
+    let started = std::time::Instant::now();
+    for alert in &alerts {
+        notifier.send(alert, NoticeEvent::Firing, &[]);
+    }
+    let group = eventually(Duration::from_secs(10), "the group notice", || async {
+        receivers.of("webhook").into_iter().next()
+    })
+    .await;
+    let took = started.elapsed();
+    // A moment more, in case a second notice were on its way.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receivers.of("webhook").len(), 1, "{backend:?}: one notice");
+    assert_eq!(receivers.of("slack").len(), 1, "{backend:?}: one message");
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(6),
+        "{backend:?}: sent after {took:?}, group_wait is 3 s"
+    );
+    assert_eq!(group["event"], "firing");
+    assert_eq!(group["target"], "2000 targets");
+    assert_eq!(group["firing"].as_array().map(Vec::len), Some(FLEET));
+    let slack = &receivers.of("slack")[0];
+    assert!(
+        slack["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("srv-0009 and 1990 more (2000 firing)")),
+        "{slack}"
+    );
+    let audit_after = db
+        .count("SELECT COUNT(*) FROM audit_log")
+        .await
+        .expect("count");
+    assert_eq!(
+        audit_after, audit_before,
+        "{backend:?}: notifying wrote no audit entry"
+    );
+
+    // They recover: one resolution per channel, naming them all.
+    for alert in &alerts {
+        notifier.send(alert, NoticeEvent::Resolved, &[]);
+    }
+    let resolved = eventually(Duration::from_secs(10), "the group resolution", || async {
+        receivers
+            .of("webhook")
+            .into_iter()
+            .find(|n| n["event"] == "resolved")
+    })
+    .await;
+    assert_eq!(resolved["resolved"].as_array().map(Vec::len), Some(FLEET));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receivers.of("webhook").len(), 2, "{backend:?}");
+    println!("{backend:?}: {FLEET} alerts → 1 notice per channel after {took:?}");
+}

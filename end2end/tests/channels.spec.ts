@@ -31,6 +31,7 @@ test('a Slack page links to its alert, which is acknowledged there and lists eve
     port,
     env: {
       MCPOPS__ALERTS__MIN_FIRING_SECS: '0',
+      MCPOPS__ALERTS__GROUP_WAIT_SECS: '2',
       MCPOPS__ALERTS__CONSOLE_URL: `http://127.0.0.1:${port}`,
     },
   });

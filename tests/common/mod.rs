@@ -231,6 +231,10 @@ pub fn test_config(database_url: &str) -> Config {
     config.backup.every_minutes = 0;
     // Made-up history would blur what tests measure from their own polls.
     config.demo.seed_history = false;
+    // Notices go out as soon as their alert changes (a group's later changes within a
+    // second); the grouping test sets its own timing.
+    config.alerts.group_wait_secs = 0;
+    config.alerts.group_interval_secs = 1;
     config
 }
 
@@ -427,6 +431,9 @@ pub async fn serve_process(
         .env("MCPOPS__SERVER__LISTEN", "127.0.0.1:0")
         // No scheduled backups into the working directory.
         .env("MCPOPS__BACKUP__EVERY_MINUTES", "0")
+        // Notices go out as soon as their alert changes, as in `test_config`.
+        .env("MCPOPS__ALERTS__GROUP_WAIT_SECS", "0")
+        .env("MCPOPS__ALERTS__GROUP_INTERVAL_SECS", "1")
         .env("MCPOPS__LOG__LEVEL", "warn")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);

@@ -1,12 +1,14 @@
 //! Notification channels: generic webhooks, Slack, Teams, PagerDuty and email, routed by
 //! severity and tag; the notices they are sent, retries, and the record of each attempt.
 mod destination;
+mod grouping;
 mod payloads;
 
 pub use destination::{
     Destination, DestinationFields, EmailRoute, EmailSettings, PAGERDUTY_EVENTS_URL, RoutingKey,
     SmtpSecurity, SmtpServer, StoredDestination, WebhookUrl, parse_address,
 };
+pub use grouping::{Acknowledged, Batch, GroupMember, GroupTiming, Grouper, group_key};
 
 use super::alerts::{AlertState, RuleKind, Severity};
 use super::target::FieldErrors;
@@ -206,17 +208,16 @@ pub struct AlertNotice {
     /// Where the alert is on the console, when the console knows its own address.
     pub link: Option<String>,
     pub runbook: Option<String>,
-    /// The same for every notice about one alert, so receivers can fold them together.
+    /// The same for every notice about one alert group, so receivers can fold them together.
     pub dedup_key: String,
     /// Who acknowledged, and their note.
     pub by: Option<String>,
     pub note: Option<String>,
-}
-
-impl AlertNotice {
-    pub fn alert_dedup_key(alert_id: i64) -> String {
-        format!("mcpops/alert/{alert_id}")
-    }
+    /// A group's alerts, when this notice stands for more than one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub firing: Vec<GroupMember>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resolved: Vec<GroupMember>,
 }
 
 /// When to retry a failed delivery: doubling from `base`, never longer than `cap`, and

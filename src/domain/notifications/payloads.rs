@@ -6,6 +6,8 @@ use serde_json::{Value, json};
 
 /// PagerDuty truncates longer summaries; cutting them here keeps the cut on a character.
 const PAGERDUTY_SUMMARY: usize = 1024;
+/// A group notice lists at most this many of its alerts in a mail or PagerDuty's details.
+const LISTED: usize = 100;
 /// Slack refuses a header block longer than this.
 const SLACK_HEADER: usize = 150;
 
@@ -152,7 +154,7 @@ impl AlertNotice {
         })
     }
 
-    /// A PagerDuty Events API v2 event. The dedup key is the same for an alert's trigger,
+    /// A PagerDuty Events API v2 event. The dedup key is the same for a group's trigger,
     /// acknowledge and resolve, so PagerDuty folds them into one incident.
     pub fn pagerduty_body(&self, routing_key: &RoutingKey) -> Value {
         let action = match self.event {
@@ -179,6 +181,16 @@ impl AlertNotice {
                 "class": self.rule.map(|r| r.as_str()),
                 "custom_details": {"alert_id": self.alert_id, "runbook": self.runbook},
             });
+            if !self.firing.is_empty() {
+                let targets: Vec<&str> = self
+                    .firing
+                    .iter()
+                    .take(LISTED)
+                    .map(|m| m.target.as_str())
+                    .collect();
+                event["payload"]["custom_details"]["firing"] = json!(self.firing.len());
+                event["payload"]["custom_details"]["targets"] = json!(targets);
+            }
             event["client"] = json!("mcpops");
             if let Some(link) = &self.link {
                 event["client_url"] = json!(link);
@@ -199,6 +211,18 @@ impl AlertNotice {
             text.push_str(&format!("{label}: {value}\n"));
         }
         text.push_str(&format!("At: {}\n", self.at.to_rfc3339()));
+        for (heading, members) in [("Firing", &self.firing), ("Resolved", &self.resolved)] {
+            if members.is_empty() {
+                continue;
+            }
+            text.push_str(&format!("\n{heading}:\n"));
+            for member in members.iter().take(LISTED) {
+                text.push_str(&format!("- {}: {}\n", member.target, member.summary));
+            }
+            if members.len() > LISTED {
+                text.push_str(&format!("- and {} more\n", members.len() - LISTED));
+            }
+        }
         if let Some(ack) = self.acknowledge_link() {
             text.push_str(&format!("\nAcknowledge: {ack}\n"));
         }
@@ -230,6 +254,8 @@ mod tests {
             dedup_key: "mcpops/alert/4".into(),
             by: None,
             note: None,
+            firing: Vec::new(),
+            resolved: Vec::new(),
         }
     }
 

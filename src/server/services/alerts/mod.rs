@@ -5,6 +5,7 @@ mod notifier;
 
 use crate::domain::alerts::{Alert, AlertUpdate, Damping};
 use crate::domain::audit::{AuditEvent, RequestOrigin};
+use crate::domain::notifications::GroupTiming;
 use crate::domain::observation::PollRecord;
 use crate::server::cluster::relay::Relay;
 use crate::server::services::target_directory::TargetDirectory;
@@ -39,6 +40,14 @@ pub struct AlertsConfig {
     /// A PEM file of CA certificates that SMTP servers may also chain to, for private
     /// relays with their own CA (none when empty).
     pub smtp_ca_file: String,
+    /// Alerts of one group that open within this long go out as one notice.
+    pub group_wait_secs: u64,
+    /// A notified group's later changes are sent at most this often.
+    pub group_interval_secs: u64,
+    /// A group with unacknowledged alerts is sent again this often.
+    pub repeat_interval_secs: u64,
+    /// Tag keys that split groups beyond the rule, e.g. `["team"]` for `team:payments`.
+    pub group_by: Vec<String>,
 }
 
 impl Default for AlertsConfig {
@@ -54,6 +63,10 @@ impl Default for AlertsConfig {
             retry_cap_ms: 60_000,
             console_url: String::new(),
             smtp_ca_file: String::new(),
+            group_wait_secs: 30,
+            group_interval_secs: 300,
+            repeat_interval_secs: 4 * 3600,
+            group_by: Vec::new(),
         }
     }
 }
@@ -73,7 +86,44 @@ impl AlertsConfig {
                     .into(),
             );
         }
+        if self.group_interval_secs == 0 || self.repeat_interval_secs < 60 {
+            return Err(
+                "keys alerts.group_interval_secs and alerts.repeat_interval_secs: \
+                 at least 1 s and 60 s"
+                    .into(),
+            );
+        }
+        let longest = self
+            .group_wait_secs
+            .max(self.group_interval_secs)
+            .max(self.repeat_interval_secs);
+        if longest > MAX_GROUP_SECS {
+            return Err(format!(
+                "keys alerts.group_wait_secs, group_interval_secs and repeat_interval_secs: \
+                 at most {MAX_GROUP_SECS} s (30 days)"
+            ));
+        }
+        if let Some(bad) = self
+            .group_by
+            .iter()
+            .find(|k| k.is_empty() || k.contains(':'))
+        {
+            return Err(format!(
+                "key alerts.group_by: {bad:?} is not a tag key (the part before ':')"
+            ));
+        }
         Ok(())
+    }
+
+    fn group_timing(&self) -> GroupTiming {
+        // `check` has capped each at 30 days.
+        let secs =
+            |s: u64| chrono::Duration::seconds(i64::try_from(s.min(MAX_GROUP_SECS)).unwrap_or(0));
+        GroupTiming {
+            wait: secs(self.group_wait_secs),
+            interval: secs(self.group_interval_secs),
+            repeat: secs(self.repeat_interval_secs),
+        }
     }
 
     fn damping(&self) -> Damping {
@@ -86,6 +136,9 @@ impl AlertsConfig {
         }
     }
 }
+
+/// The longest group wait, interval or repeat taken (30 days).
+const MAX_GROUP_SECS: u64 = 30 * 24 * 3600;
 
 /// Who the engine's own changes are recorded as.
 pub const ENGINE_ACTOR: &str = "system:alerts";

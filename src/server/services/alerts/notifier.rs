@@ -1,10 +1,11 @@
-//! The notifier: calls each channel that wants an alert, retrying with backoff and jitter,
-//! off the engine's path, so a receiver that hangs delays nobody but itself.
+//! The notifier: groups alert notices (see `domain::notifications::grouping`), then calls
+//! each channel that wants them, retrying with backoff and jitter, off the engine's path, so
+//! a receiver that hangs delays nobody but itself.
 use super::AlertsConfig;
 use crate::domain::alerts::{Alert, Severity};
 use crate::domain::notifications::{
-    AlertNotice, Channel, ChannelKind, Delivery, Destination, EmailRoute, NoticeEvent,
-    SmtpSecurity, retry_delay,
+    Acknowledged, AlertNotice, Batch, Channel, ChannelKind, Delivery, Destination, EmailRoute,
+    Grouper, NoticeEvent, SmtpSecurity, retry_delay,
 };
 use crate::server::store::Store;
 use chrono::Utc;
@@ -94,12 +95,15 @@ impl Notifier {
             retry_cap: Duration::from_millis(config.retry_cap_ms),
             timeout,
         };
+        let console_url = config.console_url.trim_end_matches('/').to_owned();
+        let grouper = Grouper::new(config.group_timing(), config.group_by.clone());
+        let alerts_link = (!console_url.is_empty()).then(|| format!("{console_url}/alerts"));
         let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(jobs, sender.clone()));
+        tokio::spawn(run(jobs, sender.clone(), grouper, alerts_link));
         Ok(Self {
             queue,
             sender,
-            console_url: config.console_url.trim_end_matches('/').to_owned(),
+            console_url,
         })
     }
 
@@ -135,9 +139,12 @@ impl Notifier {
             at: Utc::now(),
             link: self.link(&format!("/alerts/{}", alert.id)),
             runbook: Some(alert.rule.runbook().to_owned()),
-            dedup_key: AlertNotice::alert_dedup_key(alert.id),
+            // The grouper gives it the key of the alert's group.
+            dedup_key: String::new(),
             by: ack.as_ref().map(|a| a.by.to_owned()),
             note: ack.map(|a| a.note.to_owned()),
+            firing: Vec::new(),
+            resolved: Vec::new(),
         };
         self.queue(notice, tags.to_vec());
     }
@@ -159,6 +166,8 @@ impl Notifier {
             dedup_key: format!("mcpops/system{path}"),
             by: None,
             note: None,
+            firing: Vec::new(),
+            resolved: Vec::new(),
         };
         self.queue(notice, Vec::new());
     }
@@ -193,6 +202,8 @@ impl Notifier {
             dedup_key: format!("mcpops/test/{}", at.timestamp_millis()),
             by: None,
             note: None,
+            firing: Vec::new(),
+            resolved: Vec::new(),
         };
         self.sender
             .attempt(channel, destination, &notice, 1)
@@ -207,30 +218,98 @@ impl Notifier {
     }
 }
 
-async fn run(mut jobs: mpsc::Receiver<Job>, sender: Sender) {
+/// What is ready to go out after a job or a group's timer.
+enum Outgoing {
+    /// A notice about mcpops itself: not grouped.
+    System(AlertNotice),
+    Acknowledged(Acknowledged),
+    Batch(Batch),
+}
+
+impl Outgoing {
+    /// The notice `channel` gets, if it wants any of this.
+    fn for_channel(&self, channel: &Channel, alerts_link: Option<&str>) -> Option<AlertNotice> {
+        match self {
+            Self::System(notice) => channel.wants(notice.severity, &[]).then(|| notice.clone()),
+            Self::Acknowledged(ack) => {
+                let wanted = channel.wants(ack.notice.severity, &ack.tags)
+                    && channel.kind.hears(NoticeEvent::Acknowledged)
+                    // PagerDuty pages per group: it stops once the whole group is taken on.
+                    && (channel.kind != ChannelKind::PagerDuty || ack.group_acknowledged);
+                wanted.then(|| ack.notice.clone())
+            }
+            Self::Batch(batch) => {
+                let mine = batch.filtered(|notice, tags| channel.wants(notice.severity, tags))?;
+                // PagerDuty keeps one incident per group: a resolution ends it only when the
+                // whole group has resolved.
+                let quiet = channel.kind == ChannelKind::PagerDuty
+                    && mine.firing.is_empty()
+                    && !mine.closed;
+                (!quiet).then(|| mine.notice(alerts_link))
+            }
+        }
+    }
+}
+
+/// Takes jobs as they come, holds alert notices in their groups, and sends whatever is due.
+async fn run(
+    mut jobs: mpsc::Receiver<Job>,
+    sender: Sender,
+    mut grouper: Grouper,
+    alerts_link: Option<String>,
+) {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(job) = jobs.recv().await {
+    loop {
+        let job = match grouper.next_due() {
+            Some(due) => {
+                let wait = (due - Utc::now()).to_std().unwrap_or_default();
+                tokio::select! {
+                    job = jobs.recv() => match job {
+                        Some(job) => Some(job),
+                        None => return,
+                    },
+                    () = tokio::time::sleep(wait) => None,
+                }
+            }
+            None => match jobs.recv().await {
+                Some(job) => Some(job),
+                None => return,
+            },
+        };
+        let mut outgoing = Vec::new();
+        if let Some(Job { notice, tags }) = job {
+            if notice.alert_id.is_none() {
+                outgoing.push(Outgoing::System(notice));
+            } else if let Some(ack) = grouper.add(notice, tags, Utc::now()) {
+                outgoing.push(Outgoing::Acknowledged(ack));
+            }
+        }
+        outgoing.extend(grouper.due(Utc::now()).into_iter().map(Outgoing::Batch));
+        if outgoing.is_empty() {
+            continue;
+        }
         let channels = match sender.store.channels().await {
             Ok(channels) => channels,
             Err(err) => {
-                tracing::warn!(error = %err, "could not read channels; notice dropped");
+                tracing::warn!(error = %err, "could not read channels; notices dropped");
                 continue;
             }
         };
-        let notice = Arc::new(job.notice);
-        for (channel, destination) in channels {
-            if !channel.wants(notice.severity, &job.tags) || !channel.kind.hears(notice.event) {
-                continue;
+        for out in &outgoing {
+            for (channel, destination) in &channels {
+                let Some(notice) = out.for_channel(channel, alerts_link.as_deref()) else {
+                    continue;
+                };
+                let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                    return;
+                };
+                let sender = sender.clone();
+                let (channel, destination) = (channel.clone(), destination.clone());
+                tokio::spawn(async move {
+                    sender.deliver(&channel, &destination, &notice).await;
+                    drop(permit);
+                });
             }
-            let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                return;
-            };
-            let sender = sender.clone();
-            let notice = notice.clone();
-            tokio::spawn(async move {
-                sender.deliver(&channel, &destination, &notice).await;
-                drop(permit);
-            });
         }
     }
 }

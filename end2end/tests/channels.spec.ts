@@ -96,3 +96,49 @@ test('a Slack page links to its alert, which is acknowledged there and lists eve
   noErrors();
   await mcpops.stop();
 });
+
+// A storm: five servers go down together. Slack gets one message naming them all, and the
+// alerts page folds them into one group that opens to acknowledge any of them.
+test('five servers down at once are one Slack message and one folded group on the alerts page', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  const slack = await slackReceiver();
+  const mcpops = await startMcpops({
+    demoServers: 6,
+    pollSeconds: 1,
+    env: { MCPOPS__ALERTS__MIN_FIRING_SECS: '0', MCPOPS__ALERTS__GROUP_WAIT_SECS: '5' },
+  });
+  await signInQuietly(page, mcpops);
+  const created = await page.request.post(`${mcpops.url}/api/channels/create`, {
+    form: { name: 'team-chat', kind: 'slack', url: slack.url, min_severity: 'critical' },
+  });
+  expect(created.status()).toBe(200);
+  const down = ['demo-01', 'demo-02', 'demo-03', 'demo-04', 'demo-05'];
+  for (const server of down) {
+    const injected = await page.request.post(`${mcpops.url}/api/demo/fault`, {
+      form: { server, fault: 'down', on: 'true' },
+    });
+    expect(injected.status()).toBe(200);
+  }
+
+  await page.goto(`${mcpops.url}/alerts`);
+  await waitForHydration(page);
+  const group = page.locator('details.alert-group[data-rule="target_down"]');
+  await expect(group).toContainText('Target down · 5 alerts', { timeout: 20_000 });
+  await expect(group.locator('tr.alert-row').first()).toBeHidden();
+  await group.locator('summary').click();
+  const row = group.locator('tr.alert-row[data-target="demo-03"]');
+  await expect(row).toHaveAttribute('data-state', 'firing');
+  await page.screenshot({ path: 'test-results/alerts-grouped.png', fullPage: true });
+  await row.getByRole('textbox', { name: /Note for acknowledging Target down on demo-03/ }).fill('power cut in rack 3');
+  await row.getByRole('button', { name: 'Acknowledge' }).click();
+  await expect(row).toHaveAttribute('data-state', 'acknowledged');
+
+  await expect(async () => {
+    const grouped = slack.messages.filter((m) => m.text?.startsWith('[FIRING]') && m.text.includes('Target down on'));
+    expect(grouped).toHaveLength(1);
+    expect(grouped[0].text).toContain('demo-01, demo-02, demo-03, demo-04, demo-05 (5 firing)');
+  }).toPass({ timeout: 20_000 });
+  slack.close();
+  noErrors();
+  await mcpops.stop();
+});

@@ -131,6 +131,9 @@ fn AlertFilter(filter: Signal<(String, String, String, String)>) -> impl IntoVie
     }
 }
 
+/// A rule with at least this many alerts in the list is shown as one group, folded.
+const GROUP_AT: usize = 5;
+
 #[component]
 fn AlertTable(
     alerts: Vec<Alert>,
@@ -138,64 +141,123 @@ fn AlertTable(
     acknowledge: ServerAction<AcknowledgeAlert>,
     declare: ServerAction<DeclareIncident>,
 ) -> impl IntoView {
+    // Storms first: a rule with many alerts folds into one expandable group.
+    let mut by_rule: Vec<(RuleKind, Vec<Alert>)> = Vec::new();
+    for alert in alerts {
+        match by_rule.iter_mut().find(|(rule, _)| *rule == alert.rule) {
+            Some((_, list)) => list.push(alert),
+            None => by_rule.push((alert.rule, vec![alert])),
+        }
+    }
+    let (groups, rest): (Vec<_>, Vec<_>) = by_rule
+        .into_iter()
+        .partition(|(_, list)| list.len() >= GROUP_AT);
+    let rest: Vec<Alert> = rest.into_iter().flat_map(|(_, list)| list).collect();
+    let row = move |alert: Alert| alert_row(alert, can_operate, acknowledge, declare);
+    let groups = groups
+        .into_iter()
+        .map(|(rule, list)| {
+            let firing = list
+                .iter()
+                .filter(|a| a.state == AlertState::Firing)
+                .count();
+            let counts = format!(
+                "{} · {firing} firing, {} other",
+                crate::domain::counted(list.len() as u64, "alert"),
+                list.len() - firing
+            );
+            view! {
+                <details class="alert-group panel" data-rule=rule.as_str()>
+                    <summary><b>{rule.label()}</b> " · " {counts}</summary>
+                    <table class="alerts">
+                        <AlertHead />
+                        <tbody>{list.into_iter().map(row).collect_view()}</tbody>
+                    </table>
+                </details>
+            }
+        })
+        .collect_view();
     view! {
-        <table class="alerts">
-            <caption>{format!("{}, firing first", crate::domain::counted(alerts.len() as u64, "alert"))}</caption>
-            <thead>
-                <tr>
-                    <th scope="col">"State"</th>
-                    <th scope="col">"Alert"</th>
-                    <th scope="col">"Since"</th>
-                    <th scope="col">"Action"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {alerts.into_iter().map(|alert| {
-                    let state = alert.state;
-                    let id = alert.id;
-                    let since = alert.fired_at.unwrap_or(alert.opened_at);
-                    let ack_label = format!("Note for acknowledging {} on {}", alert.rule.label(), alert.target_name);
-                    let who = alert.acked_by.clone().map(|by| view! {
-                        <p class="muted">"acknowledged by " <b>{by}</b> ": " {alert.ack_note.clone().unwrap_or_default()}</p>
-                    });
-                    let drift_hint = (alert.rule == RuleKind::ToolDrift).then_some(" (accepts the new tool list)");
-                    let declare_label = format!("Declare an incident from {} on {}", alert.rule.label(), alert.target_name);
-                    view! {
-                        <tr class=format!("alert-row {} severity-{}", state.as_str(), alert.severity.as_str())
-                            data-alert=id data-state=state.as_str() data-target=alert.target_name.clone()>
-                            <td>
-                                <span class=format!("alert-state {}", state.as_str())>{state.as_str()}</span>
-                                <br /><small class="muted">{alert.severity.as_str()}</small>
-                                {alert.silenced.then(|| view! { <br /><small class="muted">"silenced"</small> })}
-                            </td>
-                            <td>
-                                <a href=format!("/alerts/{id}")><b>{alert.rule.label()}</b></a>
-                                " on " <a href=format!("/targets/{}", alert.target_id)>{alert.target_name.clone()}</a>
-                                <p>{alert.summary.clone()}</p>
-                                {who}
-                                <a class="runbook" href=format!("/runbooks/{}", alert.rule.runbook())>"Runbook: " {alert.rule.runbook()}</a>
-                            </td>
-                            <td><LocalTime at=since /></td>
-                            <td class="actions">
-                                {(can_operate && state == AlertState::Firing).then(|| view! {
-                                    <ActionForm action=acknowledge attr:class="inline ack-form">
-                                        <input type="hidden" name="id" value=id />
-                                        <input name="note" required maxlength="1000" placeholder="What are you doing about it?" aria-label=ack_label />
-                                        <button type="submit" class="primary">"Acknowledge" {drift_hint}</button>
-                                    </ActionForm>
-                                })}
-                                {(can_operate && state.is_open() && state != AlertState::Pending).then(|| view! {
-                                    <ActionForm action=declare attr:class="inline">
-                                        <input type="hidden" name="alert_id" value=id />
-                                        <button type="submit" aria-label=declare_label>"Declare incident"</button>
-                                    </ActionForm>
-                                })}
-                            </td>
-                        </tr>
-                    }
-                }).collect_view()}
-            </tbody>
-        </table>
+        {groups}
+        {(!rest.is_empty()).then(|| view! {
+            <table class="alerts">
+                <caption>{format!("{}, firing first", crate::domain::counted(rest.len() as u64, "alert"))}</caption>
+                <AlertHead />
+                <tbody>{rest.into_iter().map(row).collect_view()}</tbody>
+            </table>
+        })}
+    }
+}
+
+#[component]
+fn AlertHead() -> impl IntoView {
+    view! {
+        <thead>
+            <tr>
+                <th scope="col">"State"</th>
+                <th scope="col">"Alert"</th>
+                <th scope="col">"Since"</th>
+                <th scope="col">"Action"</th>
+            </tr>
+        </thead>
+    }
+}
+
+fn alert_row(
+    alert: Alert,
+    can_operate: bool,
+    acknowledge: ServerAction<AcknowledgeAlert>,
+    declare: ServerAction<DeclareIncident>,
+) -> impl IntoView {
+    let state = alert.state;
+    let id = alert.id;
+    let since = alert.fired_at.unwrap_or(alert.opened_at);
+    let ack_label = format!(
+        "Note for acknowledging {} on {}",
+        alert.rule.label(),
+        alert.target_name
+    );
+    let who = alert.acked_by.clone().map(|by| view! {
+        <p class="muted">"acknowledged by " <b>{by}</b> ": " {alert.ack_note.clone().unwrap_or_default()}</p>
+    });
+    let drift_hint = (alert.rule == RuleKind::ToolDrift).then_some(" (accepts the new tool list)");
+    let declare_label = format!(
+        "Declare an incident from {} on {}",
+        alert.rule.label(),
+        alert.target_name
+    );
+    view! {
+        <tr class=format!("alert-row {} severity-{}", state.as_str(), alert.severity.as_str())
+            data-alert=id data-state=state.as_str() data-target=alert.target_name.clone()>
+            <td>
+                <span class=format!("alert-state {}", state.as_str())>{state.as_str()}</span>
+                <br /><small class="muted">{alert.severity.as_str()}</small>
+                {alert.silenced.then(|| view! { <br /><small class="muted">"silenced"</small> })}
+            </td>
+            <td>
+                <a href=format!("/alerts/{id}")><b>{alert.rule.label()}</b></a>
+                " on " <a href=format!("/targets/{}", alert.target_id)>{alert.target_name.clone()}</a>
+                <p>{alert.summary.clone()}</p>
+                {who}
+                <a class="runbook" href=format!("/runbooks/{}", alert.rule.runbook())>"Runbook: " {alert.rule.runbook()}</a>
+            </td>
+            <td><LocalTime at=since /></td>
+            <td class="actions">
+                {(can_operate && state == AlertState::Firing).then(|| view! {
+                    <ActionForm action=acknowledge attr:class="inline ack-form">
+                        <input type="hidden" name="id" value=id />
+                        <input name="note" required maxlength="1000" placeholder="What are you doing about it?" aria-label=ack_label />
+                        <button type="submit" class="primary">"Acknowledge" {drift_hint}</button>
+                    </ActionForm>
+                })}
+                {(can_operate && state.is_open() && state != AlertState::Pending).then(|| view! {
+                    <ActionForm action=declare attr:class="inline">
+                        <input type="hidden" name="alert_id" value=id />
+                        <button type="submit" aria-label=declare_label>"Declare incident"</button>
+                    </ActionForm>
+                })}
+            </td>
+        </tr>
     }
 }
 

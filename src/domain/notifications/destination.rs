@@ -29,6 +29,7 @@ impl WebhookUrl {
                 url.scheme()
             ));
         }
+        check_authority(&url)?;
         Ok(Self(url))
     }
 
@@ -52,20 +53,24 @@ impl WebhookUrl {
     }
 }
 
-/// A URL with a host and no `user:password@`, at most `MAX_URL` characters.
+/// A URL of at most `MAX_URL` characters.
 fn parse_url(raw: &str) -> Result<url::Url, String> {
     let raw = raw.trim();
     if raw.len() > MAX_URL {
         return Err(format!("at most {MAX_URL} characters"));
     }
-    let url = url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))?;
+    url::Url::parse(raw).map_err(|e| format!("not a URL: {e}"))
+}
+
+/// A host, and no `user:password@`; checked after the scheme, whose error says more.
+fn check_authority(url: &url::Url) -> Result<(), String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err("must name a host".into());
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("put credentials in their own field, not user:password@".into());
     }
-    Ok(url)
+    Ok(())
 }
 
 /// A PagerDuty Events API v2 routing (integration) key: 32 letters and digits.
@@ -127,6 +132,7 @@ impl SmtpServer {
                 ));
             }
         };
+        check_authority(&url)?;
         if !matches!(url.path(), "" | "/") || url.query().is_some() {
             return Err("an SMTP server is smtp://host:port, with no path or query".into());
         }
@@ -375,6 +381,8 @@ mod tests {
     #[test]
     fn only_http_and_https_webhooks_are_taken() {
         assert!(WebhookUrl::parse("https://hooks.example.com/T0/B0/secret").is_ok());
+        let script = WebhookUrl::parse("javascript:alert(1)").unwrap_err();
+        assert!(script.contains("http or https"), "{script}");
         for bad in [
             "ftp://example.com/x",
             "javascript:alert(1)",

@@ -516,7 +516,8 @@ async fn native_channels(backend: Backend) {
 
 /// The paging issue's storm: 2,000 servers degrade at once. Each channel gets one notice
 /// for the group within `group_wait`, listing every target, and the audit log gains
-/// nothing for notifying; when they recover, one resolution each.
+/// nothing for notifying; when they recover, one resolution each. Every alert's page lists
+/// both notices.
 #[tokio::test]
 async fn a_fleet_wide_storm_is_one_notice_per_group() {
     for backend in BACKENDS {
@@ -613,5 +614,28 @@ async fn storm(backend: Backend) {
     assert_eq!(resolved["resolved"].as_array().map(Vec::len), Some(FLEET));
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receivers.of("webhook").len(), 2, "{backend:?}");
+
+    // Each alert's page lists the group notices it was part of.
+    let last = alerts.last().expect("alerts").id;
+    let told = eventually(Duration::from_secs(10), "deliveries per alert", || async {
+        let told = store.alert_deliveries(last).await.expect("deliveries");
+        (told.len() == 4).then_some(told)
+    })
+    .await;
+    let mut seen: Vec<(String, &str)> = told
+        .iter()
+        .map(|t| (t.channel.clone(), t.delivery.event.as_str()))
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("chat".to_owned(), "firing"),
+            ("chat".to_owned(), "resolved"),
+            ("hook".to_owned(), "firing"),
+            ("hook".to_owned(), "resolved"),
+        ],
+        "{backend:?}"
+    );
     println!("{backend:?}: {FLEET} alerts → 1 notice per channel after {took:?}");
 }

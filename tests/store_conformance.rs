@@ -1257,6 +1257,35 @@ async fn channels_keep_their_destinations(backend: Backend) {
         .collect();
     assert_eq!(seen, [("pd", 1, false), ("pd", 2, true)], "{backend:?}");
     assert_eq!(sent[0].delivery.event, NoticeEvent::Acknowledged);
+
+    // A group notice is recorded against each of its alerts.
+    let other = common::open_test_alert(
+        store.as_ref(),
+        target.id,
+        RuleKind::NotReady,
+        AlertState::Firing,
+    )
+    .await;
+    let group = Delivery {
+        channel_id: created[0].0.id,
+        alert_id: None,
+        event: NoticeEvent::Firing,
+        attempt: 1,
+        at: chrono::Utc::now(),
+        error: None,
+    };
+    store
+        .record_group_delivery(&group, &[alert.id, other.id])
+        .await
+        .expect("group delivery");
+    for id in [alert.id, other.id] {
+        let told = store.alert_deliveries(id).await.expect("deliveries");
+        assert!(
+            told.iter()
+                .any(|t| t.channel == "hook" && t.delivery.event == NoticeEvent::Firing),
+            "{backend:?} alert {id}: {told:?}"
+        );
+    }
 }
 
 #[tokio::test]

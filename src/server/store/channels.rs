@@ -98,6 +98,13 @@ pub trait ChannelStore: Send + Sync {
     ) -> StoreResult<Channel>;
     async fn delete_channel(&self, id: i64, event: AuditEvent) -> StoreResult<()>;
     async fn record_delivery(&self, delivery: &Delivery) -> StoreResult<()>;
+    /// One attempt that told a channel about several alerts at once: a row for each, so
+    /// every alert's page lists it.
+    async fn record_group_delivery(
+        &self,
+        delivery: &Delivery,
+        alert_ids: &[i64],
+    ) -> StoreResult<()>;
     async fn deliveries(&self, channel_id: Option<i64>, limit: i64) -> StoreResult<Vec<Delivery>>;
     /// Every attempt to tell anyone about one alert, oldest first.
     async fn alert_deliveries(&self, alert_id: i64) -> StoreResult<Vec<AlertDelivery>>;
@@ -190,6 +197,27 @@ queries_for_any_backend! {
                 .bind(delivery.error.clone())
                 .execute(self.pool())
                 .await?;
+            Ok(())
+        }
+
+        async fn record_group_delivery(
+            &self,
+            delivery: &Delivery,
+            alert_ids: &[i64],
+        ) -> StoreResult<()> {
+            let mut tx = self.pool().begin().await?;
+            for alert_id in alert_ids {
+                sqlx::query::<DB>(INSERT_DELIVERY)
+                    .bind(delivery.channel_id)
+                    .bind(Some(*alert_id))
+                    .bind(delivery.event.as_str().to_owned())
+                    .bind(i64::from(delivery.attempt))
+                    .bind(to_millis(delivery.at))
+                    .bind(delivery.error.clone())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
             Ok(())
         }
 

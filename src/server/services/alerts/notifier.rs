@@ -369,7 +369,18 @@ impl Sender {
             at: Utc::now(),
             error: outcome.as_ref().err().cloned(),
         };
-        if let Err(err) = self.store.record_delivery(&delivery).await {
+        let members: Vec<i64> = notice
+            .firing
+            .iter()
+            .chain(&notice.resolved)
+            .filter_map(|m| m.alert_id)
+            .collect();
+        let recorded = if members.is_empty() {
+            self.store.record_delivery(&delivery).await
+        } else {
+            self.store.record_group_delivery(&delivery, &members).await
+        };
+        if let Err(err) = recorded {
             tracing::warn!(error = %err, channel = %channel.name, "could not record a delivery");
         }
         outcome

@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use common::{BACKENDS, Backend, TestApp, TestDb, eventually, post_form, spawn_app_with};
-use mcpops::domain::alerts::{Alert, AlertQuery, AlertState, RuleKind};
+use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
 use mcpops::domain::demo::DemoFault;
 use mcpops::server::demo::DemoFleet;
 use serde_json::Value;
@@ -82,36 +82,6 @@ async fn create_webhook(app: &TestApp, name: &str, url: &str, min_severity: &str
     body
 }
 
-/// A webhook that accepts connections and never answers.
-async fn hanging_webhook() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    addr
-}
-
-async fn open_alert(app: &TestApp, target: &str, rule: RuleKind) -> Option<Alert> {
-    let query = AlertQuery {
-        rule: Some(rule),
-        limit: 100,
-        ..AlertQuery::default()
-    };
-    app.state
-        .store
-        .alerts(&query)
-        .await
-        .expect("alerts")
-        .into_iter()
-        .find(|a| a.target_name == target)
-}
-
 const INTERVAL_SECS: u64 = 1;
 
 #[tokio::test]
@@ -143,7 +113,7 @@ async fn faults_fire_notify_and_resolve(backend: Backend) {
         format!("http://{addr}/…"),
         "the secret path is not shown"
     );
-    let hanging = format!("http://{}/never", hanging_webhook().await);
+    let hanging = format!("http://{}/never", common::silent_listener().await);
     let (status, _) = post_form(
         &app,
         &app.client,
@@ -228,7 +198,7 @@ async fn faults_fire_notify_and_resolve(backend: Backend) {
         );
         for (slot, (server, _, rule, _)) in fired_after.iter_mut().zip(faults) {
             if slot.is_none() {
-                let alert = open_alert(&app, server, rule).await;
+                let alert = common::alert_on(&app, server, rule).await;
                 if let Some(alert) = alert.filter(|a| a.state == AlertState::Firing) {
                     *slot = Some(injected.elapsed());
                     assert_eq!(alert.silenced, server == "demo-06", "{server}");
@@ -312,7 +282,7 @@ async fn faults_fire_notify_and_resolve(backend: Backend) {
     // Acknowledging: the first operator wins, the second is told who was first.
     let (op1, first) = app.signed_in(mcpops::domain::auth::Role::Operator).await;
     let (_, second) = app.signed_in(mcpops::domain::auth::Role::Operator).await;
-    let drift = open_alert(&app, "demo-05", RuleKind::ToolDrift)
+    let drift = common::alert_on(&app, "demo-05", RuleKind::ToolDrift)
         .await
         .expect("drift");
     let id = drift.id.to_string();
@@ -365,7 +335,7 @@ async fn faults_fire_notify_and_resolve(backend: Backend) {
         Duration::from_secs(30),
         "accepted drift resolved",
         || async {
-            open_alert(&app, "demo-05", RuleKind::ToolDrift)
+            common::alert_on(&app, "demo-05", RuleKind::ToolDrift)
                 .await
                 .filter(|a| a.state == AlertState::Resolved)
         },
@@ -385,7 +355,7 @@ async fn faults_fire_notify_and_resolve(backend: Backend) {
             Duration::from_secs(30),
             &format!("{rule} on {server} resolved"),
             || async {
-                open_alert(&app, server, rule)
+                common::alert_on(&app, server, rule)
                     .await
                     .filter(|a| a.state == AlertState::Resolved)
             },
@@ -398,7 +368,7 @@ async fn faults_fire_notify_and_resolve(backend: Backend) {
     .await;
 
     // Every transition is stored, and each is in the audit chain, which still verifies.
-    let down = open_alert(&app, "demo-01", RuleKind::TargetDown)
+    let down = common::alert_on(&app, "demo-01", RuleKind::TargetDown)
         .await
         .expect("down");
     let (_, steps) = app.state.store.alert(down.id).await.expect("history");
@@ -915,7 +885,7 @@ async fn a_hung_server_turns_stale_and_raises_polls_stopped(backend: Backend) {
         "demo-02 stale and alerted",
         || async {
             let stale = app.state.hub.states().get(&target) == Some(&TargetState::Stale);
-            let alert = open_alert(&app, "demo-02", RuleKind::PollsStopped).await;
+            let alert = common::alert_on(&app, "demo-02", RuleKind::PollsStopped).await;
             (stale && alert.is_some_and(|a| a.state == AlertState::Firing)).then_some(())
         },
     )
@@ -947,7 +917,7 @@ async fn a_hung_server_turns_stale_and_raises_polls_stopped(backend: Backend) {
         "polls_stopped resolved",
         || async {
             let polled = app.state.hub.states().get(&target) != Some(&TargetState::Stale);
-            let alert = open_alert(&app, "demo-02", RuleKind::PollsStopped).await;
+            let alert = common::alert_on(&app, "demo-02", RuleKind::PollsStopped).await;
             let resolved = alert.is_some_and(|a| a.state == AlertState::Resolved);
             (polled && resolved).then_some(())
         },

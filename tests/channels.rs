@@ -9,7 +9,7 @@ mod common;
 use axum::Json;
 use axum::extract::{Path, State};
 use common::{BACKENDS, Backend, TestApp, TestDb, eventually, post_form, spawn_app_with};
-use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};
+use mcpops::domain::alerts::{AlertState, RuleKind};
 use mcpops::domain::auth::Role;
 use mcpops::domain::demo::DemoFault;
 use mcpops::server::demo::DemoFleet;
@@ -140,21 +140,6 @@ fn certificates(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path
     (ca_file.to_string_lossy().into_owned(), cert_file, key_file)
 }
 
-/// An SMTP "server" that takes connections and never says a word.
-async fn silent_smtp() -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    addr
-}
-
 async fn create_channel(app: &TestApp, fields: &[(&str, &str)]) -> (u16, Value) {
     let mut form = vec![("min_severity", "info")];
     form.extend_from_slice(fields);
@@ -174,21 +159,6 @@ fn mail_channel<'a>(name: &'a str, url: &'a str, to: &'a str) -> Vec<(&'a str, &
     ]
 }
 
-async fn target_down(app: &TestApp) -> Option<mcpops::domain::alerts::Alert> {
-    let query = AlertQuery {
-        rule: Some(RuleKind::TargetDown),
-        limit: 10,
-        ..AlertQuery::default()
-    };
-    app.state
-        .store
-        .alerts(&query)
-        .await
-        .expect("alerts")
-        .into_iter()
-        .find(|a| a.target_name == "demo-01")
-}
-
 #[tokio::test]
 async fn slack_teams_pagerduty_and_email_are_paged_acknowledged_and_resolved() {
     for backend in BACKENDS {
@@ -201,7 +171,7 @@ async fn native_channels(backend: Backend) {
     let (ca_file, cert, key) = certificates(dir.path());
     let starttls = SmtpSink::start("starttls", &cert, &key).await;
     let tls = SmtpSink::start("tls", &cert, &key).await;
-    let silent = silent_smtp().await;
+    let silent = common::silent_listener().await;
     let (receivers, hooks) = Receivers::start().await;
 
     let db = TestDb::new(backend).await;
@@ -302,7 +272,7 @@ async fn native_channels(backend: Backend) {
         .await
         .expect("fault");
     let alert = eventually(Duration::from_secs(30), "demo-01 down firing", || async {
-        target_down(&app)
+        common::alert_on(&app, "demo-01", RuleKind::TargetDown)
             .await
             .filter(|a| a.state == AlertState::Firing)
     })

@@ -507,3 +507,39 @@ pub async fn open_test_alert(
         .await
         .expect("open alert")
 }
+
+/// A listener on loopback that takes connections and never says a word: a hung webhook or
+/// mail server.
+pub async fn silent_listener() -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    addr
+}
+
+/// The newest alert of `rule` on the target named `target`, in any state.
+pub async fn alert_on(
+    app: &TestApp,
+    target: &str,
+    rule: mcpops::domain::alerts::RuleKind,
+) -> Option<mcpops::domain::alerts::Alert> {
+    let query = mcpops::domain::alerts::AlertQuery {
+        rule: Some(rule),
+        limit: 100,
+        ..Default::default()
+    };
+    app.state
+        .store
+        .alerts(&query)
+        .await
+        .expect("alerts")
+        .into_iter()
+        .find(|a| a.target_name == target)
+}

@@ -609,3 +609,103 @@ async fn storm(backend: Backend) {
     );
     println!("{backend:?}: {FLEET} alerts → 1 notice per channel after {took:?}");
 }
+
+/// Declaring and resolving an incident tell the channels routed to its severity and its
+/// targets' tags, under one dedup key; a channel for other tags hears nothing.
+#[tokio::test]
+async fn declaring_and_resolving_an_incident_notify_the_routed_channels() {
+    for backend in BACKENDS {
+        incident_notices(backend).await;
+    }
+}
+
+async fn incident_notices(backend: Backend) {
+    let (receivers, hooks) = Receivers::start().await;
+    let db = TestDb::new(backend).await;
+    let app = spawn_app_with(db.url(), None, |config| {
+        config.collector.enabled = false;
+        config.alerts.console_url = CONSOLE.into();
+    })
+    .await;
+    for (name, tags) in [("edge", "edge"), ("core", "core")] {
+        let url = format!("http://{hooks}/{name}/x");
+        let (status, body) = create_channel(
+            &app,
+            &[
+                ("name", name),
+                ("kind", "webhook"),
+                ("url", &url),
+                ("tags", tags),
+            ],
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let spec = mcpops::domain::target::TargetSpec::from_form(
+        "checkout",
+        "http://127.0.0.1:9/mcp",
+        "15",
+        "edge, team:payments",
+    )
+    .expect("spec");
+    app.state
+        .store
+        .insert_target(
+            &spec,
+            mcpops::domain::target::TargetSource::Ui,
+            common::test_event(),
+        )
+        .await
+        .expect("target");
+    let (status, incident) = post_form(
+        &app,
+        &app.client,
+        "/api/incidents/declare",
+        &[
+            ("title", "Checkout failing"),
+            ("severity", "critical"),
+            ("targets", "checkout"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{incident}");
+    let id = incident["id"].as_i64().expect("id");
+    let declared = eventually(Duration::from_secs(10), "the declared notice", || async {
+        receivers.of("edge").into_iter().next()
+    })
+    .await;
+    assert_eq!(declared["event"], "declared", "{backend:?}: {declared}");
+    assert_eq!(declared["severity"], "critical");
+    assert_eq!(declared["target"], format!("incident #{id}").as_str());
+    assert!(
+        declared["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("Checkout failing: declared by ")),
+        "{declared}"
+    );
+    assert_eq!(
+        declared["link"],
+        format!("{CONSOLE}/incidents/{id}").as_str()
+    );
+
+    let (status, body) = post_form(
+        &app,
+        &app.client,
+        "/api/incidents/resolve",
+        &[("incident_id", &id.to_string())],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let resolved = eventually(Duration::from_secs(10), "the resolved notice", || async {
+        receivers
+            .of("edge")
+            .into_iter()
+            .find(|n| n["event"] == "resolved")
+    })
+    .await;
+    assert_eq!(resolved["dedup_key"], declared["dedup_key"]);
+    assert!(
+        receivers.of("core").is_empty(),
+        "{backend:?}: routed by tag"
+    );
+}

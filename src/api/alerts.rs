@@ -142,17 +142,14 @@ pub async fn alert_with_history(id: i64) -> Result<AlertDetail, AppError> {
 #[cfg(feature = "ssr")]
 async fn notify_acknowledged(state: &crate::server::state::AppState, alert: &Alert) {
     use crate::server::services::alerts::Acknowledgement;
-    let tags = match state.directory.targets(state.store.as_ref()).await {
-        Ok(targets) => targets
-            .iter()
-            .find(|t| t.id == alert.target_id)
-            .map(|t| t.tags.clone())
-            .unwrap_or_default(),
-        Err(err) => {
+    let tags = state
+        .directory
+        .tags_of(state.store.as_ref(), &[alert.target_id])
+        .await
+        .unwrap_or_else(|err| {
             tracing::warn!(error = %err, "could not read targets; acknowledgement routed untagged");
             Vec::new()
-        }
-    };
+        });
     let ack = Acknowledgement {
         by: alert.acked_by.as_deref().unwrap_or_default(),
         note: alert.ack_note.as_deref().unwrap_or_default(),

@@ -52,6 +52,7 @@ pub async fn declare_incident(
     use crate::domain::alerts::Severity;
     use crate::domain::auth::Permission;
     use crate::domain::incidents::plan;
+    use crate::domain::notifications::NoticeEvent;
     use crate::domain::target::FieldErrors;
     use crate::server::store::NewIncident;
     let caller = super::ssr::require(Permission::Operate)?;
@@ -142,7 +143,28 @@ pub async fn declare_incident(
         .declare_incident(&new, event)
         .await
         .map_err(AppError::from);
+    if let Ok(incident) = &result {
+        announce(&caller.state, incident, NoticeEvent::Declared).await;
+    }
     super::ssr::respond(result)
+}
+
+/// Tells the channels that want the incident's severity and its targets' tags.
+#[cfg(feature = "ssr")]
+async fn announce(
+    state: &crate::server::state::AppState,
+    incident: &Incident,
+    event: crate::domain::notifications::NoticeEvent,
+) {
+    let tags = state
+        .directory
+        .tags_of(state.store.as_ref(), &incident.target_ids)
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "could not read targets; incident notice routed untagged");
+            Vec::new()
+        });
+    state.alerts.notifier().send_incident(incident, event, tags);
 }
 
 #[server(endpoint = "incidents/get")]
@@ -298,6 +320,7 @@ pub async fn next_phase(incident_id: i64, from_phase: usize) -> Result<Incident,
 #[server(endpoint = "incidents/resolve")]
 pub async fn resolve_incident(incident_id: i64) -> Result<Incident, AppError> {
     use crate::domain::auth::Permission;
+    use crate::domain::notifications::NoticeEvent;
     let caller = super::ssr::require(Permission::Operate)?;
     let action = crate::domain::incidents::IncidentAction::Resolve;
     if let Err(err) = check(&caller, incident_id, action).await {
@@ -315,5 +338,8 @@ pub async fn resolve_incident(incident_id: i64) -> Result<Incident, AppError> {
         )
         .await
         .map_err(AppError::from);
+    if let Ok(incident) = &result {
+        announce(&caller.state, incident, NoticeEvent::Resolved).await;
+    }
     super::ssr::respond(result)
 }

@@ -196,7 +196,7 @@ impl Grouper {
                     group_acknowledged,
                 });
             }
-            NoticeEvent::Test => return None,
+            NoticeEvent::Declared | NoticeEvent::Test => return None,
         }
         if group.flush_at.is_none() {
             group.flush_at = Some(match group.last_flush {

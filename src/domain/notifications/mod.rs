@@ -172,6 +172,8 @@ impl NewChannel {
 #[serde(rename_all = "snake_case")]
 pub enum NoticeEvent {
     Firing,
+    /// An incident was declared (its resolution is `Resolved`).
+    Declared,
     Acknowledged,
     Resolved,
     Test,
@@ -181,6 +183,7 @@ impl NoticeEvent {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Firing => "firing",
+            Self::Declared => "declared",
             Self::Acknowledged => "acknowledged",
             Self::Resolved => "resolved",
             Self::Test => "test",
@@ -188,9 +191,15 @@ impl NoticeEvent {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Firing, Self::Acknowledged, Self::Resolved, Self::Test]
-            .into_iter()
-            .find(|e| e.as_str() == raw)
+        [
+            Self::Firing,
+            Self::Declared,
+            Self::Acknowledged,
+            Self::Resolved,
+            Self::Test,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == raw)
     }
 }
 
@@ -277,6 +286,7 @@ mod tests {
         assert!(ChannelKind::Slack.hears(NoticeEvent::Acknowledged));
         assert!(!ChannelKind::Email.hears(NoticeEvent::Acknowledged));
         assert!(ChannelKind::Email.hears(NoticeEvent::Resolved));
+        assert!(ChannelKind::Email.hears(NoticeEvent::Declared));
     }
 
     #[test]

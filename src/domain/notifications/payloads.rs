@@ -15,6 +15,7 @@ impl AlertNotice {
     fn mark(&self) -> &'static str {
         match self.event {
             NoticeEvent::Firing => "FIRING",
+            NoticeEvent::Declared => "INCIDENT",
             NoticeEvent::Acknowledged => "ACKNOWLEDGED",
             NoticeEvent::Resolved => "RESOLVED",
             NoticeEvent::Test => "TEST",
@@ -158,7 +159,7 @@ impl AlertNotice {
     /// acknowledge and resolve, so PagerDuty folds them into one incident.
     pub fn pagerduty_body(&self, routing_key: &RoutingKey) -> Value {
         let action = match self.event {
-            NoticeEvent::Firing | NoticeEvent::Test => "trigger",
+            NoticeEvent::Firing | NoticeEvent::Declared | NoticeEvent::Test => "trigger",
             NoticeEvent::Acknowledged => "acknowledge",
             NoticeEvent::Resolved => "resolve",
         };

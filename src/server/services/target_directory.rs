@@ -55,6 +55,20 @@ impl TargetDirectory {
         Ok(self.listing(store).await?.targets.clone())
     }
 
+    /// The tags of the targets with these ids, each once, for routing their notices.
+    pub async fn tags_of(&self, store: &dyn Store, ids: &[i64]) -> StoreResult<Vec<String>> {
+        let mut tags: Vec<String> = self
+            .targets(store)
+            .await?
+            .iter()
+            .filter(|t| ids.contains(&t.id))
+            .flat_map(|t| t.tags.iter().cloned())
+            .collect();
+        tags.sort_unstable();
+        tags.dedup();
+        Ok(tags)
+    }
+
     pub async fn listing(&self, store: &dyn Store) -> StoreResult<Arc<Listing>> {
         // Taken before the list: a change in between leaves an older stamp with a newer
         // list, which the next call reads again.

@@ -3,6 +3,7 @@
 //! a receiver that hangs delays nobody but itself.
 use super::AlertsConfig;
 use crate::domain::alerts::{Alert, Severity};
+use crate::domain::incidents::Incident;
 use crate::domain::notifications::{
     Acknowledged, AlertNotice, Batch, Channel, ChannelKind, Delivery, Destination, EmailRoute,
     Grouper, NoticeEvent, SmtpSecurity, retry_delay,
@@ -149,6 +150,37 @@ impl Notifier {
         self.queue(notice, tags.to_vec());
     }
 
+    /// Queues the news that an incident was declared (`Declared`) or resolved, for the
+    /// channels that want its severity and its targets' `tags`.
+    pub fn send_incident(&self, incident: &Incident, event: NoticeEvent, tags: Vec<String>) {
+        let path = format!("/incidents/{}", incident.id);
+        let summary = match event {
+            NoticeEvent::Declared => format!(
+                "{}: declared by {}, commander {}",
+                incident.title, incident.declared_by, incident.commander
+            ),
+            _ => format!("{}: resolved", incident.title),
+        };
+        let notice = AlertNotice {
+            event,
+            alert_id: None,
+            rule: None,
+            severity: incident.severity,
+            state: None,
+            target: format!("incident #{}", incident.id),
+            summary,
+            at: Utc::now(),
+            link: self.link(&path),
+            runbook: incident.runbook.clone(),
+            dedup_key: format!("mcpops{path}"),
+            by: None,
+            note: None,
+            firing: Vec::new(),
+            resolved: Vec::new(),
+        };
+        self.queue(notice, tags);
+    }
+
     /// Queues a notice about mcpops itself (not a target), such as a missed backup RPO; `path`
     /// is the console page that explains it, and keys its firing and resolved notices.
     pub fn send_system(&self, event: NoticeEvent, severity: Severity, summary: String, path: &str) {
@@ -220,8 +252,8 @@ impl Notifier {
 
 /// What is ready to go out after a job or a group's timer.
 enum Outgoing {
-    /// A notice about mcpops itself: not grouped.
-    System(AlertNotice),
+    /// A notice about mcpops itself or an incident, with its targets' tags: not grouped.
+    Ungrouped(AlertNotice, Vec<String>),
     Acknowledged(Acknowledged),
     Batch(Batch),
 }
@@ -230,7 +262,9 @@ impl Outgoing {
     /// The notice `channel` gets, if it wants any of this.
     fn for_channel(&self, channel: &Channel, alerts_link: Option<&str>) -> Option<AlertNotice> {
         match self {
-            Self::System(notice) => channel.wants(notice.severity, &[]).then(|| notice.clone()),
+            Self::Ungrouped(notice, tags) => {
+                channel.wants(notice.severity, tags).then(|| notice.clone())
+            }
             Self::Acknowledged(ack) => {
                 let wanted = channel.wants(ack.notice.severity, &ack.tags)
                     && channel.kind.hears(NoticeEvent::Acknowledged)
@@ -279,7 +313,7 @@ async fn run(
         let mut outgoing = Vec::new();
         if let Some(Job { notice, tags }) = job {
             if notice.alert_id.is_none() {
-                outgoing.push(Outgoing::System(notice));
+                outgoing.push(Outgoing::Ungrouped(notice, tags));
             } else if let Some(ack) = grouper.add(notice, tags, Utc::now()) {
                 outgoing.push(Outgoing::Acknowledged(ack));
             }

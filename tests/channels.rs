@@ -223,8 +223,10 @@ async fn native_channels(backend: Backend) {
     let starttls_url = format!("smtp://127.0.0.1:{}", starttls.port);
     let tls_url = format!("smtps://127.0.0.1:{}", tls.port);
     let silent_url = format!("smtp://{silent}");
+    let gone = format!("http://{hooks}/no/such/hook");
     let channels: Vec<Vec<(&str, &str)>> = vec![
         vec![("name", "slack"), ("kind", "slack"), ("url", &slack)],
+        vec![("name", "gone"), ("kind", "webhook"), ("url", &gone)],
         vec![("name", "teams"), ("kind", "teams"), ("url", &teams)],
         vec![
             ("name", "pagerduty"),
@@ -266,6 +268,18 @@ async fn native_channels(backend: Backend) {
         .collect();
     assert_eq!(actions, ["trigger", "resolve"]);
     assert_eq!(test_events[0]["dedup_key"], test_events[1]["dedup_key"]);
+    let mail_id = listed
+        .iter()
+        .find(|(c, _)| c.name == "mail-starttls")
+        .map(|(c, _)| c.id.to_string())
+        .expect("mail channel");
+    let (status, body) =
+        post_form(&app, &app.client, "/api/channels/test", &[("id", &mail_id)]).await;
+    assert_eq!(status, 200, "{body}");
+    eventually(Duration::from_secs(5), "the test mail", || async {
+        (starttls.with_subject("[TEST] info · mcpops").len() == 1).then_some(())
+    })
+    .await;
 
     fleet
         .set_fault("demo-01", DemoFault::Down, true)
@@ -475,9 +489,25 @@ async fn native_channels(backend: Backend) {
         !refused.is_empty()
             && refused
                 .iter()
-                .all(|e| e.contains("refused: permanent error (535)")),
+                .all(|e| e.contains("refused: permanent error (535)")
+                    && e.ends_with("(not retried)")),
         "{backend:?}: {refused:?}"
     );
+    // Refusals are not retried: one attempt per notice.
+    for channel in ["mail-wrong-password", "gone"] {
+        let attempts: Vec<u64> = notified
+            .iter()
+            .filter(|n| n["channel"] == channel)
+            .filter_map(|n| n["delivery"]["attempt"].as_u64())
+            .collect();
+        assert!(
+            !attempts.is_empty() && attempts.iter().all(|a| *a == 1),
+            "{backend:?} {channel}: {attempts:?}"
+        );
+    }
+    assert!(notified.iter().any(
+        |n| n["channel"] == "gone" && n["delivery"]["error"] == "HTTP status 404 (not retried)"
+    ));
     let everything = serde_json::to_string(&notified).expect("json");
     for secret in ["XSECRETX", ROUTING_KEY, SMTP_PASSWORD] {
         assert!(!everything.contains(secret), "{secret} on the alert page");

@@ -11,9 +11,11 @@ import asyncio
 import email
 import email.policy
 import json
+import logging
 import socket
 import ssl
 import sys
+import warnings
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -47,6 +49,8 @@ class Sink:
 
 def main():
     mode, cert, key, user, password = sys.argv[1:6]
+    # aiosmtpd logs a warning about its own use of a deprecated field on every sign-in.
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
 
@@ -61,8 +65,10 @@ def main():
         tls = {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
     else:
         # aiosmtpd cannot tell an implicit-TLS session is encrypted, so it would never offer
-        # AUTH if told to require TLS for it; the socket itself is TLS-only.
+        # AUTH if told to require TLS for it; the socket itself is TLS-only, so its warning
+        # about that does not apply.
         tls = {"ssl_context": context, "auth_require_tls": False}
+        warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
     port = free_port()
     controller = Controller(
         Sink(mode == "tls"), hostname="127.0.0.1", port=port, authenticator=authenticator,

@@ -48,6 +48,31 @@ pub struct Notifier {
 /// The result of a test send, as the channel page shows it.
 pub type TestOutcome = Result<(), String>;
 
+/// Why one attempt failed, and whether trying again could help: a refused password, a bad
+/// address or a 4xx answer stays refused.
+struct Failure {
+    reason: String,
+    permanent: bool,
+}
+
+impl Failure {
+    fn permanent(reason: String) -> Self {
+        Self {
+            reason,
+            permanent: true,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(reason: String) -> Self {
+        Self {
+            reason,
+            permanent: false,
+        }
+    }
+}
+
 /// Why the notifier could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum NotifierError {
@@ -237,14 +262,17 @@ impl Notifier {
             firing: Vec::new(),
             resolved: Vec::new(),
         };
+        let reason = |failure: Failure| failure.reason;
         self.sender
             .attempt(channel, destination, &notice, 1)
-            .await?;
+            .await
+            .map_err(reason)?;
         if channel.kind == ChannelKind::PagerDuty {
             notice.event = NoticeEvent::Resolved;
             self.sender
                 .attempt(channel, destination, &notice, 1)
-                .await?;
+                .await
+                .map_err(reason)?;
         }
         Ok(())
     }
@@ -349,15 +377,22 @@ async fn run(
 }
 
 impl Sender {
-    /// Tries until a call succeeds or the attempts run out, waiting longer each time.
+    /// Tries until a call succeeds, fails for good, or the attempts run out, waiting longer
+    /// each time.
     async fn deliver(&self, channel: &Channel, destination: &Destination, notice: &AlertNotice) {
         for attempt in 1..=self.attempts {
-            if self
-                .attempt(channel, destination, notice, attempt)
-                .await
-                .is_ok()
-            {
-                return;
+            match self.attempt(channel, destination, notice, attempt).await {
+                Ok(()) => return,
+                Err(failure) if failure.permanent => {
+                    tracing::warn!(
+                        channel = %channel.name,
+                        alert = ?notice.alert_id,
+                        reason = %failure.reason,
+                        "notification refused; not retried"
+                    );
+                    return;
+                }
+                Err(_) => {}
             }
             if attempt < self.attempts {
                 let jitter = rand::random::<f64>();
@@ -379,7 +414,7 @@ impl Sender {
         destination: &Destination,
         notice: &AlertNotice,
         attempt: u32,
-    ) -> TestOutcome {
+    ) -> Result<(), Failure> {
         let outcome = match destination {
             Destination::Http(url) => {
                 let body = match channel.kind {
@@ -401,7 +436,13 @@ impl Sender {
             event: notice.event,
             attempt,
             at: Utc::now(),
-            error: outcome.as_ref().err().cloned(),
+            error: outcome.as_ref().err().map(|failure| {
+                if failure.permanent {
+                    format!("{} (not retried)", failure.reason)
+                } else {
+                    failure.reason.clone()
+                }
+            }),
         };
         let members: Vec<i64> = notice
             .firing
@@ -420,11 +461,21 @@ impl Sender {
         outcome
     }
 
-    async fn post(&self, url: &str, body: &serde_json::Value) -> TestOutcome {
+    async fn post(&self, url: &str, body: &serde_json::Value) -> Result<(), Failure> {
         match self.client.post(url).json(body).send().await {
             Ok(response) if response.status().is_success() => Ok(()),
-            Ok(response) => Err(format!("HTTP status {}", response.status().as_u16())),
-            Err(err) => Err(self.describe(err)),
+            Ok(response) => {
+                let status = response.status();
+                let reason = format!("HTTP status {}", status.as_u16());
+                // A timeout or rate limit may pass; any other 4xx says the request is wrong.
+                let passing = matches!(status.as_u16(), 408 | 425 | 429);
+                Err(if status.is_client_error() && !passing {
+                    Failure::permanent(reason)
+                } else {
+                    reason.into()
+                })
+            }
+            Err(err) => Err(self.describe(err).into()),
         }
     }
 
@@ -441,13 +492,13 @@ impl Sender {
 
     /// Sends one mail: connects, upgrades to TLS (or starts with it), signs in when the
     /// channel has a user, and hands the message over, all within the call deadline.
-    async fn mail(&self, route: &EmailRoute, notice: &AlertNotice) -> TestOutcome {
+    async fn mail(&self, route: &EmailRoute, notice: &AlertNotice) -> Result<(), Failure> {
         let message = Message::builder()
             .from(
                 route
                     .from
                     .parse()
-                    .map_err(|e| format!("from address: {e}"))?,
+                    .map_err(|e| Failure::permanent(format!("from address: {e}")))?,
             )
             .subject(notice.email_subject())
             .header(lettre::message::header::ContentType::TEXT_PLAIN);
@@ -455,7 +506,7 @@ impl Sender {
             .to
             .iter()
             .try_fold(message, |message, to| to.parse().map(|to| message.to(to)))
-            .map_err(|e| format!("to address: {e}"))?
+            .map_err(|e| Failure::permanent(format!("to address: {e}")))?
             .body(notice.email_text())
             .map_err(|e| format!("cannot build the mail: {e}"))?;
         let mut tls = TlsParameters::builder(route.server.host.clone());
@@ -485,11 +536,14 @@ impl Sender {
         // lettre's timeout covers each read and write; this bounds the whole exchange.
         match tokio::time::timeout(self.timeout * 2, transport.send(message)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(err)) => Err(describe_smtp(&err)),
-            Err(_) => Err(format!(
+            Ok(Err(err)) => Err(Failure {
+                reason: describe_smtp(&err),
+                permanent: err.is_permanent(),
+            }),
+            Err(_) => Err(Failure::from(format!(
                 "no answer within {} ms",
                 (self.timeout * 2).as_millis()
-            )),
+            ))),
         }
     }
 }

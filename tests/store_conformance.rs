@@ -1304,6 +1304,10 @@ async fn older_channels_survive_the_channel_kinds_migration(backend: Backend) {
          '[]', 'ann', 1700000000000)",
         "INSERT INTO deliveries (channel_id, alert_id, event, attempt, at, error) \
          SELECT id, NULL, 'test', 1, 1700000000000, NULL FROM channels",
+        "INSERT INTO channels (name, kind, url, min_severity, tags, created_by, created_at) \
+         VALUES ('gone', 'webhook', 'https://hooks.example.com/gone', 'info', '[]', 'ann', \
+         1700000000000)",
+        "DELETE FROM channels WHERE name = 'gone'",
     ])
     .await
     .expect("old rows");
@@ -1317,6 +1321,22 @@ async fn older_channels_survive_the_channel_kinds_migration(backend: Backend) {
         .await
         .expect("deliveries");
     assert_eq!(deliveries.len(), 1, "{backend:?}: the delivery was kept");
+    // A deleted channel's id is not handed out again.
+    let new = mcpops::domain::notifications::NewChannel::parse(
+        &mcpops::domain::notifications::ChannelForm {
+            name: "new".into(),
+            kind: "webhook".into(),
+            url: "https://hooks.example.com/new".into(),
+            min_severity: "info".into(),
+            ..Default::default()
+        },
+    )
+    .expect("form");
+    let made = store
+        .create_channel(&new, "ann", chrono::Utc::now(), common::test_event())
+        .await
+        .expect("create");
+    assert!(made.id > 2, "{backend:?}: id {} reused", made.id);
     // Deleting the channel still takes its deliveries with it.
     store
         .delete_channel(listed[0].0.id, common::test_event())

@@ -7,3 +7,6 @@ ALTER TABLE channels
         CHECK (kind IN ('webhook', 'slack', 'teams', 'pagerduty', 'email')),
     ADD COLUMN secret TEXT NOT NULL DEFAULT '',
     ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+
+-- An alert's page lists its deliveries.
+CREATE INDEX deliveries_by_alert ON deliveries (alert_id, id);

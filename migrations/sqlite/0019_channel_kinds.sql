@@ -28,9 +28,23 @@ CREATE TABLE deliveries_v2 (
 );
 INSERT INTO deliveries_v2 SELECT id, channel_id, alert_id, event, attempt, at, error FROM deliveries;
 
+-- Ids of deleted channels and deliveries are not handed out again: the counters carry over.
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'channels_v2', seq FROM sqlite_sequence WHERE name = 'channels'
+    AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'channels_v2');
+UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'channels')
+    WHERE name = 'channels_v2' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'channels');
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'deliveries_v2', seq FROM sqlite_sequence WHERE name = 'deliveries'
+    AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'deliveries_v2');
+UPDATE sqlite_sequence SET seq = (SELECT seq FROM sqlite_sequence WHERE name = 'deliveries')
+    WHERE name = 'deliveries_v2' AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'deliveries');
+
 DROP TABLE deliveries;
 DROP TABLE channels;
 -- Renaming also rewrites deliveries_v2's reference to the new name.
 ALTER TABLE channels_v2 RENAME TO channels;
 ALTER TABLE deliveries_v2 RENAME TO deliveries;
 CREATE INDEX deliveries_by_channel ON deliveries (channel_id, id);
+-- An alert's page lists its deliveries.
+CREATE INDEX deliveries_by_alert ON deliveries (alert_id, id);

@@ -62,6 +62,15 @@ pub struct GroupMember {
     pub summary: String,
 }
 
+/// An open alert of a group, as one channel's routing sees it: services that keep one
+/// incident per group (PagerDuty) close or acknowledge it by the alerts they were sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenMember {
+    pub severity: Severity,
+    pub tags: Vec<String>,
+    pub acknowledged: bool,
+}
+
 /// What the grouper hands the notifier: one notice per group flush, for every channel
 /// that wants some of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,23 +81,34 @@ pub struct Batch {
     pub firing: Vec<(AlertNotice, Vec<String>)>,
     pub resolved: Vec<(AlertNotice, Vec<String>)>,
     pub repeat: bool,
-    /// Nothing in the group is open any more: services that keep incidents close theirs.
-    pub closed: bool,
+    /// The group's alerts still open after this batch (those held back excluded).
+    pub still_open: Vec<OpenMember>,
 }
 
-/// An acknowledgement, passed on at once; `group_acknowledged` once every open alert of
-/// its group is acknowledged (services that page per group stop then).
+/// An acknowledgement, passed on at once, with its group's open alerts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Acknowledged {
     pub notice: AlertNotice,
     pub tags: Vec<String>,
-    pub group_acknowledged: bool,
+    pub open: Vec<OpenMember>,
+}
+
+impl Acknowledged {
+    /// Every open alert of the group that a channel wants is acknowledged.
+    pub fn group_acknowledged_for(&self, wants: impl Fn(Severity, &[String]) -> bool) -> bool {
+        self.open
+            .iter()
+            .filter(|m| wants(m.severity, &m.tags))
+            .all(|m| m.acknowledged)
+    }
 }
 
 struct Member {
     notice: AlertNotice,
     tags: Vec<String>,
     acknowledged: bool,
+    /// Sent to the channels at least once.
+    announced: bool,
 }
 
 struct Group {
@@ -101,13 +121,60 @@ struct Group {
     repeat_at: Option<DateTime<Utc>>,
 }
 
+impl Group {
+    fn new(key: &str) -> Self {
+        Self {
+            dedup_key: dedup_key(key),
+            open: BTreeMap::new(),
+            firing: Vec::new(),
+            resolved: Vec::new(),
+            flush_at: None,
+            last_flush: None,
+            repeat_at: None,
+        }
+    }
+
+    /// The first change after a flush waits for the interval; the first of all for `wait`.
+    fn schedule(&mut self, timing: GroupTiming, now: DateTime<Utc>) {
+        if self.flush_at.is_none() {
+            self.flush_at = Some(match self.last_flush {
+                None => now + timing.wait,
+                Some(last) => (last + timing.interval).max(now),
+            });
+        }
+    }
+
+    fn open_members(&self, inhibited: &BTreeSet<i64>) -> Vec<OpenMember> {
+        self.open
+            .iter()
+            .filter(|(id, _)| !inhibited.contains(id))
+            .map(|(_, m)| OpenMember {
+                severity: m.notice.severity,
+                tags: m.tags.clone(),
+                acknowledged: m.acknowledged,
+            })
+            .collect()
+    }
+}
+
+/// The same for every notice of a group, across restarts and replicas. PagerDuty takes at
+/// most 255 characters: a long key is replaced by its hash.
+fn dedup_key(key: &str) -> String {
+    use sha2::Digest;
+    if key.len() <= 200 {
+        format!("mcpops/group/{key}")
+    } else {
+        format!("mcpops/group/{}", hex::encode(sha2::Sha256::digest(key)))
+    }
+}
+
 pub struct Grouper {
     timing: GroupTiming,
     group_by: Vec<String>,
     groups: BTreeMap<String, Group>,
     /// Alerts of each group key, so a later notice finds its group.
     group_of: BTreeMap<i64, String>,
-    /// Targets with an open target-down alert.
+    /// Targets with an open target-down alert, by name.
     down: BTreeSet<String>,
     /// Alerts held back by a down target: their resolution is not sent either.
     inhibited: BTreeSet<i64>,
@@ -117,7 +184,8 @@ impl Grouper {
     pub fn new(timing: GroupTiming, group_by: Vec<String>) -> Self {
         Self {
             timing,
-            group_by,
+            // Tags are kept lower-case.
+            group_by: group_by.iter().map(|k| k.to_lowercase()).collect(),
             groups: BTreeMap::new(),
             group_of: BTreeMap::new(),
             down: BTreeSet::new(),
@@ -126,7 +194,7 @@ impl Grouper {
     }
 
     /// Takes a notice about an alert. Firing and resolved notices wait for their group's
-    /// flush; an acknowledgement is returned to be sent now.
+    /// flush; an acknowledgement of an alert already sent is returned to be sent now.
     pub fn add(
         &mut self,
         notice: AlertNotice,
@@ -136,116 +204,156 @@ impl Grouper {
         let (Some(id), Some(rule)) = (notice.alert_id, notice.rule) else {
             return None;
         };
-        if rule == RuleKind::TargetDown {
-            match notice.event {
-                NoticeEvent::Firing => self.down.insert(notice.target.clone()),
-                NoticeEvent::Resolved => self.down.remove(&notice.target),
-                _ => false,
-            };
-        }
         let key = self
             .group_of
             .get(&id)
             .cloned()
             .unwrap_or_else(|| group_key(rule, &tags, &self.group_by));
         let timing = self.timing;
-        let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
-            dedup_key: format!("mcpops/group/{key}/{id}"),
-            open: BTreeMap::new(),
-            firing: Vec::new(),
-            resolved: Vec::new(),
-            flush_at: None,
-            last_flush: None,
-            repeat_at: None,
-        });
         match notice.event {
             NoticeEvent::Firing => {
+                if rule == RuleKind::TargetDown {
+                    self.down.insert(notice.target.clone());
+                }
+                let group = self
+                    .groups
+                    .entry(key.clone())
+                    .or_insert_with(|| Group::new(&key));
                 self.group_of.insert(id, key);
                 group.firing.push(id);
-                group.open.insert(
-                    id,
-                    Member {
-                        notice,
-                        tags,
-                        acknowledged: false,
-                    },
-                );
+                let member = Member {
+                    notice,
+                    tags,
+                    acknowledged: false,
+                    announced: false,
+                };
+                group.open.insert(id, member);
+                group.schedule(timing, now);
             }
             NoticeEvent::Resolved => {
+                let target = notice.target.clone();
+                let group = self
+                    .groups
+                    .entry(key.clone())
+                    .or_insert_with(|| Group::new(&key));
                 self.group_of.remove(&id);
                 group.firing.retain(|f| *f != id);
-                group.open.remove(&id);
-                if self.inhibited.remove(&id) {
-                    return None;
+                let was = group.open.remove(&id);
+                let held = self.inhibited.remove(&id);
+                // Nobody heard of an alert held back, or gone before its group's first
+                // flush; an alert this process never saw (a restart) is resolved anyway.
+                if !held && was.as_ref().is_none_or(|m| m.announced) {
+                    group.resolved.push((notice, tags));
                 }
-                group.resolved.push((notice, tags));
+                group.schedule(timing, now);
+                if rule == RuleKind::TargetDown {
+                    self.down.remove(&target);
+                    self.lift(&target, now);
+                }
             }
             NoticeEvent::Acknowledged => {
                 if self.inhibited.contains(&id) {
                     return None;
                 }
-                if let Some(member) = group.open.get_mut(&id) {
-                    member.acknowledged = true;
-                }
-                let group_acknowledged = group.open.values().all(|m| m.acknowledged);
+                let unknown = || OpenMember {
+                    severity: notice.severity,
+                    tags: tags.clone(),
+                    acknowledged: false,
+                };
+                let (dedup_key, open) = match self.groups.get_mut(&key) {
+                    Some(group) => {
+                        if let Some(member) = group.open.get_mut(&id) {
+                            member.acknowledged = true;
+                            if !member.announced {
+                                // Taken on before anyone was told: now nobody will be.
+                                return None;
+                            }
+                        }
+                        let mut open = group.open_members(&self.inhibited);
+                        if !group.open.contains_key(&id) {
+                            open.push(unknown());
+                        }
+                        (group.dedup_key.clone(), open)
+                    }
+                    // Fired before this process started (or on another replica): pass the
+                    // acknowledgement on, but do not count the group as taken on.
+                    None => (dedup_key(&key), vec![unknown()]),
+                };
                 let mut notice = notice;
-                notice.dedup_key = group.dedup_key.clone();
-                return Some(Acknowledged {
-                    notice,
-                    tags,
-                    group_acknowledged,
-                });
+                notice.dedup_key = dedup_key;
+                return Some(Acknowledged { notice, tags, open });
             }
-            NoticeEvent::Declared | NoticeEvent::Test => return None,
-        }
-        if group.flush_at.is_none() {
-            group.flush_at = Some(match group.last_flush {
-                None => now + timing.wait,
-                Some(last) => (last + timing.interval).max(now),
-            });
+            NoticeEvent::Declared | NoticeEvent::Test => {}
         }
         None
+    }
+
+    /// A target is up again: what it held back is sent as newly firing.
+    fn lift(&mut self, target: &str, now: DateTime<Utc>) {
+        for group in self.groups.values_mut() {
+            let released: Vec<i64> = group
+                .open
+                .iter()
+                .filter(|(id, m)| m.notice.target == target && self.inhibited.contains(id))
+                .map(|(id, _)| *id)
+                .collect();
+            if released.is_empty() {
+                continue;
+            }
+            for id in released {
+                self.inhibited.remove(&id);
+                group.firing.push(id);
+            }
+            group.schedule(self.timing, now);
+        }
     }
 
     /// When the next flush or repeat is due, if any.
     pub fn next_due(&self) -> Option<DateTime<Utc>> {
         self.groups
             .values()
-            .filter_map(|g| g.flush_at.or(g.repeat_at))
+            .flat_map(|g| [g.flush_at, g.repeat_at])
+            .flatten()
             .min()
     }
 
     /// The batches due at `now`, each group's waiting changes in one.
     pub fn due(&mut self, now: DateTime<Utc>) -> Vec<Batch> {
         let mut batches = Vec::new();
-        let mut closed = Vec::new();
+        let mut empty = Vec::new();
         for (key, group) in &mut self.groups {
             let flush = group.flush_at.is_some_and(|at| at <= now);
             let repeat = !flush && group.repeat_at.is_some_and(|at| at <= now);
             if !flush && !repeat {
                 continue;
             }
-            let firing_ids: Vec<i64> = if repeat {
+            let candidates: Vec<i64> = if repeat {
                 group
                     .open
                     .iter()
-                    .filter(|(_, m)| !m.acknowledged)
+                    .filter(|(_, m)| m.announced)
                     .map(|(id, _)| *id)
-                    .filter(|id| !self.inhibited.contains(id))
                     .collect()
             } else {
                 std::mem::take(&mut group.firing)
             };
             let mut firing = Vec::new();
-            for id in firing_ids {
-                let Some(member) = group.open.get(&id) else {
+            for id in candidates {
+                if self.inhibited.contains(&id) {
+                    continue;
+                }
+                let Some(member) = group.open.get_mut(&id) else {
                     continue;
                 };
+                if member.acknowledged {
+                    continue;
+                }
                 let held = member.notice.rule.is_some_and(RuleKind::inhibited_by_down)
                     && self.down.contains(&member.notice.target);
                 if held {
                     self.inhibited.insert(id);
                 } else {
+                    member.announced = true;
                     firing.push((member.notice.clone(), member.tags.clone()));
                 }
             }
@@ -255,11 +363,15 @@ impl Grouper {
             let waiting = group
                 .open
                 .iter()
-                .any(|(id, m)| !m.acknowledged && !self.inhibited.contains(id));
-            group.repeat_at = waiting.then(|| now + self.timing.repeat);
-            let is_closed = group.open.is_empty();
-            if is_closed {
-                closed.push(key.clone());
+                .any(|(id, m)| m.announced && !m.acknowledged && !self.inhibited.contains(id));
+            // A repeat comes `repeat` after the last one, however often the group changes.
+            group.repeat_at = match (waiting, repeat, group.repeat_at) {
+                (false, _, _) => None,
+                (true, true, _) | (true, _, None) => Some(now + self.timing.repeat),
+                (true, false, Some(at)) => Some(at),
+            };
+            if group.open.is_empty() {
+                empty.push(key.clone());
             }
             if !firing.is_empty() || !resolved.is_empty() {
                 batches.push(Batch {
@@ -268,11 +380,11 @@ impl Grouper {
                     firing,
                     resolved,
                     repeat,
-                    closed: is_closed,
+                    still_open: group.open_members(&self.inhibited),
                 });
             }
         }
-        for key in closed {
+        for key in empty {
             self.groups.remove(&key);
         }
         batches
@@ -280,10 +392,19 @@ impl Grouper {
 }
 
 impl Batch {
+    /// Nothing a channel wants is open in the group any more: services that keep one
+    /// incident per group close theirs.
+    pub fn closed_for(&self, wants: impl Fn(Severity, &[String]) -> bool) -> bool {
+        !self.still_open.iter().any(|m| wants(m.severity, &m.tags))
+    }
+
     /// The part of the batch a channel wants, or `None` when it wants none of it.
-    pub fn filtered(&self, wants: impl Fn(&AlertNotice, &[String]) -> bool) -> Option<Batch> {
+    pub fn filtered(&self, wants: impl Fn(Severity, &[String]) -> bool) -> Option<Batch> {
         let keep = |list: &[(AlertNotice, Vec<String>)]| -> Vec<(AlertNotice, Vec<String>)> {
-            list.iter().filter(|(n, t)| wants(n, t)).cloned().collect()
+            list.iter()
+                .filter(|(n, t)| wants(n.severity, t))
+                .cloned()
+                .collect()
         };
         let firing = keep(&self.firing);
         let resolved = keep(&self.resolved);
@@ -485,7 +606,8 @@ mod tests {
         assert_eq!(second[0].firing.len(), 1);
         assert_eq!(second[0].dedup_key, first[0].dedup_key, "the same group");
 
-        // Alert 1 is acknowledged: only alert 2 repeats, four hours on.
+        // Alert 1 is acknowledged: only alert 2 repeats, four hours after the group's first
+        // notice (later changes do not put the repeat off).
         let ack = grouper
             .add(
                 notice(1, RuleKind::ErrorRate, "a", NoticeEvent::Acknowledged),
@@ -493,8 +615,11 @@ mod tests {
                 later,
             )
             .unwrap();
-        assert!(!ack.group_acknowledged, "alert 2 is still unacknowledged");
-        let repeat_at = t0() + Duration::seconds(330) + Duration::hours(4);
+        assert!(
+            !ack.group_acknowledged_for(|_, _| true),
+            "alert 2 is still unacknowledged"
+        );
+        let repeat_at = t0() + Duration::seconds(30) + Duration::hours(4);
         assert_eq!(grouper.next_due(), Some(repeat_at));
         let repeat = grouper.due(repeat_at);
         assert!(repeat[0].repeat);
@@ -517,7 +642,7 @@ mod tests {
         let last = grouper.due(end + Duration::minutes(5));
         assert_eq!(last.len(), 1);
         assert_eq!(last[0].resolved.len(), 2);
-        assert!(last[0].closed);
+        assert!(last[0].closed_for(|_, _| true));
         assert_eq!(last[0].notice(None).event, NoticeEvent::Resolved);
         assert_eq!(grouper.next_due(), None);
     }
@@ -614,6 +739,110 @@ mod tests {
     }
 
     #[test]
+    fn what_a_down_target_held_back_is_sent_once_it_is_up() {
+        let mut grouper = Grouper::new(timing(), Vec::new());
+        grouper.add(
+            notice(1, RuleKind::TargetDown, "a", NoticeEvent::Firing),
+            vec![],
+            t0(),
+        );
+        grouper.add(
+            notice(2, RuleKind::NotReady, "a", NoticeEvent::Firing),
+            vec![],
+            t0(),
+        );
+        grouper.add(
+            notice(3, RuleKind::NotReady, "b", NoticeEvent::Firing),
+            vec![],
+            t0(),
+        );
+        let first = grouper.due(t0() + Duration::seconds(30));
+        let not_ready = first.iter().find(|b| b.key == "not_ready").unwrap();
+        assert_eq!(not_ready.firing.len(), 1, "a's is held back");
+        // b resolves: nothing else that was sent is open, so the group's incident closes.
+        let later = t0() + Duration::minutes(1);
+        grouper.add(
+            notice(3, RuleKind::NotReady, "b", NoticeEvent::Resolved),
+            vec![],
+            later,
+        );
+        let closing = grouper.due(later + Duration::minutes(5));
+        assert!(closing[0].closed_for(|_, _| true));
+        // a comes back up but is still not ready: now it is sent.
+        let up = later + Duration::minutes(6);
+        grouper.add(
+            notice(1, RuleKind::TargetDown, "a", NoticeEvent::Resolved),
+            vec![],
+            up,
+        );
+        let sent: Vec<Option<i64>> = grouper
+            .due(up + Duration::minutes(5))
+            .iter()
+            .flat_map(|b| b.firing.iter().map(|(n, _)| n.alert_id))
+            .collect();
+        assert_eq!(sent, [Some(2)]);
+    }
+
+    #[test]
+    fn an_alert_taken_on_before_its_group_was_sent_is_never_sent() {
+        let mut grouper = Grouper::new(timing(), Vec::new());
+        grouper.add(
+            notice(1, RuleKind::ErrorRate, "a", NoticeEvent::Firing),
+            vec![],
+            t0(),
+        );
+        let ack = grouper.add(
+            notice(1, RuleKind::ErrorRate, "a", NoticeEvent::Acknowledged),
+            vec![],
+            t0() + Duration::seconds(5),
+        );
+        assert!(ack.is_none());
+        assert!(grouper.due(t0() + Duration::seconds(30)).is_empty());
+        // Nor is its resolution, and the group is gone.
+        grouper.add(
+            notice(1, RuleKind::ErrorRate, "a", NoticeEvent::Resolved),
+            vec![],
+            t0(),
+        );
+        assert!(grouper.due(t0() + Duration::minutes(10)).is_empty());
+        assert_eq!(grouper.next_due(), None);
+    }
+
+    #[test]
+    fn an_acknowledgement_from_before_a_restart_does_not_close_the_group() {
+        let mut grouper = Grouper::new(timing(), Vec::new());
+        let ack = grouper
+            .add(
+                notice(9, RuleKind::ErrorRate, "a", NoticeEvent::Acknowledged),
+                vec![],
+                t0(),
+            )
+            .unwrap();
+        assert_eq!(ack.notice.dedup_key, "mcpops/group/error_rate");
+        assert!(!ack.group_acknowledged_for(|_, _| true));
+        assert_eq!(grouper.next_due(), None, "no group is kept for it");
+    }
+
+    #[test]
+    fn group_keys_fit_pagerduty_and_tag_keys_ignore_case() {
+        let mut grouper = Grouper::new(timing(), vec!["Team".into()]);
+        grouper.add(
+            notice(1, RuleKind::ErrorRate, "a", NoticeEvent::Firing),
+            vec!["team:pay".into()],
+            t0(),
+        );
+        let batch = grouper.due(t0() + Duration::seconds(30)).remove(0);
+        assert_eq!(batch.key, "error_rate team=pay");
+        assert_eq!(batch.dedup_key, "mcpops/group/error_rate team=pay");
+        let long = group_key(
+            RuleKind::ErrorRate,
+            &[format!("k:{}", "v".repeat(300))],
+            &["k".into()],
+        );
+        assert!(dedup_key(&long).len() <= 255);
+    }
+
+    #[test]
     fn a_channel_gets_only_the_alerts_it_wants() {
         let mut grouper = Grouper::new(timing(), Vec::new());
         grouper.add(
@@ -627,10 +856,18 @@ mod tests {
             t0(),
         );
         let batch = grouper.due(t0() + Duration::seconds(30)).remove(0);
-        let edge = batch
-            .filtered(|_, tags| tags.contains(&"edge".to_owned()))
-            .unwrap();
+        let edge_only = |_, tags: &[String]| tags.contains(&"edge".to_owned());
+        let edge = batch.filtered(edge_only).unwrap();
         assert_eq!(edge.notice(None).alert_id, Some(1));
         assert!(batch.filtered(|_, _| false).is_none());
+        // Alert 1 resolves: for the edge channel the group is closed, for others not.
+        grouper.add(
+            notice(1, RuleKind::ErrorRate, "a", NoticeEvent::Resolved),
+            vec!["edge".into()],
+            t0(),
+        );
+        let resolved = grouper.due(t0() + Duration::minutes(10)).remove(0);
+        assert!(resolved.closed_for(edge_only));
+        assert!(!resolved.closed_for(|_, _| true));
     }
 }

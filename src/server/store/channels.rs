@@ -77,9 +77,13 @@ const INSERT_CHANNEL: &str = "INSERT INTO channels (name, kind, url, secret, set
 const DELETE_CHANNEL: &str = "DELETE FROM channels WHERE id = $1 RETURNING id";
 /// At most this many deliveries are listed for one alert (a storm of retries is cut short).
 const ALERT_DELIVERIES: i64 = 200;
+/// The newest, read newest first and listed oldest first.
 const SELECT_ALERT_DELIVERIES: &str = "SELECT c.name AS channel_name, c.kind AS channel_kind, \
     d.channel_id, d.alert_id, d.event, d.attempt, d.at, d.error FROM deliveries d \
-    JOIN channels c ON c.id = d.channel_id WHERE d.alert_id = $1 ORDER BY d.id LIMIT $2";
+    JOIN channels c ON c.id = d.channel_id WHERE d.alert_id = $1 ORDER BY d.id DESC LIMIT $2";
+/// Skips an alert deleted since the notice was sent, rather than failing the whole group.
+const INSERT_MEMBER_DELIVERY: &str = "INSERT INTO deliveries (channel_id, alert_id, event, \
+    attempt, at, error) SELECT $1, id, $3, $4, $5, $6 FROM alerts WHERE id = $2";
 const INSERT_DELIVERY: &str = "INSERT INTO deliveries (channel_id, alert_id, event, attempt, at, \
     error) VALUES ($1, $2, $3, $4, $5, $6)";
 
@@ -106,7 +110,7 @@ pub trait ChannelStore: Send + Sync {
         alert_ids: &[i64],
     ) -> StoreResult<()>;
     async fn deliveries(&self, channel_id: Option<i64>, limit: i64) -> StoreResult<Vec<Delivery>>;
-    /// Every attempt to tell anyone about one alert, oldest first.
+    /// The latest attempts to tell anyone about one alert (at most 200), oldest first.
     async fn alert_deliveries(&self, alert_id: i64) -> StoreResult<Vec<AlertDelivery>>;
 }
 
@@ -207,9 +211,9 @@ queries_for_any_backend! {
         ) -> StoreResult<()> {
             let mut tx = self.pool().begin().await?;
             for alert_id in alert_ids {
-                sqlx::query::<DB>(INSERT_DELIVERY)
+                sqlx::query::<DB>(INSERT_MEMBER_DELIVERY)
                     .bind(delivery.channel_id)
-                    .bind(Some(*alert_id))
+                    .bind(*alert_id)
                     .bind(delivery.event.as_str().to_owned())
                     .bind(i64::from(delivery.attempt))
                     .bind(to_millis(delivery.at))
@@ -248,7 +252,7 @@ queries_for_any_backend! {
         }
 
         async fn alert_deliveries(&self, alert_id: i64) -> StoreResult<Vec<AlertDelivery>> {
-            sqlx::query_as::<DB, DeliveryRow>(SELECT_ALERT_DELIVERIES)
+            let mut sent = sqlx::query_as::<DB, DeliveryRow>(SELECT_ALERT_DELIVERIES)
                 .bind(alert_id)
                 .bind(ALERT_DELIVERIES)
                 .fetch_all(self.pool())
@@ -263,7 +267,9 @@ queries_for_any_backend! {
                         delivery: row.decode()?,
                     })
                 })
-                .collect()
+                .collect::<StoreResult<Vec<_>>>()?;
+            sent.reverse();
+            Ok(sent)
         }
     }
 }

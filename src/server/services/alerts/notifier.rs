@@ -297,16 +297,18 @@ impl Outgoing {
                 let wanted = channel.wants(ack.notice.severity, &ack.tags)
                     && channel.kind.hears(NoticeEvent::Acknowledged)
                     // PagerDuty pages per group: it stops once the whole group is taken on.
-                    && (channel.kind != ChannelKind::PagerDuty || ack.group_acknowledged);
+                    && (channel.kind != ChannelKind::PagerDuty
+                        || ack.group_acknowledged_for(|severity, tags| channel.wants(severity, tags)));
                 wanted.then(|| ack.notice.clone())
             }
             Self::Batch(batch) => {
-                let mine = batch.filtered(|notice, tags| channel.wants(notice.severity, tags))?;
-                // PagerDuty keeps one incident per group: a resolution ends it only when the
-                // whole group has resolved.
+                let wants = |severity, tags: &[String]| channel.wants(severity, tags);
+                let mine = batch.filtered(wants)?;
+                // PagerDuty keeps one incident per group: a resolution ends it only once
+                // nothing of the group that this channel wants is open.
                 let quiet = channel.kind == ChannelKind::PagerDuty
                     && mine.firing.is_empty()
-                    && !mine.closed;
+                    && !batch.closed_for(wants);
                 (!quiet).then(|| mine.notice(alerts_link))
             }
         }

@@ -118,14 +118,8 @@ impl SmtpSink {
 
 /// A CA of the test's own (written to `ca.pem`) and a certificate for 127.0.0.1 it signed.
 fn certificates(dir: &std::path::Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "mcpops test mail CA");
-    let ca =
-        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    use rcgen::{CertificateParams, KeyPair};
+    let ca = common::test_ca("mcpops test mail CA");
     let key = KeyPair::generate().expect("key");
     let params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
     let certificate = params.signed_by(&key, &ca).expect("signed");

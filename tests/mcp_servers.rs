@@ -345,18 +345,12 @@ impl axum::serve::Listener for TlsListener {
 #[tokio::test]
 async fn a_certificate_two_days_from_expiry_raises_the_critical_alert() {
     use chrono::Datelike;
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use rcgen::{CertificateParams, DnType, KeyPair};
     use tokio_rustls::rustls;
 
     // A CA of the test's own, which mcpops is told to trust, and a server certificate it
     // signed that expires in two days.
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "mcpops test CA");
-    let ca =
-        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let ca = common::test_ca("mcpops test CA");
     let key = KeyPair::generate().expect("key");
     let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("params");
     params

@@ -543,3 +543,13 @@ pub async fn alert_on(
         .into_iter()
         .find(|a| a.target_name == target)
 }
+
+/// A certificate authority of a test's own, for servers whose certificates mcpops is told
+/// to trust (`ca_file`, `smtp_ca_file`).
+pub fn test_ca(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca")
+}

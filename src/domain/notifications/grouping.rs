@@ -483,24 +483,22 @@ impl Batch {
                 .collect()
         };
         AlertNotice {
-            event,
-            alert_id: None,
             rule,
-            severity,
-            state: None,
-            target: format!("{} targets", targets.len()),
-            summary: format!("{still}{label} on {named}{more} ({counts})"),
-            at: all.iter().map(|n| n.at).max().unwrap_or_default(),
             link: alerts_link.map(|l| match rule {
                 Some(rule) => format!("{l}?rule={}", rule.as_str()),
                 None => l.to_owned(),
             }),
             runbook: all.first().and_then(|n| n.runbook.clone()),
-            dedup_key: self.dedup_key.clone(),
-            by: None,
-            note: None,
             firing: members(&self.firing),
             resolved: members(&self.resolved),
+            ..AlertNotice::bare(
+                event,
+                severity,
+                format!("{} targets", targets.len()),
+                format!("{still}{label} on {named}{more} ({counts})"),
+                all.iter().map(|n| n.at).max().unwrap_or_default(),
+                self.dedup_key.clone(),
+            )
         }
     }
 }
@@ -519,21 +517,16 @@ mod tests {
 
     fn notice(id: i64, rule: RuleKind, target: &str, event: NoticeEvent) -> AlertNotice {
         AlertNotice {
-            event,
             alert_id: Some(id),
             rule: Some(rule),
-            severity: Severity::Warning,
-            state: None,
-            target: target.into(),
-            summary: format!("{rule} on {target}"),
-            at: Utc::now(),
-            link: None,
-            runbook: None,
-            dedup_key: String::new(),
-            by: None,
-            note: None,
-            firing: Vec::new(),
-            resolved: Vec::new(),
+            ..AlertNotice::bare(
+                event,
+                Severity::Warning,
+                target.into(),
+                format!("{rule} on {target}"),
+                Utc::now(),
+                String::new(),
+            )
         }
     }
 

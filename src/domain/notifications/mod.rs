@@ -229,6 +229,37 @@ pub struct AlertNotice {
     pub resolved: Vec<GroupMember>,
 }
 
+impl AlertNotice {
+    /// A notice with nothing but its event, severity, subject and key; the optional parts
+    /// (rule, alert, links, who acknowledged, group members) are added by the caller.
+    pub fn bare(
+        event: NoticeEvent,
+        severity: Severity,
+        target: String,
+        summary: String,
+        at: DateTime<Utc>,
+        dedup_key: String,
+    ) -> Self {
+        Self {
+            event,
+            alert_id: None,
+            rule: None,
+            severity,
+            state: None,
+            target,
+            summary,
+            at,
+            link: None,
+            runbook: None,
+            dedup_key,
+            by: None,
+            note: None,
+            firing: Vec::new(),
+            resolved: Vec::new(),
+        }
+    }
+}
+
 /// When to retry a failed delivery: doubling from `base`, never longer than `cap`, and
 /// spread over the upper half of that by `jitter` (0 to 1), so receivers that failed
 /// together are not all called again in the same instant.

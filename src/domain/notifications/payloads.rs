@@ -242,21 +242,19 @@ mod tests {
 
     fn notice(event: NoticeEvent) -> AlertNotice {
         AlertNotice {
-            event,
             alert_id: Some(4),
             rule: Some(RuleKind::TargetDown),
-            severity: Severity::Critical,
             state: Some(AlertState::Firing),
-            target: "demo-01".into(),
-            summary: "liveness failed <twice>".into(),
-            at: Utc::now(),
             link: Some("http://console/alerts/4".into()),
             runbook: Some("connection-errors".into()),
-            dedup_key: "mcpops/alert/4".into(),
-            by: None,
-            note: None,
-            firing: Vec::new(),
-            resolved: Vec::new(),
+            ..AlertNotice::bare(
+                event,
+                Severity::Critical,
+                "demo-01".into(),
+                "liveness failed <twice>".into(),
+                Utc::now(),
+                "mcpops/alert/4".into(),
+            )
         }
     }
 

@@ -155,22 +155,22 @@ impl Notifier {
         ack: Option<Acknowledgement<'_>>,
     ) {
         let notice = AlertNotice {
-            event,
             alert_id: Some(alert.id),
             rule: Some(alert.rule),
-            severity: alert.severity,
             state: Some(alert.state),
-            target: alert.target_name.clone(),
-            summary: alert.summary.clone(),
-            at: Utc::now(),
             link: self.link(&format!("/alerts/{}", alert.id)),
             runbook: Some(alert.rule.runbook().to_owned()),
-            // The grouper gives it the key of the alert's group.
-            dedup_key: String::new(),
             by: ack.as_ref().map(|a| a.by.to_owned()),
             note: ack.map(|a| a.note.to_owned()),
-            firing: Vec::new(),
-            resolved: Vec::new(),
+            // The grouper gives it the key of the alert's group.
+            ..AlertNotice::bare(
+                event,
+                alert.severity,
+                alert.target_name.clone(),
+                alert.summary.clone(),
+                Utc::now(),
+                String::new(),
+            )
         };
         self.queue(notice, tags.to_vec());
     }
@@ -187,21 +187,16 @@ impl Notifier {
             _ => format!("{}: resolved", incident.title),
         };
         let notice = AlertNotice {
-            event,
-            alert_id: None,
-            rule: None,
-            severity: incident.severity,
-            state: None,
-            target: format!("incident #{}", incident.id),
-            summary,
-            at: Utc::now(),
             link: self.link(&path),
             runbook: incident.runbook.clone(),
-            dedup_key: format!("mcpops{path}"),
-            by: None,
-            note: None,
-            firing: Vec::new(),
-            resolved: Vec::new(),
+            ..AlertNotice::bare(
+                event,
+                incident.severity,
+                format!("incident #{}", incident.id),
+                summary,
+                Utc::now(),
+                format!("mcpops{path}"),
+            )
         };
         self.queue(notice, tags);
     }
@@ -210,21 +205,15 @@ impl Notifier {
     /// is the console page that explains it, and keys its firing and resolved notices.
     pub fn send_system(&self, event: NoticeEvent, severity: Severity, summary: String, path: &str) {
         let notice = AlertNotice {
-            event,
-            alert_id: None,
-            rule: None,
-            severity,
-            state: None,
-            target: "mcpops".into(),
-            summary,
-            at: Utc::now(),
             link: self.link(path),
-            runbook: None,
-            dedup_key: format!("mcpops/system{path}"),
-            by: None,
-            note: None,
-            firing: Vec::new(),
-            resolved: Vec::new(),
+            ..AlertNotice::bare(
+                event,
+                severity,
+                "mcpops".into(),
+                summary,
+                Utc::now(),
+                format!("mcpops/system{path}"),
+            )
         };
         self.queue(notice, Vec::new());
     }
@@ -245,23 +234,14 @@ impl Notifier {
         by: &str,
     ) -> TestOutcome {
         let at = Utc::now();
-        let mut notice = AlertNotice {
-            event: NoticeEvent::Test,
-            alert_id: None,
-            rule: None,
-            severity: Severity::Info,
-            state: None,
-            target: "mcpops".into(),
-            summary: format!("Test notification sent by {by}"),
+        let mut notice = AlertNotice::bare(
+            NoticeEvent::Test,
+            Severity::Info,
+            "mcpops".into(),
+            format!("Test notification sent by {by}"),
             at,
-            link: None,
-            runbook: None,
-            dedup_key: format!("mcpops/test/{}", at.timestamp_millis()),
-            by: None,
-            note: None,
-            firing: Vec::new(),
-            resolved: Vec::new(),
-        };
+            format!("mcpops/test/{}", at.timestamp_millis()),
+        );
         let reason = |failure: Failure| failure.reason;
         self.sender
             .attempt(channel, destination, &notice, 1)

@@ -31,7 +31,7 @@ struct Job {
 struct Sender {
     client: reqwest::Client,
     /// The CA that SMTP servers' certificates may also chain to (`alerts.smtp_ca_file`).
-    smtp_ca: Option<Arc<Vec<u8>>>,
+    smtp_ca: Option<Certificate>,
     store: Arc<dyn Store>,
     attempts: u32,
     retry_base: Duration,
@@ -109,8 +109,7 @@ impl Notifier {
                 reason,
             };
             let pem = std::fs::read(&config.smtp_ca_file).map_err(|e| failed(e.to_string()))?;
-            Certificate::from_pem(&pem).map_err(|e| failed(e.to_string()))?;
-            Some(Arc::new(pem))
+            Some(Certificate::from_pem(&pem).map_err(|e| failed(e.to_string()))?)
         };
         let sender = Sender {
             client,
@@ -492,9 +491,8 @@ impl Sender {
             .body(notice.email_text())
             .map_err(|e| format!("cannot build the mail: {e}"))?;
         let mut tls = TlsParameters::builder(route.server.host.clone());
-        if let Some(pem) = &self.smtp_ca {
-            let ca = Certificate::from_pem(pem).map_err(|e| format!("smtp_ca_file: {e}"))?;
-            tls = tls.add_root_certificate(ca);
+        if let Some(ca) = &self.smtp_ca {
+            tls = tls.add_root_certificate(ca.clone());
         }
         let tls = tls
             .build_rustls()

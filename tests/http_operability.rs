@@ -324,3 +324,86 @@ async fn malformed_server_function_arguments_are_the_callers_mistake() {
         assert!(error.get("BadRequest").is_some(), "{what}: {error}");
     }
 }
+
+/// A page rendered while files load alongside keeps its own CSP nonce: its inline scripts
+/// must run, or the page never becomes interactive.
+#[tokio::test]
+async fn every_page_keeps_its_script_nonce_while_files_load_alongside() {
+    use futures::StreamExt;
+    let site = tempfile::tempdir().expect("dir");
+    std::fs::create_dir(site.path().join("pkg")).expect("pkg");
+    std::fs::write(site.path().join("pkg/site.css"), "body { margin: 0 }").expect("css");
+    let db = TestDb::sqlite();
+    let site_root = site.path().to_path_buf();
+    let app = common::spawn_app_with(db.url(), None, move |config| {
+        config.server.site_root = site_root;
+    })
+    .await;
+    let file = app
+        .anonymous
+        .get(app.url("/pkg/site.css"))
+        .send()
+        .await
+        .expect("file");
+    assert_eq!(file.status(), 200);
+    let missing = app
+        .anonymous
+        .get(app.url("/pkg/nothing.css"))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(
+        missing.status(),
+        404,
+        "an unknown path is the not-found page"
+    );
+
+    enum Fetched {
+        Page(Option<String>, String),
+        File,
+    }
+    let requests = (0..600).map(|i| {
+        let (client, app) = (&app.anonymous, &app);
+        async move {
+            if i % 3 == 0 {
+                let response = client.get(app.url("/login")).send().await.expect("page");
+                let policy = response
+                    .headers()
+                    .get("content-security-policy")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                Fetched::Page(policy, response.text().await.expect("body"))
+            } else {
+                let response = client
+                    .get(app.url("/pkg/site.css"))
+                    .send()
+                    .await
+                    .expect("file");
+                assert_eq!(response.status(), 200);
+                Fetched::File
+            }
+        }
+    });
+    let fetched: Vec<Fetched> = futures::stream::iter(requests)
+        .buffer_unordered(12)
+        .collect()
+        .await;
+    let mut pages = 0;
+    for item in fetched {
+        let Fetched::Page(policy, body) = item else {
+            continue;
+        };
+        pages += 1;
+        let nonce = body
+            .split("<script nonce=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("the page has an inline script with a nonce");
+        let policy = policy.unwrap_or_default();
+        assert!(
+            policy.contains(&format!("'nonce-{nonce}'")),
+            "page {pages}: its policy {policy:?} does not allow its scripts (nonce {nonce})"
+        );
+    }
+    assert_eq!(pages, 200);
+}

@@ -81,10 +81,13 @@ pub fn app(state: AppState, config: &Config) -> Router {
             "/reports/capacity.csv",
             get(crate::server::services::capacity::csv),
         )
-        .fallback(leptos_axum::file_and_error_handler_with_context::<
-            AppState,
-            _,
-        >(page_policy, shell))
+        .fallback({
+            let not_found =
+                leptos_axum::file_and_error_handler_with_context::<AppState, _>(page_policy, shell);
+            move |State(state): State<AppState>, request: Request| {
+                site_file_or(state, request, not_found.clone())
+            }
+        })
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
@@ -132,6 +135,37 @@ pub fn app(state: AppState, config: &Config) -> Router {
                 )),
         )
         .with_state(state)
+}
+
+/// Serves a file of the site (precompressed when the browser takes it), and hands anything
+/// else to `not_found`, Leptos's handler, to render the app's not-found page.
+///
+/// Files are not left to that handler: it runs the page context for a file in a child of
+/// whichever reactive owner its thread last had, and when that is a page being rendered,
+/// the file's response takes the page's headers, so the page arrives without its CSP nonce
+/// and its scripts are blocked (about one page in twenty with assets loading alongside).
+async fn site_file_or<F, Fut>(state: AppState, request: Request, not_found: F) -> Response
+where
+    F: FnOnce(axum::http::Uri, State<AppState>, Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    use tower::ServiceExt;
+    let uri = request.uri().clone();
+    let mut file_request = Request::new(axum::body::Body::empty());
+    *file_request.uri_mut() = uri.clone();
+    if let Some(accepted) = request.headers().get(header::ACCEPT_ENCODING) {
+        file_request
+            .headers_mut()
+            .insert(header::ACCEPT_ENCODING, accepted.clone());
+    }
+    let files = tower_http::services::ServeDir::new(&*state.leptos_options.site_root)
+        .precompressed_br()
+        .precompressed_gzip();
+    let Ok(response) = files.oneshot(file_request).await;
+    if response.status() == StatusCode::OK {
+        return response.into_response();
+    }
+    not_found(uri, State(state), request).await
 }
 
 /// What the browser may load and who may frame the pages. Scripts come from this origin, or

@@ -1352,3 +1352,280 @@ async fn conformance_older_channels_survive_the_channel_kinds_migration() {
         older_channels_survive_the_channel_kinds_migration(backend).await;
     }
 }
+
+/// Contact methods belong to their person; an escalation is opened once per group and
+/// policy, each step is claimed once, and it stops, then resolves, once.
+async fn escalations_page_each_step_once(backend: Backend) {
+    use chrono::{Duration, Utc};
+    use mcpops::domain::alerts::Severity;
+    use mcpops::domain::auth::Role;
+    use mcpops::domain::escalation::{
+        ContactForm, EscalationEnd, EscalationLevel, NewContactMethod, NewPolicy, Page, Responder,
+        Step,
+    };
+    use mcpops::domain::notifications::ChannelKind;
+    use mcpops::server::services::accounts::add_user;
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    for name in ["alice", "bob"] {
+        add_user(
+            store.as_ref(),
+            name,
+            Role::Operator,
+            Some(common::TEST_PASSWORD.into()),
+        )
+        .await
+        .expect("user");
+    }
+    let users = store.users().await.expect("users");
+    let id_of = |name: &str| users.iter().find(|u| u.username == name).expect("user").id;
+    let (alice, bob) = (id_of("alice"), id_of("bob"));
+    // Times are kept to the millisecond.
+    let now = chrono::DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).expect("now");
+
+    let pager = NewContactMethod::parse(&ContactForm {
+        label: "pager".into(),
+        kind: "pagerduty".into(),
+        secret: "R0123456789abcdef0123456789ABCDE".into(),
+        ..ContactForm::default()
+    })
+    .expect("valid");
+    let id = store
+        .add_contact_method(alice, &pager, now, common::test_event())
+        .await
+        .expect("add");
+    assert!(
+        matches!(
+            store
+                .add_contact_method(alice, &pager, now, common::test_event())
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "{backend:?}: a second method of the same label"
+    );
+    let (method, destination) = store.contact_method(alice, id).await.expect("own");
+    assert_eq!(
+        (method.kind, method.username.as_str()),
+        (ChannelKind::PagerDuty, "alice")
+    );
+    assert_eq!(
+        destination, pager.destination,
+        "{backend:?}: the routing key is kept"
+    );
+    assert!(matches!(
+        store.contact_method(bob, id).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store
+            .delete_contact_method(bob, id, common::test_event())
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let of = store
+        .contact_methods_of(&["alice".into(), "bob".into()])
+        .await
+        .expect("of");
+    assert_eq!(of.len(), 1);
+
+    let new = NewPolicy {
+        name: "primary".into(),
+        min_severity: Severity::Critical,
+        tags: vec!["team:payments".into()],
+        levels: vec![EscalationLevel {
+            responders: vec![Responder::User("alice".into())],
+            wait_seconds: 300,
+        }],
+        repeat: 2,
+    };
+    let policy_id = store
+        .create_policy(&new, "ann", now, common::test_event())
+        .await
+        .expect("policy");
+    assert!(matches!(
+        store
+            .create_policy(&new, "ann", now, common::test_event())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let policies = store.escalation_policies().await.expect("policies");
+    let policy = &policies[0];
+    assert_eq!(
+        (policy.id, policy.repeat, policy.levels.clone()),
+        (policy_id, 2, new.levels.clone())
+    );
+    assert_eq!(policy.tags, new.tags);
+
+    let target = common::add_target(store.as_ref(), "api", "http://127.0.0.1:9/mcp").await;
+    let other = common::add_target(store.as_ref(), "db", "http://127.0.0.1:10/mcp").await;
+    let first = common::open_test_alert(
+        store.as_ref(),
+        target.id,
+        RuleKind::TargetDown,
+        AlertState::Firing,
+    )
+    .await;
+    let second = common::open_test_alert(
+        store.as_ref(),
+        other.id,
+        RuleKind::TargetDown,
+        AlertState::Firing,
+    )
+    .await;
+    let opened = store
+        .open_escalation(
+            "target_down",
+            policy,
+            &[first.id],
+            now,
+            common::test_event(),
+        )
+        .await
+        .expect("open");
+    let escalation_id = opened.expect("a new escalation");
+    let again = store
+        .open_escalation(
+            "target_down",
+            policy,
+            &[second.id, first.id],
+            now,
+            common::test_event(),
+        )
+        .await
+        .expect("attach");
+    assert_eq!(
+        again, None,
+        "{backend:?}: the group's escalation is joined, not opened twice"
+    );
+    assert_eq!(
+        store
+            .escalation_alert_ids(escalation_id)
+            .await
+            .expect("ids"),
+        vec![first.id, second.id]
+    );
+
+    let unresolved = store.unresolved_escalations().await.expect("unresolved");
+    assert_eq!(unresolved.len(), 1);
+    let seen = unresolved[0].escalation.clone();
+    assert_eq!(
+        (
+            unresolved[0].open_alerts,
+            unresolved[0].acknowledged_by.clone()
+        ),
+        (2, None)
+    );
+    let step = Step { level: 0, round: 0 };
+    let due = now + Duration::minutes(5);
+    assert!(
+        store
+            .claim_step(&seen, step, due, common::test_event())
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !store
+            .claim_step(&seen, step, due, common::test_event())
+            .await
+            .expect("claim"),
+        "{backend:?}: a step already claimed (by another replica) is not paged again"
+    );
+    let page = Page {
+        escalation_id,
+        step,
+        username: "alice".into(),
+        method: "pager".into(),
+        kind: Some(ChannelKind::PagerDuty),
+        at: now,
+        error: None,
+    };
+    store.record_page(&page).await.expect("page");
+
+    store
+        .change_alert(
+            first.id,
+            &AlertChange {
+                to: AlertState::Acknowledged,
+                expected: &[AlertState::Firing],
+                at: now,
+                actor: "alice".into(),
+                note: "on it".into(),
+                summary: None,
+                silenced: None,
+            },
+            common::test_event(),
+        )
+        .await
+        .expect("ack");
+    let unresolved = store.unresolved_escalations().await.expect("unresolved");
+    assert_eq!(unresolved[0].acknowledged_by.as_deref(), Some("alice"));
+    assert_eq!(unresolved[0].escalation.next_at, Some(due));
+    let end = EscalationEnd::Acknowledged { by: "alice".into() };
+    assert!(
+        store
+            .end_escalation(escalation_id, &end, now, common::test_event())
+            .await
+            .expect("end")
+    );
+    assert!(
+        !store
+            .end_escalation(escalation_id, &end, now, common::test_event())
+            .await
+            .expect("end")
+    );
+    assert!(
+        store
+            .resolve_escalation(escalation_id, now, common::test_event())
+            .await
+            .expect("resolve")
+    );
+    assert!(
+        !store
+            .resolve_escalation(escalation_id, now, common::test_event())
+            .await
+            .expect("resolve")
+    );
+    assert!(
+        store
+            .unresolved_escalations()
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let shown = store.alert_escalations(second.id).await.expect("shown");
+    assert_eq!(shown.len(), 1);
+    assert_eq!(
+        shown[0].0.end,
+        Some(end),
+        "{backend:?}: stopped by the acknowledgement, kept"
+    );
+    assert_eq!(shown[0].1, vec![page]);
+
+    // A new escalation may open for the group once the last one is resolved.
+    let reopened = store
+        .open_escalation(
+            "target_down",
+            policy,
+            &[second.id],
+            now,
+            common::test_event(),
+        )
+        .await
+        .expect("open");
+    assert!(reopened.is_some());
+    store
+        .delete_policy(policy_id, common::test_event())
+        .await
+        .expect("delete");
+    let orphan = store.unresolved_escalations().await.expect("unresolved");
+    assert_eq!(
+        orphan[0].escalation.policy_id, None,
+        "{backend:?}: kept, without its policy"
+    );
+    assert_eq!(orphan[0].escalation.policy_name, "primary");
+}
+
+#[tokio::test]
+async fn conformance_escalations_page_each_step_once() {
+    common::on_each_backend(escalations_page_each_step_once).await;
+}

@@ -36,6 +36,11 @@ pub struct AlertDetail {
     pub steps: Vec<AlertStep>,
     /// Every attempt to tell a channel about it, oldest first.
     pub notified: Vec<crate::domain::notifications::AlertDelivery>,
+    /// The escalations that paged people about it, each with its pages, oldest first.
+    pub escalations: Vec<(
+        crate::domain::escalation::Escalation,
+        Vec<crate::domain::escalation::Page>,
+    )>,
 }
 
 /// Alerts, firing first. `state`: empty for every open alert, `all` to include resolved
@@ -127,10 +132,12 @@ pub async fn alert_with_history(id: i64) -> Result<AlertDetail, AppError> {
     let detail = async {
         let (alert, steps) = store.alert(id).await?;
         let notified = store.alert_deliveries(id).await?;
+        let escalations = store.alert_escalations(id).await?;
         Ok(AlertDetail {
             alert,
             steps,
             notified,
+            escalations,
         })
     }
     .await

@@ -136,7 +136,11 @@ pub async fn test_channel(id: i64) -> Result<String, AppError> {
         .state
         .alerts
         .notifier()
-        .test(&channel, &destination, &caller.principal.actor)
+        .test(
+            crate::server::services::alerts::TestTarget::Channel(&channel),
+            &destination,
+            &caller.principal.actor,
+        )
         .await;
     let event = caller.event("channel", "test", &channel.name);
     let event = match &outcome {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fleet;
 pub mod incidents;
 pub mod oncall;
+pub mod paging;
 pub mod readiness;
 pub mod rules;
 pub mod runbooks;

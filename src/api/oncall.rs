@@ -94,6 +94,9 @@ mod lookup {
     }
 }
 
+#[cfg(feature = "ssr")]
+pub(super) use lookup::{user_id as caller_user_id, usernames as active_usernames};
+
 /// Every schedule with who is on call now and next; for the wall, too.
 #[server(endpoint = "oncall/summaries")]
 pub async fn on_call_summaries() -> Result<Vec<OnCallSummary>, AppError> {

@@ -22,6 +22,7 @@ use pages::{
     fleet::{EditTargetPage, FleetPage},
     incidents::{IncidentPage, IncidentsPage},
     oncall::{OnCallPage, SchedulePage},
+    paging::PagingPage,
     readiness::ReadinessPage,
     rules::RulesPage,
     runbooks::{RunbookPageView, RunbooksPage},
@@ -133,6 +134,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/incidents") view=IncidentsPage ssr=SsrMode::Async />
                     <Route path=path!("/incidents/:id") view=IncidentPage ssr=SsrMode::Async />
                     <Route path=path!("/oncall") view=OnCallPage ssr=SsrMode::Async />
+                    <Route path=path!("/oncall/paging") view=PagingPage ssr=SsrMode::Async />
                     <Route path=path!("/oncall/:id") view=SchedulePage ssr=SsrMode::Async />
                     <Route path=path!("/runbooks") view=RunbooksPage ssr=SsrMode::Async />
                     <Route path=path!("/runbooks/:slug") view=RunbookPageView ssr=SsrMode::Async />

@@ -10,6 +10,7 @@ pub mod csv;
 pub mod demo;
 pub mod deploys;
 pub mod error;
+pub mod escalation;
 pub mod exposition;
 pub mod incidents;
 pub mod leases;

@@ -6,6 +6,7 @@ use crate::app::components::{ErrorNote, LocalTime, field_error, form_error, use_
 use crate::app::live::use_live;
 use crate::domain::alerts::{Alert, AlertState, RuleKind, Severity};
 use crate::domain::auth::Permission;
+use crate::domain::escalation::{Escalation, Page};
 use crate::domain::notifications::AlertDelivery;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -22,6 +23,7 @@ pub fn AlertsNav() -> impl IntoView {
             <a href="/alerts/silences">"Silences"</a>
             <a href="/alerts/channels">"Channels"</a>
             <a href="/oncall">"On call"</a>
+            <a href="/oncall/paging">"Paging"</a>
         </nav>
     }
 }
@@ -307,6 +309,7 @@ fn AlertHistory(
         alert,
         steps,
         notified,
+        escalations,
     } = detail;
     let result: Signal<_> = acknowledge.value().into();
     let drift_hint = (alert.rule == RuleKind::ToolDrift).then_some(" (accepts the new tool list)");
@@ -353,7 +356,58 @@ fn AlertHistory(
                 }).collect_view()}
             </ol>
         </section>
+        <AlertPaging escalations />
         <AlertNotifications notified />
+    }
+}
+
+/// Who was paged about the alert, level by level, how, and whether it reached them.
+#[component]
+fn AlertPaging(escalations: Vec<(Escalation, Vec<Page>)>) -> impl IntoView {
+    let body = if escalations.is_empty() {
+        view! { <p class="muted">"No escalation policy took this alert: nobody was paged."</p> }
+            .into_any()
+    } else {
+        escalations
+            .into_iter()
+            .map(|(escalation, pages)| {
+                let state = match &escalation.end {
+                    Some(end) => end.describe(),
+                    None => format!("paging level {}", escalation.step.level + 1),
+                };
+                view! {
+                    <p>
+                        "Policy " <b>{escalation.policy_name.clone()}</b> ", since " <LocalTime at=escalation.started_at />
+                        ": " <span data-testid="escalation-state">{state}</span>
+                    </p>
+                    <ol class="timeline" data-testid="alert-pages">
+                        {pages.into_iter().map(|page| {
+                            let (class, outcome) = match &page.error {
+                                None => ("delivered", "reached".to_owned()),
+                                Some(reason) => ("failed", format!("not reached: {reason}")),
+                            };
+                            let how = page.kind.map(|k| format!(" by {} ({})", page.method, k.label()));
+                            let who = if page.username.is_empty() { "nobody".to_owned() } else { page.username.clone() };
+                            view! {
+                                <li class=class data-person=page.username.clone()>
+                                    <LocalTime at=page.at />
+                                    " " <b>{format!("level {}", page.step.level + 1)}</b>
+                                    {(page.step.round > 0).then(|| format!(", round {}", page.step.round + 1))}
+                                    ": " {who} {how} ", " {outcome}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ol>
+                }
+            })
+            .collect_view()
+            .into_any()
+    };
+    view! {
+        <section class="panel">
+            <h2>"Paging"</h2>
+            {body}
+        </section>
     }
 }
 

@@ -7,6 +7,7 @@ use crate::app::components::{
 use crate::app::pages::alerts::AlertsNav;
 use crate::domain::alerts::Severity;
 use crate::domain::auth::Permission;
+use crate::domain::error::AppError;
 use crate::domain::notifications::ChannelKind;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -51,8 +52,6 @@ pub fn ChannelsPage() -> impl IntoView {
                     {is_admin.then(|| view! {
                         <section class="panel">
                             <h2>"Add a channel"</h2>
-                            // The fields each kind needs are shown by CSS (`:has`), so the form
-                            // adapts before the page is interactive too.
                             <ActionForm action=create attr:class="target-form channel-form" attr:aria-label="Add a channel">
                                 <Field label="Name" name="name" placeholder="on-call" error=field_error(created, "name") />
                                 <div class="field">
@@ -61,23 +60,7 @@ pub fn ChannelsPage() -> impl IntoView {
                                         {ChannelKind::ALL.iter().map(|k| view! { <option value=k.as_str()>{k.label()}</option> }).collect_view()}
                                     </select>
                                 </div>
-                                <Field label="Address" name="url" placeholder="https://hooks.example.com/…"
-                                    hint="a webhook URL; PagerDuty: empty for its Events API; email: smtp://host (STARTTLS) or smtps://host (TLS). Shown only as its host after saving."
-                                    error=field_error(created, "url") />
-                                <div class="for-pagerduty for-email">
-                                    <Field label="Routing key or SMTP password" name="secret" input_type="password"
-                                        hint="PagerDuty's 32-character integration key, or the mail user's password; never shown again"
-                                        error=field_error(created, "secret") />
-                                </div>
-                                <div class="for-email">
-                                    <Field label="SMTP user" name="smtp_user" hint="empty when the server takes mail without signing in" error=field_error(created, "smtp_user") />
-                                </div>
-                                <div class="for-email">
-                                    <Field label="From" name="email_from" placeholder="mcpops@example.com" error=field_error(created, "email_from") />
-                                </div>
-                                <div class="for-email">
-                                    <Field label="To" name="email_to" placeholder="oncall@example.com, lead@example.com" error=field_error(created, "email_to") />
-                                </div>
+                                <DestinationFields result=created />
                                 <div class="field">
                                     <label for="channel-severity">"Alerts of"</label>
                                     <select id="channel-severity" name="min_severity">
@@ -160,5 +143,36 @@ fn ChannelTable(
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// A destination's fields: its address, and the secret and mail settings of the kinds that
+/// need them. The enclosing form has class `channel-form` and a `kind` select, by which CSS
+/// (`:has`) shows each kind's fields, so the form adapts before the page is interactive too.
+#[component]
+pub fn DestinationFields<T: Send + Sync + 'static>(
+    /// Prefixes the element ids, for a page with two such forms.
+    #[prop(optional)]
+    id_prefix: &'static str,
+    result: Signal<Option<Result<T, AppError>>>,
+) -> impl IntoView {
+    view! {
+        <Field id_prefix=id_prefix label="Address" name="url" placeholder="https://hooks.example.com/…"
+            hint="a webhook URL; PagerDuty: empty for its Events API; email: smtp://host (STARTTLS) or smtps://host (TLS). Shown only as its host after saving."
+            error=field_error(result, "url") />
+        <div class="for-pagerduty for-email">
+            <Field id_prefix=id_prefix label="Routing key or SMTP password" name="secret" input_type="password"
+                hint="PagerDuty's 32-character integration key, or the mail user's password; never shown again"
+                error=field_error(result, "secret") />
+        </div>
+        <div class="for-email">
+            <Field id_prefix=id_prefix label="SMTP user" name="smtp_user" hint="empty when the server takes mail without signing in" error=field_error(result, "smtp_user") />
+        </div>
+        <div class="for-email">
+            <Field id_prefix=id_prefix label="From" name="email_from" placeholder="mcpops@example.com" error=field_error(result, "email_from") />
+        </div>
+        <div class="for-email">
+            <Field id_prefix=id_prefix label="To" name="email_to" placeholder="oncall@example.com, lead@example.com" error=field_error(result, "email_to") />
+        </div>
     }
 }

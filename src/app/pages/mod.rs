@@ -10,6 +10,7 @@ pub mod channels;
 pub mod fleet;
 pub mod incidents;
 pub mod oncall;
+pub mod paging;
 pub mod readiness;
 pub mod rules;
 pub mod runbooks;

@@ -138,6 +138,23 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
     ("/api/oncall/feed", Access::SignedIn),
     ("/api/oncall/feed/new", Access::SignedIn),
     ("/api/oncall/feed/revoke", Access::SignedIn),
+    // A person's own contact methods.
+    ("/api/paging/contacts", Access::SignedIn),
+    ("/api/paging/contacts/add", Access::SignedIn),
+    ("/api/paging/contacts/delete", Access::SignedIn),
+    ("/api/paging/contacts/test", Access::SignedIn),
+    (
+        "/api/paging/policies",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    (
+        "/api/paging/policies/create",
+        Access::Need(Permission::Operate),
+    ),
+    (
+        "/api/paging/policies/delete",
+        Access::Need(Permission::Operate),
+    ),
     ("/api/backups/get", Access::Need(Permission::Administer)),
     ("/api/backups/start", Access::Need(Permission::Administer)),
     (

@@ -11,6 +11,7 @@ mod checks;
 mod database;
 mod deploys;
 mod dialect;
+mod escalation;
 mod incidents;
 mod leases;
 mod oncall;
@@ -36,6 +37,7 @@ pub use channels::ChannelStore;
 pub use checks::CheckStore;
 pub use database::{DatabaseSnapshot, DatabaseStore, SessionStoreHandle};
 pub use deploys::DeployStore;
+pub use escalation::{EscalationStore, UnresolvedEscalation};
 pub use incidents::{IncidentStore, NewIncident};
 pub use leases::LeaseStore;
 pub use oncall::OnCallStore;
@@ -78,6 +80,7 @@ every_area! {
     CapacityStore,
     LeaseStore,
     OnCallStore,
+    EscalationStore,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! The alert service: the engine that judges every poll, the notifier that calls webhooks,
 //! and the live feed of alert changes for open pages.
 mod engine;
+mod escalator;
 mod notifier;
 
 use crate::domain::alerts::{Alert, AlertUpdate, Damping};
@@ -243,7 +244,8 @@ impl Alerts {
     }
 }
 
-pub use notifier::{Acknowledgement, NotifierError, TestOutcome};
+pub use escalator::ESCALATOR_ACTOR;
+pub use notifier::{Acknowledgement, NotifierError, TestOutcome, TestTarget};
 
 fn engine_event(action: &str, resource: &str) -> AuditEvent {
     AuditEvent::new(

@@ -2,6 +2,7 @@
 //! each channel that wants them, retrying with backoff and jitter, off the engine's path, so
 //! a receiver that hangs delays nobody but itself.
 use super::AlertsConfig;
+use super::escalator::{Escalator, FiringAlert};
 use crate::domain::alerts::{Alert, Severity};
 use crate::domain::incidents::Incident;
 use crate::domain::notifications::{
@@ -28,7 +29,7 @@ struct Job {
 }
 
 #[derive(Clone)]
-struct Sender {
+pub(super) struct Sender {
     client: reqwest::Client,
     /// The CA that SMTP servers' certificates may also chain to (`alerts.smtp_ca_file`).
     smtp_ca: Option<Certificate>,
@@ -45,13 +46,20 @@ pub struct Notifier {
     console_url: String,
 }
 
+/// What a test send reaches: a channel, whose deliveries record it, or a contact method.
+#[derive(Clone, Copy)]
+pub enum TestTarget<'a> {
+    Channel(&'a Channel),
+    Contact(ChannelKind),
+}
+
 /// The result of a test send, as the channel page shows it.
 pub type TestOutcome = Result<(), String>;
 
 /// Why one attempt failed, and whether trying again could help: a refused password, a bad
 /// address or a 4xx answer stays refused.
-struct Failure {
-    reason: String,
+pub(super) struct Failure {
+    pub(super) reason: String,
     permanent: bool,
 }
 
@@ -114,7 +122,7 @@ impl Notifier {
         let sender = Sender {
             client,
             smtp_ca,
-            store,
+            store: store.clone(),
             attempts: config.webhook_attempts,
             retry_base: Duration::from_millis(config.retry_base_ms),
             retry_cap: Duration::from_millis(config.retry_cap_ms),
@@ -124,7 +132,8 @@ impl Notifier {
         let grouper = Grouper::new(config.group_timing(), config.group_by.clone());
         let alerts_link = (!console_url.is_empty()).then(|| format!("{console_url}/alerts"));
         let (queue, jobs) = mpsc::channel(QUEUE);
-        tokio::spawn(run(jobs, sender.clone(), grouper, alerts_link));
+        let escalator = Escalator::start(store, sender.clone(), console_url.clone());
+        tokio::spawn(run(jobs, sender.clone(), grouper, alerts_link, escalator));
         Ok(Self {
             queue,
             sender,
@@ -224,11 +233,12 @@ impl Notifier {
         }
     }
 
-    /// Calls one channel once with a test notice, records the attempt and says how it went.
-    /// PagerDuty is sent the resolve right after, so the test leaves no incident open.
+    /// Calls a channel or contact method once with a test notice and says how it went (a
+    /// channel's attempt is recorded). PagerDuty is sent the resolve right after, so the test
+    /// leaves no incident open.
     pub async fn test(
         &self,
-        channel: &Channel,
+        target: TestTarget<'_>,
         destination: &Destination,
         by: &str,
     ) -> TestOutcome {
@@ -241,17 +251,23 @@ impl Notifier {
             at,
             format!("mcpops/test/{}", at.timestamp_millis()),
         );
-        let reason = |failure: Failure| failure.reason;
-        self.sender
-            .attempt(channel, destination, &notice, 1)
-            .await
-            .map_err(reason)?;
-        if channel.kind == ChannelKind::PagerDuty {
+        let send = |notice: AlertNotice| async move {
+            match target {
+                TestTarget::Channel(channel) => {
+                    self.sender.attempt(channel, destination, &notice, 1).await
+                }
+                TestTarget::Contact(kind) => self.sender.call(kind, destination, &notice).await,
+            }
+            .map_err(|failure| failure.reason)
+        };
+        send(notice.clone()).await?;
+        let kind = match target {
+            TestTarget::Channel(channel) => channel.kind,
+            TestTarget::Contact(kind) => kind,
+        };
+        if kind == ChannelKind::PagerDuty {
             notice.event = NoticeEvent::Resolved;
-            self.sender
-                .attempt(channel, destination, &notice, 1)
-                .await
-                .map_err(reason)?;
+            send(notice).await?;
         }
         Ok(())
     }
@@ -300,6 +316,7 @@ async fn run(
     sender: Sender,
     mut grouper: Grouper,
     alerts_link: Option<String>,
+    escalator: Escalator,
 ) {
     let in_flight = Arc::new(Semaphore::new(IN_FLIGHT));
     loop {
@@ -331,6 +348,25 @@ async fn run(
         if outgoing.is_empty() {
             continue;
         }
+        for out in &outgoing {
+            if let Outgoing::Batch(batch) = out
+                && !batch.repeat
+                && !batch.firing.is_empty()
+            {
+                let firing = batch
+                    .firing
+                    .iter()
+                    .filter_map(|(notice, tags)| {
+                        Some(FiringAlert {
+                            alert_id: notice.alert_id?,
+                            severity: notice.severity,
+                            tags: tags.clone(),
+                        })
+                    })
+                    .collect();
+                tokio::spawn(escalator.clone().open(batch.key.clone(), firing));
+            }
+        }
         let channels = match sender.store.channels().await {
             Ok(channels) => channels,
             Err(err) => {
@@ -358,47 +394,60 @@ async fn run(
 }
 
 impl Sender {
-    /// Tries until a call succeeds, fails for good, or the attempts run out, waiting longer
-    /// each time.
+    /// Tries until a call succeeds, fails for good, or the attempts run out, recording each.
     async fn deliver(&self, channel: &Channel, destination: &Destination, notice: &AlertNotice) {
-        for attempt in 1..=self.attempts {
-            match self.attempt(channel, destination, notice, attempt).await {
-                Ok(()) => return,
-                Err(failure) if failure.permanent => {
-                    tracing::warn!(
-                        channel = %channel.name,
-                        alert = ?notice.alert_id,
-                        reason = %failure.reason,
-                        "notification refused; not retried"
-                    );
-                    return;
+        let outcome = self
+            .retrying(|attempt| self.attempt(channel, destination, notice, attempt))
+            .await;
+        if let Err(failure) = outcome {
+            tracing::warn!(
+                channel = %channel.name,
+                alert = ?notice.alert_id,
+                reason = %failure.reason,
+                permanent = failure.permanent,
+                "notification not delivered"
+            );
+        }
+    }
+
+    /// Calls `call` with attempt numbers from 1 until it succeeds, fails for good, or the
+    /// attempts run out, waiting longer (with jitter) each time; the last failure is returned.
+    pub(super) async fn retrying<F, Fut>(&self, mut call: F) -> Result<(), Failure>
+    where
+        F: FnMut(u32) -> Fut,
+        Fut: std::future::Future<Output = Result<(), Failure>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match call(attempt).await {
+                Ok(()) => return Ok(()),
+                Err(failure) if failure.permanent || attempt >= self.attempts => {
+                    return Err(failure);
                 }
                 Err(_) => {}
             }
-            if attempt < self.attempts {
-                let jitter = rand::random::<f64>();
-                let delay = retry_delay(attempt, self.retry_base, self.retry_cap, jitter);
-                tokio::time::sleep(delay).await;
-            }
+            let jitter = rand::random::<f64>();
+            tokio::time::sleep(retry_delay(
+                attempt,
+                self.retry_base,
+                self.retry_cap,
+                jitter,
+            ))
+            .await;
+            attempt += 1;
         }
-        tracing::warn!(
-            channel = %channel.name,
-            alert = ?notice.alert_id,
-            attempts = self.attempts,
-            "notification failed on every attempt"
-        );
     }
 
-    async fn attempt(
+    /// One call of `destination` with `notice`, in the form `kind` takes.
+    pub(super) async fn call(
         &self,
-        channel: &Channel,
+        kind: ChannelKind,
         destination: &Destination,
         notice: &AlertNotice,
-        attempt: u32,
     ) -> Result<(), Failure> {
-        let outcome = match destination {
+        match destination {
             Destination::Http(url) => {
-                let body = match channel.kind {
+                let body = match kind {
                     ChannelKind::Slack => notice.slack_body(),
                     ChannelKind::Teams => notice.teams_body(),
                     _ => notice.webhook_body(),
@@ -410,7 +459,17 @@ impl Sender {
                     .await
             }
             Destination::Email(route) => self.mail(route, notice).await,
-        };
+        }
+    }
+
+    async fn attempt(
+        &self,
+        channel: &Channel,
+        destination: &Destination,
+        notice: &AlertNotice,
+        attempt: u32,
+    ) -> Result<(), Failure> {
+        let outcome = self.call(channel.kind, destination, notice).await;
         let delivery = Delivery {
             channel_id: channel.id,
             alert_id: notice.alert_id,

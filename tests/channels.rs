@@ -509,9 +509,9 @@ async fn native_channels(backend: Backend) {
 }
 
 /// The paging issue's storm: 2,000 servers degrade at once. Each channel gets one notice
-/// for the group within `group_wait`, listing every target, and the audit log gains
-/// nothing for notifying; when they recover, one resolution each. Every alert's page lists
-/// both notices.
+/// for the group within `group_wait`, listing every target; the on-call is paged once, and
+/// the audit log gains two entries (the escalation opened, its level paged) and nothing for
+/// notifying; when they recover, one resolution each. Every alert's page lists both notices.
 #[tokio::test]
 async fn a_fleet_wide_storm_is_one_notice_per_group() {
     for backend in BACKENDS {
@@ -538,6 +538,23 @@ async fn storm(backend: Backend) {
             create_channel(&app, &[("name", name), ("kind", kind), ("url", &url)]).await;
         assert_eq!(status, 200, "{body}");
     }
+    let (oncall, phone) = app.signed_in(Role::Operator).await;
+    let pager = format!("http://{hooks}/pager/x");
+    let contact = [
+        ("label", "phone"),
+        ("kind", "webhook"),
+        ("url", pager.as_str()),
+    ];
+    let (status, body) = post_form(&app, &phone, "/api/paging/contacts/add", &contact).await;
+    assert_eq!(status, 200, "{body}");
+    let policy = [
+        ("name", "everyone"),
+        ("min_severity", "warning"),
+        ("who1", oncall.as_str()),
+        ("wait1", "1h"),
+    ];
+    let (status, body) = post_form(&app, &phone, "/api/paging/policies/create", &policy).await;
+    assert_eq!(status, 200, "{body}");
     let store = app.state.store.as_ref();
     let mut alerts = Vec::with_capacity(FLEET);
     for i in 0..FLEET {
@@ -571,6 +588,21 @@ async fn storm(backend: Backend) {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receivers.of("webhook").len(), 1, "{backend:?}: one notice");
     assert_eq!(receivers.of("slack").len(), 1, "{backend:?}: one message");
+    eventually(Duration::from_secs(10), "the page", || async {
+        receivers.of("pager").into_iter().next()
+    })
+    .await;
+    let paged_after = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let paged = receivers.of("pager");
+    assert_eq!(paged.len(), 1, "{backend:?}: the on-call paged once");
+    assert!(
+        paged[0]["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("[everyone, level 1] 2000 alerts of latency_p95")),
+        "{}",
+        paged[0]
+    );
     assert!(
         took >= Duration::from_secs(3) && took < Duration::from_secs(6),
         "{backend:?}: sent after {took:?}, group_wait is 3 s"
@@ -590,8 +622,9 @@ async fn storm(backend: Backend) {
         .await
         .expect("count");
     assert_eq!(
-        audit_after, audit_before,
-        "{backend:?}: notifying wrote no audit entry"
+        audit_after - audit_before,
+        2,
+        "{backend:?}: the escalation opened and paged, and nothing for notifying"
     );
 
     // They recover: one resolution per channel, naming them all.
@@ -631,7 +664,9 @@ async fn storm(backend: Backend) {
         ],
         "{backend:?}"
     );
-    println!("{backend:?}: {FLEET} alerts → 1 notice per channel after {took:?}");
+    println!(
+        "{backend:?}: {FLEET} alerts → 1 notice per channel after {took:?}, the on-call paged once after {paged_after:?}"
+    );
 }
 
 /// Declaring and resolving an incident tell the channels routed to its severity and its

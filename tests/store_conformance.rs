@@ -1363,7 +1363,7 @@ async fn escalations_page_each_step_once(backend: Backend) {
         ContactForm, EscalationEnd, EscalationLevel, NewContactMethod, NewPolicy, Page, Responder,
         Step,
     };
-    use mcpops::domain::notifications::ChannelKind;
+    use mcpops::domain::notifications::{ChannelKind, NoticeEvent};
     use mcpops::server::services::accounts::add_user;
     let db = TestDb::new(backend).await;
     let store = open(&db).await;
@@ -1533,6 +1533,7 @@ async fn escalations_page_each_step_once(backend: Backend) {
     let page = Page {
         escalation_id,
         step,
+        event: NoticeEvent::Firing,
         username: "alice".into(),
         method: "pager".into(),
         kind: Some(ChannelKind::PagerDuty),

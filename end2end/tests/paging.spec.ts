@@ -79,7 +79,7 @@ test('an escalation policy pages the on-call, the alert shows who was paged, and
   await policy.locator('#policy-wait1').fill('1h');
   await policy.getByLabel('Repeat all levels').fill('-1');
   await policy.getByRole('button', { name: 'Add policy' }).click();
-  await expect(policy.locator('#policy-repeat-error')).toContainText('never ends');
+  await expect(policy.locator('#policy-field-repeat-error')).toContainText('never ends');
   await expect(policy.getByLabel('Level 1: page')).toHaveValue('primary');
   await policy.getByLabel('Repeat all levels').fill('2');
   await policy.getByRole('button', { name: 'Add policy' }).click();
@@ -103,7 +103,7 @@ test('an escalation policy pages the on-call, the alert shows who was paged, and
   await page.goto(link);
   await waitForHydration(page);
   const pages = page.getByTestId('alert-pages');
-  await expect(pages).toContainText(`level 1: ${DEMO_ADMIN} by chat (Webhook), reached`);
+  await expect(pages).toContainText(`level 1: ${DEMO_ADMIN} by chat · Webhook (mcpops JSON), reached`);
   await expect(page.getByTestId('escalation-state')).toHaveText('paging level 1');
   const acknowledge = page.getByRole('form', { name: 'Acknowledge this alert' });
   await acknowledge.getByLabel('What are you doing about it?').fill('looking at demo-01');
@@ -113,7 +113,9 @@ test('an escalation policy pages the on-call, the alert shows who was paged, and
   await expect(async () => {
     await page.reload();
     await expect(page.getByTestId('escalation-state')).toHaveText(`acknowledged by ${DEMO_ADMIN}`, { timeout: 1_000 });
+    await expect(pages).toContainText(`acknowledged sent: ${DEMO_ADMIN} by chat`, { timeout: 1_000 });
   }).toPass({ timeout: 10_000 });
+  expect(hook.messages.some((m) => m.event === 'acknowledged' && m.by === DEMO_ADMIN)).toBe(true);
   await page.screenshot({ path: 'test-results/alert-paged.png', fullPage: true });
 
   // On a phone, the paging page reads without sideways scrolling.

@@ -54,6 +54,7 @@ CREATE TABLE pages (
     escalation_id BIGINT NOT NULL REFERENCES escalations(id) ON DELETE CASCADE,
     level_index   BIGINT NOT NULL,
     round_index   BIGINT NOT NULL,
+    event         TEXT NOT NULL,
     username      TEXT NOT NULL,
     method        TEXT NOT NULL,
     kind          TEXT,

@@ -54,6 +54,7 @@ CREATE TABLE pages (
     escalation_id INTEGER NOT NULL REFERENCES escalations(id) ON DELETE CASCADE,
     level_index   INTEGER NOT NULL,
     round_index   INTEGER NOT NULL,
+    event         TEXT NOT NULL,
     username      TEXT NOT NULL,
     method        TEXT NOT NULL,
     kind          TEXT,

@@ -4,7 +4,7 @@
 //! times. Routing picks one policy for an alert by its severity and its target's tags.
 //! Pure: the escalator in `server` keeps the state and sends the pages.
 use super::alerts::Severity;
-use super::notifications::{ChannelKind, Destination, DestinationFields};
+use super::notifications::{ChannelKind, Destination, DestinationFields, NoticeEvent};
 use super::target::FieldErrors;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -409,11 +409,13 @@ pub struct Escalation {
     pub end: Option<EscalationEnd>,
 }
 
-/// One page: a person reached (or not) at one level of an escalation.
+/// One page: a person reached (or not) at one level of an escalation, or later told that
+/// it was acknowledged or resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Page {
     pub escalation_id: i64,
     pub step: Step,
+    pub event: NoticeEvent,
     pub username: String,
     /// The contact method's label, or empty when the person has none.
     pub method: String,

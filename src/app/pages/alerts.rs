@@ -7,7 +7,7 @@ use crate::app::live::use_live;
 use crate::domain::alerts::{Alert, AlertState, RuleKind, Severity};
 use crate::domain::auth::Permission;
 use crate::domain::escalation::{Escalation, Page};
-use crate::domain::notifications::AlertDelivery;
+use crate::domain::notifications::{AlertDelivery, NoticeEvent};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -386,13 +386,19 @@ fn AlertPaging(escalations: Vec<(Escalation, Vec<Page>)>) -> impl IntoView {
                                 None => ("delivered", "reached".to_owned()),
                                 Some(reason) => ("failed", format!("not reached: {reason}")),
                             };
-                            let how = page.kind.map(|k| format!(" by {} ({})", page.method, k.label()));
+                            let how = page.kind.map(|k| format!(" by {} · {}", page.method, k.label()));
                             let who = if page.username.is_empty() { "nobody".to_owned() } else { page.username.clone() };
+                            // A page names its level; the news that followed names its event.
+                            let what = match page.event {
+                                NoticeEvent::Firing => format!("level {}", page.step.level + 1),
+                                event => format!("{} sent", event.as_str()),
+                            };
+                            let round = (page.event == NoticeEvent::Firing && page.step.round > 0)
+                                .then(|| format!(", round {}", page.step.round + 1));
                             view! {
                                 <li class=class data-person=page.username.clone()>
                                     <LocalTime at=page.at />
-                                    " " <b>{format!("level {}", page.step.level + 1)}</b>
-                                    {(page.step.round > 0).then(|| format!(", round {}", page.step.round + 1))}
+                                    " " <b>{what}</b> {round}
                                     ": " {who} {how} ", " {outcome}
                                 </li>
                             }

@@ -134,12 +134,18 @@ impl Group {
         }
     }
 
-    /// The first change after a flush waits for the interval; the first of all for `wait`.
+    /// The first change of all waits for `wait`. Later ones go out on the group's next tick,
+    /// every `interval` from its last flush, as Alertmanager's group timer does: a burst
+    /// after a quiet spell is one notice, not its first change alone and then the rest.
     fn schedule(&mut self, timing: GroupTiming, now: DateTime<Utc>) {
         if self.flush_at.is_none() {
             self.flush_at = Some(match self.last_flush {
                 None => now + timing.wait,
-                Some(last) => (last + timing.interval).max(now),
+                Some(last) => {
+                    let interval = timing.interval.num_milliseconds().max(1);
+                    let ticks = (now - last).num_milliseconds().max(0) / interval + 1;
+                    last + chrono::Duration::milliseconds(interval.saturating_mul(ticks))
+                }
             });
         }
     }
@@ -638,6 +644,35 @@ mod tests {
         assert!(last[0].closed_for(|_, _| true));
         assert_eq!(last[0].notice(None).event, NoticeEvent::Resolved);
         assert_eq!(grouper.next_due(), None);
+    }
+
+    #[test]
+    fn a_burst_after_a_quiet_spell_waits_for_the_next_tick_and_goes_out_as_one() {
+        let mut grouper = Grouper::new(timing(), Vec::new());
+        for id in 0..3 {
+            grouper.add(
+                notice(id, RuleKind::TargetDown, "a", NoticeEvent::Firing),
+                vec![],
+                t0(),
+            );
+        }
+        assert_eq!(grouper.due(t0() + Duration::seconds(30)).len(), 1);
+        // An hour later all three resolve within a tenth of a second.
+        let quiet = t0() + Duration::hours(1);
+        for id in 0..3 {
+            let at = quiet + Duration::milliseconds(id * 50);
+            grouper.add(
+                notice(id, RuleKind::TargetDown, "a", NoticeEvent::Resolved),
+                vec![],
+                at,
+            );
+            assert!(grouper.due(at).is_empty(), "not the first change alone");
+        }
+        let tick = t0() + Duration::seconds(30) + Duration::minutes(5) * 12;
+        assert_eq!(grouper.next_due(), Some(tick));
+        let batches = grouper.due(tick);
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].resolved.len(), 3);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::domain::escalation::{
     ContactMethod, Escalation, EscalationEnd, EscalationPolicy, MAX_CONTACT_METHODS,
     NewContactMethod, NewPolicy, Page, Step,
 };
-use crate::domain::notifications::{ChannelKind, Destination, StoredDestination};
+use crate::domain::notifications::{ChannelKind, Destination, NoticeEvent, StoredDestination};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -123,6 +123,7 @@ pub(super) struct PageRow {
     escalation_id: i64,
     level_index: i64,
     round_index: i64,
+    event: String,
     username: String,
     method: String,
     kind: Option<String>,
@@ -138,6 +139,7 @@ impl PageRow {
                 level: u32::try_from(self.level_index).unwrap_or(0),
                 round: u32::try_from(self.round_index).unwrap_or(0),
             },
+            event: NoticeEvent::parse(&self.event).ok_or_else(|| corrupt("event", &self.event))?,
             username: self.username,
             method: self.method,
             kind: self.kind.as_deref().and_then(ChannelKind::parse),
@@ -173,9 +175,9 @@ const INSERT_ESCALATION: &str = "INSERT INTO escalations (group_key, policy_id, 
     ON CONFLICT (group_key, policy_name) WHERE resolved_at IS NULL DO NOTHING RETURNING id";
 const SELECT_OPEN_ESCALATION: &str = "SELECT id FROM escalations \
     WHERE group_key = $1 AND policy_name = $2 AND resolved_at IS NULL";
-/// Skips an alert deleted meanwhile.
-const INSERT_ESCALATION_ALERT: &str = "INSERT INTO escalation_alerts (escalation_id, alert_id) \
-    SELECT $1, id FROM alerts WHERE id = $2 ON CONFLICT DO NOTHING";
+/// Alerts joined to an escalation per statement: a fleet-wide group is a few statements,
+/// well under either backend's limit of bound values.
+const ALERTS_PER_INSERT: usize = 500;
 /// Advances only from the step this replica saw, so two replicas never page one step twice.
 const CLAIM_STEP: &str = "UPDATE escalations SET level_index = $1, round_index = $2, \
     next_at = $3 WHERE id = $4 AND level_index = $5 AND round_index = $6 \
@@ -186,9 +188,9 @@ const RESOLVE_ESCALATION: &str = "UPDATE escalations SET resolved_at = $1, \
     ended_at = COALESCE(ended_at, $1), ended = COALESCE(ended, $2) \
     WHERE id = $3 AND resolved_at IS NULL RETURNING id";
 const INSERT_PAGE: &str = "INSERT INTO pages (escalation_id, level_index, round_index, \
-    username, method, kind, at, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    event, username, method, kind, at, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const PAGE_COLUMNS: &str =
-    "escalation_id, level_index, round_index, username, method, kind, at, error";
+    "escalation_id, level_index, round_index, event, username, method, kind, at, error";
 
 /// Contact methods, escalation policies, escalations and pages.
 #[async_trait]
@@ -470,12 +472,20 @@ queries_for_any_backend! {
                         .0
                 }
             };
-            for alert_id in alert_ids {
-                sqlx::query(INSERT_ESCALATION_ALERT)
-                    .bind(id)
-                    .bind(*alert_id)
-                    .execute(&mut *tx)
-                    .await?;
+            for chunk in alert_ids.chunks(ALERTS_PER_INSERT) {
+                let placeholders: Vec<String> =
+                    (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+                // Skips an alert deleted meanwhile.
+                let sql = format!(
+                    "INSERT INTO escalation_alerts (escalation_id, alert_id) \
+                     SELECT $1, id FROM alerts WHERE id IN ({}) ON CONFLICT DO NOTHING",
+                    placeholders.join(", ")
+                );
+                let mut insert = sqlx::query(&sql).bind(id);
+                for alert_id in chunk {
+                    insert = insert.bind(*alert_id);
+                }
+                insert.execute(&mut *tx).await?;
             }
             if opened.is_some() {
                 append(&mut tx, event.resource(&format!("escalation:{id}"))).await?;
@@ -597,6 +607,7 @@ queries_for_any_backend! {
                 .bind(page.escalation_id)
                 .bind(i64::from(page.step.level))
                 .bind(i64::from(page.step.round))
+                .bind(page.event.as_str().to_owned())
                 .bind(page.username.clone())
                 .bind(page.method.clone())
                 .bind(page.kind.map(|k| k.as_str().to_owned()))

@@ -181,6 +181,7 @@ impl Escalator {
         let page = |username: String, method: Option<&ContactMethod>, error: Option<String>| Page {
             escalation_id: e.id,
             step,
+            event: NoticeEvent::Firing,
             username,
             method: method.map(|m| m.label.clone()).unwrap_or_default(),
             kind: method.map(|m| m.kind),
@@ -298,6 +299,7 @@ impl Escalator {
                 let told = Page {
                     escalation_id: e.id,
                     step: e.step,
+                    event,
                     username: method.username.clone(),
                     method: method.label.clone(),
                     kind: Some(method.kind),

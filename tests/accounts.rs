@@ -1,5 +1,5 @@
 //! Accounts, sessions, tokens and the audit log, through HTTP, on both backends.
-mod common;
+use crate::common;
 
 use common::{BACKENDS, Backend, TEST_PASSWORD, TestApp, TestDb, cookie_client, spawn_app};
 use mcpops::domain::audit::{AuditFilter, ChainCheck};

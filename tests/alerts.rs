@@ -1,7 +1,7 @@
 //! Alerts end to end: faults injected into the demo fleet fire the expected alerts, notify a
 //! real webhook receiver on loopback (retrying after it fails), respect silences, and resolve
 //! when the fault is removed. Run on both backends.
-mod common;
+use crate::common;
 
 use axum::Json;
 use axum::extract::State;

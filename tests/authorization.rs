@@ -2,7 +2,7 @@
 //! caller, on both backends. The expectations are written here independently of the server's
 //! policy table, and every registered server function must appear, so a new endpoint without
 //! a decision fails this test.
-mod common;
+use crate::common;
 
 use common::{BACKENDS, Backend, TestApp, TestDb, cookie_client, spawn_app};
 use mcpops::domain::auth::Role;

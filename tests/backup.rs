@@ -1,7 +1,7 @@
 //! Backups taken while the demo fleet is polled restore into a fresh place with the audit
 //! chain intact and the manifest's row counts; damaged and mismatched archives are refused and
 //! change nothing. Both backends, through the real command line where an operator would use it.
-mod common;
+use crate::common;
 
 use common::{BACKENDS, Backend, TestDb, eventually, spawn_app_with, test_config};
 use mcpops::domain::audit::RequestOrigin;

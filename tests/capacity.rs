@@ -1,6 +1,6 @@
 //! Capacity planning on both backends: inputs measured from the rollups (checked against the
 //! stored rows), each person's what-if inputs, refusals, and the CSV and chart routes.
-mod common;
+use crate::common;
 
 use common::{BACKENDS, post_form, spawn_app_with};
 use mcpops::domain::auth::Role;

@@ -4,7 +4,7 @@
 //! the test's own) receives the mail. Acknowledging reaches PagerDuty under the trigger's
 //! dedup key, and so does the resolve; an SMTP server that never answers, or refuses the
 //! password, fails its own sends only, with the reason.
-mod common;
+use crate::common;
 
 use axum::Json;
 use axum::extract::{Path, State};

@@ -1,6 +1,6 @@
 //! The collector against real HTTP servers on loopback: the demo fleet, and servers built to
 //! misbehave. Every misbehaving target must show its own reason while the others stay polled.
-mod common;
+use crate::common;
 
 use axum::Router;
 use axum::http::{StatusCode, header};

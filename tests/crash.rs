@@ -4,7 +4,7 @@
 //! and the database's own integrity check passes. On both backends.
 //!
 //! `MCPOPS_CRASH_KILLS` sets the number of kills (20 by default).
-mod common;
+use crate::common;
 
 use common::{BACKENDS, Backend, TEST_PASSWORD, TestDb, cookie_client, eventually};
 use mcpops::domain::alerts::{AlertQuery, AlertState};

@@ -1,5 +1,5 @@
 //! The simulated fleet behaves like real MCP servers, and its faults take effect.
-mod common;
+use crate::common;
 
 use chrono::{DurationRound, Utc};
 use common::{BACKENDS, TestDb, spawn_app, test_config};

@@ -3,7 +3,7 @@
 //! escalation pages level 1 at once and level 2 after its wait, on receivers on loopback;
 //! acknowledging stops it (PagerDuty is told under the escalation's dedup key), and the
 //! resolution reaches everyone paged. Refusals name their fields.
-mod common;
+use crate::common;
 
 use axum::Json;
 use axum::extract::{Path, State};

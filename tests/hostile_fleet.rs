@@ -6,7 +6,7 @@
 //!
 //! CI runs 200 targets; `MCPOPS_HOSTILE_TARGETS=1000 cargo test --release --features ssr
 //! --test hostile_fleet -- --nocapture` runs the full size.
-mod common;
+use crate::common;
 
 use common::hostile::hostile_server;
 use common::{TestApp, TestDb, eventually, spawn_app_with};

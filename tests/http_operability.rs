@@ -1,5 +1,5 @@
 //! mcpops' own operability over real HTTP: health, readiness, metrics, request ids, limits.
-mod common;
+use crate::common;
 
 use common::{BACKENDS, Backend, TestDb, spawn_app};
 use serde_json::Value;

@@ -1,6 +1,6 @@
 //! Incidents end to end: an error burst fires an alert, an incident is declared from it with
 //! its runbook as the checklist, worked phase by phase, resolved, and reported, on both backends.
-mod common;
+use crate::common;
 
 use common::{BACKENDS, Backend, TestDb, eventually, post_form, spawn_app_with};
 use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};

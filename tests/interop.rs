@@ -3,7 +3,7 @@
 //! TypeScript server, `server-everything`. None of them has `/health/*` or `/metrics`: they
 //! speak MCP and nothing else, as most servers do. `scripts/test.sh` installs both and points
 //! `MCPOPS_TEST_PYTHON` and `MCPOPS_TEST_EVERYTHING` at them.
-mod common;
+use crate::common;
 
 use axum::routing::get;
 use common::{TestApp, TestDb, eventually, serve_on_loopback, spawn_app};

@@ -3,7 +3,7 @@
 //! answers, probes switched by file_sd labels, one that stops asking for a token, and one
 //! behind a certificate about to expire, one with too many tools; and synthetic tool calls,
 //! from the form to the alert.
-mod common;
+use crate::common;
 
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};

@@ -1,6 +1,6 @@
 //! On-call schedules through HTTP on both backends: refusals next to their fields, who is on
 //! call now with an override on top, the audit trail, and the calendar feed's secret.
-mod common;
+use crate::common;
 
 use common::{BACKENDS, Backend, TestApp, TestDb, spawn_app};
 use mcpops::domain::auth::Role;

@@ -2,7 +2,7 @@
 //! leases, a replica killed with SIGKILL loses its targets to the others within two lease
 //! periods, no target is polled by two replicas at once, an alert is notified once whoever
 //! polls its target, and a browser on any replica sees the whole fleet live.
-mod common;
+use crate::common;
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;

@@ -1,5 +1,5 @@
 //! Rollups and retention on both backends, with samples written as ingest writes them.
-mod common;
+use crate::common;
 
 use chrono::{Duration, DurationRound, Utc};
 use common::{BACKENDS, Backend, TestDb};

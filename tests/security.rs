@@ -2,7 +2,7 @@
 //! target that redirects its probes elsewhere to collect their secret headers, a sign-in link
 //! that sends the browser to another site, telling usernames apart by the work a sign-in
 //! does, and pages that another site may frame or sniff.
-mod common;
+use crate::common;
 
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;

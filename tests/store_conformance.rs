@@ -1,5 +1,5 @@
 //! The same storage cases, run against SQLite and PostgreSQL.
-mod common;
+use crate::common;
 
 use common::{Backend, TestDb};
 use mcpops::domain::alerts::{AlertQuery, AlertState, RuleKind};

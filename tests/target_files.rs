@@ -1,5 +1,5 @@
 //! Targets from a TOML file and Prometheus file_sd JSON, re-read while running, on both backends.
-mod common;
+use crate::common;
 
 use common::{BACKENDS, Backend, TestApp, TestDb, eventually, spawn_app_with};
 use mcpops::domain::audit::AuditFilter;

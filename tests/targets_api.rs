@@ -1,5 +1,5 @@
 //! The target server functions over HTTP, as the browser's forms call them.
-mod common;
+use crate::common;
 
 use common::{BACKENDS, TestDb, post_form, spawn_app};
 use mcpops::domain::target::TargetSource;

@@ -1,5 +1,4 @@
 //! Test helpers: fresh databases on both backends, and the app on a port-0 listener.
-#![allow(dead_code)] // each test binary uses its own subset of these helpers
 
 pub mod hostile;
 

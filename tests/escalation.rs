@@ -165,6 +165,32 @@ async fn escalates(backend: Backend) {
         .map(|e| e["event_action"].to_string())
         .collect();
     assert_eq!(test_pages, ["\"trigger\"", "\"resolve\""]);
+    // Anyone may add a method, so none may reach a denied network (the cloud metadata
+    // service): refused with the reason, nothing sent.
+    let metadata = [
+        ("label", "meta"),
+        ("kind", "webhook"),
+        ("url", "http://169.254.169.254/latest/x"),
+    ];
+    call(&app, &carol, "/api/paging/contacts/add", &metadata).await;
+    let carols = call(&app, &carol, "/api/paging/contacts", &[]).await;
+    let meta_id = carols[0]["id"].to_string();
+    let (status, body) = post_form(
+        &app,
+        &carol,
+        "/api/paging/contacts/test",
+        &[("id", &meta_id)],
+    )
+    .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.to_string().contains("deny_networks"), "{body}");
+    call(
+        &app,
+        &carol,
+        "/api/paging/contacts/delete",
+        &[("id", &meta_id)],
+    )
+    .await;
 
     // A schedule with alice on call, and a policy: its on-call first, then bob.
     let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))

@@ -1536,11 +1536,22 @@ async fn escalations_page_each_step_once(backend: Backend) {
         event: NoticeEvent::Firing,
         username: "alice".into(),
         method: "pager".into(),
+        method_id: Some(id),
         kind: Some(ChannelKind::PagerDuty),
         at: now,
+        pending: true,
         error: None,
     };
-    store.record_page(&page).await.expect("page");
+    let page_id = store.record_page(&page).await.expect("page");
+    store
+        .finish_page(page_id, now, Some("HTTP status 500".into()))
+        .await
+        .expect("finish");
+    let page = Page {
+        pending: false,
+        error: Some("HTTP status 500".into()),
+        ..page
+    };
 
     store
         .change_alert(

@@ -39,7 +39,7 @@ CREATE TABLE escalations (
     ended       TEXT,
     resolved_at INTEGER
 );
-CREATE UNIQUE INDEX escalations_unresolved_once ON escalations (group_key, policy_name)
+CREATE UNIQUE INDEX escalations_unresolved_once ON escalations (group_key, policy_id)
     WHERE resolved_at IS NULL;
 
 CREATE TABLE escalation_alerts (
@@ -57,7 +57,9 @@ CREATE TABLE pages (
     event         TEXT NOT NULL,
     username      TEXT NOT NULL,
     method        TEXT NOT NULL,
+    method_id     INTEGER,
     kind          TEXT,
+    pending       BOOLEAN NOT NULL,
     at            INTEGER NOT NULL,
     error         TEXT
 );

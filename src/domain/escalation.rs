@@ -419,8 +419,12 @@ pub struct Page {
     pub username: String,
     /// The contact method's label, or empty when the person has none.
     pub method: String,
+    /// The contact method's id, by which later news reaches the same one.
+    pub method_id: Option<i64>,
     pub kind: Option<ChannelKind>,
     pub at: DateTime<Utc>,
+    /// Recorded before it is sent: still being sent (or retried).
+    pub pending: bool,
     /// Why the page did not reach them.
     pub error: Option<String>,
 }

@@ -103,7 +103,12 @@ impl Application {
         ));
         tokio::spawn(sweep_sessions(store.sessions()));
         let directory = TargetDirectory::default();
-        let (alerts, poll_sink) = Alerts::start(&config.alerts, store.clone(), directory.clone())?;
+        let (alerts, poll_sink) = Alerts::start(
+            &config.alerts,
+            store.clone(),
+            directory.clone(),
+            &config.collector.deny_networks,
+        )?;
         if shared {
             let relay = Relay::start(database_url, hub.clone(), alerts.clone())
                 .map_err(StoreError::Database)?;

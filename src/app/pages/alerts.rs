@@ -383,6 +383,7 @@ fn AlertPaging(escalations: Vec<(Escalation, Vec<Page>)>) -> impl IntoView {
                     <ol class="timeline" data-testid="alert-pages">
                         {pages.into_iter().map(|page| {
                             let (class, outcome) = match &page.error {
+                                _ if page.pending => ("pending", "sending…".to_owned()),
                                 None => ("delivered", "reached".to_owned()),
                                 Some(reason) => ("failed", format!("not reached: {reason}")),
                             };

@@ -65,8 +65,13 @@ pub fn shared_client(
         .pool_max_idle_per_host(4)
         .tcp_nodelay(true)
         .user_agent(user_agent)
-        .dns_resolver(Arc::new(PolicyResolver { deny: deny.into() }))
+        .dns_resolver(deny_resolver(deny))
         .build()
+}
+
+/// A resolver for any client that must never reach `deny`'s networks by name.
+pub fn deny_resolver(deny: &[IpNet]) -> Arc<impl reqwest::dns::Resolve + use<>> {
+    Arc::new(PolicyResolver { deny: deny.into() })
 }
 
 /// The network of `deny` that holds `ip`; an IPv4-mapped IPv6 address counts as IPv4.

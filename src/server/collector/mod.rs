@@ -1,7 +1,7 @@
 //! The collector: a scheduler that polls every target on its own jittered interval with
 //! bounded concurrency, the probes, and ingest, which stores polls and feeds the live hub.
 mod certificate;
-mod fetch;
+pub(crate) mod fetch;
 pub mod hub;
 mod ingest;
 mod poll;

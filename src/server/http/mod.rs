@@ -151,7 +151,14 @@ where
 {
     use tower::ServiceExt;
     let uri = request.uri().clone();
+    if !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    ) {
+        return not_found(uri, State(state), request).await;
+    }
     let mut file_request = Request::new(axum::body::Body::empty());
+    *file_request.method_mut() = request.method().clone();
     *file_request.uri_mut() = uri.clone();
     if let Some(accepted) = request.headers().get(header::ACCEPT_ENCODING) {
         file_request

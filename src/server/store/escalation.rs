@@ -126,8 +126,10 @@ pub(super) struct PageRow {
     event: String,
     username: String,
     method: String,
+    method_id: Option<i64>,
     kind: Option<String>,
     at: i64,
+    pending: bool,
     error: Option<String>,
 }
 
@@ -142,8 +144,10 @@ impl PageRow {
             event: NoticeEvent::parse(&self.event).ok_or_else(|| corrupt("event", &self.event))?,
             username: self.username,
             method: self.method,
+            method_id: self.method_id,
             kind: self.kind.as_deref().and_then(ChannelKind::parse),
             at: from_millis(self.at)?,
+            pending: self.pending,
             error: self.error,
         })
     }
@@ -172,9 +176,9 @@ const ESCALATION_COLUMNS: &str = "e.id, e.group_key, e.policy_id, e.policy_name,
 /// Opens one per group and policy; a second replica's insert finds the first one's row.
 const INSERT_ESCALATION: &str = "INSERT INTO escalations (group_key, policy_id, policy_name, \
     level_index, round_index, started_at) VALUES ($1, $2, $3, 0, 0, $4) \
-    ON CONFLICT (group_key, policy_name) WHERE resolved_at IS NULL DO NOTHING RETURNING id";
+    ON CONFLICT (group_key, policy_id) WHERE resolved_at IS NULL DO NOTHING RETURNING id";
 const SELECT_OPEN_ESCALATION: &str = "SELECT id FROM escalations \
-    WHERE group_key = $1 AND policy_name = $2 AND resolved_at IS NULL";
+    WHERE group_key = $1 AND policy_id = $2 AND resolved_at IS NULL";
 /// Alerts joined to an escalation per statement: a fleet-wide group is a few statements,
 /// well under either backend's limit of bound values.
 const ALERTS_PER_INSERT: usize = 500;
@@ -188,9 +192,11 @@ const RESOLVE_ESCALATION: &str = "UPDATE escalations SET resolved_at = $1, \
     ended_at = COALESCE(ended_at, $1), ended = COALESCE(ended, $2) \
     WHERE id = $3 AND resolved_at IS NULL RETURNING id";
 const INSERT_PAGE: &str = "INSERT INTO pages (escalation_id, level_index, round_index, \
-    event, username, method, kind, at, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
-const PAGE_COLUMNS: &str =
-    "escalation_id, level_index, round_index, event, username, method, kind, at, error";
+    event, username, method, method_id, kind, at, pending, error) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
+const FINISH_PAGE: &str = "UPDATE pages SET pending = FALSE, at = $1, error = $2 WHERE id = $3";
+const PAGE_COLUMNS: &str = "escalation_id, level_index, round_index, event, username, method, \
+    method_id, kind, at, pending, error";
 
 /// Contact methods, escalation policies, escalations and pages.
 #[async_trait]
@@ -231,7 +237,7 @@ pub trait EscalationStore: Send + Sync {
         at: DateTime<Utc>,
         event: AuditEvent,
     ) -> StoreResult<i64>;
-    /// Its escalations under way stop paging after the current level.
+    /// Its escalations under way stop paging (as "its policy was deleted").
     async fn delete_policy(&self, id: i64, event: AuditEvent) -> StoreResult<()>;
     /// Adds the alerts to the group's unresolved escalation under the policy, opening one
     /// (audited) if there is none; the id is `Some` only when it was opened.
@@ -270,7 +276,15 @@ pub trait EscalationStore: Send + Sync {
         at: DateTime<Utc>,
         event: AuditEvent,
     ) -> StoreResult<bool>;
-    async fn record_page(&self, page: &Page) -> StoreResult<()>;
+    /// Records a page (a pending one before it is sent); its id is for `finish_page`.
+    async fn record_page(&self, page: &Page) -> StoreResult<i64>;
+    /// How a pending page went: reached (`error` none) or not, and when that was known.
+    async fn finish_page(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        error: Option<String>,
+    ) -> StoreResult<()>;
     /// Every page of an escalation, oldest first.
     async fn pages(&self, escalation_id: i64) -> StoreResult<Vec<Page>>;
     /// The escalations an alert is part of, oldest first, each with its pages.
@@ -295,7 +309,8 @@ queries_for_any_backend! {
             usernames: &[String],
         ) -> StoreResult<Vec<(ContactMethod, Destination)>> {
             // Few rows (at most ten a person): read them all and keep the people asked for.
-            let sql = format!("{SELECT_CONTACTS} ORDER BY u.username, m.label");
+            // A disabled account is paged no more.
+            let sql = format!("{SELECT_CONTACTS} WHERE NOT u.disabled ORDER BY u.username, m.label");
             let mut methods = Vec::new();
             for row in sqlx::query_as::<DB, ContactRow>(&sql)
                 .fetch_all(self.pool())
@@ -466,7 +481,7 @@ queries_for_any_backend! {
                 None => {
                     sqlx::query_as::<DB, (i64,)>(SELECT_OPEN_ESCALATION)
                         .bind(group_key.to_owned())
-                        .bind(policy.name.clone())
+                        .bind(policy.id)
                         .fetch_one(&mut *tx)
                         .await?
                         .0
@@ -602,17 +617,34 @@ queries_for_any_backend! {
             Ok(resolved)
         }
 
-        async fn record_page(&self, page: &Page) -> StoreResult<()> {
-            sqlx::query(INSERT_PAGE)
+        async fn record_page(&self, page: &Page) -> StoreResult<i64> {
+            let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_PAGE)
                 .bind(page.escalation_id)
                 .bind(i64::from(page.step.level))
                 .bind(i64::from(page.step.round))
                 .bind(page.event.as_str().to_owned())
                 .bind(page.username.clone())
                 .bind(page.method.clone())
+                .bind(page.method_id)
                 .bind(page.kind.map(|k| k.as_str().to_owned()))
                 .bind(to_millis(page.at))
+                .bind(page.pending)
                 .bind(page.error.clone())
+                .fetch_one(self.pool())
+                .await?;
+            Ok(id)
+        }
+
+        async fn finish_page(
+            &self,
+            id: i64,
+            at: DateTime<Utc>,
+            error: Option<String>,
+        ) -> StoreResult<()> {
+            sqlx::query(FINISH_PAGE)
+                .bind(to_millis(at))
+                .bind(error)
+                .bind(id)
                 .execute(self.pool())
                 .await?;
             Ok(())

@@ -9,7 +9,7 @@ use crate::domain::escalation::{
     ContactMethod, Due, Escalation, EscalationEnd, EscalationPolicy, Page, Step, level_people,
     next_move, route,
 };
-use crate::domain::notifications::{AlertNotice, Destination, NoticeEvent};
+use crate::domain::notifications::{AlertNotice, ChannelKind, Destination, NoticeEvent};
 use crate::server::store::Store;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -147,6 +147,8 @@ impl Escalator {
 
     /// Claims `step`, then pages everyone its level names, each on all their contact
     /// methods; a person with none, and a schedule with nobody on call, are recorded too.
+    /// Everything a page needs is read before the claim, so a claimed level is never
+    /// skipped for want of it.
     async fn page(
         &self,
         e: &Escalation,
@@ -164,6 +166,8 @@ impl Escalator {
             coverage.now_and_next(now).0.map(|shift| shift.user)
         };
         let (people, uncovered) = level_people(level, on_call);
+        let methods = self.store.contact_methods_of(&people).await?;
+        let notice = self.notice(e, NoticeEvent::Firing, Some(step)).await?;
         let audit = event("page", e.id).details(&serde_json::json!({
             "policy": policy.name,
             "level": step.level + 1,
@@ -184,8 +188,10 @@ impl Escalator {
             event: NoticeEvent::Firing,
             username,
             method: method.map(|m| m.label.clone()).unwrap_or_default(),
+            method_id: method.map(|m| m.id),
             kind: method.map(|m| m.kind),
             at: now,
+            pending: false,
             error,
         };
         for schedule in uncovered {
@@ -194,10 +200,6 @@ impl Escalator {
                 .record_page(&page(String::new(), None, Some(error)))
                 .await?;
         }
-        let methods = self.store.contact_methods_of(&people).await?;
-        let Some(notice) = self.notice(e, NoticeEvent::Firing, Some(step)).await? else {
-            return Ok(());
-        };
         for person in people {
             let mine: Vec<&(ContactMethod, Destination)> = methods
                 .iter()
@@ -210,33 +212,37 @@ impl Escalator {
             }
             for (method, destination) in mine {
                 let sent = page(person.clone(), Some(method), None);
-                self.send(sent, method.clone(), destination.clone(), notice.clone());
+                self.send(sent, method.kind, destination.clone(), notice.clone())
+                    .await?;
             }
         }
         Ok(())
     }
 
-    /// Sends one page off the escalator's loop, with the notifier's retries, and records how
-    /// it went.
-    fn send(
+    /// Records the page as pending, then sends it off the escalator's loop with the
+    /// notifier's retries and records how it went. Recorded first, so whatever follows
+    /// (the acknowledgement, the resolution) reaches it even while it is still being sent.
+    async fn send(
         &self,
         mut page: Page,
-        method: ContactMethod,
+        kind: ChannelKind,
         destination: Destination,
         notice: AlertNotice,
-    ) {
+    ) -> Result<(), crate::server::store::StoreError> {
+        page.pending = true;
+        let id = self.store.record_page(&page).await?;
         let escalator = self.clone();
         tokio::spawn(async move {
             let sender = &escalator.sender;
             let outcome = sender
-                .retrying(|_| sender.call(method.kind, &destination, &notice))
+                .retrying(|_| sender.call(kind, &destination, &notice))
                 .await;
-            page.error = outcome.err().map(|failure: Failure| failure.reason);
-            page.at = Utc::now();
-            if let Err(err) = escalator.store.record_page(&page).await {
+            let error = outcome.err().map(|failure: Failure| failure.reason);
+            if let Err(err) = escalator.store.finish_page(id, Utc::now(), error).await {
                 tracing::warn!(error = %err, "could not record a page");
             }
         });
+        Ok(())
     }
 
     async fn end(
@@ -272,7 +278,8 @@ impl Escalator {
         Ok(())
     }
 
-    /// Sends `event` once to each contact method a page reached.
+    /// Sends `event` once to each contact method a page was sent to (reached or not: a
+    /// page that timed out may still have arrived). A method deleted since is not told.
     async fn tell_paged(
         &self,
         e: &Escalation,
@@ -280,49 +287,59 @@ impl Escalator {
         by: Option<&str>,
     ) -> Result<(), crate::server::store::StoreError> {
         let pages = self.store.pages(e.id).await?;
-        let reached: Vec<(&str, &str)> = pages
+        let sent_to: Vec<i64> = pages
             .iter()
-            .filter(|p| p.error.is_none() && !p.method.is_empty())
-            .map(|p| (p.username.as_str(), p.method.as_str()))
+            .filter(|p| p.event == NoticeEvent::Firing)
+            .filter_map(|p| p.method_id)
             .collect();
-        if reached.is_empty() {
+        if sent_to.is_empty() {
             return Ok(());
         }
-        let people: Vec<String> = reached.iter().map(|(u, _)| (*u).to_owned()).collect();
-        let Some(mut notice) = self.notice(e, event, None).await? else {
-            return Ok(());
-        };
+        let mut people: Vec<String> = pages.iter().map(|p| p.username.clone()).collect();
+        people.dedup();
+        let mut notice = self.notice(e, event, None).await?;
         notice.by = by.map(str::to_owned);
         for (method, destination) in self.store.contact_methods_of(&people).await? {
-            let was_paged = reached.contains(&(method.username.as_str(), method.label.as_str()));
-            if was_paged && method.kind.hears(event) {
+            if sent_to.contains(&method.id) && method.kind.hears(event) {
                 let told = Page {
                     escalation_id: e.id,
                     step: e.step,
                     event,
                     username: method.username.clone(),
                     method: method.label.clone(),
+                    method_id: Some(method.id),
                     kind: Some(method.kind),
                     at: Utc::now(),
+                    pending: false,
                     error: None,
                 };
-                self.send(told, method, destination, notice.clone());
+                self.send(told, method.kind, destination, notice.clone())
+                    .await?;
             }
         }
         Ok(())
     }
 
     /// What a page says: the alert when the escalation has one, otherwise the first and a
-    /// count, keyed by the escalation so PagerDuty keeps one incident across levels.
+    /// count, keyed by the escalation so PagerDuty keeps one incident across levels. When its
+    /// alerts were deleted (with their target), it says so, so the resolution still goes out.
     async fn notice(
         &self,
         e: &Escalation,
         event: NoticeEvent,
         step: Option<Step>,
-    ) -> Result<Option<AlertNotice>, crate::server::store::StoreError> {
+    ) -> Result<AlertNotice, crate::server::store::StoreError> {
+        let dedup_key = format!("mcpops/escalation/{}", e.id);
         let ids = self.store.escalation_alert_ids(e.id).await?;
         let Some(first) = ids.first() else {
-            return Ok(None);
+            return Ok(AlertNotice::bare(
+                event,
+                Severity::Warning,
+                "mcpops".into(),
+                format!("{}: its alerts were deleted", e.group_key),
+                Utc::now(),
+                dedup_key,
+            ));
         };
         let (alert, _) = self.store.alert(*first).await?;
         let mut summary = match ids.len() {
@@ -334,20 +351,20 @@ impl Escalator {
             ),
         };
         if let Some(step) = step {
+            let round = if step.round > 0 {
+                format!(", round {}", step.round + 1)
+            } else {
+                String::new()
+            };
             summary = format!(
-                "[{}, level {}{}] {summary}",
+                "[{}, level {}{round}] {summary}",
                 e.policy_name,
-                step.level + 1,
-                if step.round > 0 {
-                    format!(", round {}", step.round + 1)
-                } else {
-                    String::new()
-                }
+                step.level + 1
             );
         }
         let link = (!self.console_url.is_empty())
             .then(|| format!("{}/alerts/{}", self.console_url, alert.id));
-        Ok(Some(AlertNotice {
+        Ok(AlertNotice {
             alert_id: Some(alert.id),
             rule: Some(alert.rule),
             state: Some(alert.state),
@@ -359,8 +376,8 @@ impl Escalator {
                 alert.target_name.clone(),
                 summary,
                 Utc::now(),
-                format!("mcpops/escalation/{}", e.id),
+                dedup_key,
             )
-        }))
+        })
     }
 }

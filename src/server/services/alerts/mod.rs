@@ -173,12 +173,15 @@ pub type PollSink = mpsc::Sender<EngineInput>;
 impl Alerts {
     /// Starts the notifier and, when alerting is on, the engine; returns the handle and
     /// the sink ingest feeds (`None` when the engine is off).
+    /// Notices never go to `deny` (`[collector] deny_networks`): a contact method is any
+    /// signed-in person's to set.
     pub fn start(
         config: &AlertsConfig,
         store: Arc<dyn Store>,
         directory: TargetDirectory,
+        deny: &[ipnet::IpNet],
     ) -> Result<(Arc<Self>, Option<PollSink>), NotifierError> {
-        let notifier = Notifier::start(config, store.clone())?;
+        let notifier = Notifier::start(config, store.clone(), deny)?;
         let alerts = Arc::new(Self {
             engine_on: config.enabled,
             feed: broadcast::channel(1024).0,

@@ -9,8 +9,10 @@ use crate::domain::notifications::{
     Acknowledged, AlertNotice, Batch, Channel, ChannelKind, Delivery, Destination, EmailRoute,
     Grouper, NoticeEvent, SmtpSecurity, retry_delay,
 };
+use crate::server::collector::fetch;
 use crate::server::store::Store;
 use chrono::Utc;
+use ipnet::IpNet;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -34,6 +36,9 @@ pub(super) struct Sender {
     /// The CA that SMTP servers' certificates may also chain to (`alerts.smtp_ca_file`).
     smtp_ca: Option<Certificate>,
     store: Arc<dyn Store>,
+    /// `[collector] deny_networks`: names are refused by the client's resolver, addresses
+    /// here.
+    deny: Arc<[IpNet]>,
     attempts: u32,
     retry_base: Duration,
     retry_cap: Duration,
@@ -100,6 +105,7 @@ impl Notifier {
     pub(super) fn start(
         config: &AlertsConfig,
         store: Arc<dyn Store>,
+        deny: &[IpNet],
     ) -> Result<Self, NotifierError> {
         let timeout = Duration::from_millis(config.webhook_timeout_ms);
         let client = reqwest::Client::builder()
@@ -108,6 +114,7 @@ impl Notifier {
             // A redirect would carry the payload to an address nobody configured.
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("mcpops/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(fetch::deny_resolver(deny))
             .build()?;
         let smtp_ca = if config.smtp_ca_file.is_empty() {
             None
@@ -123,6 +130,7 @@ impl Notifier {
             client,
             smtp_ca,
             store: store.clone(),
+            deny: deny.into(),
             attempts: config.webhook_attempts,
             retry_base: Duration::from_millis(config.retry_base_ms),
             retry_cap: Duration::from_millis(config.retry_cap_ms),
@@ -502,7 +510,9 @@ impl Sender {
     }
 
     async fn post(&self, url: &str, body: &serde_json::Value) -> Result<(), Failure> {
-        match self.client.post(url).json(body).send().await {
+        let parsed = reqwest::Url::parse(url).map_err(|e| Failure::permanent(e.to_string()))?;
+        fetch::allowed_host(&parsed, &self.deny).map_err(|e| Failure::permanent(e.to_string()))?;
+        match self.client.post(parsed).json(body).send().await {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => {
                 let status = response.status();
@@ -533,6 +543,15 @@ impl Sender {
     /// Sends one mail: connects, upgrades to TLS (or starts with it), signs in when the
     /// channel has a user, and hands the message over, all within the call deadline.
     async fn mail(&self, route: &EmailRoute, notice: &AlertNotice) -> Result<(), Failure> {
+        // lettre resolves names itself: only an address can be checked here.
+        if let Ok(ip) = route.server.host.parse::<std::net::IpAddr>()
+            && let Some(network) = fetch::denied_network(ip, &self.deny)
+        {
+            return Err(Failure::permanent(format!(
+                "address {ip} is in {network}, which [collector] deny_networks refuses: \
+                 nothing was sent"
+            )));
+        }
         let message = Message::builder()
             .from(
                 route

@@ -6,15 +6,14 @@
 //! password, fails its own sends only, with the reason.
 use crate::common;
 
-use axum::Json;
-use axum::extract::{Path, State};
-use common::{BACKENDS, Backend, TestApp, TestDb, eventually, post_form, spawn_app_with};
+use common::{
+    BACKENDS, Backend, Receivers, TestApp, TestDb, eventually, post_form, spawn_app_with,
+};
 use mcpops::domain::alerts::{AlertState, RuleKind};
 use mcpops::domain::auth::Role;
 use mcpops::domain::demo::DemoFault;
 use mcpops::server::demo::DemoFleet;
 use serde_json::Value;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncBufReadExt;
@@ -23,39 +22,6 @@ const ROUTING_KEY: &str = "R0123456789abcdef0123456789ABCDE";
 const SMTP_USER: &str = "mcpops";
 const SMTP_PASSWORD: &str = "mail-s3cret";
 const CONSOLE: &str = "http://console.test";
-
-/// Keeps every JSON body posted to `/{service}/{anything}`, by service.
-#[derive(Clone, Default)]
-struct Receivers(Arc<Mutex<Vec<(String, Value)>>>);
-
-impl Receivers {
-    async fn start() -> (Self, SocketAddr) {
-        async fn hook(
-            State(r): State<Receivers>,
-            Path((service, _)): Path<(String, String)>,
-            Json(body): Json<Value>,
-        ) -> axum::http::StatusCode {
-            r.0.lock().expect("lock").push((service, body));
-            // PagerDuty answers 202 Accepted.
-            axum::http::StatusCode::ACCEPTED
-        }
-        let receivers = Self::default();
-        let app = axum::Router::new()
-            .route("/{service}/{rest}", axum::routing::post(hook))
-            .with_state(receivers.clone());
-        (receivers.clone(), common::serve_on_loopback(app).await)
-    }
-
-    fn of(&self, service: &str) -> Vec<Value> {
-        self.0
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|(s, _)| s == service)
-            .map(|(_, b)| b.clone())
-            .collect()
-    }
-}
 
 /// An aiosmtpd server of `tests/receivers/smtp_sink.py`, and the mail it has printed.
 struct SmtpSink {

@@ -5,52 +5,19 @@
 //! resolution reaches everyone paged. Refusals name their fields.
 use crate::common;
 
-use axum::Json;
-use axum::extract::{Path, State};
-use common::{BACKENDS, Backend, TestApp, TestDb, eventually, post_form, spawn_app_with};
+use common::{
+    BACKENDS, Backend, Receivers, TestApp, TestDb, eventually, post_form, spawn_app_with,
+};
 use mcpops::domain::alerts::{AlertState, RuleKind};
 use mcpops::domain::auth::Role;
 use mcpops::domain::demo::DemoFault;
 use mcpops::domain::escalation::EscalationEnd;
 use mcpops::server::demo::DemoFleet;
 use serde_json::Value;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const ROUTING_KEY: &str = "Rbob456789abcdef0123456789ABCDEF";
-
-/// Keeps every JSON body posted to `/{person}/{anything}`, by person.
-#[derive(Clone, Default)]
-struct Receivers(Arc<Mutex<Vec<(String, Value)>>>);
-
-impl Receivers {
-    async fn start() -> (Self, SocketAddr) {
-        async fn hook(
-            State(r): State<Receivers>,
-            Path((person, _)): Path<(String, String)>,
-            Json(body): Json<Value>,
-        ) -> axum::http::StatusCode {
-            r.0.lock().expect("lock").push((person, body));
-            axum::http::StatusCode::ACCEPTED
-        }
-        let receivers = Self::default();
-        let app = axum::Router::new()
-            .route("/{person}/{rest}", axum::routing::post(hook))
-            .with_state(receivers.clone());
-        (receivers.clone(), common::serve_on_loopback(app).await)
-    }
-
-    fn of(&self, person: &str) -> Vec<Value> {
-        self.0
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|(p, _)| p == person)
-            .map(|(_, b)| b.clone())
-            .collect()
-    }
-}
 
 async fn call(app: &TestApp, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> Value {
     let (status, body) = post_form(app, client, path, form).await;

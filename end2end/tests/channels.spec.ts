@@ -1,29 +1,11 @@
 import { test, expect } from '@playwright/test';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { freePort, startMcpops, signInQuietly, waitForHydration, watchForErrors } from './support/server';
-
-/** A Slack-like webhook receiver on loopback that keeps every JSON body it is sent. */
-async function slackReceiver(): Promise<{ url: string; messages: any[]; close: () => void }> {
-  const messages: any[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk) => (body += chunk));
-    req.on('end', () => {
-      messages.push(JSON.parse(body));
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/services/T0/B0/XSECRETX`, messages, close: () => server.close() };
-}
+import { freePort, jsonReceiver, startMcpops, signInQuietly, waitForHydration, watchForErrors } from './support/server';
 
 // The paged person's path: a Slack channel added in the browser, an outage, the message's
 // Acknowledge button opening the alert, acknowledged there, and the alert listing who was told.
 test('a Slack page links to its alert, which is acknowledged there and lists every channel told', async ({ page }) => {
   const noErrors = watchForErrors(page);
-  const slack = await slackReceiver();
+  const slack = await jsonReceiver('/services/T0/B0/XSECRETX');
   const port = await freePort();
   const mcpops = await startMcpops({
     demoServers: 2,
@@ -101,7 +83,7 @@ test('a Slack page links to its alert, which is acknowledged there and lists eve
 // alerts page folds them into one group that opens to acknowledge any of them.
 test('five servers down at once are one Slack message and one folded group on the alerts page', async ({ page }) => {
   const noErrors = watchForErrors(page);
-  const slack = await slackReceiver();
+  const slack = await jsonReceiver('/services/T0/B0/XSECRETX');
   const mcpops = await startMcpops({
     demoServers: 6,
     pollSeconds: 1,

@@ -1,23 +1,5 @@
 import { test, expect } from '@playwright/test';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { DEMO_ADMIN, freePort, signInQuietly, startMcpops, waitForHydration, watchForErrors } from './support/server';
-
-/** A webhook receiver on loopback that keeps every JSON body it is sent. */
-async function receiver(): Promise<{ url: string; messages: any[]; close: () => void }> {
-  const messages: any[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.on('data', (chunk) => (body += chunk));
-    req.on('end', () => {
-      messages.push(JSON.parse(body));
-      res.writeHead(200).end('ok');
-    });
-  });
-  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
-  const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/hooks/XSECRETX`, messages, close: () => server.close() };
-}
+import { DEMO_ADMIN, freePort, jsonReceiver, signInQuietly, startMcpops, waitForHydration, watchForErrors } from './support/server';
 
 /** Today's first minute in UTC, as the schedule form's first handoff. */
 function startOfToday(): string {
@@ -29,7 +11,7 @@ function startOfToday(): string {
 // the alert saying who was paged and how, and acknowledging it stops the escalation.
 test('an escalation policy pages the on-call, the alert shows who was paged, and acknowledging stops it', async ({ page }) => {
   const noErrors = watchForErrors(page);
-  const hook = await receiver();
+  const hook = await jsonReceiver('/hooks/XSECRETX');
   const port = await freePort();
   const mcpops = await startMcpops({
     demoServers: 2,

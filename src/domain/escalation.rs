@@ -56,22 +56,15 @@ impl NewContactMethod {
         if label.is_empty() || label.chars().count() > 64 {
             errors.add("label", "1 to 64 characters");
         }
-        let kind = ChannelKind::parse(form.kind.trim());
-        if kind.is_none() {
-            errors.add("kind", "webhook, slack, teams, pagerduty or email");
-        }
-        let destination = kind.and_then(|kind| {
-            let fields = DestinationFields {
-                url: &form.url,
-                secret: &form.secret,
-                smtp_user: &form.smtp_user,
-                email_from: &form.email_from,
-                email_to: &form.email_to,
-            };
-            Destination::parse(kind, fields, &mut errors)
-        });
-        match (kind, destination) {
-            (Some(kind), Some(destination)) if errors.is_empty() => Ok(Self {
+        let fields = DestinationFields {
+            url: &form.url,
+            secret: &form.secret,
+            smtp_user: &form.smtp_user,
+            email_from: &form.email_from,
+            email_to: &form.email_to,
+        };
+        match Destination::parse_with_kind(&form.kind, fields, &mut errors) {
+            Some((kind, destination)) if errors.is_empty() => Ok(Self {
                 label,
                 kind,
                 destination,

@@ -552,3 +552,37 @@ pub fn test_ca(name: &str) -> rcgen::CertifiedIssuer<'static, rcgen::KeyPair> {
     params.distinguished_name.push(DnType::CommonName, name);
     CertifiedIssuer::self_signed(params, KeyPair::generate().expect("key")).expect("ca")
 }
+
+/// Webhook receivers on loopback: every JSON body posted to `/{name}/{anything}` is kept
+/// under `name`, answered 202 Accepted (as PagerDuty answers).
+#[derive(Clone, Default)]
+pub struct Receivers(Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>);
+
+impl Receivers {
+    pub async fn start() -> (Self, SocketAddr) {
+        async fn hook(
+            axum::extract::State(r): axum::extract::State<Receivers>,
+            axum::extract::Path((name, _)): axum::extract::Path<(String, String)>,
+            axum::Json(body): axum::Json<serde_json::Value>,
+        ) -> axum::http::StatusCode {
+            r.0.lock().expect("lock").push((name, body));
+            axum::http::StatusCode::ACCEPTED
+        }
+        let receivers = Self::default();
+        let app = axum::Router::new()
+            .route("/{name}/{rest}", axum::routing::post(hook))
+            .with_state(receivers.clone());
+        (receivers.clone(), serve_on_loopback(app).await)
+    }
+
+    /// What `name` was sent, oldest first.
+    pub fn of(&self, name: &str) -> Vec<serde_json::Value> {
+        self.0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, b)| b.clone())
+            .collect()
+    }
+}

@@ -1,7 +1,8 @@
 // Starts a real mcpops (the release build) on a free port with its own SQLite file.
 import { spawn, spawnSync, ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { expect, Page } from '@playwright/test';
@@ -150,4 +151,20 @@ export function watchForErrors(page: Page): () => void {
 /** Resolves once the WASM bundle has hydrated the page. */
 export async function waitForHydration(page: Page): Promise<void> {
   await page.waitForFunction(() => document.body.dataset.hydrated === 'true');
+}
+
+/** A webhook receiver on loopback at `path` that keeps every JSON body it is sent. */
+export async function jsonReceiver(path: string): Promise<{ url: string; messages: any[]; close: () => void }> {
+  const messages: any[] = [];
+  const server = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      messages.push(JSON.parse(body));
+      res.writeHead(200).end('ok');
+    });
+  });
+  await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}${path}`, messages, close: () => server.close() };
 }

@@ -237,6 +237,20 @@ pub struct DestinationFields<'a> {
 }
 
 impl Destination {
+    /// The kind a form chose (field `kind`) and the destination its fields make, each bad
+    /// field named in `errors`.
+    pub fn parse_with_kind(
+        kind: &str,
+        fields: DestinationFields<'_>,
+        errors: &mut FieldErrors,
+    ) -> Option<(ChannelKind, Self)> {
+        let Some(kind) = ChannelKind::parse(kind.trim()) else {
+            errors.add("kind", "webhook, slack, teams, pagerduty or email");
+            return None;
+        };
+        Self::parse(kind, fields, errors).map(|destination| (kind, destination))
+    }
+
     /// Checks the fields a kind needs, naming each bad one in `errors`.
     pub fn parse(
         kind: ChannelKind,

@@ -126,20 +126,14 @@ impl NewChannel {
         if name.is_empty() || name.chars().count() > 64 {
             errors.add("name", "1 to 64 characters");
         }
-        let kind = ChannelKind::parse(form.kind.trim());
-        if kind.is_none() {
-            errors.add("kind", "webhook, slack, teams, pagerduty or email");
-        }
-        let destination = kind.and_then(|kind| {
-            let fields = DestinationFields {
-                url: &form.url,
-                secret: &form.secret,
-                smtp_user: &form.smtp_user,
-                email_from: &form.email_from,
-                email_to: &form.email_to,
-            };
-            Destination::parse(kind, fields, &mut errors)
-        });
+        let fields = DestinationFields {
+            url: &form.url,
+            secret: &form.secret,
+            smtp_user: &form.smtp_user,
+            email_from: &form.email_from,
+            email_to: &form.email_to,
+        };
+        let destination = Destination::parse_with_kind(&form.kind, fields, &mut errors);
         let min_severity = Severity::parse(form.min_severity.trim());
         if min_severity.is_none() {
             errors.add("min_severity", "critical, warning or info");
@@ -154,8 +148,8 @@ impl NewChannel {
         if tags.len() > 20 || tags.iter().any(|t| t.len() > 64) {
             errors.add("tags", "at most 20 tags of 64 characters");
         }
-        match (kind, destination, min_severity) {
-            (Some(kind), Some(destination), Some(min_severity)) if errors.is_empty() => Ok(Self {
+        match (destination, min_severity) {
+            (Some((kind, destination)), Some(min_severity)) if errors.is_empty() => Ok(Self {
                 name,
                 kind,
                 destination,

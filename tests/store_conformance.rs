@@ -1624,7 +1624,39 @@ async fn escalations_page_each_step_once(backend: Backend) {
         )
         .await
         .expect("open");
-    assert!(reopened.is_some());
+    let reopened = reopened.expect("a new escalation");
+    // Stopped with nobody answering: a new alert pages again from level 1.
+    let exhausted = EscalationEnd::Exhausted;
+    store
+        .end_escalation(reopened, &exhausted, now, common::test_event())
+        .await
+        .expect("end");
+    let third = common::open_test_alert(
+        store.as_ref(),
+        target.id,
+        RuleKind::NotReady,
+        AlertState::Firing,
+    )
+    .await;
+    let again = store
+        .open_escalation(
+            "target_down",
+            policy,
+            &[third.id],
+            now,
+            common::test_event(),
+        )
+        .await
+        .expect("restart");
+    assert_eq!(again, Some(reopened), "{backend:?}: paging anew");
+    let restarted = store.unresolved_escalations().await.expect("unresolved");
+    assert_eq!(
+        (
+            restarted[0].escalation.end.clone(),
+            restarted[0].escalation.next_at
+        ),
+        (None, None)
+    );
     store
         .delete_policy(policy_id, common::test_event())
         .await

@@ -177,8 +177,10 @@ const ESCALATION_COLUMNS: &str = "e.id, e.group_key, e.policy_id, e.policy_name,
 const INSERT_ESCALATION: &str = "INSERT INTO escalations (group_key, policy_id, policy_name, \
     level_index, round_index, started_at) VALUES ($1, $2, $3, 0, 0, $4) \
     ON CONFLICT (group_key, policy_id) WHERE resolved_at IS NULL DO NOTHING RETURNING id";
-const SELECT_OPEN_ESCALATION: &str = "SELECT id FROM escalations \
+const SELECT_OPEN_ESCALATION: &str = "SELECT id, ended FROM escalations \
     WHERE group_key = $1 AND policy_id = $2 AND resolved_at IS NULL";
+const RESTART_ESCALATION: &str = "UPDATE escalations SET level_index = 0, round_index = 0, \
+    next_at = NULL, ended_at = NULL, ended = NULL WHERE id = $1";
 /// Alerts joined to an escalation per statement: a fleet-wide group is a few statements,
 /// well under either backend's limit of bound values.
 const ALERTS_PER_INSERT: usize = 500;
@@ -240,7 +242,8 @@ pub trait EscalationStore: Send + Sync {
     /// Its escalations under way stop paging (as "its policy was deleted").
     async fn delete_policy(&self, id: i64, event: AuditEvent) -> StoreResult<()>;
     /// Adds the alerts to the group's unresolved escalation under the policy, opening one
-    /// (audited) if there is none; the id is `Some` only when it was opened.
+    /// (audited) if there is none, or starting it again from level 1 if it stopped with
+    /// nobody answering; the id is `Some` only when it pages anew.
     async fn open_escalation(
         &self,
         group_key: &str,
@@ -292,7 +295,7 @@ pub trait EscalationStore: Send + Sync {
 }
 
 queries_for_any_backend! {
-    area EscalationStore rows [ContactRow, PolicyRow, EscalationRow, PageRow] {
+    area EscalationStore rows [ContactRow, PolicyRow, EscalationRow, PageRow, (i64, Option<String>)] {
         async fn contact_methods(&self, user_id: i64) -> StoreResult<Vec<ContactMethod>> {
             let sql = format!("{SELECT_CONTACTS} WHERE m.user_id = $1 ORDER BY m.label");
             sqlx::query_as::<DB, ContactRow>(&sql)
@@ -476,15 +479,27 @@ queries_for_any_backend! {
                 .bind(to_millis(at))
                 .fetch_optional(&mut *tx)
                 .await?;
-            let id = match opened {
-                Some((id,)) => id,
+            let (id, paging_anew) = match opened {
+                Some((id,)) => (id, true),
                 None => {
-                    sqlx::query_as::<DB, (i64,)>(SELECT_OPEN_ESCALATION)
-                        .bind(group_key.to_owned())
-                        .bind(policy.id)
-                        .fetch_one(&mut *tx)
-                        .await?
-                        .0
+                    let (id, ended) =
+                        sqlx::query_as::<DB, (i64, Option<String>)>(SELECT_OPEN_ESCALATION)
+                            .bind(group_key.to_owned())
+                            .bind(policy.id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    // One that stopped with nobody answering pages again from level 1 for
+                    // a new alert; one someone acknowledged takes it in quietly.
+                    let ended: Option<EscalationEnd> = ended.as_deref().map(from_json).transpose()?;
+                    let unanswered = ended
+                        .is_some_and(|end| !matches!(end, EscalationEnd::Acknowledged { .. }));
+                    if unanswered {
+                        sqlx::query(RESTART_ESCALATION)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    (id, unanswered)
                 }
             };
             for chunk in alert_ids.chunks(ALERTS_PER_INSERT) {
@@ -502,11 +517,11 @@ queries_for_any_backend! {
                 }
                 insert.execute(&mut *tx).await?;
             }
-            if opened.is_some() {
+            if paging_anew {
                 append(&mut tx, event.resource(&format!("escalation:{id}"))).await?;
             }
             tx.commit().await?;
-            Ok(opened.map(|(id,)| id))
+            Ok(paging_anew.then_some(id))
         }
 
         async fn unresolved_escalations(&self) -> StoreResult<Vec<UnresolvedEscalation>> {

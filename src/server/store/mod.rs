@@ -8,6 +8,7 @@ mod backups;
 mod capacity;
 mod channels;
 mod checks;
+mod contacts;
 mod database;
 mod deploys;
 mod dialect;
@@ -35,6 +36,7 @@ pub use backups::BackupStore;
 pub use capacity::{CapacityStore, LoadRow};
 pub use channels::ChannelStore;
 pub use checks::CheckStore;
+pub use contacts::ContactStore;
 pub use database::{DatabaseSnapshot, DatabaseStore, SessionStoreHandle};
 pub use deploys::DeployStore;
 pub use escalation::{EscalationStore, UnresolvedEscalation};
@@ -80,6 +82,7 @@ every_area! {
     CapacityStore,
     LeaseStore,
     OnCallStore,
+    ContactStore,
     EscalationStore,
 }
 

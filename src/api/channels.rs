@@ -143,21 +143,8 @@ pub async fn test_channel(id: i64) -> Result<String, AppError> {
         )
         .await;
     let event = caller.event("channel", "test", &channel.name);
-    let event = match &outcome {
-        Ok(()) => event,
-        Err(reason) => event
-            .outcome(crate::domain::audit::Outcome::Failure)
-            .reason(reason),
-    };
-    if let Err(err) = caller.state.store.append_audit(event).await {
-        tracing::warn!(error = %err, "could not audit a channel test");
-    }
-    let result = match outcome {
-        Ok(()) => Ok(format!("{} accepted the test notice", channel.name)),
-        Err(reason) => Err(AppError::Conflict(format!(
-            "{} did not accept the test notice: {reason}",
-            channel.name
-        ))),
-    };
+    let result = caller
+        .audited_test(event, &channel.name, "notice", outcome)
+        .await;
     super::ssr::respond(result)
 }

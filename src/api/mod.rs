@@ -62,6 +62,29 @@ mod ssr {
                 tracing::warn!(error = %err, "could not audit a failed action");
             }
         }
+
+        /// Audits a test send to `name` and says how it went: "`name` accepted the test
+        /// `what`", or why not as a conflict.
+        pub async fn audited_test(
+            &self,
+            event: AuditEvent,
+            name: &str,
+            what: &str,
+            outcome: Result<(), String>,
+        ) -> Result<String, AppError> {
+            let event = match &outcome {
+                Ok(()) => event,
+                Err(reason) => event.outcome(Outcome::Failure).reason(reason),
+            };
+            if let Err(err) = self.state.store.append_audit(event).await {
+                tracing::warn!(error = %err, "could not audit a test send");
+            }
+            outcome
+                .map(|()| format!("{name} accepted the test {what}"))
+                .map_err(|reason| {
+                    AppError::Conflict(format!("{name} did not accept the test {what}: {reason}"))
+                })
+        }
     }
 
     fn parts() -> Result<axum::http::request::Parts, AppError> {

@@ -113,22 +113,9 @@ pub async fn test_contact_method(id: i64) -> Result<String, AppError> {
         .test(target, &destination, &caller.principal.actor)
         .await;
     let event = caller.event("contact_method", "test", &format!("contact_method:{id}"));
-    let event = match &outcome {
-        Ok(()) => event,
-        Err(reason) => event
-            .outcome(crate::domain::audit::Outcome::Failure)
-            .reason(reason),
-    };
-    if let Err(err) = caller.state.store.append_audit(event).await {
-        tracing::warn!(error = %err, "could not audit a contact method test");
-    }
-    let result = match outcome {
-        Ok(()) => Ok(format!("{} accepted the test page", method.label)),
-        Err(reason) => Err(AppError::Conflict(format!(
-            "{} did not accept the test page: {reason}",
-            method.label
-        ))),
-    };
+    let result = caller
+        .audited_test(event, &method.label, "page", outcome)
+        .await;
     super::ssr::respond(result)
 }
 

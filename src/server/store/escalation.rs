@@ -402,11 +402,7 @@ queries_for_any_backend! {
                 .fetch_optional(&mut *tx)
                 .await?
                 .is_some();
-            if claimed {
-                append(&mut tx, event).await?;
-            }
-            tx.commit().await?;
-            Ok(claimed)
+            audit_if_changed(tx, claimed, event).await
         }
 
         async fn end_escalation(
@@ -424,11 +420,7 @@ queries_for_any_backend! {
                 .fetch_optional(&mut *tx)
                 .await?
                 .is_some();
-            if ended {
-                append(&mut tx, event).await?;
-            }
-            tx.commit().await?;
-            Ok(ended)
+            audit_if_changed(tx, ended, event).await
         }
 
         async fn resolve_escalation(
@@ -445,11 +437,7 @@ queries_for_any_backend! {
                 .fetch_optional(&mut *tx)
                 .await?
                 .is_some();
-            if resolved {
-                append(&mut tx, event).await?;
-            }
-            tx.commit().await?;
-            Ok(resolved)
+            audit_if_changed(tx, resolved, event).await
         }
 
         async fn record_page(&self, page: &Page) -> StoreResult<i64> {
@@ -520,4 +508,28 @@ queries_for_any_backend! {
             Ok(out)
         }
     }
+}
+
+/// Ends a guarded change: audits and commits it when it took (`changed`), and says whether it
+/// did; a change another replica made first is left without an entry.
+async fn audit_if_changed<DB>(
+    mut tx: sqlx::Transaction<'static, DB>,
+    changed: bool,
+    event: AuditEvent,
+) -> StoreResult<bool>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> <DB as sqlx::Database>::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> Option<String>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Decode<'q, DB> + sqlx::Type<DB>,
+    for<'r> (i64,): sqlx::FromRow<'r, DB::Row>,
+    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
+{
+    if changed {
+        append(&mut tx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(changed)
 }

@@ -16,6 +16,7 @@ mod demo_fleet;
 mod escalation;
 mod hostile_fleet;
 mod http_operability;
+mod incident_comms;
 mod incidents;
 mod interop;
 mod layers;

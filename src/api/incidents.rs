@@ -1,26 +1,30 @@
 //! Server functions for incidents: declare (from an alert in one click, or by hand), work the
 //! checklist phase by phase, take notes, and resolve.
 use super::error::AppError;
+use crate::domain::incidents::comms::{ActionItem, StatusUpdate};
 use crate::domain::incidents::{Incident, TimelineEvent};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// The guided view: the incident, its timeline, its targets' names, and the server's clock
-/// (so countdowns do not depend on the viewer's).
+/// The guided view: the incident, its timeline, its targets' names, its status updates
+/// (oldest first) and action items, and the server's clock (so countdowns do not depend on
+/// the viewer's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IncidentView {
     pub incident: Incident,
     pub timeline: Vec<TimelineEvent>,
     pub targets: Vec<(i64, String)>,
+    pub updates: Vec<StatusUpdate>,
+    pub action_items: Vec<ActionItem>,
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
 #[cfg(feature = "ssr")]
-const MAX_TEXT: usize = 2000;
+pub(super) const MAX_TEXT: usize = 2000;
 
 /// Loads the incident and checks `action` against its state, for a clear refusal.
 #[cfg(feature = "ssr")]
-async fn check(
+pub(super) async fn check(
     caller: &super::ssr::Caller,
     incident_id: i64,
     action: crate::domain::incidents::IncidentAction,
@@ -144,17 +148,22 @@ pub async fn declare_incident(
         .await
         .map_err(AppError::from);
     if let Ok(incident) = &result {
-        announce(&caller.state, incident, NoticeEvent::Declared).await;
+        let summary = format!(
+            "{}: declared by {}, commander {}",
+            incident.title, incident.declared_by, incident.commander
+        );
+        announce(&caller.state, incident, NoticeEvent::Declared, summary).await;
     }
     super::ssr::respond(result)
 }
 
 /// Tells the channels that want the incident's severity and its targets' tags.
 #[cfg(feature = "ssr")]
-async fn announce(
+pub(super) async fn announce(
     state: &crate::server::state::AppState,
     incident: &Incident,
     event: crate::domain::notifications::NoticeEvent,
+    summary: String,
 ) {
     let tags = state
         .directory
@@ -164,7 +173,10 @@ async fn announce(
             tracing::warn!(error = %err, "could not read targets; incident notice routed untagged");
             Vec::new()
         });
-    state.alerts.notifier().send_incident(incident, event, tags);
+    state
+        .alerts
+        .notifier()
+        .send_incident(incident, event, summary, tags);
 }
 
 #[server(endpoint = "incidents/get")]
@@ -184,6 +196,8 @@ pub async fn get_incident(id: i64) -> Result<IncidentView, AppError> {
             .map(|t| (t.id, t.name))
             .collect();
         Ok(IncidentView {
+            updates: store.status_updates(id).await?,
+            action_items: store.action_items(id).await?,
             incident,
             timeline,
             targets,
@@ -339,7 +353,8 @@ pub async fn resolve_incident(incident_id: i64) -> Result<Incident, AppError> {
         .await
         .map_err(AppError::from);
     if let Ok(incident) = &result {
-        announce(&caller.state, incident, NoticeEvent::Resolved).await;
+        let summary = format!("{}: resolved by {}", incident.title, caller.principal.actor);
+        announce(&caller.state, incident, NoticeEvent::Resolved, summary).await;
     }
     super::ssr::respond(result)
 }

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod deploys;
 pub mod error;
 pub mod fleet;
+pub mod incident_comms;
 pub mod incidents;
 pub mod oncall;
 pub mod paging;

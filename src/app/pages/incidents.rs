@@ -6,6 +6,11 @@ use crate::api::incidents::{
     list_incidents,
 };
 use crate::app::components::{ErrorNote, Field, LocalTime, field_error, form_error};
+use crate::app::pages::incident_comms::{
+    ActionItemsPanel, CommsActions, OpenActionItems, ReopenForm, RolesPanel, StatusPanel,
+    count_successes,
+};
+use crate::domain::incidents::comms::{Role, update_timer};
 use crate::domain::incidents::{IncidentState, StepState, countdown, relative, timer};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -22,6 +27,7 @@ pub fn IncidentsPage() -> impl IntoView {
         }
     });
     let declared: Signal<_> = declare.value().into();
+    let clock = crate::app::live::use_clock();
     view! {
         <Title text="Incidents" />
         <h1>"Incidents"</h1>
@@ -31,13 +37,17 @@ pub fn IncidentsPage() -> impl IntoView {
                     Ok(list) if list.is_empty() => view! { <p class="panel empty-state">"No incidents. Declare one from a firing alert, a runbook, or below."</p> }.into_any(),
                     Ok(list) => view! {
                         <table class="incidents">
-                            <thead><tr><th scope="col">"Incident"</th><th scope="col">"State"</th><th scope="col">"Commander"</th><th scope="col">"Declared"</th></tr></thead>
+                            <thead><tr><th scope="col">"Incident"</th><th scope="col">"State"</th><th scope="col">"Commander"</th><th scope="col">"Next update"</th><th scope="col">"Declared"</th></tr></thead>
                             <tbody>
                                 {list.into_iter().map(|i| view! {
                                     <tr data-incident=i.id data-state=i.state.as_str()>
                                         <th scope="row"><a href=format!("/incidents/{}", i.id)>{format!("#{} {}", i.id, i.title)}</a><br /><small class="muted">{i.severity.as_str()}</small></th>
                                         <td>{i.state.as_str()}{(i.state == IncidentState::Open).then(|| i.phase().map(|p| format!(" · {}", p.name)))}</td>
                                         <td>{i.commander.clone()}</td>
+                                        <td>{i.update_due_at.filter(|_| i.state == IncidentState::Open).map(|due| {
+                                            let timer = move || update_timer(due, chrono::DateTime::from_timestamp_millis(clock.get() as i64).unwrap_or(due));
+                                            view! { <span class=move || format!("update-clock {}", timer().0.as_str()) data-update-level=move || timer().0.as_str()>{move || timer().1}</span> }
+                                        })}</td>
                                         <td><LocalTime at=i.declared_at /></td>
                                     </tr>
                                 }).collect_view()}
@@ -67,6 +77,7 @@ pub fn IncidentsPage() -> impl IntoView {
             </ActionForm>
             <ErrorNote error=form_error(declared) />
         </section>
+        <OpenActionItems />
     }
 }
 
@@ -83,18 +94,21 @@ pub fn IncidentPage() -> impl IntoView {
     let note = ServerAction::<AddNote>::new();
     let advance = ServerAction::<NextPhase>::new();
     let resolve = ServerAction::<ResolveIncident>::new();
-    // Others work the same incident: look again every few seconds (but not while someone is
-    // typing, which a fresh render would wipe), and after every action.
+    let changed = RwSignal::new(0u64);
+    count_successes(step, changed);
+    count_successes(note, changed);
+    count_successes(advance, changed);
+    count_successes(resolve, changed);
+    let comms = CommsActions::new(changed);
+    // Others work the same incident: look again every few seconds (but not while something
+    // typed is unsent, which a fresh render would wipe), and after every change.
     let refresh = RwSignal::new(0u64);
     let ticks = RwSignal::new(0i64);
     Effect::new(move |_| {
         if let Ok(handle) = set_interval_with_handle(
             move || {
                 ticks.update(|t| *t += 1);
-                let typing = document()
-                    .active_element()
-                    .is_some_and(|e| e.tag_name().eq_ignore_ascii_case("input"));
-                if ticks.get_untracked() % 5 == 0 && !typing {
+                if ticks.get_untracked() % 5 == 0 && !has_unsent_input() {
                     refresh.update(|r| *r += 1);
                 }
             },
@@ -104,16 +118,7 @@ pub fn IncidentPage() -> impl IntoView {
         }
     });
     let view_data = Resource::new(
-        move || {
-            (
-                id(),
-                refresh.get(),
-                step.version().get(),
-                note.version().get(),
-                advance.version().get(),
-                resolve.version().get(),
-            )
-        },
+        move || (id(), refresh.get(), changed.get()),
         |(id, ..)| async move {
             match id {
                 Some(id) => get_incident(id).await,
@@ -135,6 +140,7 @@ pub fn IncidentPage() -> impl IntoView {
             form_error(note.value().into()).get(),
             form_error(advance.value().into()).get(),
             form_error(resolve.value().into()).get(),
+            comms.error(),
         ]
         .into_iter()
         .flatten()
@@ -148,12 +154,40 @@ pub fn IncidentPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match view_data.await {
-                    Ok(data) => view! { <Guided data since_fetch step note advance resolve /> }.into_any(),
+                    Ok(data) => view! { <Guided data since_fetch step note advance resolve comms /> }.into_any(),
                     Err(err) => view! { <h1>"Incident"</h1><p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                 }
             })}
         </Transition>
     }
+}
+
+/// Whether a form on the page holds something typed and not yet sent, which a refresh
+/// would wipe.
+fn has_unsent_input() -> bool {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let Ok(fields) =
+            document().query_selector_all("form input:not([type=hidden]), form textarea")
+        else {
+            return false;
+        };
+        (0..fields.length())
+            .filter_map(|i| fields.item(i))
+            .any(|node| {
+                if let Some(input) = node.dyn_ref::<web_sys::HtmlInputElement>() {
+                    input.value() != input.default_value()
+                } else if let Some(area) = node.dyn_ref::<web_sys::HtmlTextAreaElement>() {
+                    area.default_value()
+                        .is_ok_and(|default| area.value() != default)
+                } else {
+                    false
+                }
+            })
+    }
+    #[cfg(not(feature = "hydrate"))]
+    false
 }
 
 #[component]
@@ -164,11 +198,14 @@ fn Guided(
     note: ServerAction<AddNote>,
     advance: ServerAction<NextPhase>,
     resolve: ServerAction<ResolveIncident>,
+    comms: CommsActions,
 ) -> impl IntoView {
     let IncidentView {
         incident,
         timeline,
         targets,
+        updates,
+        action_items,
         now,
     } = data;
     let id = incident.id;
@@ -202,7 +239,9 @@ fn Guided(
             <h1>{format!("#{} {}", incident.id, incident.title)}</h1>
             <span class=format!("severity-{}", incident.severity.as_str())>{incident.severity.as_str()}</span>
             <span data-state=incident.state.as_str()>{incident.state.as_str()}</span>
-            <span class="muted">"commander " <b>{incident.commander.clone()}</b></span>
+            {Role::ALL.into_iter().filter_map(|role| incident.holder(role).map(|who| view! {
+                <span class="muted" data-role-holder=role.as_str()>{role.label()} " " <b>{who.to_owned()}</b></span>
+            })).collect_view()}
             <a href=format!("/reports/incident-{id}.md") download>"Report (Markdown)"</a>
             <a href=format!("/reports/incident-{id}.html") target="_blank">"Report (printable)"</a>
         </header>
@@ -215,7 +254,7 @@ fn Guided(
                             {move || countdown(elapsed(), budget)}
                         </p>
                     }.into_any(),
-                    _ => view! { <h2>"Resolved"</h2> }.into_any(),
+                    _ => view! { <h2>"Resolved"</h2><ReopenForm incident_id=id actions=comms /> }.into_any(),
                 }}
                 <ul class="steps">
                     {steps.into_iter().map(|s| {
@@ -293,6 +332,10 @@ fn Guided(
                 }).collect_view()}
             </section>
         </div>
+        <div class="comms">
+            <StatusPanel incident=incident.clone() updates now since_fetch actions=comms />
+            <RolesPanel incident=incident.clone() actions=comms />
+        </div>
         <section class="panel">
             <h2>"Phases"</h2>
             <ol class="phases">
@@ -318,6 +361,7 @@ fn Guided(
                 </ActionForm>
             </section>
         })}
+        <ActionItemsPanel incident_id=id items=action_items today=now.date_naive() actions=comms />
         <section class="panel" aria-label="Timeline">
             <h2>"Timeline"</h2>
             <ol class="timeline">

@@ -8,6 +8,7 @@ pub mod backups;
 pub mod capacity;
 pub mod channels;
 pub mod fleet;
+pub mod incident_comms;
 pub mod incidents;
 pub mod oncall;
 pub mod paging;

@@ -289,7 +289,7 @@ impl Grouper {
                 notice.dedup_key = dedup_key;
                 return Some(Acknowledged { notice, tags, open });
             }
-            NoticeEvent::Declared | NoticeEvent::Test => {}
+            NoticeEvent::Declared | NoticeEvent::Updated | NoticeEvent::Test => {}
         }
         None
     }

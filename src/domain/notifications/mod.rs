@@ -168,6 +168,8 @@ pub enum NoticeEvent {
     Firing,
     /// An incident was declared (its resolution is `Resolved`).
     Declared,
+    /// An incident posted a status update, changed severity or was reopened.
+    Updated,
     Acknowledged,
     Resolved,
     Test,
@@ -178,6 +180,7 @@ impl NoticeEvent {
         match self {
             Self::Firing => "firing",
             Self::Declared => "declared",
+            Self::Updated => "updated",
             Self::Acknowledged => "acknowledged",
             Self::Resolved => "resolved",
             Self::Test => "test",
@@ -188,6 +191,7 @@ impl NoticeEvent {
         [
             Self::Firing,
             Self::Declared,
+            Self::Updated,
             Self::Acknowledged,
             Self::Resolved,
             Self::Test,

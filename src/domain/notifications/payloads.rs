@@ -16,6 +16,7 @@ impl AlertNotice {
         match self.event {
             NoticeEvent::Firing => "FIRING",
             NoticeEvent::Declared => "INCIDENT",
+            NoticeEvent::Updated => "UPDATE",
             NoticeEvent::Acknowledged => "ACKNOWLEDGED",
             NoticeEvent::Resolved => "RESOLVED",
             NoticeEvent::Test => "TEST",
@@ -159,7 +160,11 @@ impl AlertNotice {
     /// acknowledge and resolve, so PagerDuty folds them into one incident.
     pub fn pagerduty_body(&self, routing_key: &RoutingKey) -> Value {
         let action = match self.event {
-            NoticeEvent::Firing | NoticeEvent::Declared | NoticeEvent::Test => "trigger",
+            // A trigger with an open incident's key adds to it rather than opening another.
+            NoticeEvent::Firing
+            | NoticeEvent::Declared
+            | NoticeEvent::Updated
+            | NoticeEvent::Test => "trigger",
             NoticeEvent::Acknowledged => "acknowledge",
             NoticeEvent::Resolved => "resolve",
         };

@@ -105,6 +105,22 @@ pub const SERVER_FUNCTIONS: &[(&str, Access)] = &[
     ("/api/incidents/note", Access::Need(Permission::Operate)),
     ("/api/incidents/advance", Access::Need(Permission::Operate)),
     ("/api/incidents/resolve", Access::Need(Permission::Operate)),
+    ("/api/incidents/role", Access::Need(Permission::Operate)),
+    ("/api/incidents/severity", Access::Need(Permission::Operate)),
+    ("/api/incidents/reopen", Access::Need(Permission::Operate)),
+    ("/api/incidents/update", Access::Need(Permission::Operate)),
+    (
+        "/api/incidents/action-items",
+        Access::Need(Permission::ViewDashboards),
+    ),
+    (
+        "/api/incidents/action-items/add",
+        Access::Need(Permission::Operate),
+    ),
+    (
+        "/api/incidents/action-items/close",
+        Access::Need(Permission::Operate),
+    ),
     (
         "/api/readiness/get",
         Access::Need(Permission::ViewDashboards),

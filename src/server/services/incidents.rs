@@ -2,7 +2,9 @@
 //! targets) and the post-incident report as Markdown or printable HTML.
 use crate::domain::alerts::AlertQuery;
 use crate::domain::error::AppError;
-use crate::domain::incidents::{Incident, TimelineEvent, TimelineKind, ordered, report_markdown};
+use crate::domain::incidents::{
+    Incident, ReportParts, TimelineEvent, TimelineKind, ordered, report_markdown,
+};
 use crate::domain::series::downsample;
 use crate::server::http::charts::{self, Chart, Marker};
 use crate::server::services::signals::Signals;
@@ -130,10 +132,17 @@ pub async fn report(
             (title, image)
         })
         .collect();
-    Ok((
-        incident.clone(),
-        report_markdown(&incident, &events, &images, now),
-    ))
+    let updates = store.status_updates(id).await?;
+    let action_items = store.action_items(id).await?;
+    let parts = ReportParts {
+        incident: &incident,
+        timeline: &events,
+        updates: &updates,
+        action_items: &action_items,
+        charts: &images,
+    };
+    let markdown = report_markdown(&parts, now);
+    Ok((incident, markdown))
 }
 
 /// `GET /reports/incident-{id}.md` (a Markdown download) or `…/incident-{id}.html` (a page

@@ -7,6 +7,7 @@ use super::polls::{from_json, from_millis, to_json, to_millis};
 use super::{StoreError, StoreResult};
 use crate::domain::alerts::Severity;
 use crate::domain::audit::AuditEvent;
+use crate::domain::incidents::comms::update_cadence;
 use crate::domain::incidents::{
     Incident, IncidentState, PhaseRun, StepRun, StepState, TimelineEvent, TimelineKind,
 };
@@ -33,6 +34,8 @@ pub(super) struct IncidentRow {
     title: String,
     severity: String,
     commander: String,
+    ops_lead: Option<String>,
+    comms_lead: Option<String>,
     state: String,
     runbook: Option<String>,
     alert_id: Option<i64>,
@@ -41,6 +44,7 @@ pub(super) struct IncidentRow {
     declared_at: i64,
     resolved_at: Option<i64>,
     current_phase: i64,
+    update_due_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -78,11 +82,12 @@ fn index(n: i64) -> usize {
     usize::try_from(n).unwrap_or(0)
 }
 
-const SELECT_INCIDENTS: &str = "SELECT id, title, severity, commander, state, runbook, alert_id, \
-    target_ids, declared_by, declared_at, resolved_at, current_phase FROM incidents";
+const SELECT_INCIDENTS: &str = "SELECT id, title, severity, commander, ops_lead, comms_lead, \
+    state, runbook, alert_id, target_ids, declared_by, declared_at, resolved_at, current_phase, \
+    update_due_at FROM incidents";
 const INSERT_INCIDENT: &str = "INSERT INTO incidents (title, severity, commander, state, runbook, \
-    alert_id, target_ids, declared_by, declared_at, current_phase) \
-    VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, 0) RETURNING id";
+    alert_id, target_ids, declared_by, declared_at, current_phase, update_due_at) \
+    VALUES ($1, $2, $3, 'open', $4, $5, $6, $7, $8, 0, $9) RETURNING id";
 const INSERT_PHASE: &str = "INSERT INTO incident_phases (incident_id, idx, name, budget_secs, \
     started_at) VALUES ($1, $2, $3, $4, $5)";
 const INSERT_STEP: &str =
@@ -106,7 +111,8 @@ const ADVANCE: &str = "UPDATE incidents SET current_phase = current_phase + 1 \
 const END_PHASE: &str = "UPDATE incident_phases SET ended_at = $1 WHERE incident_id = $2 AND idx = $3 AND ended_at IS NULL";
 const START_PHASE: &str =
     "UPDATE incident_phases SET started_at = $1 WHERE incident_id = $2 AND idx = $3 RETURNING name";
-const RESOLVE: &str = "UPDATE incidents SET state = 'resolved', resolved_at = $1 \
+const RESOLVE: &str = "UPDATE incidents SET state = 'resolved', resolved_at = $1, \
+    update_due_at = NULL \
     WHERE id = $2 AND state = 'open' RETURNING current_phase";
 
 /// Steps the incident methods share.
@@ -175,6 +181,7 @@ queries_for_any_backend! {
                 .bind(to_json(&new.target_ids)?)
                 .bind(new.by.clone())
                 .bind(at)
+                .bind(update_cadence(new.severity).map(|c| to_millis(new.at + c)))
                 .fetch_one(&mut *tx)
                 .await?;
             for (idx, (name, budget, steps)) in new.plan.iter().enumerate() {
@@ -464,6 +471,8 @@ queries_for_any_backend! {
                 severity: Severity::parse(&row.severity)
                     .ok_or_else(|| corrupt("severity", &row.severity))?,
                 commander: row.commander,
+                ops_lead: row.ops_lead,
+                comms_lead: row.comms_lead,
                 state: IncidentState::parse(&row.state).ok_or_else(|| corrupt("state", &row.state))?,
                 runbook: row.runbook,
                 alert_id: row.alert_id,
@@ -474,6 +483,7 @@ queries_for_any_backend! {
                 current_phase: index(row.current_phase),
                 phases,
                 steps,
+                update_due_at: row.update_due_at.map(from_millis).transpose()?,
             })
         }
 
@@ -503,7 +513,7 @@ fn step_run(row: StepRow) -> StoreResult<StepRun> {
     })
 }
 
-async fn add_event<DB>(
+pub(super) async fn add_event<DB>(
     tx: &mut Transaction<'static, DB>,
     incident_id: i64,
     at: i64,

@@ -13,6 +13,7 @@ mod database;
 mod deploys;
 mod dialect;
 mod escalation;
+mod incident_comms;
 mod incidents;
 mod leases;
 mod oncall;
@@ -40,6 +41,7 @@ pub use contacts::ContactStore;
 pub use database::{DatabaseSnapshot, DatabaseStore, SessionStoreHandle};
 pub use deploys::DeployStore;
 pub use escalation::{EscalationStore, UnresolvedEscalation};
+pub use incident_comms::IncidentCommsStore;
 pub use incidents::{IncidentStore, NewIncident};
 pub use leases::LeaseStore;
 pub use oncall::OnCallStore;
@@ -77,6 +79,7 @@ every_area! {
     SilenceStore,
     DeployStore,
     IncidentStore,
+    IncidentCommsStore,
     ReadinessStore,
     BackupStore,
     CapacityStore,

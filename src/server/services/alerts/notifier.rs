@@ -191,17 +191,16 @@ impl Notifier {
         self.queue(notice, tags.to_vec());
     }
 
-    /// Queues the news that an incident was declared (`Declared`) or resolved, for the
-    /// channels that want its severity and its targets' `tags`.
-    pub fn send_incident(&self, incident: &Incident, event: NoticeEvent, tags: Vec<String>) {
+    /// Queues news of an incident (declared, updated, resolved) for the channels that want
+    /// its severity and its targets' `tags`; `summary` says what happened.
+    pub fn send_incident(
+        &self,
+        incident: &Incident,
+        event: NoticeEvent,
+        summary: String,
+        tags: Vec<String>,
+    ) {
         let path = format!("/incidents/{}", incident.id);
-        let summary = match event {
-            NoticeEvent::Declared => format!(
-                "{}: declared by {}, commander {}",
-                incident.title, incident.declared_by, incident.commander
-            ),
-            _ => format!("{}: resolved", incident.title),
-        };
         let notice = AlertNotice {
             link: self.link(&path),
             runbook: incident.runbook.clone(),

@@ -1,7 +1,11 @@
 //! Incidents: phases with timers, a checklist, the timeline, and the post-incident report.
+pub mod comms;
+mod report;
+
 use super::alerts::Severity;
 use super::runbooks::Runbook;
 use chrono::{DateTime, Utc};
+pub use report::{ReportParts, report_markdown};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +80,8 @@ pub struct Incident {
     pub title: String,
     pub severity: Severity,
     pub commander: String,
+    pub ops_lead: Option<String>,
+    pub comms_lead: Option<String>,
     pub state: IncidentState,
     pub runbook: Option<String>,
     pub alert_id: Option<i64>,
@@ -86,6 +92,9 @@ pub struct Incident {
     pub current_phase: usize,
     pub phases: Vec<PhaseRun>,
     pub steps: Vec<StepRun>,
+    /// When the next status update is due while the incident is open (none for an info
+    /// incident before its first update).
+    pub update_due_at: Option<DateTime<Utc>>,
 }
 
 /// The plan an incident starts from: the runbook's phases and steps, or one free phase.
@@ -152,6 +161,11 @@ pub enum IncidentAction {
         from_phase: usize,
     },
     Resolve,
+    /// Assign or hand over a role, change the severity, or post a status update.
+    Communicate,
+    Reopen,
+    /// Add or close an action item: follow-ups outlive the incident.
+    FollowUp,
 }
 
 /// How far before its declaration an incident's timeline and charts look: its first alert
@@ -168,28 +182,38 @@ impl Incident {
     /// Whether `action` may happen now, or why not. The store applies the same rules
     /// atomically, so two people acting at once cannot both pass.
     pub fn allows(&self, action: IncidentAction) -> Result<(), String> {
-        if self.state == IncidentState::Resolved {
-            return Err("the incident is resolved".into());
-        }
-        match action {
-            IncidentAction::Step { step_id } => match self.steps.iter().find(|s| s.id == step_id) {
-                None => Err("no such step in this incident".into()),
-                Some(step) if step.state != StepState::Pending => Err(format!(
-                    "already {} by {}",
-                    step.state.as_str(),
-                    step.actor.as_deref().unwrap_or("someone")
-                )),
-                Some(_) => Ok(()),
-            },
-            IncidentAction::Advance { from_phase } if from_phase != self.current_phase => {
-                Err("the incident has already moved on from that phase".into())
-            }
-            IncidentAction::Advance { .. } if self.is_last_phase() => {
-                Err("this is the last phase: resolve the incident instead".into())
-            }
-            IncidentAction::Advance { .. } | IncidentAction::Note | IncidentAction::Resolve => {
+        match (self.state, action) {
+            (_, IncidentAction::FollowUp) | (IncidentState::Resolved, IncidentAction::Reopen) => {
                 Ok(())
             }
+            (IncidentState::Open, IncidentAction::Reopen) => Err("the incident is open".into()),
+            (IncidentState::Resolved, _) => Err("the incident is resolved".into()),
+            (IncidentState::Open, IncidentAction::Step { step_id }) => {
+                match self.steps.iter().find(|s| s.id == step_id) {
+                    None => Err("no such step in this incident".into()),
+                    Some(step) if step.state != StepState::Pending => Err(format!(
+                        "already {} by {}",
+                        step.state.as_str(),
+                        step.actor.as_deref().unwrap_or("someone")
+                    )),
+                    Some(_) => Ok(()),
+                }
+            }
+            (IncidentState::Open, IncidentAction::Advance { from_phase })
+                if from_phase != self.current_phase =>
+            {
+                Err("the incident has already moved on from that phase".into())
+            }
+            (IncidentState::Open, IncidentAction::Advance { .. }) if self.is_last_phase() => {
+                Err("this is the last phase: resolve the incident instead".into())
+            }
+            (
+                IncidentState::Open,
+                IncidentAction::Advance { .. }
+                | IncidentAction::Note
+                | IncidentAction::Resolve
+                | IncidentAction::Communicate,
+            ) => Ok(()),
         }
     }
 
@@ -233,6 +257,13 @@ pub enum TimelineKind {
     Note,
     Deploy,
     Resolved,
+    /// A role assigned, handed over or stood down.
+    Role,
+    Severity,
+    /// A status update, as posted to the channels.
+    Update,
+    Reopened,
+    ActionItem,
 }
 
 impl TimelineKind {
@@ -245,6 +276,11 @@ impl TimelineKind {
             Self::Note => "note",
             Self::Deploy => "deploy",
             Self::Resolved => "resolved",
+            Self::Role => "role",
+            Self::Severity => "severity",
+            Self::Update => "update",
+            Self::Reopened => "reopened",
+            Self::ActionItem => "action_item",
         }
     }
 
@@ -257,6 +293,11 @@ impl TimelineKind {
             Self::Note,
             Self::Deploy,
             Self::Resolved,
+            Self::Role,
+            Self::Severity,
+            Self::Update,
+            Self::Reopened,
+            Self::ActionItem,
         ]
         .into_iter()
         .find(|k| k.as_str() == raw)
@@ -285,116 +326,22 @@ pub fn ordered(mut events: Vec<TimelineEvent>) -> Vec<TimelineEvent> {
     events
 }
 
-fn minutes(secs: i64) -> String {
-    format!("{}:{:02}", secs / 60, secs % 60)
-}
-
-/// The post-incident report in Markdown: summary, timeline, time per phase against its
-/// budget, skipped steps, and the charts (SVG, inline so the file stands alone).
-pub fn report_markdown(
-    incident: &Incident,
-    timeline: &[TimelineEvent],
-    charts: &[(String, String)],
-    now: DateTime<Utc>,
-) -> String {
-    let mut out = String::new();
-    let end = incident.resolved_at.unwrap_or(now);
-    out.push_str(&format!(
-        "# Incident #{}: {}\n\n",
-        incident.id, incident.title
-    ));
-    out.push_str(&format!(
-        "- Severity: {}\n- Commander: {}\n- Declared: {} by {}\n- State: {}\n- Duration: {}\n",
-        incident.severity.as_str(),
-        incident.commander,
-        incident.declared_at.format("%Y-%m-%d %H:%M:%S UTC"),
-        incident.declared_by,
-        incident.state.as_str(),
-        minutes((end - incident.declared_at).num_seconds().max(0)),
-    ));
-    if let Some(runbook) = &incident.runbook {
-        out.push_str(&format!("- Runbook: {runbook}\n"));
-    }
-    out.push_str("\n## Timeline\n\n| When | What | Who | Detail |\n|---|---|---|---|\n");
-    for event in timeline {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} |\n",
-            relative(event.at, incident.declared_at),
-            event.kind.as_str(),
-            cell(&event.actor),
-            cell(&event.text)
-        ));
-    }
-    out.push_str("\n## Time per phase\n\n| Phase | Spent | Budget | |\n|---|---|---|---|\n");
-    for (name, spent, budget) in incident.phase_times(now) {
-        let over = match (spent, budget) {
-            (Some(s), Some(b)) if s > i64::from(b) => "over budget",
-            (None, _) => "not reached",
-            _ => "",
-        };
-        out.push_str(&format!(
-            "| {} | {} | {} | {over} |\n",
-            cell(&name),
-            spent.map_or_else(|| "–".into(), minutes),
-            budget.map_or_else(|| "–".into(), |b| minutes(i64::from(b))),
-        ));
-    }
-    let skipped: Vec<&StepRun> = incident
-        .steps
-        .iter()
-        .filter(|s| s.state == StepState::Skipped)
-        .collect();
-    let open: Vec<&StepRun> = incident
-        .steps
-        .iter()
-        .filter(|s| s.state == StepState::Pending)
-        .collect();
-    out.push_str("\n## Steps skipped\n\n");
-    if skipped.is_empty() {
-        out.push_str("None.\n");
-    }
-    for step in skipped {
-        out.push_str(&format!(
-            "- {} (skipped by {}: {})\n",
-            step.text,
-            step.actor.as_deref().unwrap_or("?"),
-            step.reason.as_deref().unwrap_or("")
-        ));
-    }
-    if !open.is_empty() {
-        out.push_str("\n## Steps not done\n\n");
-        for step in open {
-            out.push_str(&format!("- {}\n", step.text));
-        }
-    }
-    if !charts.is_empty() {
-        out.push_str("\n## Golden signals\n\n");
-        for (title, svg) in charts {
-            out.push_str(&format!("### {title}\n\n{svg}\n\n"));
-        }
-    }
-    out
-}
-
-/// A table cell: one line, with the column separator escaped.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn at(secs: i64) -> DateTime<Utc> {
+    pub(super) fn at(secs: i64) -> DateTime<Utc> {
         DateTime::<Utc>::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
     }
 
-    fn incident() -> Incident {
+    pub(super) fn incident() -> Incident {
         Incident {
             id: 7,
             title: "Error burst on demo-04".into(),
             severity: Severity::Critical,
             commander: "ann".into(),
+            ops_lead: None,
+            comms_lead: None,
             state: IncidentState::Open,
             runbook: Some("high-error-rate".into()),
             alert_id: Some(3),
@@ -432,6 +379,7 @@ mod tests {
                 at: Some(at(60)),
                 reason: Some("owner already on the bridge".into()),
             }],
+            update_due_at: Some(at(1800)),
         }
     }
 
@@ -455,42 +403,6 @@ mod tests {
         assert_eq!(times[2], ("Mitigation".into(), None, None));
         assert_eq!(incident().phase_elapsed(at(500)), 100);
         assert!(!incident().is_last_phase());
-    }
-
-    #[test]
-    fn the_report_lists_the_timeline_in_order_with_relative_times() {
-        let events = ordered(vec![
-            TimelineEvent {
-                at: at(60),
-                kind: TimelineKind::Step,
-                actor: "bob".into(),
-                text: "skipped: Page the owner".into(),
-            },
-            TimelineEvent {
-                at: at(-30),
-                kind: TimelineKind::Alert,
-                actor: "system:alerts".into(),
-                text: "error rate firing | 25%".into(),
-            },
-            TimelineEvent {
-                at: at(0),
-                kind: TimelineKind::Declared,
-                actor: "ann".into(),
-                text: "declared".into(),
-            },
-        ]);
-        let report = report_markdown(&incident(), &events, &[], at(500));
-        let alert = report.find("T-0:30 | alert").unwrap();
-        let declared = report.find("T+0:00 | declared").unwrap();
-        let step = report.find("T+1:00 | step").unwrap();
-        assert!(alert < declared && declared < step, "{report}");
-        assert!(
-            report.contains("error rate firing \\| 25%"),
-            "a pipe in text cannot break the table"
-        );
-        assert!(report.contains("| Initial Response | 6:40 | 5:00 | over budget |"));
-        assert!(report.contains("| Mitigation | – | – | not reached |"));
-        assert!(report.contains("Page the owner (skipped by bob: owner already on the bridge)"));
     }
 
     #[test]
@@ -527,6 +439,11 @@ mod tests {
                 .is_err()
         );
         assert_eq!(last.allows(IncidentAction::Resolve), Ok(()));
+        assert_eq!(open.allows(IncidentAction::Communicate), Ok(()));
+        assert_eq!(
+            open.allows(IncidentAction::Reopen),
+            Err("the incident is open".into())
+        );
         let resolved = Incident {
             state: IncidentState::Resolved,
             ..open
@@ -535,12 +452,19 @@ mod tests {
             IncidentAction::Note,
             IncidentAction::Resolve,
             IncidentAction::Step { step_id: 2 },
+            IncidentAction::Communicate,
         ] {
             assert_eq!(
                 resolved.allows(action),
                 Err("the incident is resolved".into())
             );
         }
+        assert_eq!(resolved.allows(IncidentAction::Reopen), Ok(()));
+        assert_eq!(
+            resolved.allows(IncidentAction::FollowUp),
+            Ok(()),
+            "action items are added and closed after resolution"
+        );
     }
 
     #[test]

@@ -78,7 +78,7 @@ test('a commander runs the High Error Rate runbook: timers turn overdue, steps a
   await expect(page.getByRole('heading', { level: 1 })).toContainText('Checkout errors');
   await waitForHydration(page);
 
-  const timer = page.getByRole('timer');
+  const timer = page.getByRole('region', { name: 'Current phase' }).getByRole('timer');
   await expect(page.getByRole('region', { name: 'Current phase' })).toContainText('Phase 1 of 3: Initial Response');
   await expect(timer).toHaveAttribute('data-timer-level', 'overdue', { timeout: 6_000 });
   await expect(timer).toContainText('over');

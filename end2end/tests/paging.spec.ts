@@ -8,8 +8,11 @@ function startOfToday(): string {
 
 // The person on call is paged: a schedule, a contact method and a policy made in the browser
 // (a policy that would never end is refused first), an outage, the page reaching the on-call,
-// the alert saying who was paged and how, and acknowledging it stops the escalation.
-test('an escalation policy pages the on-call, the alert shows who was paged, and acknowledging stops it', async ({ page }) => {
+// the alert saying who was paged and how, and acknowledging it stops the escalation. The
+// outage then becomes an incident: roles assigned, a status update told to the team's
+// channel, resolved, and its action items in the report.
+test('an escalation policy pages the on-call, who acknowledges, declares an incident, keeps the team told and follows up', async ({ page }) => {
+  test.setTimeout(120_000);
   const noErrors = watchForErrors(page);
   const hook = await jsonReceiver('/hooks/XSECRETX');
   const port = await freePort();
@@ -100,6 +103,70 @@ test('an escalation policy pages the on-call, the alert shows who was paged, and
   expect(hook.messages.some((m) => m.event === 'acknowledged' && m.by === DEMO_ADMIN)).toBe(true);
   await page.screenshot({ path: 'test-results/alert-paged.png', fullPage: true });
 
+  // The team's channel hears of incidents.
+  const team = await jsonReceiver('/team');
+  const channel = await page.request.post(`${mcpops.url}/api/channels/create`, {
+    form: { name: 'team', kind: 'webhook', url: team.url, min_severity: 'info' },
+  });
+  expect(channel.status()).toBe(200);
+  await page.goto(`${mcpops.url}/alerts`);
+  await waitForHydration(page);
+  await page.getByRole('button', { name: /^Declare an incident from .* on demo-01$/ }).first().click();
+  await expect(page).toHaveURL(/\/incidents\/\d+$/);
+  const incidentUrl = page.url();
+  await waitForHydration(page);
+  await expect(page.locator('[data-role="commander"] dd')).toHaveText(DEMO_ADMIN);
+  const roles = page.getByRole('form', { name: 'Assign a role' });
+  for (const [role, person] of [['ops_lead', 'bob'], ['comms_lead', 'cy']]) {
+    await roles.getByLabel('Role').selectOption(role);
+    await roles.getByLabel('Person').fill(person);
+    await roles.getByRole('button', { name: 'Assign' }).click();
+    await expect(page.locator(`[data-role="${role}"] dd`)).toHaveText(person);
+  }
+  const timeline = page.getByRole('region', { name: 'Timeline' });
+  await expect(timeline.locator('li[data-kind="role"]')).toHaveCount(2);
+  await expect(timeline).toContainText('communications lead: cy');
+
+  // A status update without its impact is refused beside the field, and what was typed stays.
+  const clock = page.getByTestId('update-timer');
+  await expect(clock).toHaveAttribute('data-timer-level', 'normal');
+  await expect(clock).toContainText(/due in (29|30):/);
+  const update = page.getByRole('form', { name: 'Post a status update' });
+  await update.getByLabel('Affected').fill('demo-01 tools');
+  await update.getByRole('button', { name: 'Post update' }).click();
+  await expect(update.locator('#update-field-impact-error')).toContainText('say what users see');
+  await expect(update.getByLabel('Affected')).toHaveValue('demo-01 tools');
+  await update.getByLabel('Impact').fill('demo-01 answers nothing; traffic moved to demo-02');
+  await update.getByLabel('Next update in (minutes)').fill('15');
+  await update.getByRole('button', { name: 'Post update' }).click();
+  await expect(page.getByTestId('latest-update')).toContainText('traffic moved to demo-02');
+  await expect(clock).toContainText(/due in (14|15):/);
+  await expect(async () => {
+    const told = team.messages.find((m) => m.event === 'updated');
+    expect(told?.summary).toContain('Affected: demo-01 tools. Impact: demo-01 answers nothing');
+  }).toPass({ timeout: 10_000 });
+  await page.screenshot({ path: 'test-results/incident-comms.png', fullPage: true });
+
+  // Resolved, then followed up: the action item is in the report and on the incidents page.
+  await page.getByRole('button', { name: 'Resolve incident' }).click();
+  await expect(page.getByRole('heading', { level: 2, name: 'Resolved' })).toBeVisible();
+  await expect(clock).toHaveCount(0);
+  const items = page.getByRole('form', { name: 'Add an action item' });
+  await items.getByLabel('What needs doing').fill('Alert before demo-01 runs out of workers');
+  await items.getByLabel('Owner').fill('bob');
+  await items.getByRole('button', { name: 'Add action item' }).click();
+  await expect(page.locator('li.action-item')).toContainText('Alert before demo-01 runs out of workers');
+  const report = await (await page.request.get(`${incidentUrl.replace('/incidents/', '/reports/incident-')}.md`)).text();
+  expect(report).toContain(`- Commander: ${DEMO_ADMIN}\n- Operations lead: bob\n- Communications lead: cy`);
+  expect(report).toContain('Affected: demo-01 tools. Impact: demo-01 answers nothing');
+  expect(report).toMatch(/\| Alert before demo-01 runs out of workers \| bob \| \d{4}-\d{2}-\d{2} \| open \|/);
+  expect(team.messages.map((m) => m.event)).toEqual(expect.arrayContaining(['declared', 'updated', 'resolved']));
+  await page.goto(`${mcpops.url}/incidents`);
+  await waitForHydration(page);
+  const open = page.getByRole('region', { name: 'Open action items' });
+  await expect(open).toContainText('Alert before demo-01 runs out of workers');
+  await page.screenshot({ path: 'test-results/incidents-action-items.png', fullPage: true });
+
   // On a phone, the paging page reads without sideways scrolling.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${mcpops.url}/oncall/paging`);
@@ -109,6 +176,7 @@ test('an escalation policy pages the on-call, the alert shows who was paged, and
   await page.screenshot({ path: 'test-results/paging-phone.png', fullPage: true });
 
   hook.close();
+  team.close();
   noErrors();
   await mcpops.stop();
 });

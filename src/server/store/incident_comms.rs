@@ -89,10 +89,6 @@ const OPEN_ITEMS_SHOWN: i64 = 500;
 #[async_trait]
 pub trait IncidentCommsStore: Send + Sync {
     /// Gives `role` to `holder` (none stands a lead down). Refused when nothing changes.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the change, who made it, and its audit"
-    )]
     async fn assign_role(
         &self,
         incident_id: i64,

@@ -122,6 +122,7 @@ test('an escalation policy pages the on-call, who acknowledges, declares an inci
     await roles.getByLabel('Person').fill(person);
     await roles.getByRole('button', { name: 'Assign' }).click();
     await expect(page.locator(`[data-role="${role}"] dd`)).toHaveText(person);
+    await expect(roles.getByLabel('Person')).toHaveValue('');
   }
   const timeline = page.getByRole('region', { name: 'Timeline' });
   await expect(timeline.locator('li[data-kind="role"]')).toHaveCount(2);
@@ -140,6 +141,8 @@ test('an escalation policy pages the on-call, who acknowledges, declares an inci
   await update.getByLabel('Next update in (minutes)').fill('15');
   await update.getByRole('button', { name: 'Post update' }).click();
   await expect(page.getByTestId('latest-update')).toContainText('traffic moved to demo-02');
+  await expect(update.getByLabel('Affected')).toHaveValue('');
+  await expect(update.getByLabel('Next update in (minutes)')).toHaveValue('30');
   await expect(clock).toContainText(/due in (14|15):/);
   await expect(async () => {
     const told = team.messages.find((m) => m.event === 'updated');

@@ -2,6 +2,7 @@
 use crate::api::error::AppError;
 use crate::domain::auth::Permission;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 
 /// Whether the signed-in person holds `permission` (false before sign-in): for hiding what
 /// the server would refuse anyway.
@@ -78,6 +79,22 @@ pub fn field_error<T: Send + Sync + 'static>(
             _ => None,
         })
     })
+}
+
+/// Empties `form` after each success of `action`, so the next entry starts blank; a refused
+/// entry keeps what was typed.
+pub fn reset_after_success<S>(action: ServerAction<S>, form: NodeRef<leptos::html::Form>)
+where
+    S: ServerFn<Error = AppError> + Send + Sync + Clone + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(_))))
+            && let Some(form) = form.get_untracked()
+        {
+            form.reset();
+        }
+    });
 }
 
 /// The latest error of a form action unless it belongs to a field.

@@ -4,7 +4,7 @@ use crate::api::fleet::fleet_overview;
 use crate::api::targets::{
     AddTarget, RemoveTarget, UpdateTarget, get_target, list_targets, target_offers, target_sources,
 };
-use crate::app::components::{ErrorNote, Field, field_error, form_error};
+use crate::app::components::{ErrorNote, Field, field_error, form_error, reset_after_success};
 use crate::domain::observation::TargetState;
 use crate::domain::offers::{ProbeKind, ProbeOffers, ProbeSwitch};
 use crate::domain::target::{ProbeSettings, Target, TargetSource};
@@ -42,14 +42,7 @@ pub fn FleetPage() -> impl IntoView {
     );
     let added: Signal<_> = add.value().into();
     let form = NodeRef::<html::Form>::new();
-    // A saved target leaves an empty form for the next one; a refused one keeps what was typed.
-    Effect::new(move |_| {
-        if matches!(add.value().get(), Some(Ok(_)))
-            && let Some(form) = form.get()
-        {
-            form.reset();
-        }
-    });
+    reset_after_success(add, form);
 
     view! {
         <Title text="Fleet" />

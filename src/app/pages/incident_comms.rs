@@ -5,7 +5,7 @@ use crate::api::incident_comms::{
     AddActionItem, AssignRole, ChangeSeverity, CloseActionItem, PostStatusUpdate, ReopenIncident,
     open_action_items,
 };
-use crate::app::components::{ErrorNote, Field, field_error, form_error};
+use crate::app::components::{ErrorNote, Field, field_error, form_error, reset_after_success};
 use crate::domain::alerts::Severity;
 use crate::domain::incidents::comms::{
     ActionItem, Role, StatusUpdate, update_cadence, update_timer,
@@ -39,6 +39,9 @@ pub struct CommsActions {
     pub update: ServerAction<PostStatusUpdate>,
     pub add_item: ServerAction<AddActionItem>,
     pub close_item: ServerAction<CloseActionItem>,
+    role_form: NodeRef<leptos::html::Form>,
+    update_form: NodeRef<leptos::html::Form>,
+    item_form: NodeRef<leptos::html::Form>,
 }
 
 impl CommsActions {
@@ -50,7 +53,13 @@ impl CommsActions {
             update: ServerAction::new(),
             add_item: ServerAction::new(),
             close_item: ServerAction::new(),
+            role_form: NodeRef::new(),
+            update_form: NodeRef::new(),
+            item_form: NodeRef::new(),
         };
+        reset_after_success(actions.role, actions.role_form);
+        reset_after_success(actions.update, actions.update_form);
+        reset_after_success(actions.add_item, actions.item_form);
         count_successes(actions.role, changed);
         count_successes(actions.severity, changed);
         count_successes(actions.reopen, changed);
@@ -95,7 +104,7 @@ pub fn RolesPanel(incident: Incident, actions: CommsActions) -> impl IntoView {
                 }).collect_view()}
             </dl>
             {open.then(|| view! {
-                <ActionForm action=actions.role attr:class="target-form" attr:aria-label="Assign a role">
+                <ActionForm action=actions.role node_ref=actions.role_form attr:class="target-form" attr:aria-label="Assign a role">
                     <input type="hidden" name="incident_id" value=id />
                     <div class="field">
                         <label for="role-role">"Role"</label>
@@ -167,7 +176,7 @@ pub fn StatusPanel(
                 None => view! { <p class="muted">"No status update yet."</p> }.into_any(),
             }}
             {open.then(|| view! {
-                <ActionForm action=actions.update attr:class="target-form" attr:aria-label="Post a status update">
+                <ActionForm action=actions.update node_ref=actions.update_form attr:class="target-form" attr:aria-label="Post a status update">
                     <input type="hidden" name="incident_id" value=id />
                     <Field label="Affected" name="affected" id_prefix="update-" placeholder="checkout in eu-west" error=field_error(result, "affected") />
                     <div class="field" class:invalid=move || field_error(result, "impact").get().is_some()>
@@ -247,7 +256,7 @@ pub fn ActionItemsPanel(
             <ul class="action-items">
                 {items.into_iter().map(|item| item_row(item, None, today, close)).collect_view()}
             </ul>
-            <ActionForm action=actions.add_item attr:class="target-form" attr:aria-label="Add an action item">
+            <ActionForm action=actions.add_item node_ref=actions.item_form attr:class="target-form" attr:aria-label="Add an action item">
                 <input type="hidden" name="incident_id" value=incident_id />
                 <Field label="What needs doing" name="text" id_prefix="item-" placeholder="Alert on pool saturation" error=field_error(result, "text") />
                 <Field label="Owner" name="owner" id_prefix="item-" placeholder="who sees it through" error=field_error(result, "owner") />

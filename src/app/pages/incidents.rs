@@ -5,7 +5,9 @@ use crate::api::incidents::{
     AddNote, DeclareIncident, IncidentView, MarkStep, NextPhase, ResolveIncident, get_incident,
     list_incidents,
 };
-use crate::app::components::{ErrorNote, Field, LocalTime, field_error, form_error};
+use crate::app::components::{
+    ErrorNote, Field, LocalTime, field_error, form_error, reset_after_success,
+};
 use crate::app::pages::incident_comms::{
     ActionItemsPanel, CommsActions, OpenActionItems, ReopenForm, RolesPanel, StatusPanel,
     count_successes,
@@ -58,6 +60,7 @@ pub fn IncidentsPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        <OpenActionItems />
         <section class="panel">
             <h2>"Declare an incident"</h2>
             <ActionForm action=declare attr:class="target-form" attr:aria-label="Declare an incident">
@@ -77,7 +80,6 @@ pub fn IncidentsPage() -> impl IntoView {
             </ActionForm>
             <ErrorNote error=form_error(declared) />
         </section>
-        <OpenActionItems />
     }
 }
 
@@ -100,6 +102,8 @@ pub fn IncidentPage() -> impl IntoView {
     count_successes(advance, changed);
     count_successes(resolve, changed);
     let comms = CommsActions::new(changed);
+    let note_form = NodeRef::<leptos::html::Form>::new();
+    reset_after_success(note, note_form);
     // Others work the same incident: look again every few seconds (but not while something
     // typed is unsent, which a fresh render would wipe), and after every change.
     let refresh = RwSignal::new(0u64);
@@ -154,7 +158,7 @@ pub fn IncidentPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match view_data.await {
-                    Ok(data) => view! { <Guided data since_fetch step note advance resolve comms /> }.into_any(),
+                    Ok(data) => view! { <Guided data since_fetch step note note_form advance resolve comms /> }.into_any(),
                     Err(err) => view! { <h1>"Incident"</h1><p class="error-note" role="alert">{err.to_string()}</p> }.into_any(),
                 }
             })}
@@ -196,6 +200,7 @@ fn Guided(
     since_fetch: Signal<i64>,
     step: ServerAction<MarkStep>,
     note: ServerAction<AddNote>,
+    note_form: NodeRef<leptos::html::Form>,
     advance: ServerAction<NextPhase>,
     resolve: ServerAction<ResolveIncident>,
     comms: CommsActions,
@@ -354,7 +359,7 @@ fn Guided(
         {open.then(|| view! {
             <section class="panel">
                 <h2>"Add a note"</h2>
-                <ActionForm action=note attr:class="inline deploy-form" attr:aria-label="Add a note">
+                <ActionForm action=note node_ref=note_form attr:class="inline deploy-form" attr:aria-label="Add a note">
                     <input type="hidden" name="incident_id" value=id />
                     <input name="text" required maxlength="2000" placeholder="What did you see or do?" aria-label="Note" />
                     <button type="submit">"Add note"</button>

@@ -98,7 +98,7 @@ build_release
 
 # The browser's download: a budget it must stay under (docs/benchmarks.md, first load). It
 # moves only with a feature that pays for it, recorded there; the goal is 400 KB.
-WASM_GZIP_BUDGET_BYTES=1080000
+WASM_GZIP_BUDGET_BYTES=1120000
 step "release WASM after gzip -9 (budget $WASM_GZIP_BUDGET_BYTES bytes)"
 # The build names the file by its hash (target/release/hash.txt); older builds' files may remain.
 wasm_file="target/site/pkg/mcpops.$(awk '$1 == "wasm:" { print $2 }' target/release/hash.txt).wasm"

@@ -93,7 +93,7 @@ pub fn RolesPanel(incident: Incident, actions: CommsActions) -> impl IntoView {
     let role_result: Signal<_> = actions.role.value().into();
     let severity = incident.severity;
     view! {
-        <section class="panel" aria-label="Roles">
+        <section class="panel roles-panel" aria-label="Roles">
             <h2>"Roles"</h2>
             <dl class="roles">
                 {Role::ALL.into_iter().map(|role| view! {
@@ -158,7 +158,7 @@ pub fn StatusPanel(
     let latest = updates.last().cloned();
     let earlier = updates.len().saturating_sub(1);
     view! {
-        <section class="panel" aria-label="Status updates">
+        <section class="panel status-panel" aria-label="Status updates">
             <h2>"Status updates"</h2>
             {clock}
             {match latest {

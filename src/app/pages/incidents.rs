@@ -240,143 +240,145 @@ fn Guided(
     let clock = crate::app::live::use_clock();
     view! {
         <Title text=format!("#{} {}", incident.id, incident.title) />
-        <header class="incident-head">
-            <h1>{format!("#{} {}", incident.id, incident.title)}</h1>
-            <span class=format!("severity-{}", incident.severity.as_str())>{incident.severity.as_str()}</span>
-            <span data-state=incident.state.as_str()>{incident.state.as_str()}</span>
-            {Role::ALL.into_iter().filter_map(|role| incident.holder(role).map(|who| view! {
-                <span class="muted" data-role-holder=role.as_str()>{role.label()} " " <b>{who.to_owned()}</b></span>
-            })).collect_view()}
-            <a href=format!("/reports/incident-{id}.md") download>"Report (Markdown)"</a>
-            <a href=format!("/reports/incident-{id}.html") target="_blank">"Report (printable)"</a>
-        </header>
-        <div class="guided">
-            <section class="panel phase-panel" aria-label="Current phase">
-                {match phase.clone() {
-                    Some(p) if open => view! {
-                        <h2>{format!("Phase {} of {}: {}", current + 1, incident.phases.len(), p.name)}</h2>
-                        <p class=move || format!("timer {}", level().as_str()) data-timer-level=move || level().as_str() role="timer">
-                            {move || countdown(elapsed(), budget)}
-                        </p>
-                    }.into_any(),
-                    _ => view! { <h2>"Resolved"</h2><ReopenForm incident_id=id actions=comms /> }.into_any(),
-                }}
-                <ul class="steps">
-                    {steps.into_iter().map(|s| {
-                        let step_id = s.id;
-                        let text = s.text.clone();
-                        let done_label = format!("Done: {text}");
-                        let skip_label = format!("Skip: {text}");
-                        let reason_label = format!("Why skip: {text}");
+        <div class="incident-page">
+            <header class="incident-head">
+                <h1>{format!("#{} {}", incident.id, incident.title)}</h1>
+                <span class=format!("severity-{}", incident.severity.as_str())>{incident.severity.as_str()}</span>
+                <span data-state=incident.state.as_str()>{incident.state.as_str()}</span>
+                {Role::ALL.into_iter().filter_map(|role| incident.holder(role).map(|who| view! {
+                    <span class="muted" data-role-holder=role.as_str()>{role.label()} " " <b>{who.to_owned()}</b></span>
+                })).collect_view()}
+                <a href=format!("/reports/incident-{id}.md") download>"Report (Markdown)"</a>
+                <a href=format!("/reports/incident-{id}.html") target="_blank">"Report (printable)"</a>
+            </header>
+            <div class="guided">
+                <section class="panel phase-panel" aria-label="Current phase">
+                    {match phase.clone() {
+                        Some(p) if open => view! {
+                            <h2>{format!("Phase {} of {}: {}", current + 1, incident.phases.len(), p.name)}</h2>
+                            <p class=move || format!("timer {}", level().as_str()) data-timer-level=move || level().as_str() role="timer">
+                                {move || countdown(elapsed(), budget)}
+                            </p>
+                        }.into_any(),
+                        _ => view! { <h2>"Resolved"</h2><ReopenForm incident_id=id actions=comms /> }.into_any(),
+                    }}
+                    <ul class="steps">
+                        {steps.into_iter().map(|s| {
+                            let step_id = s.id;
+                            let text = s.text.clone();
+                            let done_label = format!("Done: {text}");
+                            let skip_label = format!("Skip: {text}");
+                            let reason_label = format!("Why skip: {text}");
+                            view! {
+                                <li class=format!("step {}", s.state.as_str()) data-step-state=s.state.as_str()>
+                                    <span class="step-text">{text.clone()}</span>
+                                    {match s.state {
+                                        StepState::Pending if open => view! {
+                                            <ActionForm action=step attr:class="inline">
+                                                <input type="hidden" name="incident_id" value=id />
+                                                <input type="hidden" name="step_id" value=step_id />
+                                                <input type="hidden" name="action" value="done" />
+                                                <button type="submit" class="primary" aria-label=done_label>"Done"</button>
+                                            </ActionForm>
+                                            <ActionForm action=step attr:class="inline">
+                                                <input type="hidden" name="incident_id" value=id />
+                                                <input type="hidden" name="step_id" value=step_id />
+                                                <input type="hidden" name="action" value="skip" />
+                                                <input name="reason" placeholder="why skip?" aria-label=reason_label />
+                                                <button type="submit" aria-label=skip_label>"Skip"</button>
+                                            </ActionForm>
+                                        }.into_any(),
+                                        StepState::Pending => ().into_any(),
+                                        _ => view! {
+                                            <small class="muted">
+                                                {format!(" {} by {}", s.state.as_str(), s.actor.clone().unwrap_or_default())}
+                                                {s.at.map(|at| format!(" at {}", at.format("%H:%M:%S UTC")))}
+                                                {s.reason.clone().map(|r| format!(": {r}"))}
+                                            </small>
+                                        }.into_any(),
+                                    }}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                    {open.then(|| view! {
+                        <div class="phase-actions">
+                            {(!last).then(|| view! {
+                                <ActionForm action=advance attr:class="inline">
+                                    <input type="hidden" name="incident_id" value=id />
+                                    <input type="hidden" name="from_phase" value=current />
+                                    <button type="submit" class="primary">"Next phase"</button>
+                                </ActionForm>
+                            })}
+                            <ActionForm action=resolve attr:class="inline">
+                                <input type="hidden" name="incident_id" value=id />
+                                <button type="submit" class="danger">"Resolve incident"</button>
+                            </ActionForm>
+                        </div>
+                    })}
+                </section>
+                <section class="panel incident-charts" aria-label="Affected targets">
+                    <h2>"Affected targets"</h2>
+                    {targets.is_empty().then(|| view! { <p class="muted">"No targets named."</p> })}
+                    {targets.into_iter().map(|(target, name)| {
+                        // The incident's own window; an open one's charts follow new polls.
+                        let src = move |chart: &str| {
+                            let mut src = format!("/charts/{target}/{chart}.svg?from={window_from}");
+                            match window_to {
+                                Some(to) => src.push_str(&format!("&to={to}")),
+                                None => src.push_str(&format!("&t={}", (clock.get() / 10_000.0) as u64)),
+                            }
+                            src
+                        };
                         view! {
-                            <li class=format!("step {}", s.state.as_str()) data-step-state=s.state.as_str()>
-                                <span class="step-text">{text.clone()}</span>
-                                {match s.state {
-                                    StepState::Pending if open => view! {
-                                        <ActionForm action=step attr:class="inline">
-                                            <input type="hidden" name="incident_id" value=id />
-                                            <input type="hidden" name="step_id" value=step_id />
-                                            <input type="hidden" name="action" value="done" />
-                                            <button type="submit" class="primary" aria-label=done_label>"Done"</button>
-                                        </ActionForm>
-                                        <ActionForm action=step attr:class="inline">
-                                            <input type="hidden" name="incident_id" value=id />
-                                            <input type="hidden" name="step_id" value=step_id />
-                                            <input type="hidden" name="action" value="skip" />
-                                            <input name="reason" placeholder="why skip?" aria-label=reason_label />
-                                            <button type="submit" aria-label=skip_label>"Skip"</button>
-                                        </ActionForm>
-                                    }.into_any(),
-                                    StepState::Pending => ().into_any(),
-                                    _ => view! {
-                                        <small class="muted">
-                                            {format!(" {} by {}", s.state.as_str(), s.actor.clone().unwrap_or_default())}
-                                            {s.at.map(|at| format!(" at {}", at.format("%H:%M:%S UTC")))}
-                                            {s.reason.clone().map(|r| format!(": {r}"))}
-                                        </small>
-                                    }.into_any(),
-                                }}
-                            </li>
+                            <h3><a href=format!("/targets/{target}")>{name.clone()}</a></h3>
+                            <img class="chart" src=move || src("latency") alt=format!("Latency of {name}") width="640" height="260" />
+                            <img class="chart" src=move || src("errors") alt=format!("Errors of {name}") width="640" height="260" />
                         }
                     }).collect_view()}
-                </ul>
-                {open.then(|| view! {
-                    <div class="phase-actions">
-                        {(!last).then(|| view! {
-                            <ActionForm action=advance attr:class="inline">
-                                <input type="hidden" name="incident_id" value=id />
-                                <input type="hidden" name="from_phase" value=current />
-                                <button type="submit" class="primary">"Next phase"</button>
-                            </ActionForm>
-                        })}
-                        <ActionForm action=resolve attr:class="inline">
-                            <input type="hidden" name="incident_id" value=id />
-                            <button type="submit" class="danger">"Resolve incident"</button>
-                        </ActionForm>
-                    </div>
-                })}
-            </section>
-            <section class="panel incident-charts" aria-label="Affected targets">
-                <h2>"Affected targets"</h2>
-                {targets.is_empty().then(|| view! { <p class="muted">"No targets named."</p> })}
-                {targets.into_iter().map(|(target, name)| {
-                    // The incident's own window; an open one's charts follow new polls.
-                    let src = move |chart: &str| {
-                        let mut src = format!("/charts/{target}/{chart}.svg?from={window_from}");
-                        match window_to {
-                            Some(to) => src.push_str(&format!("&to={to}")),
-                            None => src.push_str(&format!("&t={}", (clock.get() / 10_000.0) as u64)),
-                        }
-                        src
-                    };
-                    view! {
-                        <h3><a href=format!("/targets/{target}")>{name.clone()}</a></h3>
-                        <img class="chart" src=move || src("latency") alt=format!("Latency of {name}") width="640" height="260" />
-                        <img class="chart" src=move || src("errors") alt=format!("Errors of {name}") width="640" height="260" />
-                    }
-                }).collect_view()}
-            </section>
-        </div>
-        <div class="comms">
-            <StatusPanel incident=incident.clone() updates now since_fetch actions=comms />
-            <RolesPanel incident=incident.clone() actions=comms />
-        </div>
-        <section class="panel">
-            <h2>"Phases"</h2>
-            <ol class="phases">
-                {incident.phase_times(now).into_iter().enumerate().map(|(i, (name, spent, budget))| view! {
-                    <li class:current=i == current>
-                        <b>{name}</b>
-                        {format!(
-                            " · {} spent{}",
-                            spent.map_or("–".to_owned(), |s| format!("{}:{:02}", s / 60, s % 60)),
-                            budget.map(|b| format!(" of {}:{:02}", b / 60, b % 60)).unwrap_or_default()
-                        )}
-                    </li>
-                }).collect_view()}
-            </ol>
-        </section>
-        {open.then(|| view! {
+                </section>
+            </div>
+            <div class="comms">
+                <StatusPanel incident=incident.clone() updates now since_fetch actions=comms />
+                <RolesPanel incident=incident.clone() actions=comms />
+            </div>
             <section class="panel">
-                <h2>"Add a note"</h2>
-                <ActionForm action=note node_ref=note_form attr:class="inline deploy-form" attr:aria-label="Add a note">
-                    <input type="hidden" name="incident_id" value=id />
-                    <input name="text" required maxlength="2000" placeholder="What did you see or do?" aria-label="Note" />
-                    <button type="submit">"Add note"</button>
-                </ActionForm>
+                <h2>"Phases"</h2>
+                <ol class="phases">
+                    {incident.phase_times(now).into_iter().enumerate().map(|(i, (name, spent, budget))| view! {
+                        <li class:current=i == current>
+                            <b>{name}</b>
+                            {format!(
+                                " · {} spent{}",
+                                spent.map_or("–".to_owned(), |s| format!("{}:{:02}", s / 60, s % 60)),
+                                budget.map(|b| format!(" of {}:{:02}", b / 60, b % 60)).unwrap_or_default()
+                            )}
+                        </li>
+                    }).collect_view()}
+                </ol>
             </section>
-        })}
-        <ActionItemsPanel incident_id=id items=action_items today=now.date_naive() actions=comms />
-        <section class="panel" aria-label="Timeline">
-            <h2>"Timeline"</h2>
-            <ol class="timeline">
-                {timeline.into_iter().map(|e| view! {
-                    <li data-kind=e.kind.as_str()>
-                        <span class="muted">{relative(e.at, declared_at)}</span>
-                        " " <b>{e.kind.as_str()}</b> " " {e.text} <small class="muted">{format!(" · {}", e.actor)}</small>
-                    </li>
-                }).collect_view()}
-            </ol>
-        </section>
+            {open.then(|| view! {
+                <section class="panel">
+                    <h2>"Add a note"</h2>
+                    <ActionForm action=note node_ref=note_form attr:class="inline deploy-form" attr:aria-label="Add a note">
+                        <input type="hidden" name="incident_id" value=id />
+                        <input name="text" required maxlength="2000" placeholder="What did you see or do?" aria-label="Note" />
+                        <button type="submit">"Add note"</button>
+                    </ActionForm>
+                </section>
+            })}
+            <ActionItemsPanel incident_id=id items=action_items today=now.date_naive() actions=comms />
+            <section class="panel" aria-label="Timeline">
+                <h2>"Timeline"</h2>
+                <ol class="timeline">
+                    {timeline.into_iter().map(|e| view! {
+                        <li data-kind=e.kind.as_str()>
+                            <span class="muted">{relative(e.at, declared_at)}</span>
+                            " " <b>{e.kind.as_str()}</b> " " {e.text} <small class="muted">{format!(" · {}", e.actor)}</small>
+                        </li>
+                    }).collect_view()}
+                </ol>
+            </section>
+        </div>
     }
 }

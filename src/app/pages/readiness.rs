@@ -122,7 +122,7 @@ fn TargetMatrix(targets: Vec<ServerReadiness>) -> impl IntoView {
                                     None => format!("{}: {}", row.item.label(), row.evidence),
                                 };
                                 view! {
-                                    <td class=class data-item=row.item.as_str() title=evidence.clone()>
+                                    <td class=class data-item=row.item.as_str() data-label=row.item.short_label() title=evidence.clone()>
                                         <span aria-hidden="true">{mark.symbol()}</span>
                                         <span class="visually-hidden">{format!("{}. {evidence}", mark.as_str())}</span>
                                     </td>
@@ -134,7 +134,7 @@ fn TargetMatrix(targets: Vec<ServerReadiness>) -> impl IntoView {
                 <tfoot>
                     <tr>
                         <th scope="row">"Met"</th>
-                        {met.into_iter().map(|n| view! { <td class="count">{format!("{n} of {total}")}</td> }).collect_view()}
+                        {met.into_iter().zip(ReadinessItem::ALL).map(|(n, item)| view! { <td class="count" data-label=item.short_label()>{format!("{n} of {total}")}</td> }).collect_view()}
                     </tr>
                 </tfoot>
             </table>
@@ -156,9 +156,9 @@ fn GroupMatrix(groups: Vec<GroupReadiness>) -> impl IntoView {
                         view! {
                             <tr>
                                 <th scope="row">{format!("{name} ({total})")}</th>
-                                {g.met.into_iter().map(|n| {
+                                {g.met.into_iter().zip(ReadinessItem::ALL).map(|(n, item)| {
                                     let class = if n == total { "count proven" } else if n == 0 { "count missing" } else { "count partial" };
-                                    view! { <td class=class>{format!("{n} of {total}")}</td> }
+                                    view! { <td class=class data-label=item.short_label()>{format!("{n} of {total}")}</td> }
                                 }).collect_view()}
                             </tr>
                         }

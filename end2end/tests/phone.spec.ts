@@ -26,9 +26,16 @@ async function sidewaysOverflow(page: Page): Promise<string[]> {
     }
     // Form controls scroll their own text, not the page; inline boxes have no client width;
     // hidden ones (and text kept for screen readers in a 1-pixel box) are not seen.
+    const readOnlyToScreenReaders = (el: HTMLElement): boolean => {
+      for (let at: HTMLElement | null = el; at; at = at.parentElement) {
+        if (at.clientWidth <= 1 && at.clientHeight <= 1 && getComputedStyle(at).overflow === 'hidden') return true;
+      }
+      return false;
+    };
     for (const el of Array.from(document.body.querySelectorAll<HTMLElement>('*'))) {
       if (['INPUT', 'SELECT', 'TEXTAREA'].includes(el.tagName)) continue;
-      if (el.clientWidth <= 1 || getComputedStyle(el).visibility === 'hidden' || el.offsetParent === null) continue;
+      if (el.clientWidth === 0 || getComputedStyle(el).visibility === 'hidden' || el.offsetParent === null) continue;
+      if (readOnlyToScreenReaders(el)) continue;
       if (el.scrollWidth > el.clientWidth + 1) {
         const name = el.tagName.toLowerCase() + (el.id ? `#${el.id}` : '') + (el.className && typeof el.className === 'string' ? `.${el.className.split(' ').join('.')}` : '');
         found.push(`${name}: ${el.scrollWidth} > ${el.clientWidth}`);
@@ -126,3 +133,44 @@ for (const size of SIZES) {
     noErrors();
   });
 }
+
+test('on a phone, the paged person acknowledges from the alert list and marks the incident\'s first step done', async ({ page }) => {
+  const noErrors = watchForErrors(page);
+  await page.setViewportSize({ width: 390, height: 844 });
+  await signInQuietly(page, mcpops);
+  await page.goto(`${mcpops.url}/alerts`);
+  await waitForHydration(page);
+  const row = page.locator(`[data-alert="${alertId}"]`);
+  const note = row.getByRole('textbox', { name: /^Note for acknowledging .* on demo-01$/ });
+  const acknowledge = row.getByRole('button', { name: 'Acknowledge' });
+  for (const control of [note, acknowledge, row.getByRole('button', { name: /^Declare an incident from/ }), row.getByRole('link', { name: /^Runbook:/ })]) {
+    await control.scrollIntoViewIfNeeded();
+    await expect(control).toBeInViewport();
+    const box = await control.boundingBox();
+    expect(box!.x + box!.width, 'reachable without scrolling sideways').toBeLessThanOrEqual(390);
+  }
+  expect((await acknowledge.boundingBox())!.height).toBeGreaterThanOrEqual(44);
+  await note.fill('on it from my phone');
+  await acknowledge.click();
+  await expect(row).toHaveAttribute('data-state', 'acknowledged');
+  expect(await sidewaysOverflow(page)).toEqual([]);
+  await page.screenshot({ path: 'test-results/phone-acknowledged.png', fullPage: true });
+
+  await page.goto(`${mcpops.url}/incidents/${incidentId}`);
+  await waitForHydration(page);
+  // The next action comes first: the phase's steps, then the status update, then the charts.
+  const phase = page.getByRole('region', { name: 'Current phase' });
+  const status = page.getByRole('region', { name: 'Status updates' });
+  const charts = page.getByRole('region', { name: 'Affected targets' });
+  const top = async (region: typeof phase) => (await region.boundingBox())!.y;
+  expect(await top(phase)).toBeLessThan(await top(status));
+  expect(await top(status)).toBeLessThan(await top(charts));
+  const done = page.locator('li.step').first().getByRole('button', { name: 'Done' });
+  await expect(done).toBeInViewport();
+  expect((await done.boundingBox())!.height).toBeGreaterThanOrEqual(44);
+  await done.click();
+  await expect(page.locator('li.step').first()).toHaveAttribute('data-step-state', 'done');
+  expect(await sidewaysOverflow(page)).toEqual([]);
+  await page.screenshot({ path: 'test-results/phone-incident-step.png', fullPage: true });
+  noErrors();
+});

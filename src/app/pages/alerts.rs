@@ -243,7 +243,7 @@ fn alert_row(
                 {who}
                 <a class="runbook" href=format!("/runbooks/{}", alert.rule.runbook())>"Runbook: " {alert.rule.runbook()}</a>
             </td>
-            <td><LocalTime at=since /></td>
+            <td data-label="since"><LocalTime at=since /></td>
             <td class="actions">
                 {(can_operate && state == AlertState::Firing).then(|| view! {
                     <ActionForm action=acknowledge attr:class="inline ack-form">

@@ -45,12 +45,12 @@ pub fn IncidentsPage() -> impl IntoView {
                                     <tr data-incident=i.id data-state=i.state.as_str()>
                                         <th scope="row"><a href=format!("/incidents/{}", i.id)>{format!("#{} {}", i.id, i.title)}</a><br /><small class="muted">{i.severity.as_str()}</small></th>
                                         <td>{i.state.as_str()}{(i.state == IncidentState::Open).then(|| i.phase().map(|p| format!(" · {}", p.name)))}</td>
-                                        <td>{i.commander.clone()}</td>
-                                        <td>{i.update_due_at.filter(|_| i.state == IncidentState::Open).map(|due| {
+                                        <td data-label="commander">{i.commander.clone()}</td>
+                                        <td data-label="next update">{i.update_due_at.filter(|_| i.state == IncidentState::Open).map(|due| {
                                             let timer = move || update_timer(due, chrono::DateTime::from_timestamp_millis(clock.get() as i64).unwrap_or(due));
                                             view! { <span class=move || format!("update-clock {}", timer().0.as_str()) data-update-level=move || timer().0.as_str()>{move || timer().1}</span> }
                                         })}</td>
-                                        <td><LocalTime at=i.declared_at /></td>
+                                        <td data-label="declared"><LocalTime at=i.declared_at /></td>
                                     </tr>
                                 }).collect_view()}
                             </tbody>

@@ -28,7 +28,7 @@ async function sidewaysOverflow(page: Page): Promise<string[]> {
     // hidden ones (and text kept for screen readers in a 1-pixel box) are not seen.
     const readOnlyToScreenReaders = (el: HTMLElement): boolean => {
       for (let at: HTMLElement | null = el; at; at = at.parentElement) {
-        if (at.clientWidth <= 1 && at.clientHeight <= 1 && getComputedStyle(at).overflow === 'hidden') return true;
+        if (at.clientWidth <= 1 && getComputedStyle(at).overflow === 'hidden') return true;
       }
       return false;
     };

@@ -23,6 +23,7 @@ mod layers;
 mod mcp_servers;
 mod oncall;
 mod replicas;
+mod request_log;
 mod rollups;
 mod security;
 mod store_conformance;

@@ -82,6 +82,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter such as `info` or `mcpops=debug,info`.
     pub level: String,
+    /// Log one request to `/health/*` or `/metrics` in this many (0: none), so that probes of
+    /// mcpops do not flood its log; every other request is logged.
+    pub probe_requests_every: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,6 +139,7 @@ fn defaults() -> Defaults {
         log: LogConfig {
             format: LogFormat::Json,
             level: "info".into(),
+            probe_requests_every: 60,
         },
         demo: DemoConfig {
             servers: 12,

@@ -242,6 +242,7 @@ pub fn init_test_log() {
         let config = mcpops::server::config::LogConfig {
             format: mcpops::server::config::LogFormat::Pretty,
             level: "debug".into(),
+            probe_requests_every: 1,
         };
         mcpops::server::telemetry::init(&config);
     }
@@ -422,6 +423,27 @@ pub async fn serve_process(
     database_url: &str,
     settings: &[(&str, &str)],
 ) -> (tokio::process::Child, SocketAddr) {
+    let (process, addr, _) = spawn_serve(database_url, settings, false).await;
+    (process, addr)
+}
+
+/// The same, keeping every line it logs (JSON, on stderr) as it comes.
+pub async fn serve_process_logging(
+    database_url: &str,
+    settings: &[(&str, &str)],
+) -> (tokio::process::Child, SocketAddr, LogLines) {
+    let (process, addr, log) = spawn_serve(database_url, settings, true).await;
+    (process, addr, log)
+}
+
+/// What a process has logged so far, a line each.
+pub type LogLines = Arc<std::sync::Mutex<Vec<String>>>;
+
+async fn spawn_serve(
+    database_url: &str,
+    settings: &[(&str, &str)],
+    keep_log: bool,
+) -> (tokio::process::Child, SocketAddr, LogLines) {
     use tokio::io::AsyncBufReadExt;
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcpops"));
     command
@@ -436,10 +458,23 @@ pub async fn serve_process(
         .env("MCPOPS__LOG__LEVEL", "warn")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true);
+    if keep_log {
+        command.stderr(std::process::Stdio::piped());
+    }
     for (key, value) in settings {
         command.env(key, value);
     }
     let mut process = command.spawn().expect("start mcpops serve");
+    let log = LogLines::default();
+    if let Some(stderr) = process.stderr.take() {
+        let log = log.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                log.lock().expect("log lines").push(line);
+            }
+        });
+    }
     let stdout = process.stdout.take().expect("piped stdout");
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     let addr = tokio::time::timeout(std::time::Duration::from_secs(60), async {
@@ -456,7 +491,7 @@ pub async fn serve_process(
     .expect("mcpops serve did not start");
     // Keep reading, so a full pipe never blocks the server.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (process, addr)
+    (process, addr, log)
 }
 
 /// Serves `app` on 127.0.0.1 at a port of its own, for the rest of the test.

@@ -2,6 +2,7 @@
 pub mod charts;
 pub mod error;
 pub mod metrics;
+mod request_log;
 pub mod streams;
 
 use crate::app::{App, shell};
@@ -107,6 +108,10 @@ pub fn app(state: AppState, config: &Config) -> Router {
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(request_span))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn_with_state(
+                    request_log::RequestLog::new(config.log.probe_requests_every),
+                    request_log::log_requests,
+                ))
                 .layer(CatchPanicLayer::new())
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::X_CONTENT_TYPE_OPTIONS,

@@ -25,6 +25,7 @@ mod oncall;
 mod replicas;
 mod request_log;
 mod rollups;
+mod runbooks_guide;
 mod security;
 mod store_conformance;
 mod target_files;

@@ -12,7 +12,7 @@ pub struct RunbooksConfig {
     pub dir: Option<PathBuf>,
 }
 
-const SHIPPED: [(&str, &str); 7] = [
+const SHIPPED: [(&str, &str); 8] = [
     (
         "high-error-rate",
         include_str!("../../../runbooks/high-error-rate.md"),
@@ -41,6 +41,7 @@ const SHIPPED: [(&str, &str); 7] = [
         "operational-readiness",
         include_str!("../../../runbooks/operational-readiness.md"),
     ),
+    ("mcpops", include_str!("../../../runbooks/mcpops.md")),
 ];
 
 /// A runbook file larger than this is listed with a warning instead of being read.

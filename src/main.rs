@@ -63,7 +63,19 @@ enum Command {
     /// Restore an archive: unpacked and checked in a fresh place, then switched in (stop mcpops
     /// first). With --verify, only check it in a temporary place and record the result.
     Restore {
-        archive: PathBuf,
+        /// The archive; or --at TIME to pick one.
+        #[arg(required_unless_present = "at", conflicts_with = "at")]
+        archive: Option<PathBuf>,
+        /// The newest archive taken at or before TIME (by its manifest), from backup.dir or
+        /// --from; an older one when it fails its check. RFC 3339, or "YYYY-MM-DD HH:MM" (UTC).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Where --at looks for archives.
+        #[arg(long, requires = "at", value_name = "DIR")]
+        from: Option<PathBuf>,
+        /// Do not ask before restoring the archive --at picked.
+        #[arg(long)]
+        yes: bool,
         #[arg(long)]
         verify: bool,
     },
@@ -464,7 +476,27 @@ async fn run_command(command: Command, config: Config) -> anyhow::Result<Finding
             );
             Ok(Finding::Passed)
         }
-        Command::Restore { archive, verify } => restore(&config, &archive, verify).await,
+        Command::Restore {
+            archive: Some(archive),
+            verify,
+            ..
+        } => restore(&config, &archive, verify).await,
+        Command::Restore {
+            at,
+            from,
+            yes,
+            verify,
+            ..
+        } => {
+            restore_at(
+                &config,
+                at.as_deref().unwrap_or_default(),
+                from,
+                yes,
+                verify,
+            )
+            .await
+        }
         Command::Migrate => {
             with_store(&config, |_| async { Ok(()) }).await?;
             tracing::info!("database schema is up to date");
@@ -494,6 +526,72 @@ fn print_stage(p: &Progress) {
         ),
         None => eprint!("\r{}…      ", p.stage),
     }
+}
+
+/// `restore --at`: says which archive and how old it is, asks unless `yes`, and falls back
+/// to the next older archive when one fails its check (before anything was switched).
+async fn restore_at(
+    config: &Config,
+    raw: &str,
+    from: Option<PathBuf>,
+    yes: bool,
+    verify: bool,
+) -> anyhow::Result<Finding> {
+    use mcpops::domain::backups::{describe_age, parse_restore_time};
+    let at = parse_restore_time(raw).map_err(anyhow::Error::msg)?;
+    let dir = from.unwrap_or_else(|| {
+        backup::archive_dir(&config.backup, config.database.url.expose_secret())
+    });
+    let (candidates, unreadable) = backup::archives_taken_by(&dir, at).await?;
+    for reason in unreadable {
+        eprintln!("skipped {reason}");
+    }
+    let now = chrono::Utc::now();
+    for (archive, taken) in candidates {
+        println!(
+            "{}: taken {}, {} before {} and {} ago",
+            archive.display(),
+            taken.format("%Y-%m-%d %H:%M:%S UTC"),
+            describe_age(taken, at),
+            at.format("%Y-%m-%d %H:%M:%S UTC"),
+            describe_age(taken, now)
+        );
+        if !verify && !yes && !confirm("Restore it in place of the current database?")? {
+            println!("nothing restored");
+            return Ok(Finding::Failed);
+        }
+        match restore(config, &archive, verify).await {
+            Ok(Finding::Passed) => return Ok(Finding::Passed),
+            Ok(Finding::Failed) => {}
+            // Refused before the switch: the database is as it was.
+            Err(err)
+                if matches!(
+                    err.downcast_ref::<backup::BackupError>(),
+                    Some(backup::BackupError::Archive(_) | backup::BackupError::Refused(_))
+                ) =>
+            {
+                println!("restore FAILED for {}: {err}", archive.display());
+            }
+            Err(err) => return Err(err),
+        }
+        println!("trying the next older archive");
+    }
+    println!(
+        "no archive taken at or before {} in {} passed its check",
+        at.format("%Y-%m-%d %H:%M:%S UTC"),
+        dir.display()
+    );
+    Ok(Finding::Failed)
+}
+
+/// Asks a yes/no question on the terminal; no answer (or no terminal) is no.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    use std::io::Write;
+    print!("{question} [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 async fn restore(

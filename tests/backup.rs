@@ -7,7 +7,7 @@ use common::{BACKENDS, Backend, TestDb, eventually, spawn_app_with, test_config}
 use mcpops::domain::audit::RequestOrigin;
 use mcpops::domain::backups::RunKind;
 use mcpops::server::demo::DemoFleet;
-use mcpops::server::services::backup::{BackupError, Backups};
+use mcpops::server::services::backup::{self, BackupError, Backups};
 use mcpops::server::store::{self, SampleTable, Store, StoreOptions};
 use std::collections::BTreeMap;
 use std::process::{Command, Output};
@@ -265,6 +265,137 @@ async fn a_second_backup_while_one_runs_is_told_to_wait() {
         first.err().or(second.err()),
         Some(BackupError::Busy)
     ));
+}
+
+#[tokio::test]
+async fn restore_at_a_time_picks_the_newest_archive_before_it_and_falls_back_past_one_that_fails() {
+    for backend in BACKENDS {
+        let db = TestDb::new(backend).await;
+        let store = open(db.url()).await;
+        let dir = tempfile::tempdir().expect("dir");
+        let config = test_config(db.url());
+        let backups = Backups::new(
+            store.clone(),
+            config.database.url.clone(),
+            config.backup.clone(),
+            Default::default(),
+        );
+        // Four archives of one, two, three and four targets, copied aside from retention
+        // (which keeps one a day).
+        let kept = tempfile::tempdir().expect("dir");
+        let mut taken = Vec::new();
+        for n in 1..=4 {
+            common::add_target(store.as_ref(), &format!("t{n}"), "http://127.0.0.1:9").await;
+            let done = backups
+                .back_up(Some(dir.path()), "test", &RequestOrigin::local())
+                .await
+                .expect("backup");
+            let manifest = backup::archive::manifest_of(&done.archive).expect("manifest");
+            let copy = kept.path().join(done.archive.file_name().expect("name"));
+            std::fs::copy(&done.archive, &copy).expect("copy");
+            taken.push((copy, manifest.created_at));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        store.close().await;
+        // The third claims a schema newer than this build (as from a later release): its
+        // manifest reads, its check refuses it. The fourth is after the time asked.
+        let third = &taken[2].0;
+        let unpacked = tempfile::tempdir().expect("dir");
+        let mut manifest = backup::archive::unpack(third, unpacked.path(), |_| {}).expect("unpack");
+        let members: Vec<backup::archive::Member> = manifest
+            .files
+            .iter()
+            .map(|f| backup::archive::Member {
+                name: f.name.clone(),
+                source: unpacked.path().join(&f.name),
+            })
+            .collect();
+        manifest.schema_version += 1_000;
+        backup::archive::write(third, &members, &mut manifest, |_| {}).expect("rewrite");
+        // A damaged file is passed over with its reason.
+        let damaged = kept.path().join("mcpops-damaged.tar.gz");
+        let mut bytes = std::fs::read(&taken[1].0).expect("archive");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&damaged, &bytes).expect("damage");
+        let at = (taken[2].1 + chrono::Duration::milliseconds(1)).to_rfc3339();
+        let from = kept.path().to_string_lossy().into_owned();
+        let fresh = TestDb::new(backend).await;
+
+        // Without --yes and no one to answer, nothing is restored.
+        let asked = mcpops(fresh.url(), &["restore", "--at", &at, "--from", &from]);
+        assert!(!asked.status.success(), "{backend:?}: {}", text(&asked));
+        assert!(
+            text(&asked).contains("nothing restored"),
+            "{}",
+            text(&asked)
+        );
+
+        let verified = mcpops(
+            fresh.url(),
+            &["restore", "--verify", "--at", &at, "--from", &from],
+        );
+        let said = text(&verified);
+        assert!(verified.status.success(), "{backend:?}: {said}");
+        assert!(
+            said.contains(&format!("verification FAILED for {}", third.display())),
+            "{said}"
+        );
+        assert!(
+            said.contains(&format!("verified {}", taken[1].0.display())),
+            "{said}"
+        );
+
+        let restored = mcpops(
+            fresh.url(),
+            &["restore", "--at", &at, "--from", &from, "--yes"],
+        );
+        let said = text(&restored);
+        assert!(restored.status.success(), "{backend:?}: {said}");
+        let picked = said
+            .find(&third.display().to_string())
+            .expect("the third is tried first");
+        let fallback = said
+            .find("trying the next older archive")
+            .expect("a fallback");
+        assert!(picked < fallback, "{said}");
+        assert!(
+            said.contains(&format!("restored {}", taken[1].0.display())),
+            "{said}"
+        );
+        assert!(
+            !said.contains(&taken[3].0.display().to_string()),
+            "not the one after the time"
+        );
+        let restored_store = open(fresh.url()).await;
+        let names: Vec<String> = restored_store
+            .list_targets()
+            .await
+            .expect("targets")
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(
+            names,
+            ["t1", "t2"],
+            "{backend:?}: the second archive's data"
+        );
+        restored_store.close().await;
+        if matches!(backend, Backend::Postgres) {
+            drop_previous_databases(fresh.url()).await;
+        }
+
+        let unknown = mcpops(
+            fresh.url(),
+            &["restore", "--at", "last tuesday", "--from", &from],
+        );
+        assert!(!unknown.status.success());
+        assert!(
+            text(&unknown).contains("is not a time"),
+            "{}",
+            text(&unknown)
+        );
+    }
 }
 
 fn without_run_records(counts: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {

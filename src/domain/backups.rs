@@ -282,6 +282,53 @@ pub fn human_duration(duration: Duration) -> String {
     }
 }
 
+/// The moment `restore --at` asks for: RFC 3339 (`2026-12-07T21:00:00Z`), or
+/// `YYYY-MM-DD HH:MM[:SS]` read as UTC.
+pub fn parse_restore_time(raw: &str) -> Result<DateTime<Utc>, String> {
+    let raw = raw.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|format| chrono::NaiveDateTime::parse_from_str(raw, format).ok())
+    .map(|naive| naive.and_utc())
+    .ok_or_else(|| {
+        format!("'{raw}' is not a time: use 2026-12-07T21:00:00Z or \"2026-12-07 21:00\" (UTC)")
+    })
+}
+
+/// The archives taken at or before `at`, newest first: the order `restore --at` tries them,
+/// falling back to the next older when one fails its check.
+pub fn restore_candidates<T>(
+    archives: Vec<(T, DateTime<Utc>)>,
+    at: DateTime<Utc>,
+) -> Vec<(T, DateTime<Utc>)> {
+    let mut candidates: Vec<(T, DateTime<Utc>)> = archives
+        .into_iter()
+        .filter(|(_, taken)| *taken <= at)
+        .collect();
+    candidates.sort_by(|a, b| b.1.cmp(&a.1));
+    candidates
+}
+
+/// How long before `later` something happened: "2 d 3 h", "3 h 12 min", "45 s".
+pub fn describe_age(earlier: DateTime<Utc>, later: DateTime<Utc>) -> String {
+    let secs = (later - earlier).num_seconds().max(0);
+    let (days, hours, minutes) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    match (days, hours, minutes) {
+        (0, 0, 0) => format!("{secs} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,5 +462,40 @@ mod tests {
         assert_eq!(human_duration(Duration::minutes(200)), "3 h 20 min");
         assert_eq!(human_duration(Duration::hours(1)), "1 h");
         assert_eq!(human_duration(Duration::hours(52)), "2 d 4 h");
+    }
+
+    #[test]
+    fn restore_at_takes_the_newest_archive_at_or_before_the_time_then_older_ones() {
+        let at = |raw: &str| parse_restore_time(raw).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(at("2026-12-07T21:00:00Z"), at("2026-12-07 21:00"));
+        assert_eq!(at("2026-12-07T22:00:00+01:00"), at("2026-12-07 21:00:00"));
+        assert!(parse_restore_time("yesterday").is_err());
+        let archives = vec![
+            ("a", at("2026-12-07 18:00")),
+            ("c", at("2026-12-07 21:30")),
+            ("b", at("2026-12-07 20:00")),
+            ("exact", at("2026-12-07 21:00")),
+        ];
+        let picked: Vec<&str> = restore_candidates(archives, at("2026-12-07 21:00"))
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            picked,
+            ["exact", "b", "a"],
+            "newest first; none after the time"
+        );
+        assert_eq!(
+            describe_age(at("2026-12-07 18:00"), at("2026-12-07 21:12")),
+            "3 h 12 min"
+        );
+        assert_eq!(
+            describe_age(at("2026-12-05 18:00"), at("2026-12-07 21:12")),
+            "2 d 3 h"
+        );
+        assert_eq!(
+            describe_age(at("2026-12-07 21:00"), at("2026-12-07 21:00:45")),
+            "45 s"
+        );
     }
 }

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 pub use place::backend_of;
-pub use restore::{record_cli_run, record_restore, restore, verify};
+pub use restore::{archives_taken_by, record_cli_run, record_restore, restore, verify};
 pub use tracker::Tracker;
 
 /// The actor the schedule writes to the audit log.
@@ -164,12 +164,7 @@ impl Backups {
 
     /// The directory archives go to.
     pub fn dir(&self) -> PathBuf {
-        self.config.dir.clone().unwrap_or_else(|| {
-            place::work_dir(self.database_url.expose_secret())
-                .ok()
-                .filter(|_| self.database_url.expose_secret().starts_with("sqlite:"))
-                .map_or_else(|| PathBuf::from("data/backups"), |dir| dir.join("backups"))
-        })
+        archive_dir(&self.config, self.database_url.expose_secret())
     }
 
     /// The files that hold secrets: a SQLite database with its WAL and shared memory, and
@@ -544,6 +539,17 @@ fn file_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// Where archives go: `[backup] dir`, or `backups/` beside the SQLite file, or
+/// `data/backups` with PostgreSQL.
+pub fn archive_dir(config: &BackupConfig, database_url: &str) -> PathBuf {
+    config.dir.clone().unwrap_or_else(|| {
+        place::work_dir(database_url)
+            .ok()
+            .filter(|_| database_url.starts_with("sqlite:"))
+            .map_or_else(|| PathBuf::from("data/backups"), |dir| dir.join("backups"))
+    })
 }
 
 fn archives_in(dir: &Path) -> Vec<StoredArchive> {

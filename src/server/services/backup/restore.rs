@@ -2,6 +2,38 @@
 //! switched in; and the records of runs made from the command line.
 use super::*;
 
+/// The archives in `dir` taken at or before `at`, by their manifests (not their names), newest
+/// first; and the files that could not be read as archives, with why.
+pub async fn archives_taken_by(
+    dir: &Path,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(Vec<(PathBuf, chrono::DateTime<chrono::Utc>)>, Vec<String>), BackupError> {
+    let dir = dir.to_owned();
+    let read = tokio::task::spawn_blocking(move || {
+        let entries =
+            std::fs::read_dir(&dir).map_err(io_error(format!("cannot read {}", dir.display())))?;
+        let (mut found, mut unreadable) = (Vec::new(), Vec::new());
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let is_archive = entry.file_type().is_ok_and(|t| t.is_file())
+                && path.to_string_lossy().ends_with(".tar.gz");
+            if !is_archive {
+                continue;
+            }
+            match archive::manifest_of(&path) {
+                Ok(manifest) => found.push((path, manifest.created_at)),
+                Err(err) => unreadable.push(format!("{}: {err}", path.display())),
+            }
+        }
+        Ok((
+            crate::domain::backups::restore_candidates(found, at),
+            unreadable,
+        ))
+    });
+    read.await
+        .map_err(|err| BackupError::Refused(format!("reading the archives failed: {err}")))?
+}
+
 /// Unpacks and checks `archive` in a temporary place, then removes it.
 pub async fn verify(
     database_url: &str,

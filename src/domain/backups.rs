@@ -313,7 +313,7 @@ pub fn restore_candidates<T>(
         .into_iter()
         .filter(|(_, taken)| *taken <= at)
         .collect();
-    candidates.sort_by(|a, b| b.1.cmp(&a.1));
+    candidates.sort_by_key(|(_, taken)| std::cmp::Reverse(*taken));
     candidates
 }
 

@@ -114,13 +114,17 @@ fn every_step_of_the_guides_procedures_is_in_its_shipped_runbook() {
         if !named.contains(&section) {
             problems.push(format!("the procedure '{section}' is not listed"));
         }
-        let heading = guide.iter().position(|l| l.trim() == section);
+        // 1-based, as the list counts lines; a procedure starts at its heading or just below.
+        let heading = guide
+            .iter()
+            .position(|l| l.trim() == section)
+            .map(|i| i + 1);
         let covered = list
             .procedure
             .iter()
             .find(|p| p.name == section)
             .zip(heading)
-            .is_some_and(|(p, at)| p.lines[0] <= at + 1 + 2 && p.lines[0] >= at + 1);
+            .is_some_and(|(p, heading)| (heading..=heading + 2).contains(&p.lines[0]));
         if !covered {
             problems.push(format!(
                 "the procedure '{section}' does not start at its heading"

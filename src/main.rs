@@ -563,7 +563,8 @@ async fn restore_at(
         match restore(config, &archive, verify).await {
             Ok(Finding::Passed) => return Ok(Finding::Passed),
             Ok(Finding::Failed) => {}
-            // Refused before the switch: the database is as it was.
+            // The archive failed a check before the switch: the database is as it was. A
+            // database in use or a failed switch is no reason to try an older archive.
             Err(err)
                 if matches!(
                     err.downcast_ref::<backup::BackupError>(),

@@ -210,6 +210,7 @@ async fn communication_story(backend: Backend) {
         body["update_due_at"].is_null(),
         "{backend:?}: a resolved incident owes no update"
     );
+    let phase_when_resolved = body["phases"][0].clone();
     let (status, body) = update("checkout", "fine now", "").await;
     assert_eq!(status, 409, "{backend:?}: {body}");
     assert!(body.to_string().contains("the incident is resolved"));
@@ -342,6 +343,18 @@ async fn communication_story(backend: Backend) {
         );
     }
     assert_eq!(view["updates"].as_array().map(Vec::len), Some(1));
+    // The reopened phase's clock went on from where it stopped, the resolved spell left out.
+    let reopened_at = view["timeline"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["kind"] == "reopened"))
+        .map(|e| millis(&e["at"]))
+        .expect("reopened on the timeline");
+    let spell = reopened_at - millis(&phase_when_resolved["ended_at"]);
+    assert_eq!(
+        millis(&view["incident"]["phases"][0]["started_at"]),
+        millis(&phase_when_resolved["started_at"]) + spell,
+        "{backend:?}"
+    );
     let report = client
         .get(app.url(&format!("/reports/incident-{id}.md")))
         .send()

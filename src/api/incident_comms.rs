@@ -176,32 +176,36 @@ pub async fn post_status_update(
     use crate::domain::incidents::comms::{NewStatusUpdate, StatusForm};
     use crate::domain::notifications::NoticeEvent;
     let caller = super::ssr::require(Permission::Operate)?;
-    let store = &caller.state.store;
-    let incident = match store.incident(incident_id).await {
-        Ok(incident) => incident,
-        Err(err) => return super::ssr::respond(Err(AppError::from(err))),
-    };
-    if let Err(reason) = incident.allows(IncidentAction::Communicate) {
-        return super::ssr::respond(Err(AppError::Conflict(reason)));
-    }
-    let now = chrono::Utc::now();
     let form = StatusForm {
         affected: &affected,
         impact: &impact,
         next_update_minutes: next_update_minutes.as_deref().unwrap_or(""),
     };
-    let update = match NewStatusUpdate::parse(&form, incident.severity, now) {
+    let update = match NewStatusUpdate::parse(&form) {
         Ok(update) => update,
         Err(errors) => return super::ssr::respond(Err(AppError::Invalid(errors))),
     };
-    let event = caller
-        .event("incident", "status update", "")
-        .details(&serde_json::json!({ "next_update_at": update.next_update_at.to_rfc3339() }));
+    let checked = super::incidents::check(&caller, incident_id, IncidentAction::Communicate).await;
+    if let Err(err) = checked {
+        return super::ssr::respond(Err(err));
+    }
+    let event = caller.event("incident", "status update", "").details(
+        &serde_json::json!({ "next_in_minutes": update.next_in.map(|d| d.num_minutes()) }),
+    );
+    let store = &caller.state.store;
     let result = store
-        .post_status_update(incident_id, &update, &caller.principal.actor, now, event)
+        .post_status_update(
+            incident_id,
+            &update,
+            &caller.principal.actor,
+            chrono::Utc::now(),
+            event,
+        )
         .await
         .map_err(AppError::from);
-    if let Ok(posted) = &result {
+    if let Ok(posted) = &result
+        && let Ok(incident) = store.incident(incident_id).await
+    {
         let summary = format!("{}: status update. {}", incident.title, posted.text());
         super::incidents::announce(&caller.state, &incident, NoticeEvent::Updated, summary).await;
     }
@@ -241,6 +245,7 @@ pub async fn add_action_item(
     super::ssr::respond(result)
 }
 
+/// Closes an open action item, once.
 #[server(endpoint = "incidents/action-items/close")]
 pub async fn close_action_item(incident_id: i64, item_id: i64) -> Result<ActionItem, AppError> {
     use crate::domain::auth::Permission;
@@ -263,6 +268,7 @@ pub async fn close_action_item(incident_id: i64, item_id: i64) -> Result<ActionI
     super::ssr::respond(result)
 }
 
+/// Every open action item across incidents, soonest due first.
 #[server(endpoint = "incidents/action-items")]
 pub async fn open_action_items() -> Result<ActionItemList, AppError> {
     use crate::domain::auth::Permission;

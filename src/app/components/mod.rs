@@ -81,6 +81,20 @@ pub fn field_error<T: Send + Sync + 'static>(
     })
 }
 
+/// Counts the successes of `action` into `changed`, so a page reloads its data after a
+/// change but not after a refusal (which would wipe what the person typed).
+pub fn count_successes<S>(action: ServerAction<S>, changed: RwSignal<u64>)
+where
+    S: ServerFn<Error = AppError> + Send + Sync + Clone + 'static,
+    S::Output: Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
+            changed.update(|c| *c += 1);
+        }
+    });
+}
+
 /// Empties `form` after each success of `action`, so the next entry starts blank; a refused
 /// entry keeps what was typed.
 pub fn reset_after_success<S>(action: ServerAction<S>, form: NodeRef<leptos::html::Form>)

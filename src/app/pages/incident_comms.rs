@@ -5,29 +5,16 @@ use crate::api::incident_comms::{
     AddActionItem, AssignRole, ChangeSeverity, CloseActionItem, PostStatusUpdate, ReopenIncident,
     open_action_items,
 };
-use crate::app::components::{ErrorNote, Field, field_error, form_error, reset_after_success};
+use crate::app::components::{
+    ErrorNote, Field, count_successes, field_error, form_error, reset_after_success,
+};
 use crate::domain::alerts::Severity;
 use crate::domain::incidents::comms::{
-    ActionItem, Role, StatusUpdate, update_cadence, update_timer,
+    ActionItem, OPEN_ACTION_ITEMS_SHOWN, Role, StatusUpdate, update_cadence, update_timer,
 };
 use crate::domain::incidents::{Incident, IncidentState};
 use chrono::{DateTime, NaiveDate, Utc};
 use leptos::prelude::*;
-use leptos::server_fn::ServerFn;
-
-/// Counts the successes of `action` into `changed`, so a page reloads its data after a
-/// change but not after a refusal (which would wipe what the person typed).
-pub fn count_successes<S>(action: ServerAction<S>, changed: RwSignal<u64>)
-where
-    S: ServerFn<Error = AppError> + Send + Sync + Clone + 'static,
-    S::Output: Send + Sync + 'static,
-{
-    Effect::new(move |_| {
-        if action.value().with(|v| matches!(v, Some(Ok(_)))) {
-            changed.update(|c| *c += 1);
-        }
-    });
-}
 
 /// The incident page's communication actions, made once per page so their answers outlive
 /// its refreshes.
@@ -283,8 +270,10 @@ pub fn OpenActionItems() -> impl IntoView {
                         Ok(list) => {
                             let today = list.today;
                             let overdue = list.items.iter().filter(|(i, _)| i.is_overdue(today)).count();
+                            let cut = list.items.len() >= OPEN_ACTION_ITEMS_SHOWN;
                             view! {
                                 {(overdue > 0).then(|| view! { <p class="error-note" data-testid="overdue-items">{format!("{overdue} overdue")}</p> })}
+                                {cut.then(|| view! { <p class="muted">{format!("The {OPEN_ACTION_ITEMS_SHOWN} soonest due; close some to see the rest.")}</p> })}
                                 <ul class="action-items">
                                     {list.items.into_iter().map(|(item, title)| {
                                         let label = format!("#{} {title}", item.incident_id);

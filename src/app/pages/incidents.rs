@@ -6,11 +6,10 @@ use crate::api::incidents::{
     list_incidents,
 };
 use crate::app::components::{
-    ErrorNote, Field, LocalTime, field_error, form_error, reset_after_success,
+    ErrorNote, Field, LocalTime, count_successes, field_error, form_error, reset_after_success,
 };
 use crate::app::pages::incident_comms::{
     ActionItemsPanel, CommsActions, OpenActionItems, ReopenForm, RolesPanel, StatusPanel,
-    count_successes,
 };
 use crate::domain::incidents::comms::{Role, update_timer};
 use crate::domain::incidents::{IncidentState, StepState, countdown, relative, timer};
@@ -47,8 +46,14 @@ pub fn IncidentsPage() -> impl IntoView {
                                         <td>{i.state.as_str()}{(i.state == IncidentState::Open).then(|| i.phase().map(|p| format!(" · {}", p.name)))}</td>
                                         <td data-label="commander">{i.commander.clone()}</td>
                                         <td data-label="next update">{i.update_due_at.filter(|_| i.state == IncidentState::Open).map(|due| {
-                                            let timer = move || update_timer(due, chrono::DateTime::from_timestamp_millis(clock.get() as i64).unwrap_or(due));
-                                            view! { <span class=move || format!("update-clock {}", timer().0.as_str()) data-update-level=move || timer().0.as_str()>{move || timer().1}</span> }
+                                            // The browser's clock; until it runs (and without script) the due time.
+                                            let timer = move || (clock.get() > 0.0)
+                                                .then(|| chrono::DateTime::from_timestamp_millis(clock.get() as i64))
+                                                .flatten()
+                                                .map(|now| update_timer(due, now));
+                                            let level = move || timer().map_or("normal", |(level, _)| level.as_str());
+                                            let text = move || timer().map_or_else(|| format!("due {}", due.format("%H:%M UTC")), |(_, text)| text);
+                                            view! { <span class=move || format!("update-clock {}", level()) data-update-level=level>{text}</span> }
                                         })}</td>
                                         <td data-label="declared"><LocalTime at=i.declared_at /></td>
                                     </tr>

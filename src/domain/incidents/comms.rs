@@ -135,15 +135,13 @@ pub struct StatusUpdate {
 impl StatusUpdate {
     /// The update as one paragraph, for channels and the timeline.
     pub fn text(&self) -> String {
-        status_text(&self.affected, &self.impact, self.next_update_at)
+        format!(
+            "Affected: {}. Impact: {}. Next update by {}.",
+            self.affected,
+            self.impact,
+            self.next_update_at.format("%H:%M UTC")
+        )
     }
-}
-
-fn status_text(affected: &str, impact: &str, next: DateTime<Utc>) -> String {
-    format!(
-        "Affected: {affected}. Impact: {impact}. Next update by {}.",
-        next.format("%H:%M UTC")
-    )
 }
 
 /// The status update form, as typed.
@@ -158,20 +156,19 @@ pub struct StatusForm<'a> {
 pub struct NewStatusUpdate {
     pub affected: String,
     pub impact: String,
-    pub next_update_at: DateTime<Utc>,
+    /// How long until the next update; none takes the incident's cadence when it is posted.
+    pub next_in: Option<Duration>,
 }
 
 const MAX_AFFECTED: usize = 500;
 const MAX_IMPACT: usize = 2000;
 /// The next update may be promised from 5 minutes to 4 hours ahead.
 const NEXT_UPDATE_MINUTES: std::ops::RangeInclusive<i64> = 5..=240;
+/// The next update of an info incident, which has no cadence, when none is promised.
+const NO_CADENCE_NEXT: Duration = Duration::minutes(60);
 
 impl NewStatusUpdate {
-    pub fn parse(
-        form: &StatusForm<'_>,
-        severity: Severity,
-        now: DateTime<Utc>,
-    ) -> Result<Self, FieldErrors> {
+    pub fn parse(form: &StatusForm<'_>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
         let affected = form.affected.trim();
         if affected.is_empty() || affected.chars().count() > MAX_AFFECTED {
@@ -187,16 +184,16 @@ impl NewStatusUpdate {
                 format!("say what users see (1 to {MAX_IMPACT} characters)"),
             );
         }
-        let fallback = update_cadence(severity).unwrap_or(Duration::minutes(60));
-        let next = match form.next_update_minutes.trim() {
-            "" => Some(fallback),
+        let next_in = match form.next_update_minutes.trim() {
+            "" => Ok(None),
             raw => raw
                 .parse::<i64>()
                 .ok()
                 .filter(|m| NEXT_UPDATE_MINUTES.contains(m))
-                .map(Duration::minutes),
+                .map(|m| Some(Duration::minutes(m)))
+                .ok_or(()),
         };
-        if next.is_none() {
+        if next_in.is_err() {
             errors.add(
                 "next_update_minutes",
                 format!(
@@ -206,20 +203,27 @@ impl NewStatusUpdate {
                 ),
             );
         }
-        match next {
-            Some(next) if errors.is_empty() => Ok(Self {
+        match next_in {
+            Ok(next_in) if errors.is_empty() => Ok(Self {
                 affected: affected.to_owned(),
                 impact: impact.to_owned(),
-                next_update_at: now + next,
+                next_in,
             }),
             _ => Err(errors),
         }
     }
 
-    pub fn text(&self) -> String {
-        status_text(&self.affected, &self.impact, self.next_update_at)
+    /// When the next update is due, posted at `now` for an incident of `severity`.
+    pub fn next_update_at(&self, severity: Severity, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + self
+            .next_in
+            .or_else(|| update_cadence(severity))
+            .unwrap_or(NO_CADENCE_NEXT)
     }
 }
+
+/// The incidents page lists at most this many open action items, soonest due first.
+pub const OPEN_ACTION_ITEMS_SHOWN: usize = 500;
 
 /// A follow-up from an incident: what, who owns it, and by when.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -384,22 +388,32 @@ mod tests {
             impact,
             next_update_minutes: next,
         };
-        let update = NewStatusUpdate::parse(
-            &form(" checkout ", "5% of payments fail", ""),
-            Severity::Critical,
-            at(0),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let update = NewStatusUpdate::parse(&form(" checkout ", "5% of payments fail", ""))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(update.affected, "checkout");
-        assert_eq!(update.next_update_at, at(1800), "the critical cadence");
+        assert_eq!(
+            update.next_update_at(Severity::Critical, at(0)),
+            at(1800),
+            "the critical cadence"
+        );
+        assert_eq!(update.next_update_at(Severity::Info, at(0)), at(3600));
+        let promised =
+            NewStatusUpdate::parse(&form("a", "b", "15")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(promised.next_update_at(Severity::Critical, at(0)), at(900));
+        let posted = StatusUpdate {
+            id: 1,
+            at: at(0),
+            author: "cy".into(),
+            affected: update.affected,
+            impact: update.impact,
+            next_update_at: at(1800),
+        };
         assert!(
-            update
+            posted
                 .text()
                 .starts_with("Affected: checkout. Impact: 5% of payments fail.")
         );
-        let info = NewStatusUpdate::parse(&form("a", "b", ""), Severity::Info, at(0));
-        assert_eq!(info.map(|u| u.next_update_at), Ok(at(3600)));
-        let errors = NewStatusUpdate::parse(&form("", " ", "1000"), Severity::Warning, at(0))
+        let errors = NewStatusUpdate::parse(&form("", " ", "1000"))
             .err()
             .unwrap_or_default();
         assert!(errors.get("affected").is_some());
@@ -408,8 +422,8 @@ mod tests {
             errors.get("next_update_minutes"),
             Some("minutes until the next update, 5 to 240")
         );
-        assert!(NewStatusUpdate::parse(&form("a", "b", "4"), Severity::Warning, at(0)).is_err());
-        assert!(NewStatusUpdate::parse(&form("a", "b", "soon"), Severity::Warning, at(0)).is_err());
+        assert!(NewStatusUpdate::parse(&form("a", "b", "4")).is_err());
+        assert!(NewStatusUpdate::parse(&form("a", "b", "soon")).is_err());
     }
 
     #[test]

@@ -9,8 +9,8 @@ use super::{IncidentStore, StoreError, StoreResult};
 use crate::domain::alerts::Severity;
 use crate::domain::audit::AuditEvent;
 use crate::domain::incidents::comms::{
-    ActionItem, NewActionItem, NewStatusUpdate, Role, StatusUpdate, due_after_severity_change,
-    role_change, update_cadence,
+    ActionItem, NewActionItem, NewStatusUpdate, OPEN_ACTION_ITEMS_SHOWN, Role, StatusUpdate,
+    due_after_severity_change, role_change, update_cadence,
 };
 use crate::domain::incidents::{Incident, TimelineKind};
 use async_trait::async_trait;
@@ -68,8 +68,10 @@ const SET_SEVERITY: &str = "UPDATE incidents SET severity = $1, update_due_at = 
 const SET_UPDATE_DUE: &str = "UPDATE incidents SET update_due_at = $1 WHERE id = $2";
 const REOPEN: &str = "UPDATE incidents SET state = 'open', resolved_at = NULL, \
     update_due_at = $1 WHERE id = $2";
-/// The phase the incident was resolved in runs again, on a fresh clock.
-const RESTART_PHASE: &str = "UPDATE incident_phases SET started_at = $1, ended_at = NULL \
+/// The phase the incident was resolved in runs again: its clock goes on from where it
+/// stopped, the resolved spell left out.
+const RESUME_PHASE: &str = "UPDATE incident_phases \
+    SET started_at = COALESCE(started_at + ($1 - ended_at), $1), ended_at = NULL \
     WHERE incident_id = $2 AND idx = $3";
 const INSERT_UPDATE: &str = "INSERT INTO incident_updates (incident_id, at, author, affected, \
     impact, next_update_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
@@ -82,8 +84,6 @@ const INSERT_ITEM: &str = "INSERT INTO incident_action_items (incident_id, text,
 /// Only an open item closes: the second of two people closing it changes nothing.
 const CLOSE_ITEM: &str = "UPDATE incident_action_items SET closed_by = $1, closed_at = $2 \
     WHERE id = $3 AND incident_id = $4 AND closed_at IS NULL RETURNING text";
-/// The incidents page lists this many open action items at most.
-const OPEN_ITEMS_SHOWN: i64 = 500;
 
 /// Roles, severity, reopening, status updates and action items of incidents.
 #[async_trait]
@@ -133,7 +133,7 @@ pub trait IncidentCommsStore: Send + Sync {
         at: DateTime<Utc>,
         event: AuditEvent,
     ) -> StoreResult<ActionItem>;
-    /// A closed item is a conflict that names who closed it.
+    /// Closes an open item; closing a closed one is a conflict that names who closed it.
     async fn close_action_item(
         &self,
         incident_id: i64,
@@ -143,7 +143,8 @@ pub trait IncidentCommsStore: Send + Sync {
         event: AuditEvent,
     ) -> StoreResult<ActionItem>;
     async fn action_items(&self, incident_id: i64) -> StoreResult<Vec<ActionItem>>;
-    /// Every open item with its incident's title, soonest due first.
+    /// Open items with their incident's title, soonest due first, at most
+    /// `OPEN_ACTION_ITEMS_SHOWN`.
     async fn open_action_items(&self) -> StoreResult<Vec<(ActionItem, String)>>;
 }
 
@@ -236,7 +237,7 @@ queries_for_any_backend! {
                 .bind(incident_id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query::<DB>(RESTART_PHASE)
+            sqlx::query::<DB>(RESUME_PHASE)
                 .bind(to_millis(at))
                 .bind(incident_id)
                 .bind(standing.current_phase)
@@ -259,31 +260,35 @@ queries_for_any_backend! {
             event: AuditEvent,
         ) -> StoreResult<StatusUpdate> {
             let mut tx = DB::begin_serialized(self.pool()).await?;
-            open_standing(&mut tx, incident_id).await?;
+            let standing = open_standing(&mut tx, incident_id).await?;
+            let severity = Severity::parse(&standing.severity)
+                .ok_or_else(|| corrupt("severity", &standing.severity))?;
+            let next_update_at = update.next_update_at(severity, at);
             let (id,) = sqlx::query_as::<DB, (i64,)>(INSERT_UPDATE)
                 .bind(incident_id)
                 .bind(to_millis(at))
                 .bind(actor.to_owned())
                 .bind(update.affected.clone())
                 .bind(update.impact.clone())
-                .bind(to_millis(update.next_update_at))
+                .bind(to_millis(next_update_at))
                 .fetch_one(&mut *tx)
                 .await?;
             sqlx::query::<DB>(SET_UPDATE_DUE)
-                .bind(to_millis(update.next_update_at))
+                .bind(to_millis(next_update_at))
                 .bind(incident_id)
                 .execute(&mut *tx)
                 .await?;
-            let text = update.text();
-            record(tx, incident_id, at, TimelineKind::Update, actor, &text, event).await?;
-            Ok(StatusUpdate {
+            let posted = StatusUpdate {
                 id,
                 at,
                 author: actor.to_owned(),
                 affected: update.affected.clone(),
                 impact: update.impact.clone(),
-                next_update_at: update.next_update_at,
-            })
+                next_update_at,
+            };
+            let text = posted.text();
+            record(tx, incident_id, at, TimelineKind::Update, actor, &text, event).await?;
+            Ok(posted)
         }
 
         async fn status_updates(&self, incident_id: i64) -> StoreResult<Vec<StatusUpdate>> {
@@ -395,7 +400,7 @@ queries_for_any_backend! {
                  ORDER BY i.due_day, i.id LIMIT $1"
             );
             sqlx::query_as::<DB, OpenItemRow>(&sql)
-                .bind(OPEN_ITEMS_SHOWN)
+                .bind(i64::try_from(OPEN_ACTION_ITEMS_SHOWN).unwrap_or(i64::MAX))
                 .fetch_all(self.pool())
                 .await?
                 .into_iter()

@@ -255,13 +255,14 @@ fn member_name<R: Read>(entry: &tar::Entry<'_, R>, index: usize) -> Result<PathB
     Ok(name)
 }
 
-/// The first pass: finds the manifest and its checksum without writing anything, and checks
-/// one against the other. Returns the manifest and its SHA-256.
-/// The manifest of `archive`, read without unpacking the rest.
+/// The manifest of `archive`, checked against its checksum, without writing anything. The
+/// manifest is the last member, so the whole archive is read through.
 pub fn manifest_of(archive: &Path) -> Result<Manifest, ArchiveError> {
     read_manifest(archive, &mut |_| {}).map(|(manifest, _)| manifest)
 }
 
+/// The first pass: finds the manifest and its checksum without writing anything, and checks
+/// one against the other. Returns the manifest and its SHA-256.
 fn read_manifest(
     archive: &Path,
     progress: &mut dyn FnMut(u64),

@@ -78,6 +78,12 @@ pub enum BackupError {
     /// The archive or the restored copy failed a check; nothing was switched.
     #[error("{0}")]
     Refused(String),
+    /// The database is in use (mcpops is running): nothing was restored.
+    #[error("{0}")]
+    InUse(String),
+    /// Switching to the restored database failed part way; the message says where each is.
+    #[error("{0}")]
+    Switch(String),
     #[error("another backup or verification is running; try again when it ends")]
     Busy,
     #[error("{0}: {1}")]

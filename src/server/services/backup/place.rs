@@ -57,7 +57,7 @@ pub async fn ensure_stopped(database_url: &str) -> Result<(), BackupError> {
                 .await;
             let _ = conn.close().await;
             if wal.exists() {
-                return Err(BackupError::Refused(format!(
+                return Err(BackupError::InUse(format!(
                     "{} is in use by another process (is mcpops running?): stop it and restore again",
                     file.display()
                 )));
@@ -75,7 +75,7 @@ pub async fn ensure_stopped(database_url: &str) -> Result<(), BackupError> {
             .map_err(StoreError::from)?;
             let _ = admin.close().await;
             if others > 0 {
-                return Err(BackupError::Refused(format!(
+                return Err(BackupError::InUse(format!(
                     "{others} sessions are connected to database {name}: stop every mcpops replica and restore again"
                 )));
             }
@@ -233,7 +233,7 @@ impl Placed {
                 let _ = admin.close().await;
                 match result {
                     Ok(_) => Ok(format!("database {previous}")),
-                    Err(err) => Err(BackupError::Refused(format!(
+                    Err(err) => Err(BackupError::Switch(format!(
                         "cannot switch databases ({err}); the restored copy is kept as {restored}"
                     ))),
                 }

@@ -38,6 +38,17 @@ async fn open(url: &str) -> Arc<dyn Store> {
         .expect("store opens")
 }
 
+/// The backup service on `store`, configured as in tests.
+fn backups_on(store: &Arc<dyn Store>, database_url: &str) -> Arc<Backups> {
+    let config = test_config(database_url);
+    Backups::new(
+        store.clone(),
+        config.database.url.clone(),
+        config.backup.clone(),
+        Default::default(),
+    )
+}
+
 async fn sample_count(store: &dyn Store) -> usize {
     let from = chrono::Utc::now() - chrono::Duration::hours(1);
     let to = chrono::Utc::now() + chrono::Duration::hours(1);
@@ -151,13 +162,7 @@ async fn damaged_and_mismatched_archives_are_refused_and_change_nothing() {
             .await
             .expect("audit");
         let dir = tempfile::tempdir().expect("dir");
-        let config = test_config(db.url());
-        let backups = Backups::new(
-            store.clone(),
-            config.database.url.clone(),
-            config.backup.clone(),
-            Default::default(),
-        );
+        let backups = backups_on(&store, db.url());
         let done = backups
             .back_up(Some(dir.path()), "test", &RequestOrigin::local())
             .await
@@ -244,13 +249,7 @@ async fn damaged_and_mismatched_archives_are_refused_and_change_nothing() {
 async fn a_second_backup_while_one_runs_is_told_to_wait() {
     let db = TestDb::new(Backend::Sqlite).await;
     let store = open(db.url()).await;
-    let config = test_config(db.url());
-    let backups = Backups::new(
-        store.clone(),
-        config.database.url.clone(),
-        config.backup.clone(),
-        Default::default(),
-    );
+    let backups = backups_on(&store, db.url());
     let dir = tempfile::tempdir().expect("dir");
     let origin = RequestOrigin::local();
     let (first, second) = tokio::join!(
@@ -273,13 +272,7 @@ async fn restore_at_a_time_picks_the_newest_archive_before_it_and_falls_back_pas
         let db = TestDb::new(backend).await;
         let store = open(db.url()).await;
         let dir = tempfile::tempdir().expect("dir");
-        let config = test_config(db.url());
-        let backups = Backups::new(
-            store.clone(),
-            config.database.url.clone(),
-            config.backup.clone(),
-            Default::default(),
-        );
+        let backups = backups_on(&store, db.url());
         // Four archives of one, two, three and four targets, copied aside from retention
         // (which keeps one a day).
         let kept = tempfile::tempdir().expect("dir");
